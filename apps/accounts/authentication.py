@@ -1,0 +1,74 @@
+"""API authentication: hashed integrator tokens, and portal sessions that passed TOTP."""
+
+from __future__ import annotations
+
+from django_otp import user_has_device
+from rest_framework import authentication, exceptions
+
+from apps.accounts.models import ApiToken
+from apps.accounts.services import api_token_touch, hash_token_key
+from apps.audit.services import audit_denied
+from quill import request_context
+
+
+class ApiTokenAuthentication(authentication.BaseAuthentication):
+    """`Authorization: Token <key>` or `Authorization: Bearer <key>`."""
+
+    keywords = ("token", "bearer")
+
+    def authenticate(self, request):
+        header = authentication.get_authorization_header(request).decode("latin-1").strip()
+        if not header:
+            return None
+        keyword, _, key = header.partition(" ")
+        if keyword.lower() not in self.keywords:
+            return None
+        key = key.strip()
+        if not key or " " in key:
+            raise exceptions.AuthenticationFailed("The Authorization header must be 'Token <key>'.")
+        token = (
+            ApiToken.objects.select_related("user", "organisation", "user__organisation")
+            .filter(key_hash=hash_token_key(key))
+            .first()
+        )
+        if token is None:
+            raise exceptions.AuthenticationFailed("This API token is not recognised.")
+        if token.revoked_at is not None:
+            raise exceptions.AuthenticationFailed("This API token has been revoked.")
+        if not token.is_usable:
+            raise exceptions.AuthenticationFailed("This API token has expired.")
+        if not token.user.is_active or token.user.organisation_id != token.organisation_id:
+            raise exceptions.AuthenticationFailed("This API token's user can no longer use Quill.")
+        ip = request_context.current().ip
+        if not token.organisation.allows_ip(ip):
+            audit_denied(
+                action="access.denied",
+                actor=token.user,
+                reason="ip_not_allowed",
+                object_type="api_token",
+                object_id=token.pk,
+                details={"ip": ip},
+            )
+            raise exceptions.PermissionDenied(
+                "Your network address is not on this organisation's allowlist. Ask your administrator."
+            )
+        api_token_touch(token=token)
+        request._request.api_token = token
+        return (token.user, token)
+
+    def authenticate_header(self, request) -> str:
+        return "Token"
+
+
+class VerifiedSessionAuthentication(authentication.SessionAuthentication):
+    """A portal session counts only once TOTP has been verified where it is needed."""
+
+    def authenticate(self, request):
+        result = super().authenticate(request)
+        if result is None:
+            return None
+        user = result[0]
+        needs_otp = user.totp_required() or user_has_device(user, confirmed=True)
+        if needs_otp and not user.is_verified():
+            return None
+        return result

@@ -1,0 +1,157 @@
+"""Portal sign-in: password, then TOTP (verify, or enrol where it is required)."""
+
+from __future__ import annotations
+
+from base64 import b32encode
+
+import segno
+from django.contrib import messages
+from django.contrib.auth import login as auth_login
+from django.contrib.auth import logout
+from django.contrib.auth.decorators import login_required
+from django.db import transaction
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.cache import never_cache
+from django.views.decorators.csrf import csrf_protect
+from django.views.decorators.http import require_http_methods, require_POST
+from django_otp import login as otp_login
+from django_otp import user_has_device
+from django_otp.plugins.otp_totp.models import TOTPDevice
+
+from apps.accounts.forms import SignInForm, TotpCodeForm
+from apps.accounts.models import User
+from apps.accounts.services import user_sign_out_everywhere
+from apps.audit.models import Outcome
+from apps.audit.services import audit_record
+
+
+def _safe_next(request: HttpRequest, default: str) -> str:
+    target = request.POST.get("next") or request.GET.get("next") or ""
+    if target and url_has_allowed_host_and_scheme(target, {request.get_host()}, require_https=request.is_secure()):
+        return target
+    return default
+
+
+@never_cache
+@csrf_protect
+@require_http_methods(["GET", "POST"])
+def login_view(request: HttpRequest) -> HttpResponse:
+    if request.user.is_authenticated and request.user.is_verified():
+        return redirect(_safe_next(request, reverse("patients:list")))
+    form = SignInForm(request, data=request.POST or None)
+    if request.method == "POST":
+        if form.is_valid():
+            user = form.get_user()
+            auth_login(request, user)
+            audit_record(action="auth.login.succeeded", actor=user, object_type="user", object_id=user.pk)
+            next_url = _safe_next(request, reverse("patients:list"))
+            if user_has_device(user, confirmed=True):
+                return redirect(f"{reverse('accounts:verify_totp')}?next={next_url}")
+            if user.totp_required():
+                return redirect("accounts:enrol_totp")
+            return redirect(next_url)
+        _record_failed_login(request, form.data.get("username", ""))
+        if getattr(request, "axes_locked_out", False):
+            return render(request, "accounts/locked_out.html", status=429)
+    return render(request, "accounts/login.html", {"form": form, "next": _safe_next(request, "")})
+
+
+def _record_failed_login(request: HttpRequest, email: str) -> None:
+    email = (email or "").strip().lower()[:254]
+    known = User.objects.filter(email=email).select_related("organisation").first()
+    locked = getattr(request, "axes_locked_out", False)
+    audit_record(
+        action="auth.lockout" if locked else "auth.login.failed",
+        actor=None,
+        actor_username=email,
+        organisation_id=known.organisation_id if known else None,
+        object_type="user",
+        object_id=known.pk if known else "",
+        outcome=Outcome.DENIED,
+        details={"reason": "locked_out" if locked else "bad_credentials"},
+    )
+
+
+@never_cache
+@login_required
+@require_http_methods(["GET", "POST"])
+def verify_totp_view(request: HttpRequest) -> HttpResponse:
+    user = request.user
+    if not user_has_device(user, confirmed=True):
+        return redirect("accounts:enrol_totp")
+    form = TotpCodeForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        device = _matching_device(user, form.cleaned_data["code"])
+        if device is not None:
+            otp_login(request, device)
+            audit_record(action="auth.totp.verified", actor=user, object_type="user", object_id=user.pk)
+            return redirect(_safe_next(request, reverse("patients:list")))
+        audit_record(
+            action="auth.totp.failed", actor=user, object_type="user", object_id=user.pk, outcome=Outcome.DENIED
+        )
+        form.add_error("code", "That code is not right. Codes change every 30 seconds; try the current one.")
+    return render(request, "accounts/verify_totp.html", {"form": form, "next": _safe_next(request, "")})
+
+
+def _matching_device(user: User, code: str) -> TOTPDevice | None:
+    for device in TOTPDevice.objects.devices_for_user(user, confirmed=True):
+        allowed, _ = device.verify_is_allowed()
+        if allowed and device.verify_token(code):
+            return device
+    return None
+
+
+@never_cache
+@login_required
+@require_http_methods(["GET", "POST"])
+def enrol_totp_view(request: HttpRequest) -> HttpResponse:
+    user = request.user
+    if user_has_device(user, confirmed=True):
+        return redirect("accounts:verify_totp")
+    device = TOTPDevice.objects.filter(user=user, confirmed=False).first()
+    if device is None:
+        device = TOTPDevice.objects.create(user=user, name="Authenticator app", confirmed=False)
+    form = TotpCodeForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        allowed, _ = device.verify_is_allowed()
+        if allowed and device.verify_token(form.cleaned_data["code"]):
+            with transaction.atomic():
+                device.confirmed = True
+                device.save(update_fields=["confirmed"])
+                audit_record(action="auth.totp.enrolled", actor=user, object_type="totp_device", object_id=device.pk)
+            otp_login(request, device)
+            messages.success(request, "Two-step sign-in is set up. You will be asked for a code each time you sign in.")
+            return redirect("patients:list")
+        audit_record(
+            action="auth.totp.failed",
+            actor=user,
+            object_type="totp_device",
+            object_id=device.pk,
+            outcome=Outcome.DENIED,
+        )
+        form.add_error("code", "That code is not right. Check the time on your phone and try the current code.")
+    secret = b32encode(device.bin_key).decode("ascii")
+    qr_svg = segno.make(device.config_url, error="m").svg_inline(scale=5, title="TOTP QR code")
+    context = {"form": form, "secret": " ".join(secret[i : i + 4] for i in range(0, len(secret), 4)), "qr_svg": qr_svg}
+    return render(request, "accounts/enrol_totp.html", context)
+
+
+@require_POST
+def logout_view(request: HttpRequest) -> HttpResponse:
+    if request.user.is_authenticated:
+        audit_record(action="auth.logout", actor=request.user, object_type="user", object_id=request.user.pk)
+    logout(request)
+    messages.info(request, "You have signed out.")
+    return redirect("accounts:login")
+
+
+@login_required
+@require_POST
+def sign_out_everywhere_view(request: HttpRequest) -> HttpResponse:
+    user_sign_out_everywhere(user=request.user)
+    logout(request)
+    messages.info(request, "You have been signed out on every device and browser.")
+    return redirect("accounts:login")

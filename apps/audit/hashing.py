@@ -1,0 +1,43 @@
+"""Canonical form and hash of an audit event; shared by recording and verification."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+HASHED_FIELDS = (
+    "chain",
+    "sequence",
+    "occurred_at",
+    "organisation_id",
+    "actor_id",
+    "actor_username",
+    "patient_id",
+    "action",
+    "object_type",
+    "object_id",
+    "outcome",
+    "ip",
+    "user_agent",
+    "request_id",
+    "details",
+)
+
+
+def _canonical_value(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    if value is None or isinstance(value, str | int | bool | dict | list | float):
+        return value
+    return str(value)
+
+
+def canonical_json(fields: dict[str, Any]) -> str:
+    body = {name: _canonical_value(fields[name]) for name in HASHED_FIELDS}
+    return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def event_hash(prev_hash: str, fields: dict[str, Any]) -> str:
+    return hashlib.sha256((prev_hash + canonical_json(fields)).encode("utf-8")).hexdigest()

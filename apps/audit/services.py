@@ -1,0 +1,99 @@
+"""Recording audit events.
+
+`audit_record` appends one event to its organisation's chain inside the caller's
+transaction: the chain head row is locked (SELECT ... FOR UPDATE), so appends to
+one chain are serialised, and the event commits or rolls back with the change it
+records.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from apps.audit.hashing import event_hash
+from apps.audit.models import PLATFORM_CHAIN, AuditEvent, ChainHead, Outcome
+from quill import request_context
+
+
+def chain_key(organisation_id: uuid.UUID | str | None) -> str:
+    return str(organisation_id) if organisation_id else PLATFORM_CHAIN
+
+
+def _lock_head(chain: str) -> ChainHead:
+    head = ChainHead.objects.select_for_update().filter(chain=chain).first()
+    if head is None:
+        ChainHead.objects.get_or_create(chain=chain)
+        head = ChainHead.objects.select_for_update().get(chain=chain)
+    return head
+
+
+def audit_record(
+    *,
+    action: str,
+    actor: Any = None,
+    organisation_id: uuid.UUID | str | None = None,
+    patient_id: uuid.UUID | str | None = None,
+    object_type: str = "",
+    object_id: Any = "",
+    outcome: str = Outcome.SUCCESS,
+    details: dict[str, Any] | None = None,
+    actor_username: str = "",
+) -> AuditEvent:
+    """Append one event. `actor` is a User (or None for anonymous/system events)."""
+    facts = request_context.current()
+    if organisation_id is None and actor is not None:
+        organisation_id = getattr(actor, "organisation_id", None)
+    actor_id = getattr(actor, "pk", None) if actor is not None else None
+    username = actor_username or (getattr(actor, "email", "") if actor is not None else "")
+    chain = chain_key(organisation_id)
+    with transaction.atomic():
+        head = _lock_head(chain)
+        fields: dict[str, Any] = {
+            "chain": chain,
+            "sequence": head.sequence + 1,
+            "occurred_at": timezone.now(),
+            "organisation_id": str(organisation_id) if organisation_id else None,
+            "actor_id": actor_id,
+            "actor_username": username[:254],
+            "patient_id": str(patient_id) if patient_id else None,
+            "action": action,
+            "object_type": object_type,
+            "object_id": str(object_id) if object_id not in (None, "") else "",
+            "outcome": str(outcome),
+            "ip": facts.ip,
+            "user_agent": facts.user_agent,
+            "request_id": facts.request_id,
+            "details": details or {},
+        }
+        digest = event_hash(head.hash, fields)
+        event = AuditEvent.objects.create(prev_hash=head.hash, hash=digest, **fields)
+        ChainHead.objects.filter(chain=chain).update(sequence=fields["sequence"], hash=digest)
+    return event
+
+
+def audit_denied(*, action: str, actor: Any, reason: str, **kwargs: Any) -> AuditEvent:
+    """Record a refused access; a convenience over audit_record."""
+    details = {"reason": reason, **kwargs.pop("details", {})}
+    return audit_record(action=action, actor=actor, outcome=Outcome.DENIED, details=details, **kwargs)
+
+
+def changes(before: dict[str, Any], after: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The fields that differ, as {"field": {"before": x, "after": y}} with JSON-safe values."""
+    diff = {}
+    for name in sorted(set(before) | set(after)):
+        old, new = before.get(name), after.get(name)
+        if old != new:
+            diff[name] = {"before": _plain(old), "after": _plain(new)}
+    return diff
+
+
+def _plain(value: Any) -> Any:
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    return str(value)

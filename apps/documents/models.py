@@ -1,0 +1,158 @@
+"""Documents, their versions and annotations.
+
+Each version of a document is one `Document` row; every version of the same
+document shares `lineage_id` (the id of the first version), the newer one
+`supersedes` the older, and only the current version has `is_current=True`.
+Stored bytes are never overwritten: a new version is a new object.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+from apps.accounts.models import Organisation
+from apps.patients.models import Patient
+
+
+class Category(models.TextChoices):
+    LAB = "lab", "Lab report"
+    IMAGING = "imaging", "Imaging"
+    CLINICAL_NOTE = "clinical-note", "Clinical note"
+    CONSENT = "consent", "Consent form"
+    REFERRAL = "referral", "Referral"
+    INSURANCE = "insurance", "Insurance"
+    PHOTO = "photo", "Photograph"
+    LETTER = "letter", "Letter"
+    OTHER = "other", "Other"
+
+
+class ScanStatus(models.TextChoices):
+    PENDING = "pending", "Waiting for virus scan"
+    CLEAN = "clean", "Clean"
+    INFECTED = "infected", "Quarantined (virus found)"
+    ERROR = "error", "Scan failed"
+    NOT_SCANNED = "not_scanned", "Not scanned (scanner disabled)"
+
+
+AVAILABLE_SCAN_STATUSES = (ScanStatus.CLEAN, ScanStatus.NOT_SCANNED)
+
+
+class Integrity(models.TextChoices):
+    OK = "ok", "Verified"
+    CORRUPT = "corrupt", "Corrupt (stored bytes no longer match)"
+
+
+class SyncState(models.TextChoices):
+    NOT_CONFIGURED = "", "Not synced"
+    PENDING = "pending", "Waiting to sync"
+    SYNCED = "synced", "Synced"
+    FAILED = "failed", "Sync failed"
+
+
+class Document(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    organisation = models.ForeignKey(Organisation, on_delete=models.PROTECT, related_name="documents")
+    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="documents")
+    encounter_id = models.CharField(max_length=64, blank=True)
+    title = models.CharField(max_length=255)
+    category = models.CharField(max_length=32, choices=Category.choices)
+    document_date = models.DateField(help_text="The clinical date of the document.")
+    original_filename = models.CharField(max_length=255, help_text="Cleaned; for display only.")
+    content_type = models.CharField(max_length=100)
+    size = models.BigIntegerField()
+    sha256 = models.CharField(max_length=64)
+    sha1 = models.CharField(max_length=40)
+    storage_key = models.CharField(max_length=300, unique=True)
+    thumbnail_key = models.CharField(max_length=300, blank=True)
+
+    scan_status = models.CharField(max_length=16, choices=ScanStatus.choices, default=ScanStatus.PENDING)
+    scan_signature = models.CharField(max_length=200, blank=True)
+    scanned_at = models.DateTimeField(null=True, blank=True)
+    scan_attempts = models.PositiveIntegerField(default=0)
+    integrity = models.CharField(max_length=16, choices=Integrity.choices, default=Integrity.OK)
+    integrity_checked_at = models.DateTimeField(null=True, blank=True)
+
+    uploaded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="uploaded_documents"
+    )
+    uploaded_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    lineage_id = models.UUIDField(db_index=True, help_text="Shared by every version of this document.")
+    version_number = models.PositiveIntegerField(default=1)
+    supersedes = models.OneToOneField(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="superseded_by"
+    )
+    is_current = models.BooleanField(default=True)
+
+    deleted_at = models.DateTimeField(null=True, blank=True)
+    deleted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    deleted_reason = models.TextField(blank=True)
+    retain_until = models.DateField(null=True, blank=True)
+    legal_hold = models.BooleanField(default=False)
+    purged_at = models.DateTimeField(null=True, blank=True, help_text="Bytes removed; this row is the tombstone.")
+
+    fhir_id = models.CharField(max_length=64, blank=True)
+    fhir_version_id = models.CharField(max_length=64, blank=True)
+    fhir_sync_state = models.CharField(max_length=16, choices=SyncState.choices, blank=True, default="")
+    fhir_synced_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-document_date", "-uploaded_at"]
+        indexes = [
+            models.Index(
+                fields=["organisation", "patient", "-document_date", "-uploaded_at"],
+                name="document_patient_list",
+                condition=Q(is_current=True, deleted_at__isnull=True),
+            ),
+            models.Index(fields=["organisation", "scan_status"], name="document_scan_status"),
+            models.Index(fields=["organisation", "category", "-document_date"], name="document_category"),
+            models.Index(fields=["organisation", "encounter_id"], name="document_encounter"),
+            models.Index(fields=["organisation", "-updated_at"], name="document_updated"),
+        ]
+        constraints = [
+            models.UniqueConstraint(fields=["lineage_id", "version_number"], name="document_version_unique"),
+            models.UniqueConstraint(
+                fields=["lineage_id"], condition=Q(is_current=True), name="document_one_current_version"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.title
+
+    @property
+    def is_available(self) -> bool:
+        return (
+            self.scan_status in AVAILABLE_SCAN_STATUSES
+            and self.integrity == Integrity.OK
+            and self.deleted_at is None
+            and self.purged_at is None
+        )
+
+
+class AnnotationKind(models.TextChoices):
+    MARKER = "marker", "Marker"
+    DRAWING = "drawing", "Freehand drawing"
+    TEXT = "text", "Text note"
+    HIGHLIGHT = "highlight", "Highlight"
+
+
+class Annotation(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    document = models.ForeignKey(Document, on_delete=models.PROTECT, related_name="annotations")
+    kind = models.CharField(max_length=16, choices=AnnotationKind.choices)
+    page = models.PositiveIntegerField(default=1)
+    geometry = models.JSONField(default=dict)
+    text = models.TextField(blank=True)
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="annotations")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["page", "created_at"]

@@ -1,0 +1,89 @@
+"""Patients, their care teams and break-glass access to restricted records."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+from apps.accounts.models import Organisation
+from apps.patients.nhs_number import validate_nhs_number
+
+
+class Sex(models.TextChoices):
+    FEMALE = "female", "Female"
+    MALE = "male", "Male"
+    OTHER = "other", "Other"
+    UNKNOWN = "unknown", "Unknown"
+
+
+class Patient(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    organisation = models.ForeignKey(Organisation, on_delete=models.PROTECT, related_name="patients")
+    nhs_number = models.CharField("NHS number", max_length=10, blank=True, validators=[validate_nhs_number])
+    mrn = models.CharField("MRN", max_length=64, blank=True, help_text="The clinic's own record number.")
+    given_name = models.CharField(max_length=100)
+    family_name = models.CharField(max_length=100)
+    date_of_birth = models.DateField()
+    sex = models.CharField(max_length=16, choices=Sex.choices, default=Sex.UNKNOWN)
+    restricted = models.BooleanField(
+        default=False, help_text="Only the care team may open this record; others must break the glass."
+    )
+    fhir_id = models.CharField("FHIR id", max_length=64, blank=True)
+    photo_key = models.CharField(max_length=300, blank=True)
+    avatar_key = models.CharField(max_length=300, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["family_name", "given_name"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organisation", "nhs_number"],
+                condition=~Q(nhs_number=""),
+                name="patient_nhs_number_unique_in_organisation",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["organisation", "family_name", "given_name"], name="patient_name"),
+            models.Index(fields=["organisation", "date_of_birth"], name="patient_birth_date"),
+            models.Index(fields=["organisation", "mrn"], name="patient_mrn"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.family_name.upper()}, {self.given_name}"
+
+    @property
+    def display_name(self) -> str:
+        return f"{self.given_name} {self.family_name}"
+
+    @property
+    def nhs_number_display(self) -> str:
+        n = self.nhs_number
+        return f"{n[:3]} {n[3:6]} {n[6:]}" if len(n) == 10 else n
+
+
+class CareTeamMember(models.Model):
+    patient = models.ForeignKey(Patient, on_delete=models.CASCADE, related_name="care_team")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="care_of")
+    added_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["patient", "user"], name="care_team_unique")]
+
+
+class BreakGlassAccess(models.Model):
+    """A time-limited opening of a restricted record by someone outside its care team."""
+
+    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="break_glass")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="break_glass")
+    reason = models.TextField()
+    granted_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-granted_at"]
+        indexes = [models.Index(fields=["patient", "user", "expires_at"], name="break_glass_lookup")]

@@ -1,0 +1,84 @@
+"""API plumbing shared by every app: error shape, pagination, base permissions.
+
+Every API error has the shape {"detail": {"message": ..., "error_code": ...}}.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.http import Http404
+from rest_framework import exceptions, pagination
+from rest_framework.response import Response
+from rest_framework.views import exception_handler as drf_exception_handler
+
+from quill.errors import QuillError
+
+_CODES: dict[type, tuple[str, str]] = {
+    exceptions.NotAuthenticated: ("not_authenticated", "Sign in or send an API token."),
+    exceptions.AuthenticationFailed: ("authentication_failed", "The credentials were not accepted."),
+    exceptions.PermissionDenied: ("permission_denied", "You do not have permission to do this."),
+    exceptions.NotFound: ("not_found", "Not found."),
+    exceptions.MethodNotAllowed: ("method_not_allowed", "This method is not allowed here."),
+    exceptions.NotAcceptable: ("not_acceptable", "The requested response format is not available."),
+    exceptions.UnsupportedMediaType: ("unsupported_media_type", "The request body's media type is not supported."),
+    exceptions.Throttled: ("throttled", "Too many requests; slow down and try again shortly."),
+    exceptions.ParseError: ("malformed_request", "The request body could not be read."),
+}
+
+
+def _flatten(errors: Any) -> str:
+    if isinstance(errors, dict):
+        parts = []
+        for field, value in errors.items():
+            text = _flatten(value)
+            parts.append(text if field == "non_field_errors" else f"{field}: {text}")
+        return " ".join(parts)
+    if isinstance(errors, list):
+        return " ".join(_flatten(item) for item in errors)
+    return str(errors)
+
+
+def error_response(error_code: str, message: str, http_status: int, **extra: Any) -> Response:
+    return Response({"detail": {"message": message, "error_code": error_code, **extra}}, status=http_status)
+
+
+def exception_handler(exc: Exception, context: dict) -> Response | None:
+    if isinstance(exc, QuillError):
+        response = error_response(exc.error_code, exc.message, exc.http_status)
+        return response
+    if isinstance(exc, Http404):
+        exc = exceptions.NotFound()
+    elif isinstance(exc, DjangoPermissionDenied):
+        exc = exceptions.PermissionDenied()
+    response = drf_exception_handler(exc, context)
+    if response is None:
+        return None
+    if isinstance(exc, exceptions.ValidationError):
+        fields = exc.detail if isinstance(exc.detail, dict) else {"non_field_errors": exc.detail}
+        code = _first_code(exc)
+        response.data = {"detail": {"message": _flatten(exc.detail), "error_code": code, "fields": fields}}
+        return response
+    error_code, default_message = next(
+        (codes for klass, codes in _CODES.items() if isinstance(exc, klass)), ("error", "The request failed.")
+    )
+    message = str(getattr(exc, "detail", "")) or default_message
+    if isinstance(exc, exceptions.NotFound):
+        message = default_message
+    response.data = {"detail": {"message": message, "error_code": error_code}}
+    if isinstance(exc, exceptions.Throttled) and exc.wait:
+        response["Retry-After"] = str(int(exc.wait) + 1)
+    return response
+
+
+def _first_code(exc: exceptions.ValidationError) -> str:
+    codes = exc.get_codes()
+    while isinstance(codes, dict | list):
+        codes = next(iter(codes.values()), "invalid") if isinstance(codes, dict) else (codes[0] if codes else "invalid")
+    return codes if isinstance(codes, str) and codes not in {"invalid", "required", "null", "blank"} else "invalid"
+
+
+class Pagination(pagination.PageNumberPagination):
+    page_size_query_param = "page_size"
+    max_page_size = 200

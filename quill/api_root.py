@@ -1,0 +1,23 @@
+from __future__ import annotations
+
+from rest_framework.decorators import api_view, permission_classes
+from rest_framework.permissions import AllowAny
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.reverse import reverse
+
+
+@api_view(["GET"])
+@permission_classes([AllowAny])
+def api_root(request: Request) -> Response:
+    """Where the API's parts are; authentication is `Authorization: Token <key>`."""
+    return Response(
+        {
+            "schema": reverse("api-schema", request=request),
+            "docs": reverse("api-docs", request=request),
+            "patients": request.build_absolute_uri("/api/patients/"),
+            "documents": request.build_absolute_uri("/api/documents/"),
+            "audit": request.build_absolute_uri("/api/audit/"),
+            "fhir": request.build_absolute_uri("/fhir/r4/metadata"),
+        }
+    )

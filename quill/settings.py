@@ -1,0 +1,327 @@
+"""Quill settings: one module, read from environment variables.
+
+Every variable is listed with its default in docs/configuration.md and
+.env.example. Unset DATABASE_URL means the embedded default: SQLite and
+local files under ./var, no services needed.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+
+from quill.env import env_bool, env_choice, env_float, env_int, env_list, env_str
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = Path(env_str("QUILL_VAR_DIR", str(BASE_DIR / "var")))
+
+QUILL_ENV = env_choice("QUILL_ENV", "development", {"development", "production"})
+PRODUCTION = QUILL_ENV == "production"
+
+_INSECURE_KEY = "django-insecure-quill-development-only-key-do-not-use-in-production"
+SECRET_KEY = env_str("DJANGO_SECRET_KEY", "" if PRODUCTION else _INSECURE_KEY)
+DEBUG = env_bool("DJANGO_DEBUG", False)
+ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", [] if PRODUCTION else ["127.0.0.1", "localhost", "testserver"])
+CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS", [])
+
+# --- Database -----------------------------------------------------------------
+DATABASE_URL = env_str("DATABASE_URL", "")
+EMBEDDED = DATABASE_URL == ""
+if EMBEDDED:
+    VAR_DIR.mkdir(parents=True, exist_ok=True)
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": str(VAR_DIR / "quill.sqlite3"),
+            "OPTIONS": {"timeout": 20, "transaction_mode": "IMMEDIATE"},
+        }
+    }
+else:
+    DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=env_int("QUILL_DB_CONN_MAX_AGE", 60))}
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- Applications ---------------------------------------------------------------
+INSTALLED_APPS = [
+    "quill.apps.QuillAdminConfig",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "axes",
+    "rest_framework",
+    "drf_spectacular",
+    "apps.accounts",
+    "apps.audit",
+    "apps.patients",
+    "apps.documents",
+    "apps.letters",
+    "apps.outbox",
+]
+
+MIDDLEWARE = [
+    "quill.middleware.RequestIdMiddleware",
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",
+    "apps.accounts.middleware.IpAllowlistMiddleware",
+    "apps.accounts.middleware.TotpRequiredMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "axes.middleware.AxesMiddleware",
+]
+
+ROOT_URLCONF = "quill.urls"
+WSGI_APPLICATION = "quill.wsgi.application"
+ASGI_APPLICATION = "quill.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "quill.context_processors.quill",
+            ],
+        },
+    },
+]
+
+# --- Accounts, passwords, sessions, lockout ------------------------------------------
+AUTH_USER_MODEL = "accounts.User"
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+PASSWORD_HASHERS = [
+    "django.contrib.auth.hashers.Argon2PasswordHasher",
+    "django.contrib.auth.hashers.PBKDF2PasswordHasher",
+    "django.contrib.auth.hashers.PBKDF2SHA1PasswordHasher",
+    "django.contrib.auth.hashers.ScryptPasswordHasher",
+]
+AUTH_PASSWORD_VALIDATORS = [
+    {
+        "NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator",
+        "OPTIONS": {"user_attributes": ("email", "full_name")},
+    },
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 12}},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+LOGIN_URL = "accounts:login"
+LOGIN_REDIRECT_URL = "patients:list"
+LOGOUT_REDIRECT_URL = "accounts:login"
+
+SESSION_ENGINE = "django.contrib.sessions.backends.db"
+QUILL_SESSION_IDLE_SECONDS = env_int("QUILL_SESSION_IDLE_SECONDS", 30 * 60)
+SESSION_COOKIE_AGE = QUILL_SESSION_IDLE_SECONDS
+SESSION_SAVE_EVERY_REQUEST = True  # sliding idle timeout
+SESSION_EXPIRE_AT_BROWSER_CLOSE = True
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+CSRF_COOKIE_SAMESITE = "Lax"
+
+AXES_FAILURE_LIMIT = env_int("QUILL_LOCKOUT_FAILURES", 5)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("QUILL_LOCKOUT_COOLOFF_MINUTES", 15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "accounts/locked_out.html"
+AXES_USERNAME_FORM_FIELD = "username"
+AXES_ENABLE_ACCESS_FAILURE_LOG = True
+AXES_VERBOSE = False
+AXES_IPWARE_PROXY_COUNT = env_int("QUILL_PROXY_COUNT", 0) or None
+AXES_IPWARE_META_PRECEDENCE_ORDER = (
+    ["HTTP_X_FORWARDED_FOR", "REMOTE_ADDR"] if env_int("QUILL_PROXY_COUNT", 0) else ["REMOTE_ADDR"]
+)
+
+OTP_TOTP_ISSUER = env_str("QUILL_TOTP_ISSUER", "Quill")
+QUILL_PROXY_COUNT = env_int("QUILL_PROXY_COUNT", 0)
+QUILL_BREAK_GLASS_MINUTES = env_int("QUILL_BREAK_GLASS_MINUTES", 60)
+QUILL_API_TOKEN_DAYS = env_int("QUILL_API_TOKEN_DAYS", 365)
+
+# --- Internationalisation ------------------------------------------------------------
+LANGUAGE_CODE = "en-gb"
+TIME_ZONE = env_str("QUILL_TIME_ZONE", "Europe/London")
+USE_I18N = True
+USE_TZ = True
+
+# --- Static files and document storage -----------------------------------------------
+STATIC_URL = "static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STATIC_ROOT = VAR_DIR / "static"
+
+QUILL_STORAGE = env_choice("QUILL_STORAGE", "filesystem", {"filesystem", "s3"})
+QUILL_FILES_DIR = Path(env_str("QUILL_FILES_DIR", str(VAR_DIR / "documents")))
+QUILL_SIGNED_URL_SECONDS = env_int("QUILL_SIGNED_URL_SECONDS", 3600)
+QUILL_S3_SSE = env_str("QUILL_S3_SSE", "")
+if QUILL_STORAGE == "s3":
+    _s3_options = {
+        "bucket_name": env_str("QUILL_S3_BUCKET", "quill-documents"),
+        "endpoint_url": env_str("QUILL_S3_ENDPOINT_URL", "") or None,
+        "region_name": env_str("QUILL_S3_REGION", "us-east-1"),
+        "access_key": env_str("QUILL_S3_ACCESS_KEY_ID", ""),
+        "secret_key": env_str("QUILL_S3_SECRET_ACCESS_KEY", ""),
+        "addressing_style": env_str("QUILL_S3_ADDRESSING_STYLE", "path"),
+        "signature_version": "s3v4",
+        "querystring_expire": QUILL_SIGNED_URL_SECONDS,
+        "default_acl": None,
+        "file_overwrite": False,
+        "object_parameters": {"ServerSideEncryption": QUILL_S3_SSE} if QUILL_S3_SSE else {},
+    }
+    _documents_storage = {"BACKEND": "storages.backends.s3.S3Storage", "OPTIONS": _s3_options}
+else:
+    _documents_storage = {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        # No base_url: private files are never served by a static or media URL.
+        "OPTIONS": {"location": str(QUILL_FILES_DIR), "base_url": None, "file_permissions_mode": 0o600},
+    }
+STORAGES = {
+    "default": _documents_storage,
+    "documents": _documents_storage,
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+
+# --- Uploads and documents -------------------------------------------------------------
+QUILL_MAX_UPLOAD_BYTES = env_int("QUILL_MAX_UPLOAD_BYTES", 100 * 1024 * 1024)
+QUILL_MAX_IMAGE_PIXELS = env_int("QUILL_MAX_IMAGE_PIXELS", 50_000_000)
+QUILL_MAX_BULK_FILES = env_int("QUILL_MAX_BULK_FILES", 50)
+FILE_UPLOAD_MAX_MEMORY_SIZE = 0  # always spool to a temporary file
+FILE_UPLOAD_TEMP_DIR = env_str("QUILL_UPLOAD_TEMP_DIR", "") or None
+DATA_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
+DATA_UPLOAD_MAX_NUMBER_FILES = QUILL_MAX_BULK_FILES
+
+# --- Virus scanning --------------------------------------------------------------------
+QUILL_SCANNER = env_choice("QUILL_SCANNER", "none" if EMBEDDED else "clamd", {"clamd", "none"})
+QUILL_CLAMD_SOCKET = env_str("QUILL_CLAMD_SOCKET", "")
+QUILL_CLAMD_HOST = env_str("QUILL_CLAMD_HOST", "127.0.0.1")
+QUILL_CLAMD_PORT = env_int("QUILL_CLAMD_PORT", 3310)
+QUILL_CLAMD_TIMEOUT_SECONDS = env_float("QUILL_CLAMD_TIMEOUT_SECONDS", 120.0)
+QUILL_SCAN_SWEEP_AFTER_SECONDS = env_int("QUILL_SCAN_SWEEP_AFTER_SECONDS", 300)
+
+# --- Background jobs (Celery) -----------------------------------------------------------------
+QUILL_REDIS_URL = env_str("QUILL_REDIS_URL", "" if EMBEDDED else "redis://127.0.0.1:6379/0")
+CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", QUILL_REDIS_URL or "memory://")
+CELERY_RESULT_BACKEND = None
+CELERY_TASK_ALWAYS_EAGER = env_bool("QUILL_CELERY_EAGER", EMBEDDED)
+CELERY_TASK_EAGER_PROPAGATES = False
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_DEFAULT_QUEUE = env_str("QUILL_CELERY_QUEUE", "quill")
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("QUILL_CELERY_VISIBILITY_TIMEOUT", 900)}
+CELERY_TIMEZONE = TIME_ZONE
+CELERY_BEAT_SCHEDULE = {
+    "sweep-pending-scans": {"task": "documents.sweep_pending_scans", "schedule": 120.0},
+    "relay-outbox": {"task": "outbox.relay_due", "schedule": 30.0},
+}
+
+# --- Cache (API throttling) ----------------------------------------------------------------------
+if QUILL_REDIS_URL:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": QUILL_REDIS_URL}}
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
+# --- REST API -----------------------------------------------------------------------------------
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "apps.accounts.authentication.ApiTokenAuthentication",
+        "apps.accounts.authentication.VerifiedSessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_PAGINATION_CLASS": "quill.api.Pagination",
+    "PAGE_SIZE": 25,
+    "EXCEPTION_HANDLER": "quill.api.exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_THROTTLE_CLASSES": ["rest_framework.throttling.UserRateThrottle"],
+    "DEFAULT_THROTTLE_RATES": {"user": env_str("QUILL_API_THROTTLE_RATE", "6000/minute")},
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "UNAUTHENTICATED_USER": None,
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Quill API",
+    "DESCRIPTION": "Clinical document store: patients, documents, audit.",
+    "VERSION": "0.1.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "COMPONENT_SPLIT_REQUEST": True,
+}
+
+# --- Integrations ----------------------------------------------------------------------------------
+QUILL_PUBLIC_BASE_URL = env_str("QUILL_PUBLIC_BASE_URL", "http://127.0.0.1:8000").rstrip("/")
+QUILL_FHIR_BASE_URL = env_str("QUILL_FHIR_BASE_URL", "").rstrip("/")
+QUILL_FHIR_AUTH = env_choice("QUILL_FHIR_AUTH", "none", {"none", "basic", "bearer"})
+QUILL_FHIR_USERNAME = env_str("QUILL_FHIR_USERNAME", "")
+QUILL_FHIR_PASSWORD = env_str("QUILL_FHIR_PASSWORD", "")
+QUILL_FHIR_TOKEN = env_str("QUILL_FHIR_TOKEN", "")
+QUILL_FHIR_SUBJECT_MODE = env_choice("QUILL_FHIR_SUBJECT_MODE", "reference", {"reference", "identifier"})
+QUILL_FHIR_TIMEOUT_SECONDS = env_float("QUILL_FHIR_TIMEOUT_SECONDS", 10.0)
+QUILL_EHRBASE_URL = env_str("QUILL_EHRBASE_URL", "").rstrip("/")
+QUILL_EHRBASE_USERNAME = env_str("QUILL_EHRBASE_USERNAME", "")
+QUILL_EHRBASE_PASSWORD = env_str("QUILL_EHRBASE_PASSWORD", "")
+QUILL_EHRBASE_SUBJECT_NAMESPACE = env_str("QUILL_EHRBASE_SUBJECT_NAMESPACE", "quill")
+QUILL_EHRBASE_TIMEOUT_SECONDS = env_float("QUILL_EHRBASE_TIMEOUT_SECONDS", 10.0)
+QUILL_OUTBOX_MAX_ATTEMPTS = env_int("QUILL_OUTBOX_MAX_ATTEMPTS", 8)
+QUILL_OUTBOX_BACKOFF_BASE_SECONDS = env_float("QUILL_OUTBOX_BACKOFF_BASE_SECONDS", 2.0)
+QUILL_OUTBOX_BACKOFF_MAX_SECONDS = env_float("QUILL_OUTBOX_BACKOFF_MAX_SECONDS", 600.0)
+
+# --- Logging ----------------------------------------------------------------------------------------
+QUILL_LOG_FORMAT = env_choice("QUILL_LOG_FORMAT", "json" if PRODUCTION else "text", {"json", "text"})
+QUILL_LOG_LEVEL = env_str("QUILL_LOG_LEVEL", "INFO").upper()
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "filters": {"request_id": {"()": "quill.logging.RequestIdFilter"}},
+    "formatters": {
+        "json": {"()": "quill.logging.JsonFormatter"},
+        "text": {"format": "%(asctime)s %(levelname)s [%(request_id)s] %(name)s: %(message)s"},
+    },
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": QUILL_LOG_FORMAT, "filters": ["request_id"]},
+    },
+    "root": {"handlers": ["console"], "level": QUILL_LOG_LEVEL},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        "axes": {"level": "WARNING"},
+    },
+}
+
+# --- Security headers ------------------------------------------------------------------------------
+X_FRAME_OPTIONS = "SAMEORIGIN"  # the document preview frames Quill's own content endpoint
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+if env_int("QUILL_PROXY_COUNT", 0):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+
+if PRODUCTION:
+    _problems = []
+    if not SECRET_KEY or SECRET_KEY == _INSECURE_KEY or len(SECRET_KEY) < 50 or len(set(SECRET_KEY)) < 5:
+        _problems.append("DJANGO_SECRET_KEY must be set to a long random value (50+ characters)")
+    if not ALLOWED_HOSTS:
+        _problems.append("DJANGO_ALLOWED_HOSTS must list the host names Quill answers on")
+    if EMBEDDED or DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
+        _problems.append("DATABASE_URL must point at PostgreSQL (postgres://...)")
+    if QUILL_SCANNER == "none":
+        _problems.append("QUILL_SCANNER=none is only for the embedded development run; use clamd")
+    if _problems:
+        raise ImproperlyConfigured("Quill refuses to start in production mode: " + "; ".join(_problems))
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+    SECURE_SSL_REDIRECT = env_bool("QUILL_SSL_REDIRECT", True)
+    SECURE_HSTS_SECONDS = env_int("QUILL_HSTS_SECONDS", 31536000)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+    SECURE_HSTS_PRELOAD = env_bool("QUILL_HSTS_PRELOAD", False)
+    SILENCED_SYSTEM_CHECKS = [] if SECURE_HSTS_PRELOAD else ["security.W021"]

@@ -1,0 +1,27 @@
+from django.contrib import admin
+from django.shortcuts import redirect
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from quill import health
+from quill.api_root import api_root
+
+urlpatterns = [
+    path("", lambda request: redirect("patients:list"), name="home"),
+    path("healthz", health.healthz, name="healthz"),
+    path("readyz", health.readyz, name="readyz"),
+    path("accounts/", include("apps.accounts.urls")),
+    path("patients/", include("apps.patients.urls")),
+    path("documents/", include("apps.documents.urls")),
+    path("letters/", include("apps.letters.urls")),
+    path("audit/", include("apps.audit.urls")),
+    path("admin/", admin.site.urls),
+    path("api/", api_root, name="api-root"),
+    path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path("api/", include("apps.patients.api_urls")),
+    path("api/", include("apps.documents.api_urls")),
+    path("api/", include("apps.letters.api_urls")),
+    path("api/", include("apps.audit.api_urls")),
+    path("fhir/r4/", include("apps.documents.fhir_urls")),
+]
