@@ -1,0 +1,186 @@
+"""Refusals of the document store, in words a clinician can act on.
+
+Every class carries a stable ``error_code`` for integrators, an ``http_status``
+for the API layer, and the facts behind the refusal in ``data`` (and as
+attributes where a caller is likely to branch on them).
+"""
+
+from __future__ import annotations
+
+from quill.errors import Conflict, QuillError, ServiceUnavailable, ValidationFailed
+
+
+def _human_size(size: int) -> str:
+    """104857600 -> '100 MB' (binary units, as a computer's file browser shows them)."""
+    if size < 1024:
+        return f"{size} bytes"
+    value = float(size)
+    for unit in ("KB", "MB", "GB", "TB"):
+        value /= 1024
+        if value < 1024 or unit == "TB":
+            break
+    return f"{value:.0f} {unit}" if value.is_integer() else f"{value:.1f} {unit}"
+
+
+class UploadRejected(ValidationFailed):
+    """Base for every refusal of an uploaded file's bytes (bulk upload reports one per file)."""
+
+    error_code = "upload_rejected"
+    default_message = "This file cannot be accepted."
+
+
+class FileTooLarge(UploadRejected):
+    error_code = "file_too_large"
+    http_status = 413
+
+    def __init__(self, *, max_bytes: int, filename: str | None = None) -> None:
+        self.max_bytes = max_bytes
+        self.filename = filename
+        super().__init__(
+            f"This file is larger than Quill's upload limit of {_human_size(max_bytes)}. "
+            "Split it into smaller documents or scan it at a lower resolution, then upload again.",
+            max_bytes=max_bytes,
+            filename=filename,
+        )
+
+
+class UnsupportedType(UploadRejected):
+    error_code = "unsupported_type"
+    http_status = 415
+    default_message = (
+        "Quill accepts PDF documents, JPEG, PNG and TIFF images, and DICOM files. "
+        "This file is none of those, so it was not uploaded."
+    )
+
+
+class ExtensionMismatch(UploadRejected):
+    error_code = "extension_mismatch"
+    http_status = 415
+
+    def __init__(self, *, filename: str, content_type: str, allowed: tuple[str, ...]) -> None:
+        self.filename = filename
+        self.content_type = content_type
+        self.allowed = allowed
+        endings = " or ".join(f".{ext}" for ext in allowed if ext) or "no extension"
+        super().__init__(
+            f"The name '{filename}' does not match what the file contains ({content_type}). "
+            f"Rename it to end in {endings} if that is what it is, then upload again.",
+            filename=filename,
+            content_type=content_type,
+            allowed=list(allowed),
+        )
+
+
+class EmptyFile(UploadRejected):
+    error_code = "empty_file"
+    default_message = "This file is empty (0 bytes). Check that you chose the right file and upload it again."
+
+
+class CorruptFile(UploadRejected):
+    error_code = "corrupt_file"
+    default_message = (
+        "This file is damaged or incomplete, so Quill cannot open it. "
+        "Open it on your computer to check it, save a fresh copy and upload that."
+    )
+
+
+class EncryptedPdf(UploadRejected):
+    error_code = "encrypted_pdf"
+    default_message = (
+        "This PDF is password-protected or encrypted, so Quill cannot check it or show it to colleagues. "
+        "Save or print it as a new PDF without a password and upload that."
+    )
+
+
+class ActiveContent(UploadRejected):
+    error_code = "active_content"
+
+    def __init__(self, *, found: list[str] | tuple[str, ...]) -> None:
+        self.found = sorted(set(found))
+        listed = ", ".join(self.found)
+        super().__init__(
+            f"This file contains active content ({listed}), such as scripts, automatic actions or "
+            "hidden attached files, which Quill does not accept for safety. "
+            "Print it to a new PDF and upload that.",
+            found=self.found,
+        )
+
+
+class ImageTooLarge(UploadRejected):
+    error_code = "image_too_large"
+
+    def __init__(self, *, width: int | None = None, height: int | None = None, max_pixels: int) -> None:
+        self.width = width
+        self.height = height
+        self.max_pixels = max_pixels
+        size = f" ({width} × {height} pixels)" if width and height else ""
+        super().__init__(
+            f"This image{size} has more pixels than Quill accepts ({max_pixels:,}). "
+            "Save it at a smaller size or lower resolution and upload that.",
+            width=width,
+            height=height,
+            max_pixels=max_pixels,
+        )
+
+
+class MissingFile(UploadRejected):
+    error_code = "missing_file"
+    default_message = "No file was attached. Choose a file and upload again."
+
+
+class InvalidCategory(ValidationFailed):
+    error_code = "invalid_category"
+    default_message = (
+        "That is not one of Quill's document categories: lab, imaging, clinical-note, consent, "
+        "referral, insurance, photo, letter or other."
+    )
+
+
+class UnknownPatient(ValidationFailed):
+    """The view layer decides whether to surface this or a 404 (no existence leak across organisations)."""
+
+    error_code = "unknown_patient"
+    default_message = "Quill cannot find that patient in your organisation. Check the patient and try again."
+
+
+class StorageUnavailable(ServiceUnavailable):
+    error_code = "storage_unavailable"
+    default_message = (
+        "Quill's document storage is not reachable at the moment, so nothing was saved. "
+        "Please try again in a few minutes."
+    )
+
+
+class ScanPending(Conflict):
+    error_code = "scan_pending"
+    default_message = (
+        "This document is still being checked for viruses. It can be opened once the check finishes, "
+        "usually within a minute."
+    )
+
+
+class Quarantined(Conflict):
+    error_code = "quarantined"
+    default_message = (
+        "This document was found to contain a virus and has been quarantined. "
+        "It cannot be opened; your administrators have been told."
+    )
+
+
+class IntegrityError(QuillError):
+    """Stored bytes no longer match the checksum taken at upload: a server-side fault, never the user's."""
+
+    error_code = "integrity_error"
+    http_status = 500
+    default_message = (
+        "The stored copy of this document no longer matches the file that was uploaded, so Quill will not "
+        "show it. Administrators have been alerted; ask them to restore it from backup."
+    )
+
+
+class ThumbnailError(QuillError):
+    """A preview could not be made; the document itself is unaffected."""
+
+    error_code = "thumbnail_failed"
+    http_status = 500
+    default_message = "Quill could not make a preview of this document. The document itself is unaffected."
