@@ -1,0 +1,305 @@
+"""A small FHIR R4 client for pushing Quill's resources to an external server (HAPI).
+
+Writes are conditional updates on a Quill identifier
+(``PUT [base]/DocumentReference?identifier=urn:quill:document|<uuid>``), so sending the
+same resource twice -- for instance after a timeout whose write did land -- updates the
+one resource instead of creating a second. The client makes one attempt per call; the
+outbox relay decides when to retry, using the error class to tell transient from terminal.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import email.utils
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import requests
+
+from quill.errors import QuillError, ServiceUnavailable
+
+from . import codes
+
+AuthMode = Literal["none", "basic", "bearer"]
+Timeout = float | tuple[float, float]
+
+DEFAULT_TIMEOUT: tuple[float, float] = (5.0, 30.0)
+_RETRYABLE_STATUSES = frozenset({408, 429})
+_HISTORY_RE = re.compile(
+    r"/(?P<type>[A-Za-z]+)/(?P<id>[A-Za-z0-9\-.]{1,64})(?:/_history/(?P<vid>[A-Za-z0-9\-.]{1,64}))?/?$"
+)
+_ETAG_RE = re.compile(r'^(?:W/)?"(?P<vid>[^"]*)"$')
+
+
+class FhirConfigurationError(QuillError):
+    """The FHIR client settings are incomplete or contradictory."""
+
+    error_code = "fhir_misconfigured"
+    http_status = 500
+    default_message = "The FHIR server connection is not configured correctly."
+
+
+class FhirRetryableError(ServiceUnavailable):
+    """The FHIR server could not take the write now; try again later.
+
+    Raised for connection failures, timeouts, 408, 429 and 5xx. ``retry_after`` is the
+    server's ``Retry-After`` in seconds when it sent one.
+    """
+
+    error_code = "fhir_unavailable"
+    default_message = "The FHIR server is unavailable; the write will be retried."
+
+    def __init__(self, message: str | None = None, retry_after: float | None = None, *, status: int | None = None):
+        super().__init__(message, retry_after=retry_after, status=status)
+        self.retry_after = retry_after
+        self.status = status
+
+
+class FhirRejectedError(QuillError):
+    """The FHIR server refused the write; sending it again unchanged will not help.
+
+    Raised for 4xx other than 408/429 (412 "multiple matches" included) and for
+    responses Quill cannot interpret. ``operation_outcome`` is the server's
+    OperationOutcome when the body carried one.
+    """
+
+    error_code = "fhir_rejected"
+    http_status = 502
+    default_message = "The FHIR server rejected the resource."
+
+    def __init__(
+        self, message: str | None = None, status: int | None = None, operation_outcome: dict[str, Any] | None = None
+    ):
+        super().__init__(message, status=status, operation_outcome=operation_outcome)
+        self.status = status
+        self.operation_outcome = operation_outcome
+
+
+@dataclass(frozen=True, slots=True)
+class FhirWriteResult:
+    """Where the server put the resource: its id, version and whether it was new."""
+
+    id: str
+    version_id: str | None
+    created: bool
+
+
+class FhirClient:
+    """Conditional-update writer for one FHIR R4 server base URL."""
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        auth: AuthMode = "none",
+        username: str | None = None,
+        password: str | None = None,
+        token: str | None = None,
+        timeout: Timeout = DEFAULT_TIMEOUT,
+        session: requests.Session | None = None,
+    ) -> None:
+        if not re.match(r"^https?://[^/\s]+", base_url or ""):
+            raise FhirConfigurationError("The FHIR base URL must be an absolute http(s) URL (QUILL_FHIR_BASE_URL).")
+        self.base_url = base_url.rstrip("/")
+        self.timeout = _normalise_timeout(timeout)
+        self.session = session or requests.Session()
+        self.session.headers.update({"Accept": codes.FHIR_JSON_MIME_TYPE, "User-Agent": "Quill-FHIR-client"})
+        _configure_auth(self.session, auth, username=username, password=password, token=token)
+
+    def __enter__(self) -> FhirClient:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.session.close()
+
+    def put_document_reference(self, resource: Mapping[str, Any]) -> FhirWriteResult:
+        """Create or update the DocumentReference identified by its ``urn:quill:document`` identifier."""
+        document_id = _quill_identifier(resource, "DocumentReference", codes.QUILL_DOCUMENT_SYSTEM)
+        return self._conditional_update("DocumentReference", codes.QUILL_DOCUMENT_SYSTEM, document_id, resource)
+
+    def put_patient(self, resource: Mapping[str, Any]) -> FhirWriteResult:
+        """Create or update the Patient identified by its ``urn:quill:patient`` identifier."""
+        patient_id = _quill_identifier(resource, "Patient", codes.QUILL_PATIENT_SYSTEM)
+        return self._conditional_update("Patient", codes.QUILL_PATIENT_SYSTEM, patient_id, resource)
+
+    def _conditional_update(
+        self, resource_type: str, system: str, value: str, resource: Mapping[str, Any]
+    ) -> FhirWriteResult:
+        url = f"{self.base_url}/{resource_type}"
+        body = json.dumps(_for_conditional_update(resource), separators=(",", ":")).encode("utf-8")
+        try:
+            response = self.session.put(
+                url,
+                params={"identifier": f"{system}|{value}"},
+                data=body,
+                headers={"Content-Type": codes.FHIR_JSON_MIME_TYPE, "Prefer": "return=representation"},
+                timeout=self.timeout,
+                allow_redirects=False,
+            )
+        except requests.Timeout as exc:
+            raise FhirRetryableError(f"Timed out writing {resource_type} to the FHIR server: {exc}") from exc
+        except requests.ConnectionError as exc:
+            raise FhirRetryableError(f"Could not connect to the FHIR server: {exc}") from exc
+        return _write_result(response, resource_type)
+
+
+# --- Helpers ---------------------------------------------------------------------------------------
+
+
+def _normalise_timeout(timeout: Timeout) -> tuple[float, float]:
+    if isinstance(timeout, (int, float)):
+        pair = (float(timeout), float(timeout))
+    else:
+        pair = (float(timeout[0]), float(timeout[1]))
+    if pair[0] <= 0 or pair[1] <= 0:
+        raise FhirConfigurationError("FHIR timeouts must be positive numbers of seconds.")
+    return pair
+
+
+def _configure_auth(
+    session: requests.Session, auth: str, *, username: str | None, password: str | None, token: str | None
+) -> None:
+    if auth == "none":
+        return
+    if auth == "basic":
+        if not username or password is None or password == "":
+            raise FhirConfigurationError("Basic auth needs QUILL_FHIR_USERNAME and QUILL_FHIR_PASSWORD.")
+        session.auth = (username, password)
+        return
+    if auth == "bearer":
+        if not token:
+            raise FhirConfigurationError("Bearer auth needs QUILL_FHIR_TOKEN.")
+        session.headers["Authorization"] = f"Bearer {token}"
+        return
+    raise FhirConfigurationError(f"Unknown FHIR auth mode {auth!r}; expected none, basic or bearer.")
+
+
+def _quill_identifier(resource: Mapping[str, Any], resource_type: str, system: str) -> str:
+    if resource.get("resourceType") != resource_type:
+        raise FhirConfigurationError(f"Expected a {resource_type}, got {resource.get('resourceType')!r}.")
+    candidates = list(resource.get("identifier") or [])
+    if resource.get("masterIdentifier"):
+        candidates.insert(0, resource["masterIdentifier"])
+    for identifier in candidates:
+        if identifier.get("system") == system and identifier.get("value"):
+            return str(identifier["value"])
+    raise FhirConfigurationError(f"The {resource_type} carries no {system} identifier to update on.")
+
+
+def _for_conditional_update(resource: Mapping[str, Any]) -> dict[str, Any]:
+    """The body to PUT: the server owns the logical id and the version metadata."""
+    body = {key: value for key, value in resource.items() if key != "id"}
+    meta = {key: value for key, value in (body.get("meta") or {}).items() if key not in ("versionId", "lastUpdated")}
+    if meta:
+        body["meta"] = meta
+    else:
+        body.pop("meta", None)
+    return body
+
+
+def _write_result(response: requests.Response, resource_type: str) -> FhirWriteResult:
+    status = response.status_code
+    if status in (200, 201):
+        return _success(response, resource_type)
+    if status in _RETRYABLE_STATUSES or status >= 500:
+        raise FhirRetryableError(
+            f"The FHIR server answered {status} to the {resource_type} write.",
+            parse_retry_after(response.headers.get("Retry-After")),
+            status=status,
+        )
+    outcome = _operation_outcome(response)
+    detail = _outcome_text(outcome)
+    raise FhirRejectedError(
+        f"The FHIR server rejected the {resource_type} ({status}){': ' + detail if detail else ''}.",
+        status,
+        outcome,
+    )
+
+
+def _success(response: requests.Response, resource_type: str) -> FhirWriteResult:
+    body = _json_body(response)
+    location = _parse_location(response.headers.get("Content-Location") or response.headers.get("Location"))
+    resource_id = (body or {}).get("id") or (location[0] if location else None)
+    version_id = (
+        _parse_etag(response.headers.get("ETag"))
+        or (location[1] if location else None)
+        or ((body or {}).get("meta") or {}).get("versionId")
+    )
+    if not resource_id:
+        raise FhirRejectedError(
+            f"The FHIR server accepted the {resource_type} but said neither its id nor its location.",
+            response.status_code,
+        )
+    return FhirWriteResult(
+        id=str(resource_id), version_id=str(version_id) if version_id else None, created=response.status_code == 201
+    )
+
+
+def _json_body(response: requests.Response) -> dict[str, Any] | None:
+    if not response.content:
+        return None
+    try:
+        body = response.json()
+    except ValueError:
+        return None
+    return body if isinstance(body, dict) else None
+
+
+def _operation_outcome(response: requests.Response) -> dict[str, Any] | None:
+    body = _json_body(response)
+    if body and body.get("resourceType") == "OperationOutcome":
+        return body
+    return None
+
+
+def _outcome_text(outcome: Mapping[str, Any] | None) -> str:
+    if not outcome:
+        return ""
+    parts = [
+        issue.get("diagnostics") or (issue.get("details") or {}).get("text") or ""
+        for issue in outcome.get("issue") or []
+    ]
+    return "; ".join(part for part in parts if part)
+
+
+def _parse_location(location: str | None) -> tuple[str, str | None] | None:
+    if not location:
+        return None
+    match = _HISTORY_RE.search(location.split("?", 1)[0])
+    if not match:
+        return None
+    return match["id"], match["vid"]
+
+
+def _parse_etag(etag: str | None) -> str | None:
+    if not etag:
+        return None
+    match = _ETAG_RE.match(etag.strip())
+    if match is None:
+        return None
+    return match["vid"] or None
+
+
+def parse_retry_after(value: str | None, *, now: dt.datetime | None = None) -> float | None:
+    """Seconds to wait from a ``Retry-After`` header (delta-seconds or HTTP-date); None if absent or unreadable."""
+    if value is None or not value.strip():
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when is None:
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=dt.UTC)
+    now = now or dt.datetime.now(dt.UTC)
+    return max(0.0, (when - now).total_seconds())

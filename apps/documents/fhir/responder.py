@@ -1,0 +1,327 @@
+"""Pure helpers for Quill's own FHIR R4 endpoint (``/fhir/r4/``), an IHE MHD Document Responder.
+
+Nothing here knows about Django: views call these to build the CapabilityStatement,
+searchset Bundles and Binary resources, and to parse FHIR search parameters.
+"""
+
+from __future__ import annotations
+
+import calendar
+import datetime as dt
+import re
+from collections.abc import Iterable, Mapping
+from typing import Any, Literal, NamedTuple
+
+from fhir.resources.R4B.binary import Binary
+from fhir.resources.R4B.bundle import Bundle
+from fhir.resources.R4B.capabilitystatement import CapabilityStatement
+
+from quill.errors import ValidationFailed
+
+from . import codes
+from .mapping import validate_resource
+
+DatePrefix = Literal["eq", "ge", "le", "gt", "lt"]
+DATE_PREFIXES: frozenset[str] = frozenset({"eq", "ge", "le", "gt", "lt"})
+# Prefixes FHIR defines that this endpoint does not support (answered with a clear error).
+_UNSUPPORTED_PREFIXES = frozenset({"ne", "sa", "eb", "ap"})
+
+MAX_PAGE_SIZE = 100
+
+_DATE_RE = re.compile(
+    r"^(?P<year>\d{4})(?:-(?P<month>\d{2})(?:-(?P<day>\d{2})"
+    r"(?:T(?P<hour>\d{2}):(?P<minute>\d{2})(?::(?P<second>\d{2})(?:\.(?P<fraction>\d{1,9}))?)?"
+    r"(?P<tz>Z|[+-]\d{2}:\d{2}))?)?)?$"
+)
+
+
+class InvalidSearchParameter(ValidationFailed):
+    """A FHIR search parameter value Quill cannot interpret."""
+
+    error_code = "invalid_search_parameter"
+    default_message = "A search parameter is not valid."
+
+
+# --- CapabilityStatement ---------------------------------------------------------------------------
+
+
+def _param(name: str, type_: str, definition: str | None, documentation: str) -> dict[str, str]:
+    param = {"name": name, "type": type_, "documentation": documentation}
+    if definition:
+        param["definition"] = definition
+    return param
+
+
+_SP = "http://hl7.org/fhir/SearchParameter/"
+
+DOCUMENT_REFERENCE_SEARCH_PARAMS: tuple[dict[str, str], ...] = (
+    _param("_id", "token", _SP + "Resource-id", "The document's Quill UUID."),
+    _param("_lastUpdated", "date", _SP + "Resource-lastUpdated", "When Quill last changed the document."),
+    _param("identifier", "token", _SP + "DocumentReference-identifier", "urn:quill:document|<uuid>."),
+    _param("patient", "reference", _SP + "clinical-patient", "Patient/<id>."),
+    _param(
+        "patient.identifier",
+        "token",
+        None,
+        "Chained: the patient's NHS number (https://fhir.nhs.uk/Id/nhs-number|<number>) or MRN (urn:quill:mrn|<mrn>).",
+    ),
+    _param("status", "token", _SP + "DocumentReference-status", "current, superseded or entered-in-error."),
+    _param("category", "token", _SP + "DocumentReference-category", "urn:quill:category|<category>."),
+    _param("type", "token", _SP + "clinical-type", "LOINC or urn:quill:category code of the document type."),
+    _param(
+        "date",
+        "date",
+        _SP + "DocumentReference-date",
+        "When Quill received the document; prefixes eq, ge, le, gt, lt; partial dates allowed.",
+    ),
+    _param("_count", "number", None, f"Page size, at most {MAX_PAGE_SIZE}."),
+)
+
+
+def capability_statement(base_url: str, *, software_version: str, date: dt.datetime | None = None) -> dict[str, Any]:
+    """Quill's R4 CapabilityStatement (``GET /fhir/r4/metadata``), validated."""
+    fhir_base = _fhir_base(base_url)
+    resource = {
+        "resourceType": "CapabilityStatement",
+        "status": "active",
+        "date": date or dt.datetime.now(dt.UTC),
+        "publisher": "Quill",
+        "kind": "instance",
+        "instantiates": [codes.MHD_DOCUMENT_RESPONDER_CAPABILITY],
+        "software": {"name": "Quill", "version": software_version},
+        "implementation": {"description": "Quill clinical document store", "url": fhir_base},
+        "fhirVersion": codes.FHIR_VERSION,
+        "format": [codes.FHIR_JSON_MIME_TYPE, "json"],
+        "rest": [
+            {
+                "mode": "server",
+                "documentation": "IHE MHD Document Responder: Find Document References [ITI-67] "
+                "and Retrieve Document [ITI-68].",
+                "security": {
+                    "cors": False,
+                    "description": "Every request needs a Quill integrator API token in the Authorization "
+                    "header. A token is scoped to one organisation: only that organisation's patients and "
+                    "documents are visible, and every read is audited.",
+                },
+                "resource": [
+                    {
+                        "type": "DocumentReference",
+                        "interaction": [{"code": "read"}, {"code": "search-type"}],
+                        "searchParam": [dict(param) for param in DOCUMENT_REFERENCE_SEARCH_PARAMS],
+                    },
+                    {
+                        "type": "Binary",
+                        "interaction": [{"code": "read"}],
+                    },
+                    {
+                        "type": "Patient",
+                        "interaction": [{"code": "read"}, {"code": "search-type"}],
+                        "searchParam": [
+                            _param(
+                                "identifier",
+                                "token",
+                                _SP + "Patient-identifier",
+                                "NHS number, MRN (urn:quill:mrn) or Quill id (urn:quill:patient).",
+                            )
+                        ],
+                    },
+                ],
+            }
+        ],
+    }
+    return validate_resource(CapabilityStatement, resource)
+
+
+# --- Bundle and Binary -----------------------------------------------------------------------------
+
+
+def searchset_bundle(
+    resources: Iterable[Mapping[str, Any]],
+    *,
+    total: int,
+    self_url: str,
+    next_url: str | None = None,
+    previous_url: str | None = None,
+    base_url: str,
+) -> dict[str, Any]:
+    """A searchset Bundle of matches with self/next/previous links, validated."""
+    fhir_base = _fhir_base(base_url)
+    links = [{"relation": "self", "url": self_url}]
+    if next_url:
+        links.append({"relation": "next", "url": next_url})
+    if previous_url:
+        links.append({"relation": "previous", "url": previous_url})
+    entries = []
+    for resource in resources:
+        resource_type, resource_id = resource.get("resourceType"), resource.get("id")
+        if not resource_type or not resource_id:
+            raise ValidationFailed("Every resource in a searchset needs a resourceType and an id.")
+        entries.append(
+            {
+                "fullUrl": f"{fhir_base}/{resource_type}/{resource_id}",
+                "resource": dict(resource),
+                "search": {"mode": "match"},
+            }
+        )
+    bundle: dict[str, Any] = {
+        "resourceType": "Bundle",
+        "type": "searchset",
+        "timestamp": dt.datetime.now(dt.UTC),
+        "total": total,
+        "link": links,
+    }
+    if entries:
+        bundle["entry"] = entries
+    return validate_resource(Bundle, bundle)
+
+
+def binary_resource(content_type: str, data_b64: str, *, resource_id: str | None = None) -> dict[str, Any]:
+    """A Binary carrying base64 data (for ``Accept: application/fhir+json`` reads), validated."""
+    resource: dict[str, Any] = {"resourceType": "Binary", "contentType": content_type, "data": data_b64}
+    if resource_id:
+        resource["id"] = resource_id
+    return validate_resource(Binary, resource)
+
+
+# --- Search parameters -----------------------------------------------------------------------------
+
+
+class DateParam(NamedTuple):
+    """A parsed FHIR date search value: prefix, the value as given and its precision.
+
+    ``value`` is a ``date`` for YYYY, YYYY-MM and YYYY-MM-DD (precision ``year``,
+    ``month``, ``day``) and an aware ``datetime`` for instants (``minute``, ``second``,
+    ``fraction``). A partial date stands for the whole period it names.
+    """
+
+    op: DatePrefix
+    value: dt.date | dt.datetime
+    precision: str
+
+    def interval(self, tz: dt.tzinfo = dt.UTC) -> tuple[dt.datetime, dt.datetime]:
+        """The half-open range ``[start, end)`` the value names; dates are read in ``tz``."""
+        if isinstance(self.value, dt.datetime):
+            step = {
+                "minute": dt.timedelta(minutes=1),
+                "second": dt.timedelta(seconds=1),
+                "fraction": dt.timedelta(microseconds=1),
+            }[self.precision]
+            return self.value, self.value + step
+        start = dt.datetime.combine(self.value, dt.time.min, tzinfo=tz)
+        if self.precision == "year":
+            end = start.replace(year=start.year + 1)
+        elif self.precision == "month":
+            end = start + dt.timedelta(days=calendar.monthrange(start.year, start.month)[1])
+        else:
+            end = start + dt.timedelta(days=1)
+        return start, end
+
+    def matches(self, instant: dt.datetime, tz: dt.tzinfo = dt.UTC) -> bool:
+        """Whether an aware instant satisfies this search value (FHIR prefix semantics)."""
+        start, end = self.interval(tz)
+        return {
+            "eq": start <= instant < end,
+            "ge": instant >= start,
+            "gt": instant >= end,
+            "le": instant < end,
+            "lt": instant < start,
+        }[self.op]
+
+
+class TokenParam(NamedTuple):
+    """A parsed FHIR token: ``system`` None means any system, "" means no system; ``code`` None means any code."""
+
+    system: str | None
+    code: str | None
+
+
+def parse_date_param(value: str) -> DateParam:
+    """Parse a FHIR date search value like ``ge2024-01``, ``2024-03-05`` or ``lt2024-03-05T10:00:00Z``."""
+    raw = (value or "").strip()
+    op: str = "eq"
+    if len(raw) > 2 and raw[:2].isalpha():
+        op, raw = raw[:2], raw[2:]
+        if op in _UNSUPPORTED_PREFIXES:
+            raise InvalidSearchParameter(
+                f"The date prefix {op!r} is not supported; use eq, ge, le, gt or lt.", value=value
+            )
+        if op not in DATE_PREFIXES:
+            raise InvalidSearchParameter(f"Unknown date prefix {op!r}.", value=value)
+    # In a query string an unescaped "+" in a timezone offset arrives as a space.
+    raw = re.sub(r" (\d{2}:\d{2})$", r"+\1", raw)
+    match = _DATE_RE.match(raw)
+    if not match:
+        raise InvalidSearchParameter(
+            f"{value!r} is not a FHIR date (YYYY, YYYY-MM, YYYY-MM-DD or an instant with a timezone).", value=value
+        )
+    try:
+        return DateParam(op, *_date_value(match))  # type: ignore[arg-type]
+    except ValueError as exc:
+        raise InvalidSearchParameter(f"{value!r} is not a real date: {exc}.", value=value) from exc
+
+
+def _date_value(match: re.Match[str]) -> tuple[dt.date | dt.datetime, str]:
+    year = int(match["year"])
+    if match["month"] is None:
+        return dt.date(year, 1, 1), "year"
+    month = int(match["month"])
+    if match["day"] is None:
+        return dt.date(year, month, 1), "month"
+    day = int(match["day"])
+    if match["hour"] is None:
+        if match["tz"] is not None:
+            raise ValueError("a timezone needs a time")
+        return dt.date(year, month, day), "day"
+    tz = dt.UTC if match["tz"] == "Z" else dt.datetime.strptime(match["tz"], "%z").tzinfo
+    second = int(match["second"]) if match["second"] is not None else 0
+    fraction = match["fraction"]
+    microsecond = int((fraction or "0").ljust(6, "0")[:6])
+    instant = dt.datetime(year, month, day, int(match["hour"]), int(match["minute"]), second, microsecond, tzinfo=tz)
+    precision = "minute" if match["second"] is None else ("fraction" if fraction else "second")
+    return instant, precision
+
+
+def parse_token_param(value: str) -> TokenParam:
+    """Parse a FHIR token search value: ``code``, ``system|code``, ``|code`` or ``system|``."""
+    raw = value or ""
+    parts = _split_unescaped_pipe(raw)
+    if len(parts) == 1:
+        code = _unescape(parts[0])
+        if not code:
+            raise InvalidSearchParameter("An empty token matches nothing.", value=value)
+        return TokenParam(None, code)
+    if len(parts) > 2:
+        raise InvalidSearchParameter("A token has at most one unescaped '|'.", value=value)
+    system, code = _unescape(parts[0]), _unescape(parts[1])
+    if not system and not code:
+        raise InvalidSearchParameter("A token needs a system or a code.", value=value)
+    return TokenParam(system, code or None)
+
+
+def _split_unescaped_pipe(raw: str) -> list[str]:
+    parts, current, escaped = [], [], False
+    for char in raw:
+        if escaped:
+            current.append("\\" + char)
+            escaped = False
+        elif char == "\\":
+            escaped = True
+        elif char == "|":
+            parts.append("".join(current))
+            current = []
+        else:
+            current.append(char)
+    if escaped:
+        current.append("\\")
+    parts.append("".join(current))
+    return parts
+
+
+def _unescape(text: str) -> str:
+    return re.sub(r"\\([\\|,$])", r"\1", text)
+
+
+def _fhir_base(base_url: str) -> str:
+    if not re.match(r"^https?://[^/\s]+", base_url or ""):
+        raise ValidationFailed("The public base URL must be an absolute http(s) URL (QUILL_PUBLIC_BASE_URL).")
+    return f"{base_url.rstrip('/')}/fhir/r4"
