@@ -1,0 +1,31 @@
+"""Who may do what with documents (domain rules; selectors and services call these)."""
+
+from __future__ import annotations
+
+from apps.accounts.models import User
+from apps.documents.models import Category
+from quill.errors import PermissionDenied
+
+BILLING_CATEGORIES = frozenset({Category.INSURANCE})
+
+
+def allowed_categories(user: User) -> frozenset[str] | None:
+    """The categories `user` may see and file; None means all of them."""
+    if user.is_clinical:
+        return None
+    if user.has_role("billing"):
+        return BILLING_CATEGORIES
+    return frozenset()
+
+
+def ensure_may_file_category(*, user: User, category: str) -> None:
+    allowed = allowed_categories(user)
+    if allowed is not None and category not in allowed:
+        if allowed:
+            raise PermissionDenied("Billing staff may upload and change only insurance documents.")
+        raise PermissionDenied("Your role does not allow working with documents.")
+
+
+def ensure_manager(*, user: User, doing: str) -> None:
+    if not user.is_manager:
+        raise PermissionDenied(f"Only administrators and owners may {doing}.")

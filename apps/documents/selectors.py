@@ -1,0 +1,164 @@
+"""Reading documents. Organisation isolation and role rules are enforced here."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import date
+
+from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.utils import timezone
+
+from apps.accounts.models import User
+from apps.audit.services import audit_denied
+from apps.documents.models import Document
+from apps.documents.permissions import allowed_categories
+from apps.patients.models import BreakGlassAccess, CareTeamMember
+from quill.errors import NotFound, PermissionDenied
+
+
+class RestrictedPatientDocument(PermissionDenied):
+    error_code = "break_glass_required"
+    default_message = (
+        "This patient's record is restricted to their care team. Break the glass on the patient's page, "
+        "giving a reason, to open it."
+    )
+
+
+def _restricted_rule(user: User) -> Q:
+    open_to_user = Exists(CareTeamMember.objects.filter(patient=OuterRef("patient_id"), user=user)) | Exists(
+        BreakGlassAccess.objects.filter(patient=OuterRef("patient_id"), user=user, expires_at__gt=timezone.now())
+    )
+    return Q(patient__restricted=False) | Q(open_to_user)
+
+
+def documents_visible_to(user: User, *, include_deleted: bool = False, all_versions: bool = False) -> QuerySet:
+    """Documents `user` may see: own organisation, allowed categories, open patient records."""
+    if not user.is_authenticated or user.organisation_id is None:
+        return Document.objects.none()
+    queryset = Document.objects.filter(organisation_id=user.organisation_id, purged_at__isnull=True)
+    categories = allowed_categories(user)
+    if categories is not None:
+        queryset = queryset.filter(category__in=categories)
+    if not include_deleted:
+        queryset = queryset.filter(deleted_at__isnull=True)
+    if not all_versions:
+        queryset = queryset.filter(is_current=True)
+    return queryset.filter(_restricted_rule(user))
+
+
+def document_get_for(
+    *, user: User, document_id: uuid.UUID | str, include_deleted: bool = False, action: str = "document.view"
+) -> Document:
+    """One document `user` may see (any version). 404 outside the organisation, 403 without the role."""
+    try:
+        document_uuid = uuid.UUID(str(document_id))
+    except ValueError as exc:
+        raise NotFound() from exc
+    document = (
+        Document.objects.select_related("patient", "uploaded_by", "organisation", "deleted_by")
+        .filter(pk=document_uuid, purged_at__isnull=True)
+        .first()
+    )
+    if document is None or document.organisation_id != user.organisation_id:
+        if document is not None:
+            audit_denied(
+                action="access.denied",
+                actor=user,
+                reason="other_organisation",
+                object_type="document",
+                object_id=document_uuid,
+                details={"attempted": action},
+            )
+        raise NotFound()
+    if document.deleted_at is not None and not (include_deleted and user.is_manager):
+        raise NotFound()
+    categories = allowed_categories(user)
+    if categories is not None and document.category not in categories:
+        audit_denied(
+            action="access.denied",
+            actor=user,
+            reason="role",
+            object_type="document",
+            object_id=document.pk,
+            patient_id=document.patient_id,
+            details={"attempted": action},
+        )
+        raise PermissionDenied(
+            "Your role allows only insurance documents." if categories else "Your role does not allow documents."
+        )
+    if (
+        document.patient.restricted
+        and not documents_visible_to(user, include_deleted=True, all_versions=True).filter(pk=document.pk).exists()
+    ):
+        audit_denied(
+            action="access.denied",
+            actor=user,
+            reason="restricted_record",
+            object_type="document",
+            object_id=document.pk,
+            patient_id=document.patient_id,
+            details={"attempted": action},
+        )
+        raise RestrictedPatientDocument()
+    return document
+
+
+@dataclass(frozen=True)
+class DocumentFilters:
+    patient_id: uuid.UUID | None = None
+    category: str = ""
+    encounter_id: str = ""
+    date_from: date | None = None
+    date_to: date | None = None
+    scan_status: str = ""
+    q: str = ""
+
+
+def document_list(*, user: User, filters: DocumentFilters, include_deleted: bool = False) -> QuerySet:
+    """Newest clinical date first, with what list pages and the API show joined in (constant queries)."""
+    queryset = documents_visible_to(user, include_deleted=include_deleted).select_related("uploaded_by", "patient")
+    if filters.patient_id:
+        queryset = queryset.filter(patient_id=filters.patient_id)
+    if filters.category:
+        queryset = queryset.filter(category=filters.category)
+    if filters.encounter_id:
+        queryset = queryset.filter(encounter_id=filters.encounter_id)
+    if filters.date_from:
+        queryset = queryset.filter(document_date__gte=filters.date_from)
+    if filters.date_to:
+        queryset = queryset.filter(document_date__lte=filters.date_to)
+    if filters.scan_status:
+        queryset = queryset.filter(scan_status=filters.scan_status)
+    if filters.q:
+        queryset = queryset.filter(Q(title__icontains=filters.q) | Q(original_filename__icontains=filters.q))
+    return queryset.order_by("-document_date", "-uploaded_at", "-id")
+
+
+def document_versions(*, document: Document) -> QuerySet:
+    return (
+        Document.objects.filter(lineage_id=document.lineage_id, purged_at__isnull=True)
+        .select_related("uploaded_by")
+        .order_by("-version_number")
+    )
+
+
+def deleted_documents(*, user: User) -> QuerySet:
+    if not user.is_manager:
+        return Document.objects.none()
+    return (
+        documents_visible_to(user, include_deleted=True, all_versions=True)
+        .filter(deleted_at__isnull=False)
+        .select_related("patient", "deleted_by")
+        .order_by("-deleted_at")
+    )
+
+
+def quarantined_documents(*, user: User) -> QuerySet:
+    if not user.is_manager:
+        return Document.objects.none()
+    return (
+        Document.objects.filter(organisation_id=user.organisation_id, scan_status="infected")
+        .select_related("patient", "uploaded_by")
+        .order_by("-scanned_at")
+    )

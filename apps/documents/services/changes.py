@@ -1,0 +1,123 @@
+"""Changing a document's metadata, soft delete and restore (all audited)."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from apps.accounts.models import User
+from apps.audit.services import audit_record, changes
+from apps.documents.errors import InvalidCategory
+from apps.documents.models import Category, Document
+from apps.documents.permissions import ensure_manager, ensure_may_file_category
+from apps.documents.services.scanning import document_announce
+from quill.errors import Conflict, ValidationFailed
+
+EDITABLE_FIELDS = ("title", "category", "document_date", "encounter_id")
+
+
+def _snapshot(document: Document) -> dict[str, Any]:
+    return {name: getattr(document, name) for name in EDITABLE_FIELDS}
+
+
+def document_update(
+    *,
+    actor: User,
+    document: Document,
+    title: str | None = None,
+    category: str | None = None,
+    document_date: date | None = None,
+    encounter_id: str | None = None,
+) -> Document:
+    """Change metadata; the audit event carries each changed field before and after."""
+    if category is not None and category not in Category.values:
+        raise InvalidCategory()
+    if title is not None and not title.strip():
+        raise ValidationFailed("A document needs a title.")
+    with transaction.atomic():
+        locked = Document.objects.select_for_update().get(pk=document.pk)
+        if locked.deleted_at is not None:
+            raise Conflict("This document has been deleted; restore it before changing it.")
+        ensure_may_file_category(user=actor, category=locked.category)
+        if category is not None:
+            ensure_may_file_category(user=actor, category=category)
+        before = _snapshot(locked)
+        if title is not None:
+            locked.title = title.strip()[:255]
+        if category is not None:
+            locked.category = category
+        if document_date is not None:
+            locked.document_date = document_date
+        if encounter_id is not None:
+            locked.encounter_id = encounter_id.strip()[:64]
+        diff = changes(before, _snapshot(locked))
+        if diff:
+            locked.save(update_fields=[*diff.keys(), "updated_at"])
+            audit_record(
+                action="document.updated",
+                actor=actor,
+                organisation_id=locked.organisation_id,
+                patient_id=locked.patient_id,
+                object_type="document",
+                object_id=locked.pk,
+                details={"changes": diff},
+            )
+            if locked.is_available:
+                document_announce(document=locked)
+    return locked
+
+
+def document_soft_delete(*, actor: User, document: Document, reason: str) -> Document:
+    """Hide a document from lists and downloads; the bytes are kept and it can be restored."""
+    ensure_manager(user=actor, doing="delete documents")
+    reason = (reason or "").strip()
+    if len(reason) < 5:
+        raise ValidationFailed("Say why this document is being deleted (at least a few words).", field="reason")
+    with transaction.atomic():
+        locked = Document.objects.select_for_update().get(pk=document.pk)
+        if locked.deleted_at is not None:
+            raise Conflict("This document is already deleted.")
+        locked.deleted_at = timezone.now()
+        locked.deleted_by = actor
+        locked.deleted_reason = reason[:2000]
+        locked.save(update_fields=["deleted_at", "deleted_by", "deleted_reason", "updated_at"])
+        audit_record(
+            action="document.deleted",
+            actor=actor,
+            organisation_id=locked.organisation_id,
+            patient_id=locked.patient_id,
+            object_type="document",
+            object_id=locked.pk,
+            details={"reason": locked.deleted_reason},
+        )
+        document_announce(document=locked)
+    return locked
+
+
+def document_restore(*, actor: User, document: Document) -> Document:
+    ensure_manager(user=actor, doing="restore deleted documents")
+    with transaction.atomic():
+        locked = Document.objects.select_for_update().get(pk=document.pk)
+        if locked.deleted_at is None:
+            raise Conflict("This document is not deleted.")
+        if locked.purged_at is not None:
+            raise Conflict("This document's file was permanently removed under the retention policy.")
+        previous_reason = locked.deleted_reason
+        locked.deleted_at = None
+        locked.deleted_by = None
+        locked.deleted_reason = ""
+        locked.save(update_fields=["deleted_at", "deleted_by", "deleted_reason", "updated_at"])
+        audit_record(
+            action="document.restored",
+            actor=actor,
+            organisation_id=locked.organisation_id,
+            patient_id=locked.patient_id,
+            object_type="document",
+            object_id=locked.pk,
+            details={"deleted_reason": previous_reason},
+        )
+        document_announce(document=locked)
+    return locked

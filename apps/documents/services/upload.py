@@ -1,0 +1,266 @@
+"""Uploading documents: validate, store the object, then one transaction for row + audit.
+
+If the object store fails, no row is written. If the database fails after the
+object was written, the object is removed. A bulk upload is all-or-nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import dataclass, field
+from datetime import date
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from apps.accounts.models import User
+from apps.audit.services import audit_record
+from apps.documents import storage
+from apps.documents.errors import InvalidCategory, UploadRejected
+from apps.documents.filenames import clean_filename, split_extension
+from apps.documents.intake import SpooledFile
+from apps.documents.models import Category, Document, ScanStatus
+from apps.documents.permissions import ensure_may_file_category
+from apps.documents.validation import ValidatedFile, validate
+from apps.patients.models import Patient
+from quill.errors import QuillError
+from quill.queue import enqueue_on_commit
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class UploadRequest:
+    """One file and the metadata that goes with it."""
+
+    spooled: SpooledFile
+    filename: str
+    category: str
+    title: str = ""
+    encounter_id: str = ""
+    document_date: date | None = None
+    validated: ValidatedFile | None = field(default=None, repr=False)
+
+
+@dataclass
+class BulkOutcome:
+    filename: str
+    document: Document | None = None
+    error: QuillError | None = None
+
+    @property
+    def stored(self) -> bool:
+        return self.document is not None
+
+
+def _check_category(category: str, actor: User) -> None:
+    if category not in Category.values:
+        raise InvalidCategory()
+    ensure_may_file_category(user=actor, category=category)
+
+
+def _prepare(item: UploadRequest, actor: User) -> None:
+    """Everything that can refuse a file before anything is stored."""
+    _check_category(item.category, actor)
+    item.filename = clean_filename(item.filename)
+    item.validated = validate(item.spooled, filename=item.filename, max_pixels=settings.QUILL_MAX_IMAGE_PIXELS)
+
+
+def _new_document(
+    item: UploadRequest,
+    *,
+    actor: User,
+    patient: Patient,
+    document_id: uuid.UUID,
+    lineage_id: uuid.UUID,
+    version_number: int,
+    supersedes: Document | None,
+) -> Document:
+    today = timezone.localdate()
+    key = storage.document_key(
+        organisation_id=patient.organisation_id,
+        patient_id=patient.pk,
+        document_id=document_id,
+        extension=item.validated.extension,
+        on=today,
+    )
+    title = (item.title or "").strip() or split_extension(item.filename)[0] or item.filename
+    return Document(
+        id=document_id,
+        organisation_id=patient.organisation_id,
+        patient=patient,
+        encounter_id=(item.encounter_id or "").strip(),
+        title=title[:255],
+        category=item.category,
+        document_date=item.document_date or today,
+        original_filename=item.filename,
+        content_type=item.validated.content_type,
+        size=item.spooled.size,
+        sha256=item.spooled.sha256,
+        sha1=item.spooled.sha1,
+        storage_key=key,
+        scan_status=ScanStatus.PENDING if settings.QUILL_SCANNER != "none" else ScanStatus.NOT_SCANNED,
+        uploaded_by=actor,
+        lineage_id=lineage_id,
+        version_number=version_number,
+        supersedes=supersedes,
+    )
+
+
+def _put_objects(pairs: list[tuple[UploadRequest, Document]]) -> None:
+    stored: list[str] = []
+    try:
+        for item, document in pairs:
+            storage.put_file(
+                key=document.storage_key,
+                path=item.spooled.path,
+                sha256=document.sha256,
+                content_type=document.content_type,
+            )
+            stored.append(document.storage_key)
+    except BaseException:
+        _remove_objects(stored)
+        raise
+
+
+def _remove_objects(keys: list[str]) -> None:
+    for key in keys:
+        try:
+            storage.delete(key)
+        except Exception:  # the orphan sweep (cleanup_orphans) removes what this cannot
+            logger.exception("could not remove object after a failed upload", extra={"key": key})
+
+
+def _after_commit(documents: list[Document]) -> None:
+    from apps.documents.tasks import after_upload
+
+    for document in documents:
+        enqueue_on_commit(after_upload, str(document.pk))
+
+
+def _audit_upload(document: Document, actor: User, *, action: str = "document.uploaded") -> None:
+    audit_record(
+        action=action,
+        actor=actor,
+        organisation_id=document.organisation_id,
+        patient_id=document.patient_id,
+        object_type="document",
+        object_id=document.pk,
+        details={
+            "title": document.title,
+            "category": document.category,
+            "filename": document.original_filename,
+            "content_type": document.content_type,
+            "size": document.size,
+            "sha256": document.sha256,
+            "version": document.version_number,
+            "lineage_id": str(document.lineage_id),
+        },
+    )
+
+
+def _store(pairs: list[tuple[UploadRequest, Document]], actor: User, *, replaced: Document | None = None) -> None:
+    """Put the objects, then write rows and events in one transaction; undo the objects on failure."""
+    _put_objects(pairs)
+    try:
+        with transaction.atomic():
+            if replaced is not None:
+                Document.objects.filter(pk=replaced.pk).update(is_current=False, updated_at=timezone.now())
+            for _, document in pairs:
+                document.save(force_insert=True)
+                _audit_upload(document, actor, action="document.version_added" if replaced else "document.uploaded")
+            _after_commit([document for _, document in pairs])
+    except BaseException:
+        _remove_objects([document.storage_key for _, document in pairs])
+        raise
+
+
+def document_upload(*, actor: User, patient: Patient, item: UploadRequest) -> Document:
+    """Validate and store one file for `patient` (already authorised for `actor` by a selector)."""
+    try:
+        _prepare(item, actor)
+        document_id = uuid.uuid4()
+        document = _new_document(
+            item,
+            actor=actor,
+            patient=patient,
+            document_id=document_id,
+            lineage_id=document_id,
+            version_number=1,
+            supersedes=None,
+        )
+        _store([(item, document)], actor)
+        return document
+    finally:
+        item.spooled.discard()
+
+
+def document_upload_bulk(*, actor: User, patient: Patient, items: list[UploadRequest]) -> list[BulkOutcome]:
+    """All-or-nothing: if any file is refused, none is stored; every file gets an outcome.
+
+    Refusals of individual files are reported in the outcomes (nothing raised);
+    a failure of the store or database raises after undoing everything.
+    """
+    outcomes = [BulkOutcome(filename=clean_filename(item.filename)) for item in items]
+    try:
+        for item, outcome in zip(items, outcomes, strict=True):
+            try:
+                _prepare(item, actor)
+            except QuillError as exc:
+                outcome.error = exc
+        if any(outcome.error for outcome in outcomes):
+            return outcomes
+        pairs = []
+        for item, outcome in zip(items, outcomes, strict=True):
+            document_id = uuid.uuid4()
+            outcome.document = _new_document(
+                item,
+                actor=actor,
+                patient=patient,
+                document_id=document_id,
+                lineage_id=document_id,
+                version_number=1,
+                supersedes=None,
+            )
+            pairs.append((item, outcome.document))
+        try:
+            _store(pairs, actor)
+        except BaseException:
+            for outcome in outcomes:
+                outcome.document = None
+            raise
+        return outcomes
+    finally:
+        for item in items:
+            item.spooled.discard()
+
+
+def document_new_version(*, actor: User, current: Document, item: UploadRequest) -> Document:
+    """Store `item` as the next version of `current`; the old bytes are kept and stay downloadable."""
+    try:
+        item.category = item.category or current.category
+        item.title = item.title or current.title
+        item.encounter_id = item.encounter_id or current.encounter_id
+        item.document_date = item.document_date or current.document_date
+        _prepare(item, actor)
+        with transaction.atomic():
+            locked = Document.objects.select_for_update().get(pk=current.pk)
+            if not locked.is_current or locked.deleted_at is not None:
+                raise UploadRejected(
+                    "This document has already been replaced or deleted; open its newest version and try again."
+                )
+        document = _new_document(
+            item,
+            actor=actor,
+            patient=current.patient,
+            document_id=uuid.uuid4(),
+            lineage_id=current.lineage_id,
+            version_number=current.version_number + 1,
+            supersedes=current,
+        )
+        _store([(item, document)], actor, replaced=current)
+        return document
+    finally:
+        item.spooled.discard()

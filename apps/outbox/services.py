@@ -1,0 +1,99 @@
+"""Writing outbox messages (in the caller's transaction) and the relay's bookkeeping."""
+
+from __future__ import annotations
+
+import random
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from apps.outbox.models import MessageStatus, OutboxMessage, Target
+
+
+def fhir_enabled() -> bool:
+    return bool(settings.QUILL_FHIR_BASE_URL)
+
+
+def openehr_enabled() -> bool:
+    return bool(settings.QUILL_EHRBASE_URL)
+
+
+def outbox_enqueue(*, target: str, kind: str, object_id: str, organisation_id=None) -> OutboxMessage | None:
+    """Announce a change to an external system, in the caller's transaction.
+
+    A pending message for the same object is reused: the relay always sends the
+    object's current state, so one pending message per object is enough.
+    """
+    if target == Target.FHIR and not fhir_enabled():
+        return None
+    if target == Target.OPENEHR and not openehr_enabled():
+        return None
+    existing = (
+        OutboxMessage.objects.select_for_update()
+        .filter(target=target, kind=kind, object_id=str(object_id), status=MessageStatus.PENDING)
+        .first()
+    )
+    if existing is not None:
+        return existing
+    message = OutboxMessage.objects.create(
+        target=target, kind=kind, object_id=str(object_id), organisation_id=organisation_id
+    )
+    from apps.outbox.tasks import relay_message
+
+    transaction.on_commit(lambda: relay_message.delay(message.pk))
+    return message
+
+
+def backoff_seconds(attempts: int, retry_after: float | None = None) -> float:
+    """Exponential backoff with full jitter, never sooner than a server's Retry-After."""
+    ceiling = min(settings.QUILL_OUTBOX_BACKOFF_MAX_SECONDS, settings.QUILL_OUTBOX_BACKOFF_BASE_SECONDS * 2**attempts)
+    delay = random.uniform(ceiling / 2, ceiling)
+    return max(delay, retry_after or 0.0)
+
+
+def outbox_mark_retry(
+    *, message: OutboxMessage, error: str, retry_after: float | None = None, response: dict | None = None
+) -> OutboxMessage:
+    message.attempts += 1
+    message.last_error = error[:4000]
+    message.last_response = response
+    if message.attempts >= settings.QUILL_OUTBOX_MAX_ATTEMPTS:
+        message.status = MessageStatus.DEAD
+    else:
+        message.next_attempt_at = timezone.now() + timedelta(seconds=backoff_seconds(message.attempts, retry_after))
+    message.save(update_fields=["attempts", "last_error", "last_response", "status", "next_attempt_at", "updated_at"])
+    return message
+
+
+def outbox_mark_dead(*, message: OutboxMessage, error: str, response: dict | None = None) -> OutboxMessage:
+    message.attempts += 1
+    message.status = MessageStatus.DEAD
+    message.last_error = error[:4000]
+    message.last_response = response
+    message.save(update_fields=["attempts", "status", "last_error", "last_response", "updated_at"])
+    return message
+
+
+def outbox_mark_done(*, message: OutboxMessage, response: dict | None = None) -> OutboxMessage:
+    message.attempts += 1
+    message.status = MessageStatus.DONE
+    message.delivered_at = timezone.now()
+    message.last_error = ""
+    message.last_response = response
+    message.save(update_fields=["attempts", "status", "delivered_at", "last_error", "last_response", "updated_at"])
+    return message
+
+
+def outbox_requeue(*, messages) -> int:
+    """Give dead or pending messages a fresh start (resync commands)."""
+    ids = list(messages.values_list("pk", flat=True))
+    OutboxMessage.objects.filter(pk__in=ids).update(
+        status=MessageStatus.PENDING, attempts=0, next_attempt_at=timezone.now(), last_error=""
+    )
+    from apps.outbox.tasks import relay_message
+
+    for pk in ids:
+        transaction.on_commit(lambda pk=pk: relay_message.delay(pk))
+    return len(ids)
