@@ -120,3 +120,22 @@ def user_create(
             details={"email": user.email, "roles": roles},
         )
     return user
+
+
+def user_set_password(*, user: User, password: str, changed_by: User | None = None) -> User:
+    """Set a new password; it must pass the configured validators. Ends the user's other sessions."""
+    from django.contrib.auth.password_validation import validate_password
+
+    validate_password(password, user=user)
+    with transaction.atomic():
+        user.set_password(password)
+        user.save(update_fields=["password"])
+        audit_record(
+            action="user.password_changed",
+            actor=changed_by,
+            organisation_id=user.organisation_id,
+            object_type="user",
+            object_id=user.pk,
+            details={"email": user.email},
+        )
+    return user

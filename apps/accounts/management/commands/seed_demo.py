@@ -1,0 +1,139 @@
+"""`manage.py seed_demo`: the demo organisation for `make run`; safe to re-run.
+
+Creates "Demo Clinic" with one user per role and a few invented patients.
+Passwords are generated, and because only their hashes are stored they are
+kept in VAR_DIR/demo-credentials.json (mode 0600, git-ignored) so re-runs can
+print them again. Never use this with real patient data.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from datetime import date
+from pathlib import Path
+
+from django.conf import settings
+from django.core.management.base import BaseCommand
+from django.db import transaction
+
+from apps.accounts.management.commands.create_user import generate_password
+from apps.accounts.models import Organisation, User
+from apps.accounts.services import organisation_create, user_create, user_set_password
+from apps.audit.services import audit_record
+from apps.patients.models import Patient
+
+DEMO_ORGANISATION = "Demo Clinic"
+SIGN_IN_URL = "http://127.0.0.1:8000/accounts/sign-in/"
+CREDENTIALS_FILE = "demo-credentials.json"
+
+# (role, email, full name) — invented people.
+DEMO_USERS = [
+    ("clinician", "clinician@demo.quill.test", "Dr Rowan Ashby"),
+    ("billing", "billing@demo.quill.test", "Priya Castellane"),
+    ("administrator", "administrator@demo.quill.test", "Morgan Telford"),
+    ("owner", "owner@demo.quill.test", "Dr Imogen Halloway"),
+]
+
+# Invented patients; NHS numbers are valid (mod-11) and from the 999 test range.
+DEMO_PATIENTS = [
+    {"nhs_number": "9992345675", "mrn": "DEMO-0001", "given_name": "Ellis", "family_name": "Marwood",
+     "date_of_birth": date(1958, 3, 14), "sex": "male"},
+    {"nhs_number": "9993456780", "mrn": "DEMO-0002", "given_name": "Saffron", "family_name": "Okonkwo-Reyes",
+     "date_of_birth": date(1986, 11, 2), "sex": "female"},
+    {"nhs_number": "9994567896", "mrn": "DEMO-0003", "given_name": "Tobias", "family_name": "Quenby",
+     "date_of_birth": date(2012, 6, 21), "sex": "male"},
+    {"nhs_number": "9996789012", "mrn": "DEMO-0004", "given_name": "Ngaio", "family_name": "Petrakis",
+     "date_of_birth": date(1941, 1, 30), "sex": "female"},
+    {"nhs_number": "9997890124", "mrn": "DEMO-0005", "given_name": "Riley", "family_name": "Vantongeren",
+     "date_of_birth": date(1999, 9, 9), "sex": "other"},
+]  # fmt: skip
+
+
+def credentials_path() -> Path:
+    return Path(settings.VAR_DIR) / CREDENTIALS_FILE
+
+
+def load_credentials(path: Path) -> dict[str, str]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (FileNotFoundError, ValueError):
+        return {}
+    return {str(email): str(password) for email, password in data.items()} if isinstance(data, dict) else {}
+
+
+def save_credentials(path: Path, credentials: dict[str, str]) -> None:
+    """Write the file readable by its owner only (0600), replacing it atomically."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_suffix(".tmp")
+    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+        json.dump(credentials, handle, indent=2, sort_keys=True)
+    os.chmod(temporary, 0o600)
+    os.replace(temporary, path)
+
+
+class Command(BaseCommand):
+    help = "Create (or re-print) the demo organisation, one user per role and a few invented patients."
+
+    def handle(self, *args, **options) -> None:
+        path = credentials_path()
+        stored = load_credentials(path)
+        with transaction.atomic():
+            organisation = self._organisation()
+            credentials = {
+                email: self._user(organisation, role, email, name, stored) for role, email, name in DEMO_USERS
+            }
+            created_patients = self._patients(organisation)
+        save_credentials(path, credentials)
+        self._print(organisation, credentials, created_patients, path)
+
+    def _organisation(self) -> Organisation:
+        organisation = Organisation.objects.filter(name=DEMO_ORGANISATION).order_by("created_at").first()
+        return organisation or organisation_create(name=DEMO_ORGANISATION, address="1 Example Street\nDemo Town")
+
+    def _user(self, organisation: Organisation, role: str, email: str, name: str, stored: dict[str, str]) -> str:
+        """The account's password: the stored one if it still works, otherwise a new one (set now)."""
+        user = User.objects.filter(email=email).first()
+        password = stored.get(email)
+        if user is None:
+            password = password or generate_password()
+            user_create(email=email, full_name=name, password=password, organisation=organisation, roles=[role])
+            return password
+        if password and user.check_password(password):
+            return password
+        password = generate_password()
+        user_set_password(user=user, password=password)
+        return password
+
+    def _patients(self, organisation: Organisation) -> int:
+        created = 0
+        for fields in DEMO_PATIENTS:
+            if Patient.objects.filter(organisation=organisation, nhs_number=fields["nhs_number"]).exists():
+                continue
+            patient = Patient(organisation=organisation, **fields)
+            patient.full_clean()
+            patient.save()
+            audit_record(
+                action="patient.created",
+                organisation_id=organisation.pk,
+                patient_id=patient.pk,
+                object_type="patient",
+                object_id=patient.pk,
+                details={"source": "seed_demo"},
+            )
+            created += 1
+        return created
+
+    def _print(self, organisation: Organisation, credentials: dict[str, str], new_patients: int, path: Path) -> None:
+        patients = Patient.objects.filter(organisation=organisation).count()
+        self.stdout.write(f"Demo organisation: {organisation.name} ({patients} invented patients, {new_patients} new)")
+        self.stdout.write(f"Sign in at: {SIGN_IN_URL}")
+        width = max(len(email) for email in credentials)
+        for role, email, _name in DEMO_USERS:
+            self.stdout.write(f"  {role:<14} {email:<{width}}  password: {credentials[email]}")
+        self.stdout.write(
+            "Administrator and owner accounts must set up two-step sign-in (an authenticator app, TOTP) "
+            "the first time they sign in."
+        )
+        self.stdout.write(f"These passwords are kept in {path} (readable only by you); demo data only.")
