@@ -6,6 +6,8 @@ import pytest
 
 from tests import factories
 
+pytest_plugins = ["tests.services.plugin"]
+
 
 @pytest.fixture
 def organisation(db):

@@ -1,3 +1,18 @@
-from django.urls import path  # noqa: F401
+from django.urls import path
 
-urlpatterns: list = []
+from apps.documents import api
+
+urlpatterns = [
+    path("documents/", api.DocumentListCreateView.as_view(), name="documents-list"),
+    path("documents/bulk/", api.DocumentBulkUploadView.as_view(), name="documents-bulk"),
+    path("documents/signed/<str:token>", api.SignedDownloadView.as_view(), name="documents-signed-download"),
+    path("documents/<uuid:document_id>/", api.DocumentDetailView.as_view(), name="documents-detail"),
+    path("documents/<uuid:document_id>/restore/", api.DocumentRestoreView.as_view(), name="documents-restore"),
+    path("documents/<uuid:document_id>/versions/", api.DocumentVersionsView.as_view(), name="documents-versions"),
+    path("documents/<uuid:document_id>/content", api.DocumentContentView.as_view(), name="documents-content"),
+    path(
+        "documents/<uuid:document_id>/download-url",
+        api.DocumentDownloadUrlView.as_view(),
+        name="documents-download-url",
+    ),
+]

@@ -1,0 +1,89 @@
+from __future__ import annotations
+
+from rest_framework import serializers
+
+from apps.documents.models import Category, Document, ScanStatus
+
+
+class UserSummarySerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField(source="full_name")
+
+
+class DocumentSerializer(serializers.ModelSerializer):
+    patient_id = serializers.UUIDField(read_only=True)
+    filename = serializers.CharField(source="original_filename", read_only=True)
+    uploaded_by = UserSummarySerializer(read_only=True)
+    supersedes_id = serializers.UUIDField(read_only=True, allow_null=True)
+
+    class Meta:
+        model = Document
+        fields = [
+            "id",
+            "patient_id",
+            "title",
+            "category",
+            "filename",
+            "content_type",
+            "size",
+            "sha256",
+            "encounter_id",
+            "document_date",
+            "uploaded_at",
+            "uploaded_by",
+            "scan_status",
+            "integrity",
+            "lineage_id",
+            "version_number",
+            "is_current",
+            "supersedes_id",
+            "deleted_at",
+        ]
+        read_only_fields = fields
+
+
+class UploadFieldsSerializer(serializers.Serializer):
+    patient_id = serializers.UUIDField()
+    category = serializers.CharField(max_length=32)
+    title = serializers.CharField(max_length=255, required=False, allow_blank=True, default="")
+    encounter_id = serializers.CharField(max_length=64, required=False, allow_blank=True, default="")
+    document_date = serializers.DateField(required=False, allow_null=True, default=None)
+
+
+class VersionFieldsSerializer(serializers.Serializer):
+    title = serializers.CharField(max_length=255, required=False, allow_blank=True, default="")
+    document_date = serializers.DateField(required=False, allow_null=True, default=None)
+
+
+class DocumentUpdateSerializer(serializers.Serializer):
+    title = serializers.CharField(max_length=255, required=False)
+    category = serializers.CharField(max_length=32, required=False)
+    document_date = serializers.DateField(required=False)
+    encounter_id = serializers.CharField(max_length=64, required=False, allow_blank=True)
+
+
+class DocumentDeleteSerializer(serializers.Serializer):
+    reason = serializers.CharField(max_length=2000)
+
+
+class DocumentFilterSerializer(serializers.Serializer):
+    patient_id = serializers.UUIDField(required=False)
+    category = serializers.ChoiceField(choices=Category.choices, required=False)
+    encounter_id = serializers.CharField(max_length=64, required=False)
+    date_from = serializers.DateField(required=False)
+    date_to = serializers.DateField(required=False)
+    scan_status = serializers.ChoiceField(choices=ScanStatus.choices, required=False)
+    q = serializers.CharField(max_length=200, required=False)
+
+
+class DownloadUrlSerializer(serializers.Serializer):
+    url = serializers.URLField()
+    expires_at = serializers.DateTimeField()
+
+
+class BulkFileResultSerializer(serializers.Serializer):
+    filename = serializers.CharField()
+    outcome = serializers.CharField()
+    error_code = serializers.CharField(required=False)
+    message = serializers.CharField(required=False)
+    document = DocumentSerializer(required=False)
