@@ -1,0 +1,58 @@
+"""Debian's Chromium driven by Playwright's sync API, with nothing that reaches the network.
+
+Playwright's Python package ships its own driver; its browser downloads are
+not used (never run `playwright install`): we launch /usr/bin/chromium.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from playwright.sync_api import Browser, Page, Playwright
+
+from tests.services import REPO_ROOT, ServiceError
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+)
+SCREENSHOT_DIR = REPO_ROOT / "artifacts" / "screenshots"
+DEFAULT_CONTEXT_ARGS: dict[str, object] = {
+    "viewport": {"width": 1280, "height": 800},
+    "locale": "en-GB",
+    "timezone_id": "Europe/London",
+}
+
+
+def launch_chromium(playwright: Playwright, *, timeout_ms: float = 30_000) -> Browser:
+    """Launch Debian's chromium headless with the flags above."""
+    if not Path(CHROMIUM).exists():
+        raise ServiceError(f"{CHROMIUM} missing: run scripts/install-test-deps.sh", service="chromium")
+    return playwright.chromium.launch(
+        executable_path=CHROMIUM,
+        headless=True,
+        args=list(CHROMIUM_ARGS),
+        timeout=timeout_ms,
+    )
+
+
+def screenshot_path(name: str) -> Path:
+    """Where a screenshot called `name` goes: artifacts/screenshots/<safe name>.png."""
+    safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("._") or "screenshot"
+    return SCREENSHOT_DIR / f"{safe}.png"
+
+
+def save_screenshot(page: Page, name: str, *, full_page: bool = True) -> Path:
+    """Save a PNG of `page` to artifacts/screenshots/ and return its path."""
+    path = screenshot_path(name)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(path), full_page=full_page)
+    return path

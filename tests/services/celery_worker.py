@@ -1,0 +1,146 @@
+"""Real Celery worker subprocesses for tests (solo pool, one process, fault-injectable).
+
+`CeleryWorker(env={...}, queues=["scans"]).start()` returns once the worker
+logged "ready."; `kill()` is SIGKILL mid-task for fault tests; `start()` again
+reuses the node name and log file; `stop()` is SIGTERM (warm shutdown), then
+SIGKILL after the timeout.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import IO
+
+from tests.services import REPO_ROOT, spawn, terminate_group, wait_until
+
+_READY = re.compile(rb"@\S+ ready\.")
+
+
+class CeleryWorker:
+    """`celery -A <app> worker --pool=solo` in its own process group, logging to a file."""
+
+    def __init__(
+        self,
+        *,
+        env: Mapping[str, str],
+        queues: Sequence[str] = ("celery",),
+        app: str = "quill",
+        nodename: str | None = None,
+        cwd: Path = REPO_ROOT,
+        log_dir: Path | None = None,
+        extra_args: Sequence[str] = (),
+        startup_timeout: float = 60.0,
+    ) -> None:
+        self.env = dict(env)
+        self.queues = list(queues)
+        self.app = app
+        self.nodename = nodename or f"quill-test-{uuid.uuid4().hex[:8]}@localhost"
+        self.cwd = cwd
+        self.extra_args = list(extra_args)
+        self.startup_timeout = startup_timeout
+        self._owns_log_dir = log_dir is None
+        self.log_dir = Path(log_dir) if log_dir else Path(tempfile.mkdtemp(prefix="quill-celery-"))
+        self.log_path = self.log_dir / f"{self.nodename.split('@')[0]}.log"
+        self._process: subprocess.Popen[bytes] | None = None
+        self._log_file: IO[bytes] | None = None
+        self.last_startup_seconds: float | None = None
+
+    @property
+    def is_running(self) -> bool:
+        return self._process is not None and self._process.poll() is None
+
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid if self._process else None
+
+    def argv(self) -> list[str]:
+        return [
+            sys.executable, "-m", "celery",
+            "-A", self.app,
+            "worker",
+            "--pool=solo",
+            "--concurrency=1",
+            "-Q", ",".join(self.queues),
+            "-n", self.nodename,
+            "--without-gossip",
+            "--without-mingle",
+            "--without-heartbeat",
+            "-l", "info",
+            *self.extra_args,
+        ]  # fmt: skip
+
+    def start(self) -> CeleryWorker:
+        """Start the worker and wait until it logs that it is ready to consume."""
+        if self.is_running:
+            return self
+        log_offset = self.log_path.stat().st_size if self.log_path.exists() else 0
+        started = time.monotonic()
+        self._process, self._log_file = spawn(self.argv(), log_path=self.log_path, env=self._env(), cwd=self.cwd)
+        try:
+            wait_until(
+                lambda: self._logged_ready(log_offset),
+                timeout=self.startup_timeout,
+                service=f"celery worker {self.nodename}",
+                what="the worker's 'ready.' log line",
+                log_path=self.log_path,
+                process=self._process,
+            )
+        except BaseException:
+            self.stop(timeout=5)
+            raise
+        self.last_startup_seconds = time.monotonic() - started
+        return self
+
+    def stop(self, *, timeout: float = 15.0) -> None:
+        """SIGTERM (warm shutdown: finishes the current task), then SIGKILL after `timeout`."""
+        if self._process is not None:
+            terminate_group(self._process, timeout=timeout, log_file=self._log_file)
+            self._process = None
+        if self._log_file is not None:
+            self._log_file.close()
+            self._log_file = None
+
+    def kill(self) -> None:
+        """SIGKILL at once, as in a crash: the current task is not acknowledged (with acks_late) or lost."""
+        if self._process is not None:
+            terminate_group(self._process, timeout=5, sig=signal.SIGKILL)
+        self.stop()
+
+    def restart(self) -> CeleryWorker:
+        self.stop()
+        return self.start()
+
+    def close(self) -> None:
+        """Stop and delete the log directory (if this object made it)."""
+        self.stop()
+        if self._owns_log_dir:
+            shutil.rmtree(self.log_dir, ignore_errors=True)
+
+    def __enter__(self) -> CeleryWorker:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def _env(self) -> dict[str, str]:
+        merged = dict(os.environ)
+        merged.update(self.env)
+        merged["PYTHONUNBUFFERED"] = "1"
+        python_path = [str(self.cwd), *filter(None, merged.get("PYTHONPATH", "").split(os.pathsep))]
+        merged["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(python_path))
+        return merged
+
+    def _logged_ready(self, offset: int) -> bool:
+        with self.log_path.open("rb") as handle:
+            handle.seek(offset)
+            return _READY.search(handle.read()) is not None
