@@ -1,0 +1,136 @@
+"""Reading the audit trail. Organisation isolation lives here: nobody reads another organisation's chain."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from typing import Any
+
+from django.db.models import Q, QuerySet
+from django.utils import timezone
+from django.utils.dateparse import parse_date, parse_datetime
+
+from apps.audit.models import AuditEvent
+
+ACTION_LABELS = {
+    "patient.viewed": "Viewed the record",
+    "patient.created": "Created the record",
+    "patient.updated": "Changed the record",
+    "patient.break_glass": "Broke the glass to open the restricted record",
+    "patient.care_team.added": "Added someone to the care team",
+    "patient.care_team.removed": "Removed someone from the care team",
+    "patient.access_report.viewed": "Looked at this access report",
+    "access.denied": "Was refused access",
+}
+
+
+def action_label(action: str) -> str:
+    return ACTION_LABELS.get(action, action)
+
+
+def audit_events_visible_to(user: Any) -> QuerySet[AuditEvent]:
+    """Events of the user's own organisation, for administrators and owners; nothing for anyone else."""
+    if not getattr(user, "is_authenticated", False) or user.organisation_id is None or not user.is_manager:
+        return AuditEvent.objects.none()
+    return AuditEvent.objects.filter(organisation_id=user.organisation_id)
+
+
+def audit_events_for_patient(*, patient: Any) -> QuerySet[AuditEvent]:
+    """Who viewed or changed this patient's record, and when: newest first.
+
+    The caller has already been allowed to see the report (patients.selectors.patient_get_for).
+    """
+    return AuditEvent.objects.filter(organisation_id=patient.organisation_id, patient_id=patient.pk).order_by(
+        "-occurred_at", "-sequence"
+    )
+
+
+class AuditFilterInvalid(ValueError):
+    def __init__(self, field: str, message: str) -> None:
+        self.field = field
+        self.message = message
+        super().__init__(message)
+
+
+@dataclass(frozen=True)
+class AuditFilters:
+    patient_id: uuid.UUID | None = None
+    actor: str = ""
+    action: str = ""
+    date_from: datetime | None = None
+    date_to: datetime | None = None
+
+    def as_details(self) -> dict[str, str]:
+        values = {
+            "patient_id": str(self.patient_id) if self.patient_id else "",
+            "actor": self.actor,
+            "action": self.action,
+            "date_from": self.date_from.isoformat() if self.date_from else "",
+            "date_to": self.date_to.isoformat() if self.date_to else "",
+        }
+        return {key: value for key, value in values.items() if value}
+
+
+def _moment(text: str, field: str, *, end_of_day: bool) -> datetime | None:
+    text = (text or "").strip()
+    if not text:
+        return None
+    moment = parse_datetime(text)
+    if moment is not None:
+        return moment if timezone.is_aware(moment) else timezone.make_aware(moment)
+    day: date | None = None
+    try:
+        day = parse_date(text)
+    except ValueError:
+        day = None
+    if day is None:
+        raise AuditFilterInvalid(field, "Use a date such as 2026-01-31 or a date and time such as 2026-01-31T09:00Z.")
+    if end_of_day:  # a date_to of 2026-01-31 includes the whole of that day
+        return timezone.make_aware(datetime.combine(day + timedelta(days=1), time.min)) - timedelta(microseconds=1)
+    return timezone.make_aware(datetime.combine(day, time.min))
+
+
+def audit_filters_parse(
+    *, patient_id: str = "", actor: str = "", action: str = "", date_from: str = "", date_to: str = ""
+) -> AuditFilters:
+    """Parse query parameters; raises AuditFilterInvalid naming the field it could not read."""
+    parsed_patient = None
+    if (patient_id or "").strip():
+        try:
+            parsed_patient = uuid.UUID(patient_id.strip())
+        except ValueError as exc:
+            raise AuditFilterInvalid("patient_id", "patient_id must be a patient's id (a UUID).") from exc
+    return AuditFilters(
+        patient_id=parsed_patient,
+        actor=(actor or "").strip(),
+        action=(action or "").strip(),
+        date_from=_moment(date_from, "date_from", end_of_day=False),
+        date_to=_moment(date_to, "date_to", end_of_day=True),
+    )
+
+
+def audit_event_search(*, user: Any, filters: AuditFilters) -> QuerySet[AuditEvent]:
+    """The user's organisation's events matching `filters`, newest first.
+
+    `actor` is a user id or an email address (exact, any case); `action` is exact,
+    or a prefix when it ends with "." or "*" (e.g. "auth." or "patient.*").
+    """
+    events = audit_events_visible_to(user)
+    if filters.patient_id:
+        events = events.filter(patient_id=filters.patient_id)
+    if filters.actor:
+        events = events.filter(
+            Q(actor_id=int(filters.actor)) if filters.actor.isdigit() else Q(actor_username__iexact=filters.actor)
+        )
+    if filters.action:
+        prefix = filters.action.rstrip("*")
+        if filters.action.endswith(("*", ".")):
+            events = events.filter(action__startswith=prefix)
+        else:
+            events = events.filter(action=filters.action)
+    if filters.date_from:
+        events = events.filter(occurred_at__gte=filters.date_from)
+    if filters.date_to:
+        events = events.filter(occurred_at__lte=filters.date_to)
+    return events.order_by("-sequence")

@@ -1,0 +1,253 @@
+"""Portal pages for patients. Thin: parse, call a selector or service, render."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.template import TemplateDoesNotExist
+from django.template.loader import get_template
+from django.urls import reverse
+from django.utils.http import urlencode
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_http_methods, require_POST
+
+from apps.accounts.models import User
+from apps.audit.selectors import action_label, audit_events_for_patient
+from apps.audit.services import audit_denied, audit_record
+from apps.patients import access
+from apps.patients.access import PatientAction
+from apps.patients.errors import BreakGlassRequired, PatientInvalid
+from apps.patients.forms import BreakGlassForm, CareTeamAddForm, PatientForm, PatientSearchForm
+from apps.patients.selectors import (
+    break_glass_live_grant,
+    care_team_candidates,
+    care_team_of,
+    patient_get_for,
+    patient_query_parse,
+    patient_search,
+)
+from apps.patients.services import (
+    EDITABLE_FIELDS,
+    patient_break_glass,
+    patient_care_team_add,
+    patient_care_team_remove,
+    patient_create,
+    patient_mark_searched,
+    patient_mark_viewed,
+    patient_update,
+)
+from quill.errors import NotFound, PermissionDenied
+
+PAGE_SIZE = 25
+DOCUMENTS_TEMPLATE = "documents/_patient_documents.html"
+
+
+def _documents_enabled() -> bool:
+    """The documents app supplies the patient page's documents region once its template exists."""
+    try:
+        get_template(DOCUMENTS_TEMPLATE)
+    except TemplateDoesNotExist:
+        return False
+    return True
+
+
+def refusals_as_pages(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """Render typed refusals as calm pages: 404 (no existence leak), break-glass prompt, or 403."""
+
+    @wraps(view)
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        try:
+            return view(request, *args, **kwargs)
+        except NotFound:
+            return render(request, "patients/404.html", status=404)
+        except BreakGlassRequired as refusal:
+            context = {"patient_id": kwargs.get("patient_id"), "message": refusal.message}
+            return render(request, "patients/break_glass_required.html", context, status=403)
+        except PermissionDenied as refusal:
+            return render(request, "patients/403.html", {"message": refusal.message}, status=403)
+
+    return wrapper
+
+
+def _portal(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    return never_cache(login_required(refusals_as_pages(view)))
+
+
+def _require_listing_role(user: User) -> None:
+    if not access.may_read_demographics(user):
+        audit_denied(action="access.denied", actor=user, reason="role_required", details={"attempted": "patient.list"})
+        raise PermissionDenied("Your role does not include access to patient records.")
+
+
+@_portal
+@require_http_methods(["GET"])
+def patient_list(request: HttpRequest) -> HttpResponse:
+    _require_listing_role(request.user)
+    form = PatientSearchForm(request.GET or None)
+    raw = {name: request.GET.get(name, "") for name in ("q", "nhs_number", "date_of_birth", "mrn")}
+    query = patient_query_parse(**raw)
+    patients = patient_search(user=request.user, query=query)
+    page = Paginator(patients, PAGE_SIZE).get_page(request.GET.get("page"))
+    patient_mark_searched(
+        user=request.user,
+        criteria=query.as_details(),
+        result_count=page.paginator.count,
+        page=page.number,
+        channel="portal",
+    )
+    keep = urlencode({key: value for key, value in raw.items() if value})
+    context = {
+        "form": form,
+        "query": query,
+        "page": page,
+        "keep": keep,
+        "can_create": access.may_write(request.user),
+    }
+    return render(request, "patients/list.html", context)
+
+
+def _form_initial(patient: Any) -> dict[str, Any]:
+    return {name: getattr(patient, name) for name in EDITABLE_FIELDS}
+
+
+def _apply_problems(form: PatientForm, refusal: PatientInvalid) -> None:
+    for field, problems in refusal.fields.items():
+        for message, _code in problems:
+            form.add_error(field if field in form.fields else None, message)
+
+
+@_portal
+@require_http_methods(["GET", "POST"])
+def patient_new(request: HttpRequest) -> HttpResponse:
+    if not access.may_write(request.user):
+        audit_denied(
+            action="access.denied", actor=request.user, reason="role_required", details={"attempted": "patient.create"}
+        )
+        raise PermissionDenied("Only clinical staff can register patients.")
+    form = PatientForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            patient = patient_create(user=request.user, **form.cleaned_data)
+        except PatientInvalid as refusal:
+            _apply_problems(form, refusal)
+        else:
+            messages.success(request, f"{patient.display_name} has been registered.")
+            return redirect("patients:detail", patient_id=patient.pk)
+    return render(request, "patients/form.html", {"form": form, "patient": None}, status=_status(request, form))
+
+
+def _status(request: HttpRequest, form: Any) -> int:
+    return 400 if request.method == "POST" and form.errors else 200
+
+
+@_portal
+@require_http_methods(["GET", "POST"])
+def patient_edit(request: HttpRequest, patient_id: str) -> HttpResponse:
+    patient = patient_get_for(user=request.user, patient_id=patient_id, action=PatientAction.EDIT)
+    form = PatientForm(request.POST or None, initial=_form_initial(patient))
+    if request.method == "POST" and form.is_valid():
+        try:
+            patient_update(user=request.user, patient=patient, fields=form.cleaned_data)
+        except PatientInvalid as refusal:
+            _apply_problems(form, refusal)
+        else:
+            messages.success(request, "The changes have been saved.")
+            return redirect("patients:detail", patient_id=patient.pk)
+    if request.method == "GET":
+        patient_mark_viewed(user=request.user, patient=patient, channel="portal-edit")
+    return render(request, "patients/form.html", {"form": form, "patient": patient}, status=_status(request, form))
+
+
+@_portal
+@require_http_methods(["GET"])
+def patient_detail(request: HttpRequest, patient_id: str) -> HttpResponse:
+    patient = patient_get_for(user=request.user, patient_id=patient_id, action=PatientAction.VIEW)
+    patient_mark_viewed(user=request.user, patient=patient, channel="portal")
+    user = request.user
+    may_manage_team = user.is_manager or access.is_on_care_team(user, patient)
+    context = {
+        "patient": patient,
+        "care_team": care_team_of(patient=patient),
+        "grant": break_glass_live_grant(user=user, patient=patient) if patient.restricted else None,
+        "can_edit": access.may_write(user),
+        "can_see_access_report": user.is_clinical or user.is_manager,
+        "may_manage_team": may_manage_team,
+        "team_form": CareTeamAddForm(candidates=care_team_candidates(patient=patient)) if may_manage_team else None,
+        "documents_enabled": _documents_enabled(),
+    }
+    return render(request, "patients/detail.html", context)
+
+
+@_portal
+@require_http_methods(["GET", "POST"])
+def patient_break_glass_view(request: HttpRequest, patient_id: str) -> HttpResponse:
+    patient = patient_get_for(user=request.user, patient_id=patient_id, action=PatientAction.BREAK_GLASS)
+    if not patient.restricted or access.may_open_restricted(request.user, patient):
+        return redirect("patients:detail", patient_id=patient.pk)
+    form = BreakGlassForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            grant = patient_break_glass(user=request.user, patient=patient, reason=form.cleaned_data["reason"])
+        except PatientInvalid as refusal:
+            _apply_problems(form, refusal)
+        else:
+            until = grant.expires_at.astimezone().strftime("%H:%M")
+            messages.warning(request, f"You have opened this restricted record until {until}. This has been recorded.")
+            return redirect("patients:detail", patient_id=patient.pk)
+    context = {"form": form, "patient_id": patient.pk, "minutes": f"{settings.QUILL_BREAK_GLASS_MINUTES} minutes"}
+    return render(request, "patients/break_glass.html", context, status=_status(request, form))
+
+
+@_portal
+@require_http_methods(["GET"])
+def patient_access_report(request: HttpRequest, patient_id: str) -> HttpResponse:
+    patient = patient_get_for(user=request.user, patient_id=patient_id, action=PatientAction.ACCESS_REPORT)
+    page = Paginator(audit_events_for_patient(patient=patient), PAGE_SIZE).get_page(request.GET.get("page"))
+    rows = [{"event": event, "label": action_label(event.action)} for event in page.object_list]
+    audit_record(
+        action="patient.access_report.viewed",
+        actor=request.user,
+        patient_id=patient.pk,
+        object_type="patient",
+        object_id=patient.pk,
+        details={"page": page.number},
+    )
+    return render(request, "patients/access_report.html", {"patient": patient, "page": page, "rows": rows})
+
+
+@_portal
+@require_POST
+def patient_care_team_add_view(request: HttpRequest, patient_id: str) -> HttpResponse:
+    patient = patient_get_for(user=request.user, patient_id=patient_id, action=PatientAction.CARE_TEAM)
+    form = CareTeamAddForm(request.POST, candidates=care_team_candidates(patient=patient))
+    if form.is_valid():
+        member = User.objects.get(pk=form.cleaned_data["member"], organisation_id=patient.organisation_id)
+        try:
+            patient_care_team_add(by=request.user, patient=patient, member=member)
+        except PatientInvalid as refusal:
+            messages.error(request, refusal.message)
+        else:
+            messages.success(request, f"{member.full_name} is now on the care team.")
+    else:
+        messages.error(request, "Choose someone from the list to add to the care team.")
+    return redirect(reverse("patients:detail", kwargs={"patient_id": patient.pk}) + "#care-team")
+
+
+@_portal
+@require_POST
+def patient_care_team_remove_view(request: HttpRequest, patient_id: str, user_id: int) -> HttpResponse:
+    patient = patient_get_for(user=request.user, patient_id=patient_id, action=PatientAction.CARE_TEAM)
+    member = User.objects.filter(pk=user_id, organisation_id=patient.organisation_id).first()
+    if member is None:
+        raise NotFound()
+    patient_care_team_remove(by=request.user, patient=patient, member=member)
+    messages.success(request, f"{member.full_name} is no longer on the care team.")
+    return redirect(reverse("patients:detail", kwargs={"patient_id": patient.pk}) + "#care-team")
