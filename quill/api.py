@@ -63,6 +63,9 @@ def exception_handler(exc: Exception, context: dict) -> Response | None:
     error_code, default_message = next(
         (codes for klass, codes in _CODES.items() if isinstance(exc, klass)), ("error", "The request failed.")
     )
+    specific_code = getattr(getattr(exc, "detail", None), "code", None)
+    if isinstance(specific_code, str) and specific_code != getattr(exc, "default_code", None):
+        error_code = specific_code  # raised with an explicit code, e.g. "token_expired"
     message = str(getattr(exc, "detail", "")) or default_message
     if isinstance(exc, exceptions.NotFound):
         message = default_message

@@ -34,9 +34,9 @@ class ApiTokenAuthentication(authentication.BaseAuthentication):
         if token is None:
             raise exceptions.AuthenticationFailed("This API token is not recognised.")
         if token.revoked_at is not None:
-            raise exceptions.AuthenticationFailed("This API token has been revoked.")
+            raise exceptions.AuthenticationFailed("This API token has been revoked.", code="token_revoked")
         if not token.is_usable:
-            raise exceptions.AuthenticationFailed("This API token has expired.")
+            raise exceptions.AuthenticationFailed("This API token has expired.", code="token_expired")
         if not token.user.is_active or token.user.organisation_id != token.organisation_id:
             raise exceptions.AuthenticationFailed("This API token's user can no longer use Quill.")
         ip = request_context.current().ip
@@ -50,7 +50,8 @@ class ApiTokenAuthentication(authentication.BaseAuthentication):
                 details={"ip": ip},
             )
             raise exceptions.PermissionDenied(
-                "Your network address is not on this organisation's allowlist. Ask your administrator."
+                "Your network address is not on this organisation's allowlist. Ask your administrator.",
+                code="ip_not_allowed",
             )
         api_token_touch(token=token)
         request._request.api_token = token

@@ -1,0 +1,156 @@
+"""API tokens: hashed, shown once, expiring, revocable on the next request, organisation-scoped."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import uuid
+from datetime import timedelta
+
+import pytest
+from django.conf import settings
+from django.core.management import CommandError, call_command
+from django.db import connection
+from django.utils import timezone
+from rest_framework.test import APIClient
+
+from apps.accounts.models import ApiToken
+from apps.accounts.services import api_token_create, api_token_revoke, hash_token_key
+from tests import factories
+from tests.accounts.helpers import actions
+
+pytestmark = [pytest.mark.django_db, pytest.mark.urls("tests.accounts.urls")]
+
+WHOAMI = "/api/quill-test/whoami/"
+
+
+def _client(key: str, keyword: str = "Token") -> APIClient:
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"{keyword} {key}")
+    return client
+
+
+def test_token_is_stored_only_as_hash(clinician):
+    token, key = api_token_create(user=clinician, name="EHR integration")
+    assert key.startswith("qk_")
+    assert token.key_hash == hash_token_key(key)
+    assert key not in token.key_hash
+    assert key[3:11] == token.prefix
+    assert "token.created" in actions(object_id=str(token.pk))
+
+
+@pytest.mark.parametrize("keyword", ["Token", "Bearer", "bearer"], ids=["token", "bearer", "bearer-lowercase"])
+def test_token_authenticates_and_records_last_use(clinician, keyword):
+    token, key = api_token_create(user=clinician, name="EHR integration")
+    response = _client(key, keyword).get(WHOAMI)
+    assert response.status_code == 200
+    assert response.json() == {"email": clinician.email, "organisation": str(clinician.organisation_id)}
+    token.refresh_from_db()
+    assert token.last_used_at is not None
+
+
+def test_revoked_token_is_refused_on_next_request(clinician, administrator):
+    # given a token that works
+    token, key = api_token_create(user=clinician, name="EHR integration")
+    client = _client(key)
+    assert client.get(WHOAMI).status_code == 200
+    # when it is revoked
+    api_token_revoke(token=token, revoked_by=administrator)
+    # then its next request gets 401 with the error shape
+    response = client.get(WHOAMI)
+    assert response.status_code == 401
+    assert response.json() == {"detail": {"message": "This API token has been revoked.", "error_code": "token_revoked"}}
+    assert response["WWW-Authenticate"] == "Token"
+    assert "token.revoked" in actions(object_id=str(token.pk))
+
+
+def test_expired_token_is_refused(clinician):
+    token, key = api_token_create(user=clinician, name="EHR integration")
+    client = _client(key)
+    assert client.get(WHOAMI).status_code == 200
+    ApiToken.objects.filter(pk=token.pk).update(expires_at=timezone.now() - timedelta(seconds=1))
+    response = client.get(WHOAMI)
+    assert response.status_code == 401
+    assert response.json() == {"detail": {"message": "This API token has expired.", "error_code": "token_expired"}}
+
+
+@pytest.mark.parametrize(
+    "header",
+    ["Token qk_not-a-real-key", "Token ", "Token two words", "Bearer qk_not-a-real-key"],
+    ids=["unknown", "empty", "spaces", "bearer-unknown"],
+)
+def test_bad_token_is_refused(db, header):
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=header)
+    response = client.get(WHOAMI)
+    assert response.status_code == 401
+    assert response.json()["detail"]["error_code"] == "authentication_failed"
+
+
+def test_no_credentials_is_refused(db):
+    response = APIClient().get(WHOAMI)
+    assert response.status_code == 401
+    assert response.json()["detail"]["error_code"] == "not_authenticated"
+
+
+def test_token_of_deactivated_user_is_refused(clinician):
+    _, key = api_token_create(user=clinician, name="EHR integration")
+    clinician.is_active = False
+    clinician.save()
+    assert _client(key).get(WHOAMI).status_code == 401
+
+
+def test_token_of_organisation_a_never_reaches_organisation_b(clinician, patient, other_patient):
+    # given a token of organisation A, which can read A's patient
+    client = factories.token_client(clinician)
+    own = client.get(f"/api/patients/{patient.pk}/")
+    assert own.status_code == 200, own.content
+    # when it asks for organisation B's patient
+    response = client.get(f"/api/patients/{other_patient.pk}/")
+    # then it is told the record does not exist, exactly as for an id that exists nowhere (no existence leak)
+    nowhere = client.get(f"/api/patients/{uuid.uuid4()}/")
+    assert response.status_code == 404
+    assert response.json()["detail"]["error_code"] == "not_found"
+    assert response.json() == nowhere.json()
+    assert other_patient.family_name not in response.content.decode()
+
+
+def test_create_api_token_command_prints_key_once(clinician, capsys):
+    call_command("create_api_token", email=clinician.email.upper(), name="Lab feed", days=30)
+    output = capsys.readouterr().out
+    key = output.strip().splitlines()[-1]
+    token = ApiToken.objects.get(name="Lab feed")
+    assert token.key_hash == hash_token_key(key)
+    assert token.user == clinician
+    assert timedelta(days=29, hours=23) < token.expires_at - timezone.now() <= timedelta(days=30)
+    assert _client(key).get(WHOAMI).status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("email", "days", "message"),
+    [
+        ("nobody@example.test", None, "No user has the email address 'nobody@example.test'"),
+        (None, 0, "--days must be at least 1."),
+    ],
+    ids=["unknown-user", "zero-days"],
+)
+def test_create_api_token_command_refuses(clinician, email, days, message):
+    with pytest.raises(CommandError, match=message):
+        call_command("create_api_token", email=email or clinician.email, name="Lab feed", days=days)
+    assert not ApiToken.objects.exists()
+
+
+def test_create_api_token_command_exits_non_zero_for_unknown_user(db):
+    database = connection.settings_dict
+    test_database_url = f"postgres://{database['USER']}@{database['HOST']}:{database['PORT']}/{database['NAME']}"
+    result = subprocess.run(
+        [sys.executable, "manage.py", "create_api_token", "--email", "nobody@example.test", "--name", "x"],
+        cwd=settings.BASE_DIR,
+        env={**os.environ, "DATABASE_URL": test_database_url},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode != 0
+    assert "No user has the email address 'nobody@example.test'" in result.stderr
