@@ -4,3 +4,8 @@ from django.apps import AppConfig
 class DocumentsConfig(AppConfig):
     name = "apps.documents"
     label = "documents"
+
+    def ready(self) -> None:
+        from apps.documents.fhir.sync import register_handlers
+
+        register_handlers()

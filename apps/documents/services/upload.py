@@ -21,8 +21,9 @@ from apps.documents import storage
 from apps.documents.errors import InvalidCategory, UploadRejected
 from apps.documents.filenames import clean_filename, split_extension
 from apps.documents.intake import SpooledFile
-from apps.documents.models import Category, Document, ScanStatus
+from apps.documents.models import AVAILABLE_SCAN_STATUSES, Category, Document, ScanStatus
 from apps.documents.permissions import ensure_may_file_category
+from apps.documents.services.scanning import document_announce
 from apps.documents.validation import ValidatedFile, validate
 from apps.patients.models import Patient
 from quill.errors import QuillError
@@ -168,9 +169,15 @@ def _store(pairs: list[tuple[UploadRequest, Document]], actor: User, *, replaced
         with transaction.atomic():
             if replaced is not None:
                 Document.objects.filter(pk=replaced.pk).update(is_current=False, updated_at=timezone.now())
+                if replaced.scan_status in AVAILABLE_SCAN_STATUSES:
+                    # The old version is now superseded: tell the FHIR server in this transaction.
+                    document_announce(document=replaced)
             for _, document in pairs:
                 document.save(force_insert=True)
                 _audit_upload(document, actor, action="document.version_added" if replaced else "document.uploaded")
+                if document.scan_status == ScanStatus.NOT_SCANNED:
+                    # Scanner disabled: available at once, so announce now (clean ones are announced by the scan).
+                    document_announce(document=document)
             _after_commit([document for _, document in pairs])
     except BaseException:
         _remove_objects([document.storage_key for _, document in pairs])

@@ -1,0 +1,82 @@
+"""The one place that reads Quill's models into the FHIR mapping's facts.
+
+``DocumentFacts`` and ``PatientFacts`` (see ``mapping.py``) are filled here, both for the
+outbound sync (where ``subject`` points at the external server's Patient id) and for
+Quill's own ``/fhir/r4/`` endpoint (where it points at Quill's own Patient id).
+"""
+
+from __future__ import annotations
+
+from django.db.models import QuerySet
+
+from apps.documents.models import Document
+from apps.patients.models import Patient
+
+from .mapping import DocumentFacts, PatientFacts
+
+# What document_facts() reads besides the document row, for select_related().
+DOCUMENT_FACT_RELATIONS = ("patient", "organisation", "uploaded_by")
+
+
+def document_fhir_status(document: Document) -> str:
+    """``entered-in-error`` once soft-deleted, ``superseded`` once replaced, else ``current``."""
+    if document.deleted_at is not None:
+        return "entered-in-error"
+    if not document.is_current:
+        return "superseded"
+    return "current"
+
+
+def document_version_id(document: Document) -> str:
+    """Quill's version of the resource: changes whenever the row's ``updated_at`` does."""
+    return str(int(document.updated_at.timestamp() * 1000))
+
+
+def patient_facts(patient: Patient, *, fhir_id: str | None = None) -> PatientFacts:
+    """Facts for ``patient``; ``fhir_id`` overrides the stored one (the endpoint uses Quill's own id)."""
+    return PatientFacts(
+        id=patient.pk,
+        fhir_id=fhir_id if fhir_id is not None else (patient.fhir_id or None),
+        nhs_number=patient.nhs_number or None,
+        mrn=patient.mrn or None,
+        given=patient.given_name,
+        family=patient.family_name,
+        birth_date=patient.date_of_birth,
+        sex=patient.sex or None,
+    )
+
+
+def document_facts(document: Document, *, served_by_quill: bool = False) -> DocumentFacts:
+    """Facts for one document version in its current state.
+
+    ``served_by_quill``: the subject is Quill's own ``Patient/{id}`` (for ``/fhir/r4/``)
+    rather than the Patient id on the external FHIR server.
+    """
+    patient = document.patient
+    author = document.uploaded_by
+    return DocumentFacts(
+        id=document.pk,
+        status=document_fhir_status(document),
+        category=document.category,
+        title=document.title,
+        description=None,  # Quill documents carry a title but no separate description.
+        content_type=document.content_type,
+        size=document.size,
+        sha1=document.sha1,
+        created=document.uploaded_at,
+        document_date=document.document_date,
+        encounter_id=document.encounter_id or None,
+        author_display=(author.full_name or None) if author is not None else None,
+        author_id=str(author.pk) if author is not None else None,
+        organisation_name=document.organisation.name,
+        organisation_id=str(document.organisation_id),
+        patient=patient_facts(patient, fhir_id=str(patient.pk) if served_by_quill else None),
+        replaces=document.supersedes_id if document.version_number > 1 else None,
+        last_updated=document.updated_at,
+        version_id=document_version_id(document),
+    )
+
+
+def documents_for_facts(queryset: QuerySet[Document]) -> QuerySet[Document]:
+    """Join what document_facts() reads, so a page of facts costs one query."""
+    return queryset.select_related(*DOCUMENT_FACT_RELATIONS)
