@@ -69,6 +69,7 @@ class FakeEhrbase:
         self._lock = threading.Lock()
         self._failures: list[tuple[int, float | None]] = []
         self._delay = 0.0
+        self._delay_match: tuple[str | None, str | None] = (None, None)
         self._httpd: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -111,10 +112,14 @@ class FakeEhrbase:
         with self._lock:
             self._failures.extend([(status, retry_after)] * n)
 
-    def delay_next(self, seconds: float) -> None:
-        """Handle (and store) the next request, then wait ``seconds`` before answering."""
+    def delay_next(self, seconds: float, *, method: str | None = None, path_suffix: str | None = None) -> None:
+        """Handle (and store) the next request, then wait ``seconds`` before answering.
+
+        With ``method`` and/or ``path_suffix``, the delay waits for the next request that matches.
+        """
         with self._lock:
             self._delay = seconds
+            self._delay_match = (method, path_suffix)
 
     # --- inspection -----------------------------------------------------------
 
@@ -129,8 +134,11 @@ class FakeEhrbase:
         with self._lock:
             return self._failures.pop(0) if self._failures else None
 
-    def _take_delay(self) -> float:
+    def _take_delay(self, method: str, path: str) -> float:
         with self._lock:
+            want_method, want_suffix = self._delay_match
+            if (want_method and method != want_method) or (want_suffix and not path.endswith(want_suffix)):
+                return 0.0
             delay, self._delay = self._delay, 0.0
             return delay
 
@@ -191,7 +199,7 @@ class _Handler(BaseHTTPRequestHandler):
                 raise _error(404, "No such endpoint.")
             route = url.path[len(BASE_PATH) :]
             reply = self._route(method, route, query, body)
-            delay = self.fake._take_delay()
+            delay = self.fake._take_delay(method, url.path)
         except _Reply as exc:
             reply = exc
         self.fake.requests.append(LoggedRequest(method, url.path, query, dict(self.headers.items()), reply.status))
