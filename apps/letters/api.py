@@ -1,0 +1,155 @@
+"""REST API for letters (thin: parse, call a selector or service, serialise).
+
+Errors have the shape {"detail": {"message", "error_code"}}; field problems add
+"fields". Other organisations' letters and patients are 404; writing without
+the clinician role is 403 (audited).
+"""
+
+from __future__ import annotations
+
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers, status
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from apps.audit.services import audit_record
+from apps.letters.errors import LetterIncomplete, LetterInvalid
+from apps.letters.models import Letter, LetterStatus
+from apps.letters.selectors import letter_amendments, letter_get_for, letter_patient_for, letters_for_patient
+from apps.letters.services import EDITABLE_FIELDS, letter_amend, letter_create, letter_finalise, letter_update
+from quill.api import Pagination, error_response
+
+
+class LetterSerializer(serializers.ModelSerializer):
+    author = serializers.SerializerMethodField()
+    patient = serializers.UUIDField(source="patient_id", read_only=True)
+    amends = serializers.UUIDField(source="amends_id", read_only=True, allow_null=True)
+    document = serializers.UUIDField(source="document_id", read_only=True, allow_null=True)
+
+    class Meta:
+        model = Letter
+        fields = [
+            "id",
+            "patient",
+            "author",
+            "status",
+            "recipient_name",
+            "recipient_role",
+            "recipient_address",
+            "subject",
+            "body",
+            "clinical_date",
+            "encounter_id",
+            "amends",
+            "document",
+            "ehr_id",
+            "composition_uid",
+            "created_at",
+            "updated_at",
+            "finalised_at",
+        ]
+        read_only_fields = fields
+
+    def get_author(self, letter: Letter) -> dict:
+        return {"id": letter.author_id, "name": letter.author.full_name}
+
+
+class LetterInputSerializer(serializers.Serializer):
+    recipient_name = serializers.CharField(required=False, allow_blank=True, trim_whitespace=False, max_length=200)
+    recipient_role = serializers.CharField(required=False, allow_blank=True, trim_whitespace=False, max_length=200)
+    recipient_address = serializers.CharField(required=False, allow_blank=True, trim_whitespace=False, max_length=2000)
+    subject = serializers.CharField(required=False, allow_blank=True, trim_whitespace=False, max_length=255)
+    body = serializers.CharField(required=False, allow_blank=True, trim_whitespace=False, max_length=100_000)
+    clinical_date = serializers.DateField(required=False)
+    encounter_id = serializers.CharField(required=False, allow_blank=True, max_length=64)
+
+    def validate(self, attrs: dict) -> dict:
+        unknown = sorted(set(self.initial_data) - set(EDITABLE_FIELDS)) if isinstance(self.initial_data, dict) else []
+        if unknown:
+            raise serializers.ValidationError(dict.fromkeys(unknown, "This field cannot be set."))
+        return attrs
+
+
+def _field_problem(refusal: LetterInvalid | LetterIncomplete) -> Response:
+    return error_response(refusal.error_code, refusal.message, refusal.http_status, fields=refusal.fields)
+
+
+def _audit_read(request: Request, action: str, letter: Letter) -> None:
+    audit_record(
+        action=action,
+        actor=request.user,
+        organisation_id=letter.organisation_id,
+        patient_id=letter.patient_id,
+        object_type="letter",
+        object_id=letter.pk,
+        details={"channel": "api"},
+    )
+
+
+class PatientLettersView(APIView):
+    @extend_schema(responses=LetterSerializer(many=True))
+    def get(self, request: Request, patient_id: str) -> Response:
+        patient = letter_patient_for(user=request.user, patient_id=patient_id, attempted="letter.list")
+        audit_record(
+            action="letter.listed",
+            actor=request.user,
+            organisation_id=patient.organisation_id,
+            patient_id=patient.pk,
+            object_type="patient",
+            object_id=patient.pk,
+            details={"channel": "api"},
+        )
+        paginator = Pagination()
+        page = paginator.paginate_queryset(letters_for_patient(patient=patient), request, view=self)
+        return paginator.get_paginated_response(LetterSerializer(page, many=True).data)
+
+    @extend_schema(request=LetterInputSerializer, responses={201: LetterSerializer})
+    def post(self, request: Request, patient_id: str) -> Response:
+        patient = letter_patient_for(user=request.user, patient_id=patient_id, attempted="letter.create", write=True)
+        data = LetterInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        try:
+            letter = letter_create(actor=request.user, patient=patient, **data.validated_data)
+        except LetterInvalid as refusal:
+            return _field_problem(refusal)
+        return Response(LetterSerializer(letter).data, status=status.HTTP_201_CREATED)
+
+
+class LetterDetailView(APIView):
+    @extend_schema(responses=LetterSerializer)
+    def get(self, request: Request, letter_id: str) -> Response:
+        letter = letter_get_for(user=request.user, letter_id=letter_id)
+        _audit_read(request, "letter.viewed", letter)
+        return Response(LetterSerializer(letter).data)
+
+    @extend_schema(request=LetterInputSerializer, responses=LetterSerializer)
+    def patch(self, request: Request, letter_id: str) -> Response:
+        letter = letter_get_for(user=request.user, letter_id=letter_id, attempted="letter.update")
+        data = LetterInputSerializer(data=request.data, partial=True)
+        data.is_valid(raise_exception=True)
+        try:
+            letter = letter_update(actor=request.user, letter=letter, **data.validated_data)
+        except LetterInvalid as refusal:
+            return _field_problem(refusal)
+        return Response(LetterSerializer(letter).data)
+
+
+class LetterFinaliseView(APIView):
+    @extend_schema(request=None, responses=LetterSerializer)
+    def post(self, request: Request, letter_id: str) -> Response:
+        letter = letter_get_for(user=request.user, letter_id=letter_id, attempted="letter.finalise")
+        try:
+            letter = letter_finalise(actor=request.user, letter=letter)
+        except LetterIncomplete as refusal:
+            return _field_problem(refusal)
+        return Response(LetterSerializer(letter).data)
+
+
+class LetterAmendView(APIView):
+    @extend_schema(request=None, responses={201: LetterSerializer})
+    def post(self, request: Request, letter_id: str) -> Response:
+        letter = letter_get_for(user=request.user, letter_id=letter_id, attempted="letter.amend")
+        reused = letter_amendments(letter=letter).filter(status=LetterStatus.DRAFT).exists()
+        draft = letter_amend(actor=request.user, letter=letter)
+        return Response(LetterSerializer(draft).data, status=status.HTTP_200_OK if reused else status.HTTP_201_CREATED)

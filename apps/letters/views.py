@@ -1,0 +1,205 @@
+"""Portal pages for letters. Thin: parse, call a selector or service, render."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_http_methods, require_POST
+
+from apps.audit.services import audit_record
+from apps.letters.errors import LetterFinal, LetterIncomplete, LetterInvalid
+from apps.letters.formatting import body_html
+from apps.letters.forms import LetterForm
+from apps.letters.models import Letter, LetterStatus
+from apps.letters.selectors import letter_amendments, letter_get_for, letter_patient_for, letters_for_patient
+from apps.letters.services import EDITABLE_FIELDS, letter_amend, letter_create, letter_finalise, letter_update
+from apps.outbox.models import OutboxMessage, Target
+from quill.errors import Conflict, NotFound, PermissionDenied
+
+
+def refusals_as_pages(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """404 for what the user may not know exists; 403 with the reason otherwise."""
+
+    @wraps(view)
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        try:
+            return view(request, *args, **kwargs)
+        except NotFound:
+            context = {
+                "title": "Not found",
+                "message": "There is no such letter or patient, or it is not yours to see.",
+            }
+            return render(request, "letters/refused.html", context, status=404)
+        except PermissionDenied as refusal:
+            context = {"title": "Not allowed", "message": refusal.message}
+            return render(request, "letters/refused.html", context, status=403)
+
+    return wrapper
+
+
+def _portal(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    return never_cache(login_required(refusals_as_pages(view)))
+
+
+def _audit_view(request: HttpRequest, action: str, letter: Letter) -> None:
+    audit_record(
+        action=action,
+        actor=request.user,
+        organisation_id=letter.organisation_id,
+        patient_id=letter.patient_id,
+        object_type="letter",
+        object_id=letter.pk,
+        details={"channel": "portal"},
+    )
+
+
+def _apply(form: LetterForm, refusal: LetterInvalid | LetterIncomplete) -> None:
+    for name, message in refusal.fields.items():
+        form.add_error(name if name in form.fields else None, message)
+
+
+@_portal
+@require_http_methods(["GET"])
+def patient_letters(request: HttpRequest, patient_id: str) -> HttpResponse:
+    patient = letter_patient_for(user=request.user, patient_id=patient_id, attempted="letter.list")
+    audit_record(
+        action="letter.listed",
+        actor=request.user,
+        organisation_id=patient.organisation_id,
+        patient_id=patient.pk,
+        object_type="patient",
+        object_id=patient.pk,
+        details={"channel": "portal"},
+    )
+    context = {
+        "patient": patient,
+        "letters": letters_for_patient(patient=patient),
+        "can_write": request.user.has_role("clinician"),
+    }
+    return render(request, "letters/list.html", context)
+
+
+@_portal
+@require_http_methods(["GET", "POST"])
+def letter_new(request: HttpRequest, patient_id: str) -> HttpResponse:
+    patient = letter_patient_for(user=request.user, patient_id=patient_id, attempted="letter.create", write=True)
+    form = LetterForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            letter = letter_create(actor=request.user, patient=patient, **form.cleaned_data)
+        except LetterInvalid as refusal:
+            _apply(form, refusal)
+        else:
+            messages.success(request, "Draft saved.")
+            return _after_save(request, letter)
+    status = 400 if form.errors else 200
+    context = {"patient": patient, "form": form, "letter": None, "may_finalise": request.user.has_role("clinician")}
+    return render(request, "letters/edit.html", context, status=status)
+
+
+def _after_save(request: HttpRequest, letter: Letter) -> HttpResponse:
+    if request.POST.get("then") == "preview":
+        return redirect("letters:detail", letter_id=letter.pk)
+    if request.POST.get("then") == "finalise":
+        return redirect("letters:finalise", letter_id=letter.pk)
+    return redirect("letters:edit", letter_id=letter.pk)
+
+
+@_portal
+@require_http_methods(["GET", "POST"])
+def letter_edit(request: HttpRequest, letter_id: str) -> HttpResponse:
+    letter = letter_get_for(user=request.user, letter_id=letter_id, attempted="letter.update")
+    if letter.status != LetterStatus.DRAFT:
+        messages.info(request, "This letter is final and can no longer be edited; write an amendment to correct it.")
+        return redirect("letters:detail", letter_id=letter.pk)
+    if request.method == "POST":
+        form = LetterForm(request.POST)
+        if form.is_valid():
+            try:
+                letter = letter_update(actor=request.user, letter=letter, **form.cleaned_data)
+            except LetterInvalid as refusal:
+                _apply(form, refusal)
+            except LetterFinal as refusal:
+                messages.error(request, refusal.message)
+                return redirect("letters:detail", letter_id=letter.pk)
+            else:
+                messages.success(request, "Draft saved.")
+                return _after_save(request, letter)
+    else:
+        _audit_view(request, "letter.viewed", letter)
+        form = LetterForm(initial={name: getattr(letter, name) for name in EDITABLE_FIELDS})
+    status = 400 if form.errors else 200
+    context = {
+        "patient": letter.patient,
+        "form": form,
+        "letter": letter,
+        "may_finalise": request.user.has_role("clinician"),
+    }
+    return render(request, "letters/edit.html", context, status=status)
+
+
+@_portal
+@require_http_methods(["GET"])
+def letter_detail(request: HttpRequest, letter_id: str) -> HttpResponse:
+    letter = letter_get_for(user=request.user, letter_id=letter_id)
+    _audit_view(request, "letter.viewed", letter)
+    return render(request, "letters/detail.html", _detail_context(request, letter))
+
+
+def _detail_context(request: HttpRequest, letter: Letter) -> dict[str, Any]:
+    push = OutboxMessage.objects.filter(target=Target.OPENEHR, object_id=str(letter.pk)).order_by("-created_at").first()
+    return {
+        "patient": letter.patient,
+        "letter": letter,
+        "body_html": body_html(letter.body),
+        "amendments": letter_amendments(letter=letter),
+        "push": push,
+        "is_clinician": request.user.has_role("clinician"),
+    }
+
+
+@_portal
+@require_http_methods(["GET", "POST"])
+def letter_finalise_view(request: HttpRequest, letter_id: str) -> HttpResponse:
+    letter = letter_get_for(user=request.user, letter_id=letter_id, attempted="letter.finalise")
+    if letter.status != LetterStatus.DRAFT:
+        messages.info(request, "This letter is already final.")
+        return redirect("letters:detail", letter_id=letter.pk)
+    problems: dict[str, str] = {}
+    if request.method == "POST":
+        if request.POST.get("confirm") != "yes":
+            problems = {"confirm": "Tick the box to confirm the letter is ready to be finalised."}
+        else:
+            try:
+                letter = letter_finalise(actor=request.user, letter=letter)
+            except LetterIncomplete as refusal:
+                problems = refusal.fields
+            except Conflict as refusal:
+                messages.error(request, refusal.message)
+                return redirect("letters:detail", letter_id=letter.pk)
+            else:
+                messages.success(request, "The letter is final. Its PDF is stored with the patient's documents.")
+                return redirect("letters:detail", letter_id=letter.pk)
+    context = {**_detail_context(request, letter), "problems": problems}
+    return render(request, "letters/finalise.html", context, status=400 if problems else 200)
+
+
+@_portal
+@require_POST
+def letter_amend_view(request: HttpRequest, letter_id: str) -> HttpResponse:
+    letter = letter_get_for(user=request.user, letter_id=letter_id, attempted="letter.amend")
+    try:
+        draft = letter_amend(actor=request.user, letter=letter)
+    except Conflict as refusal:
+        messages.error(request, refusal.message)
+        return redirect("letters:detail", letter_id=letter.pk)
+    messages.success(request, "A draft amendment has been started from the final letter.")
+    return redirect(reverse("letters:edit", kwargs={"letter_id": draft.pk}))
