@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django_otp import user_has_device
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions
 
 from apps.accounts.models import ApiToken
@@ -73,3 +75,27 @@ class VerifiedSessionAuthentication(authentication.SessionAuthentication):
         if needs_otp and not user.is_verified():
             return None
         return result
+
+
+class ApiTokenScheme(OpenApiAuthenticationExtension):
+    """How the OpenAPI schema (and Swagger UI) describes token authentication."""
+
+    target_class = "apps.accounts.authentication.ApiTokenAuthentication"
+    name = "tokenAuth"
+
+    def get_security_definition(self, auto_schema):
+        return {
+            "type": "apiKey",
+            "in": "header",
+            "name": "Authorization",
+            "description": "`Token <key>` (or `Bearer <key>`); keys are created in the admin or by "
+            "`manage.py create_api_token`.",
+        }
+
+
+class VerifiedSessionScheme(OpenApiAuthenticationExtension):
+    target_class = "apps.accounts.authentication.VerifiedSessionAuthentication"
+    name = "cookieAuth"
+
+    def get_security_definition(self, auto_schema):
+        return {"type": "apiKey", "in": "cookie", "name": settings.SESSION_COOKIE_NAME}
