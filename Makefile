@@ -8,6 +8,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/quill
+TEST_REDIS_DB ?= 15
 PYTEST_ARGS ?=
 
 .PHONY: run test lint format bench venv deps dev-deps serve migrate seed clean
@@ -34,7 +35,8 @@ run: deps
 
 test: dev-deps
 	bash scripts/install-test-deps.sh
-	DATABASE_URL=$(TEST_DATABASE_URL) QUILL_ENV=development $(PY) -m pytest $(PYTEST_ARGS)
+	DATABASE_URL=$(TEST_DATABASE_URL) QUILL_ENV=development QUILL_TEST_REDIS_DB=$(TEST_REDIS_DB) \
+	QUILL_REDIS_URL=redis://127.0.0.1:6379/$(TEST_REDIS_DB) $(PY) -m pytest $(PYTEST_ARGS)
 
 lint: dev-deps
 	$(VENV)/bin/ruff check .

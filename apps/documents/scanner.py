@@ -1,12 +1,24 @@
-"""Virus scanning with ClamAV's clamd over INSTREAM (unix socket or TCP)."""
+"""Virus scanning with ClamAV's clamd over INSTREAM (unix socket or TCP).
+
+INSTREAM is spoken directly: the `clamd` package's own INSTREAM sends 1 KiB
+chunks with send() and does not retry partial writes, which can corrupt the
+stream for large files. Here each chunk is length-prefixed and written with
+sendall(); the package is used only for PING.
+"""
 
 from __future__ import annotations
 
+import io
+import socket
+import struct
 from dataclasses import dataclass
 from typing import BinaryIO
 
 import clamd
 from django.conf import settings
+
+CHUNK_SIZE = 1024 * 1024  # must stay below clamd's StreamMaxLength
+EICAR = b"X5O!P%@AP[4\\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*"
 
 
 class ScannerUnavailable(Exception):
@@ -19,41 +31,59 @@ class ScanResult:
     signature: str = ""
 
 
-def _client() -> clamd.ClamdUnixSocket | clamd.ClamdNetworkSocket:
+def _connect() -> socket.socket:
     timeout = settings.QUILL_CLAMD_TIMEOUT_SECONDS
     if settings.QUILL_CLAMD_SOCKET:
-        return clamd.ClamdUnixSocket(path=settings.QUILL_CLAMD_SOCKET, timeout=timeout)
-    return clamd.ClamdNetworkSocket(host=settings.QUILL_CLAMD_HOST, port=settings.QUILL_CLAMD_PORT, timeout=timeout)
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.settimeout(timeout)
+        sock.connect(settings.QUILL_CLAMD_SOCKET)
+        return sock
+    return socket.create_connection((settings.QUILL_CLAMD_HOST, settings.QUILL_CLAMD_PORT), timeout=timeout)
+
+
+def _read_reply(sock: socket.socket) -> str:
+    reply = b""
+    while not reply.endswith(b"\0"):
+        chunk = sock.recv(4096)
+        if not chunk:
+            break
+        reply += chunk
+    return reply.rstrip(b"\0").decode("utf-8", "replace")
 
 
 def scan_stream(reader: BinaryIO) -> ScanResult:
     """Stream `reader` to clamd. Raises ScannerUnavailable for anything but a clear verdict."""
     try:
-        reply = _client().instream(reader)
-    except (TimeoutError, clamd.ConnectionError, OSError) as exc:
+        with _connect() as sock:
+            sock.sendall(b"zINSTREAM\0")
+            while chunk := reader.read(CHUNK_SIZE):
+                sock.sendall(struct.pack("!L", len(chunk)) + chunk)
+            sock.sendall(struct.pack("!L", 0))
+            reply = _read_reply(sock)
+    except OSError as exc:
         raise ScannerUnavailable(f"clamd is not reachable: {exc}") from exc
-    status, detail = reply.get("stream", ("ERROR", "no reply"))
-    if status == "OK":
+    # Replies: "stream: OK", "stream: <Signature> FOUND", "INSTREAM size limit exceeded. ERROR", "... ERROR".
+    _, _, verdict = reply.partition(": ")
+    if verdict == "OK":
         return ScanResult(clean=True)
-    if status == "FOUND":
-        return ScanResult(clean=False, signature=str(detail))
-    raise ScannerUnavailable(f"clamd could not scan the document: {detail}")
+    if verdict.endswith(" FOUND"):
+        return ScanResult(clean=False, signature=verdict.removesuffix(" FOUND"))
+    raise ScannerUnavailable(f"clamd could not scan the document: {reply or 'no reply'}")
 
 
 def ping() -> str:
     try:
-        return _client().ping()
-    except (TimeoutError, clamd.ConnectionError, OSError) as exc:
+        if settings.QUILL_CLAMD_SOCKET:
+            client = clamd.ClamdUnixSocket(path=settings.QUILL_CLAMD_SOCKET, timeout=5)
+        else:
+            client = clamd.ClamdNetworkSocket(host=settings.QUILL_CLAMD_HOST, port=settings.QUILL_CLAMD_PORT, timeout=5)
+        return client.ping()
+    except (clamd.ConnectionError, OSError) as exc:
         raise ScannerUnavailable(f"clamd is not reachable: {exc}") from exc
-
-
-EICAR = b"X5O!P%@AP[4\\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*"
 
 
 def self_test() -> str:
     """PING, then scan the EICAR test string: proves clamd answers and has signatures loaded."""
-    import io
-
     ping()
     result = scan_stream(io.BytesIO(EICAR))
     if result.clean:

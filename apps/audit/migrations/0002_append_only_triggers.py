@@ -1,6 +1,7 @@
 """PostgreSQL triggers that make the audit table append-only.
 
-UPDATE, DELETE and TRUNCATE on audit_auditevent raise an exception. (SQLite,
+UPDATE and DELETE on audit_auditevent raise an exception, and so does TRUNCATE
+whenever the table holds any event. (SQLite,
 used only for the embedded development run, gets equivalent triggers for
 UPDATE and DELETE; it has no TRUNCATE.)
 """
@@ -19,14 +20,26 @@ CREATE TRIGGER audit_event_no_update_delete
     BEFORE UPDATE OR DELETE ON audit_auditevent
     FOR EACH ROW EXECUTE FUNCTION quill_audit_append_only();
 
+-- TRUNCATE is refused whenever there is anything to lose (an empty table has nothing).
+CREATE OR REPLACE FUNCTION quill_audit_no_truncate() RETURNS trigger AS $$
+BEGIN
+    IF EXISTS (SELECT 1 FROM audit_auditevent) THEN
+        RAISE EXCEPTION 'audit events are append-only: TRUNCATE is not allowed on %%', TG_TABLE_NAME
+            USING ERRCODE = 'insufficient_privilege';
+    END IF;
+    RETURN NULL;
+END;
+$$ LANGUAGE plpgsql;
+
 CREATE TRIGGER audit_event_no_truncate
     BEFORE TRUNCATE ON audit_auditevent
-    FOR EACH STATEMENT EXECUTE FUNCTION quill_audit_append_only();
+    FOR EACH STATEMENT EXECUTE FUNCTION quill_audit_no_truncate();
 """
 
 PG_REVERSE = """
 DROP TRIGGER IF EXISTS audit_event_no_truncate ON audit_auditevent;
 DROP TRIGGER IF EXISTS audit_event_no_update_delete ON audit_auditevent;
+DROP FUNCTION IF EXISTS quill_audit_no_truncate();
 DROP FUNCTION IF EXISTS quill_audit_append_only();
 """
 
