@@ -6,10 +6,10 @@ import random
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import transaction
 from django.utils import timezone
 
 from apps.outbox.models import MessageStatus, OutboxMessage, Target
+from quill.queue import enqueue_on_commit
 
 
 def fhir_enabled() -> bool:
@@ -42,7 +42,8 @@ def outbox_enqueue(*, target: str, kind: str, object_id: str, organisation_id=No
     )
     from apps.outbox.tasks import relay_message
 
-    transaction.on_commit(lambda: relay_message.delay(message.pk))
+    # Through quill.queue: a broker outage must not fail the committed change (relay_due sweeps it up).
+    enqueue_on_commit(relay_message, message.pk)
     return message
 
 
@@ -95,5 +96,5 @@ def outbox_requeue(*, messages) -> int:
     from apps.outbox.tasks import relay_message
 
     for pk in ids:
-        transaction.on_commit(lambda pk=pk: relay_message.delay(pk))
+        enqueue_on_commit(relay_message, pk)
     return len(ids)

@@ -261,3 +261,22 @@ def test_finalise_refuses_a_future_clinical_date(clinician, draft, document_file
         letter_finalise(actor=clinician, letter=draft)
 
     assert list(excinfo.value.fields) == ["clinical_date"]
+
+
+def test_finalise_succeeds_when_the_task_broker_is_down(
+    clinician, draft, document_files, settings, monkeypatch, django_capture_on_commit_callbacks
+):
+    settings.QUILL_EHRBASE_URL = "http://127.0.0.1:9/ehrbase/rest/openehr/v1"
+
+    def broker_down(*args, **kwargs):
+        raise ConnectionError("redis is down")
+
+    monkeypatch.setattr("apps.outbox.tasks.relay_message.apply_async", broker_down)
+    monkeypatch.setattr("apps.documents.tasks.after_upload.apply_async", broker_down)
+
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        letter_finalise(actor=clinician, letter=draft)
+
+    assert len(callbacks) >= 2  # the scan and the relay were both attempted after commit
+    assert Letter.objects.get(pk=draft.pk).status == LetterStatus.FINAL
+    assert OutboxMessage.objects.get().status == MessageStatus.PENDING  # relay_due will pick it up
