@@ -85,7 +85,16 @@ def test_production_secures_cookies(tmp_path):
     )
     result = _manage("shell", "-c", script, env_overrides=GOOD_PRODUCTION, tmp_path=tmp_path)
     assert result.returncode == 0, result.stderr
-    assert result.stdout.strip().splitlines()[-1].split() == ["True", "True", "True", "True", "True", "Lax", "False", "json"]
+    assert result.stdout.strip().splitlines()[-1].split() == [
+        "True",
+        "True",
+        "True",
+        "True",
+        "True",
+        "Lax",
+        "False",
+        "json",
+    ]
 
 
 def test_development_defaults_to_embedded_sqlite(tmp_path):
