@@ -132,3 +132,24 @@ def test_anonymous_is_sent_to_sign_in(client, draft):
 
     assert response.status_code == 302
     assert "/accounts/" in response["Location"] or "login" in response["Location"]
+
+
+def test_autosave_contract_session_patch_needs_the_forms_csrf_token(clinician, draft):
+    """What static/js/letters.js does: PATCH JSON with the form's CSRF token in X-CSRFToken."""
+    import re
+
+    from django.test import Client
+
+    browser = factories.signed_in_client(clinician, Client(enforce_csrf_checks=True))
+    page = browser.get(f"/letters/{draft.pk}/edit/").content.decode()
+    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page).group(1)
+    assert f'data-update-url="/api/letters/{draft.pk}/"' in page
+
+    refused = browser.patch(f"/api/letters/{draft.pk}/", {"body": "no token"}, content_type="application/json")
+    saved = browser.patch(
+        f"/api/letters/{draft.pk}/", {"body": "autosaved"}, content_type="application/json", HTTP_X_CSRFTOKEN=token
+    )
+
+    assert refused.status_code == 403
+    assert saved.status_code == 200
+    assert Letter.objects.get(pk=draft.pk).body == "autosaved"
