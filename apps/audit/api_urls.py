@@ -1,3 +1,7 @@
-from django.urls import path  # noqa: F401
+from django.urls import path
 
-urlpatterns: list = []
+from apps.audit import api
+
+urlpatterns = [
+    path("audit/", api.AuditEventList.as_view(), name="api-audit-events"),
+]

@@ -72,20 +72,26 @@ class AuditFilters:
         return {key: value for key, value in values.items() if value}
 
 
+UNREADABLE_MOMENT = "Use a date such as 2026-01-31 or a date and time such as 2026-01-31T09:00Z."
+
+
 def _moment(text: str, field: str, *, end_of_day: bool) -> datetime | None:
     text = (text or "").strip()
     if not text:
         return None
-    moment = parse_datetime(text)
-    if moment is not None:
-        return moment if timezone.is_aware(moment) else timezone.make_aware(moment)
     day: date | None = None
     try:
-        day = parse_date(text)
+        day = parse_date(text)  # a bare date first: parse_datetime would read it as midnight
     except ValueError:
         day = None
     if day is None:
-        raise AuditFilterInvalid(field, "Use a date such as 2026-01-31 or a date and time such as 2026-01-31T09:00Z.")
+        try:
+            moment = parse_datetime(text)
+        except ValueError:
+            moment = None
+        if moment is None:
+            raise AuditFilterInvalid(field, UNREADABLE_MOMENT)
+        return moment if timezone.is_aware(moment) else timezone.make_aware(moment)
     if end_of_day:  # a date_to of 2026-01-31 includes the whole of that day
         return timezone.make_aware(datetime.combine(day + timedelta(days=1), time.min)) - timedelta(microseconds=1)
     return timezone.make_aware(datetime.combine(day, time.min))

@@ -21,6 +21,7 @@ from apps.patients.errors import (
 )
 from apps.patients.models import BreakGlassAccess, CareTeamMember, Patient, Sex
 from apps.patients.nhs_number import nhs_number_problem, normalise_nhs_number
+from apps.patients.selectors import parse_date_of_birth
 
 EDITABLE_FIELDS = ("nhs_number", "mrn", "given_name", "family_name", "date_of_birth", "sex", "restricted")
 NHS_UNIQUE_CONSTRAINT = "patient_nhs_number_unique_in_organisation"
@@ -51,6 +52,10 @@ def _check_date_of_birth(patient: Patient, problems: dict[str, list[tuple[str, s
     born = patient.date_of_birth
     if born is None:
         problems.setdefault("date_of_birth", []).append(("Date of birth is needed.", "required"))
+    elif not isinstance(born, date):
+        problems.setdefault("date_of_birth", []).append(
+            ("Enter the date of birth as 31/01/1980 or 1980-01-31.", "invalid_date")
+        )
     elif born > timezone.localdate():
         problems.setdefault("date_of_birth", []).append(("Date of birth cannot be in the future.", "invalid_date"))
     elif born < EARLIEST_BIRTH_DATE:
@@ -84,6 +89,8 @@ def _normalise(fields: dict[str, Any]) -> dict[str, Any]:
             cleaned[name] = str(cleaned[name]).strip()
     if "nhs_number" in cleaned:
         cleaned["nhs_number"] = normalise_nhs_number(str(cleaned["nhs_number"] or "").strip())
+    if isinstance(cleaned.get("date_of_birth"), str):  # callers outside forms may pass text
+        cleaned["date_of_birth"] = parse_date_of_birth(cleaned["date_of_birth"]) or cleaned["date_of_birth"]
     if "sex" in cleaned and not cleaned["sex"]:
         cleaned["sex"] = Sex.UNKNOWN
     return cleaned
@@ -136,7 +143,7 @@ def patient_create(
     user: User,
     given_name: str,
     family_name: str,
-    date_of_birth: date | None,
+    date_of_birth: date | str | None,
     sex: str = Sex.UNKNOWN,
     nhs_number: str = "",
     mrn: str = "",

@@ -1,0 +1,48 @@
+"""GET /api/audit/: the caller's organisation's audit events, for administrators and owners."""
+
+from __future__ import annotations
+
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework.exceptions import ValidationError
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from apps.audit.selectors import AuditFilterInvalid, audit_event_search, audit_filters_parse
+from apps.audit.serializers import AuditEventSerializer
+from apps.audit.services import audit_denied, audit_record
+from quill.api import Pagination
+from quill.errors import PermissionDenied
+
+FILTERS = ("patient_id", "actor", "action", "date_from", "date_to")
+
+
+class AuditEventList(APIView):
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("patient_id", str, description="A patient's id"),
+            OpenApiParameter("actor", str, description="A user id or email address"),
+            OpenApiParameter("action", str, description="Exact action, or a prefix ending in '.' or '*'"),
+            OpenApiParameter("date_from", str, description="ISO date or date-time (inclusive)"),
+            OpenApiParameter("date_to", str, description="ISO date (whole day) or date-time (inclusive)"),
+        ],
+        responses=AuditEventSerializer(many=True),
+    )
+    def get(self, request: Request) -> Response:
+        if not request.user.is_manager:
+            details = {"attempted": "audit.list"}
+            audit_denied(action="access.denied", actor=request.user, reason="role_required", details=details)
+            raise PermissionDenied("Only administrators and owners can read the audit trail.")
+        try:
+            filters = audit_filters_parse(**{name: request.query_params.get(name, "") for name in FILTERS})
+        except AuditFilterInvalid as problem:
+            raise ValidationError({problem.field: [problem.message]}) from problem
+        paginator = Pagination()
+        page = paginator.paginate_queryset(audit_event_search(user=request.user, filters=filters), request, view=self)
+        audit_record(
+            action="audit.searched",
+            actor=request.user,
+            object_type="audit_event",
+            details={"criteria": filters.as_details(), "page": paginator.page.number, "channel": "api"},
+        )
+        return paginator.get_paginated_response(AuditEventSerializer(page, many=True).data)

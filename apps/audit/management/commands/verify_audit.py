@@ -1,0 +1,47 @@
+"""Walk each audit chain, recompute every hash, and exit non-zero naming the first broken event."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from apps.accounts.models import Organisation
+from apps.audit.models import PLATFORM_CHAIN
+from apps.audit.verification import chains_to_verify, verify_chain
+
+
+class Command(BaseCommand):
+    help = "Verify the audit hash chains (all, or one organisation's). Exits 1 naming the first broken event."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--organisation", metavar="ID", help="Verify only this organisation's chain (its UUID).")
+
+    def handle(self, *args, organisation: str | None = None, **options) -> None:
+        if organisation:
+            try:
+                organisation = str(uuid.UUID(organisation))
+            except ValueError as exc:
+                raise CommandError(f"--organisation must be an organisation id (UUID), not {organisation!r}") from exc
+            if not Organisation.objects.filter(pk=organisation).exists():
+                raise CommandError(f"No organisation has id {organisation}.", returncode=2)
+        names = dict(Organisation.objects.values_list("pk", "name"))
+        broken = []
+        total = 0
+        for chain in chains_to_verify(organisation):
+            result = verify_chain(chain)
+            label = "platform" if chain == PLATFORM_CHAIN else f"{names.get(uuid.UUID(chain), '(unknown)')} ({chain})"
+            total += result.checked
+            if result.ok:
+                self.stdout.write(
+                    f"OK      {label}: {result.checked} events checked; head #{result.head_sequence} {result.head_hash}"
+                )
+            else:
+                broken.append(result.problem)
+                self.stdout.write(f"BROKEN  {label}: {result.checked} events verified; {result.problem}")
+        self.stdout.write(f"{total} events checked in total.")
+        if broken:
+            raise CommandError(
+                "Audit chain verification FAILED. First broken event: " + "; ".join(str(p) for p in broken),
+                returncode=1,
+            )
