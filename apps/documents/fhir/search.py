@@ -1,0 +1,169 @@
+"""Parsing FHIR search requests for ``/fhir/r4/`` into plain criteria (no database here).
+
+FHIR says a server ignores search parameters it does not know, unless the client sends
+``Prefer: handling=strict``; the ``self`` link then shows only what was applied. A
+*modifier* on a known parameter (``status:not=current``) is refused rather than ignored,
+because ignoring it would turn the query's meaning around. A bad value of a known
+parameter is a 400.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlencode
+
+from . import codes
+from .responder import MAX_PAGE_SIZE, InvalidSearchParameter, parse_date_param, parse_token_param
+
+DEFAULT_PAGE_SIZE = 20
+OFFSET_PARAM = "_offset"
+
+DOCUMENT_TOKEN_PARAMS = frozenset({"_id", "identifier", "patient.identifier", "status", "category", "type"})
+DOCUMENT_DATE_PARAMS = frozenset({"date", "_lastUpdated"})
+DOCUMENT_PARAMS = DOCUMENT_TOKEN_PARAMS | DOCUMENT_DATE_PARAMS | {"patient"}
+PATIENT_PARAMS = frozenset({"identifier", "_id"})
+# Result parameters that shape the page rather than filter it.
+PAGING_PARAMS = frozenset({"_count", OFFSET_PARAM})
+# Format parameters every FHIR server understands; Quill only speaks JSON.
+FORMAT_PARAMS = frozenset({"_format", "_pretty"})
+JSON_FORMATS = frozenset({"json", "application/json", "application/fhir+json", "application/json+fhir"})
+
+_PATIENT_REFERENCE = re.compile(r"^(?:(?:https?://[^?#]+/)?Patient/)?(?P<id>[A-Za-z0-9\-.]{1,64})$")
+
+
+@dataclass(frozen=True)
+class Clause:
+    """One search parameter occurrence: its parsed alternatives (OR) and the raw text (for links)."""
+
+    name: str
+    values: tuple[Any, ...]
+    raw: str
+
+
+@dataclass(frozen=True)
+class SearchRequest:
+    """What to match (every clause must hold), and which page."""
+
+    clauses: tuple[Clause, ...]
+    count: int
+    offset: int
+
+    def query(self, *, offset: int | None = None) -> str:
+        """The canonical query string of this search (only applied parameters), for Bundle links."""
+        pairs = [(clause.name, clause.raw) for clause in self.clauses]
+        pairs.append(("_count", str(self.count)))
+        page_offset = self.offset if offset is None else offset
+        if page_offset:
+            pairs.append((OFFSET_PARAM, str(page_offset)))
+        return urlencode(pairs, safe="|:/,")
+
+    def as_details(self) -> dict[str, list[str]]:
+        """The criteria for the audit event."""
+        details: dict[str, list[str]] = {}
+        for clause in self.clauses:
+            details.setdefault(clause.name, []).append(clause.raw)
+        return details
+
+    def values_of(self, name: str) -> list[tuple[Any, ...]]:
+        return [clause.values for clause in self.clauses if clause.name == name]
+
+
+def parse_document_search(params: Iterable[tuple[str, str]], *, strict: bool = False) -> SearchRequest:
+    """Parse a ``DocumentReference`` search (ITI-67); ``params`` are the query's (name, value) pairs."""
+    return _parse(params, known=DOCUMENT_PARAMS, parse_value=_document_value, strict=strict)
+
+
+def parse_patient_search(params: Iterable[tuple[str, str]], *, strict: bool = False) -> SearchRequest:
+    """Parse a ``Patient`` search (``identifier``, ``_id``)."""
+    return _parse(params, known=PATIENT_PARAMS, parse_value=_patient_value, strict=strict)
+
+
+def wants_fhir_json(accept: str, format_param: str | None) -> bool:
+    """Whether a Binary read asks for a FHIR ``Binary`` resource rather than the raw bytes."""
+    if format_param:
+        return format_param.strip().lower() in JSON_FORMATS
+    for part in (accept or "").split(","):
+        media_type, _, parameters = part.partition(";")
+        if media_type.strip().lower() in JSON_FORMATS - {"json"} and not re.search(r"\bq=0(?:\.0*)?\s*$", parameters):
+            return True
+    return False
+
+
+# --- Internals -----------------------------------------------------------------------------------
+
+
+def _parse(params: Iterable[tuple[str, str]], *, known: frozenset[str], parse_value, strict: bool) -> SearchRequest:
+    clauses: list[Clause] = []
+    count, offset = DEFAULT_PAGE_SIZE, 0
+    for name, value in params:
+        base, _, modifier = name.partition(":")
+        if name == "_count":
+            count = min(_non_negative_int(name, value), MAX_PAGE_SIZE)
+        elif name == OFFSET_PARAM:
+            offset = _non_negative_int(name, value)
+        elif name in FORMAT_PARAMS:
+            if name == "_format" and value.strip().lower() not in JSON_FORMATS:
+                raise InvalidSearchParameter(f"Quill serves FHIR as JSON only, not {value!r}.", parameter=name)
+        elif base in known and modifier:
+            raise InvalidSearchParameter(f"The modifier ':{modifier}' is not supported on {base}.", parameter=name)
+        elif name in known:
+            if value == "":
+                continue  # FHIR: an empty parameter value is ignored
+            clauses.append(Clause(name, parse_value(name, value), value))
+        elif strict:
+            raise InvalidSearchParameter(f"The search parameter {name!r} is not supported here.", parameter=name)
+    return SearchRequest(tuple(clauses), count, offset)
+
+
+def _non_negative_int(name: str, value: str) -> int:
+    if not value.strip().isdigit():
+        raise InvalidSearchParameter(f"{name} must be a whole number of 0 or more.", parameter=name, value=value)
+    return int(value)
+
+
+def _document_value(name: str, value: str) -> tuple[Any, ...]:
+    if name in DOCUMENT_DATE_PARAMS:
+        return (parse_date_param(value),)
+    if name == "patient":
+        return tuple(_patient_reference(item) for item in _split_or(value))
+    tokens = tuple(parse_token_param(item) for item in _split_or(value))
+    if name == "status":
+        for token in tokens:
+            if token.code not in codes.DOCUMENT_REFERENCE_STATUSES:
+                raise InvalidSearchParameter(
+                    f"status must be one of {sorted(codes.DOCUMENT_REFERENCE_STATUSES)}.", parameter=name, value=value
+                )
+    return tokens
+
+
+def _patient_value(name: str, value: str) -> tuple[Any, ...]:
+    return tuple(parse_token_param(item) for item in _split_or(value))
+
+
+def _patient_reference(value: str) -> uuid.UUID | None:
+    """The Quill patient id in ``<id>``, ``Patient/<id>`` or ``…/Patient/<id>``; None if it cannot be one."""
+    match = _PATIENT_REFERENCE.match(value.strip())
+    if match is None:
+        raise InvalidSearchParameter(
+            "patient must be a Patient reference: <id>, Patient/<id> or an absolute Patient URL.",
+            parameter="patient",
+            value=value,
+        )
+    return as_uuid(match["id"])
+
+
+def as_uuid(value: str | None) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(str(value))
+    except (ValueError, TypeError):
+        return None
+
+
+def _split_or(value: str) -> list[str]:
+    """Split a parameter value on commas (OR), keeping escaped ``\\,``."""
+    parts = re.split(r"(?<!\\),", value)
+    return [part for part in parts if part != ""] or [value]

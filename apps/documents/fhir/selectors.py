@@ -1,0 +1,208 @@
+"""Reading documents and patients for ``/fhir/r4/``.
+
+Everything starts from the app selectors (``documents_visible_to``, ``document_get_for``,
+``patients_visible_to``, ``patient_get_for``), so organisation isolation, the billing
+role's categories and restricted records are enforced there, never here or in a view.
+This module only narrows those querysets by the FHIR search criteria.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+from django.db.models import Q, QuerySet
+from django.utils import timezone
+
+from apps.accounts.models import User
+from apps.documents.models import AVAILABLE_SCAN_STATUSES, Document
+from apps.documents.selectors import document_get_for, documents_visible_to
+from apps.patients.access import PatientAction
+from apps.patients.models import Patient
+from apps.patients.selectors import patient_get_for, patients_visible_to
+from quill.errors import NotFound, QuillError
+
+from . import codes
+from .facts import documents_for_facts
+from .responder import DateParam, TokenParam
+from .search import SearchRequest, as_uuid
+
+NOTHING = Q(pk__in=[])
+
+
+class DocumentGone(QuillError):
+    """The document existed and was deleted (FHIR answers 410 Gone)."""
+
+    error_code = "document_deleted"
+    http_status = 410
+    default_message = "This document has been deleted."
+
+
+@dataclass(frozen=True)
+class Page:
+    total: int
+    rows: list
+
+
+# --- Documents -----------------------------------------------------------------------------------
+
+
+def fhir_documents_visible_to(user: User) -> QuerySet[Document]:
+    """What ``/fhir/r4/DocumentReference`` can show ``user``: every version, not deleted, clean only."""
+    return documents_visible_to(user, all_versions=True).filter(scan_status__in=AVAILABLE_SCAN_STATUSES)
+
+
+def fhir_document_search(*, user: User, search: SearchRequest) -> Page:
+    """One page of matching documents, newest first, in two queries (count and page)."""
+    documents = fhir_documents_visible_to(user)
+    for clause in search.clauses:
+        documents = documents.filter(_document_clause(clause.name, clause.values))
+    total = documents.count()
+    rows = []
+    if search.count and search.offset < total:
+        ordered = documents_for_facts(documents).order_by("-uploaded_at", "-pk")
+        rows = list(ordered[search.offset : search.offset + search.count])
+    return Page(total=total, rows=rows)
+
+
+def fhir_document_get(*, user: User, document_id: str, action: str) -> Document:
+    """One document version for ``user``: 404 unknown or another organisation's, 410 deleted, 403 role."""
+    try:
+        return document_get_for(user=user, document_id=document_id, action=action)
+    except NotFound:
+        document_uuid = as_uuid(document_id)
+        deleted = (
+            document_uuid is not None
+            and documents_visible_to(user, include_deleted=True, all_versions=True)
+            .filter(pk=document_uuid, deleted_at__isnull=False)
+            .exists()
+        )
+        if deleted:
+            raise DocumentGone() from None
+        raise
+
+
+def _document_clause(name: str, values: tuple) -> Q:
+    """OR of the clause's alternatives."""
+    condition = NOTHING
+    for value in values:
+        condition |= _DOCUMENT_CONDITIONS[name](value)
+    return condition
+
+
+def _by_id(token: TokenParam) -> Q:
+    document_uuid = as_uuid(token.code)
+    return Q(pk=document_uuid) if document_uuid else NOTHING
+
+
+def _by_identifier(token: TokenParam) -> Q:
+    if token.system == codes.QUILL_DOCUMENT_SYSTEM:
+        return Q() if token.code is None else _by_id(token)
+    if token.system == codes.URI_SYSTEM:
+        if token.code is None:
+            return Q()
+        code = token.code.lower()
+        return _by_id(TokenParam(None, code.removeprefix("urn:uuid:"))) if code.startswith("urn:uuid:") else NOTHING
+    if token.system is None and token.code:
+        return _by_id(TokenParam(None, token.code.lower().removeprefix("urn:uuid:")))
+    return NOTHING
+
+
+def _by_patient(patient_id: uuid.UUID | None) -> Q:
+    return Q(patient_id=patient_id) if patient_id else NOTHING
+
+
+def _by_patient_identifier(token: TokenParam) -> Q:
+    return _patient_identifier_q(token, prefix="patient__")
+
+
+def _by_status(token: TokenParam) -> Q:
+    # Deleted documents are never served (a read answers 410), so entered-in-error matches nothing.
+    return {"current": Q(is_current=True), "superseded": Q(is_current=False)}.get(token.code, NOTHING)
+
+
+def _by_category(token: TokenParam) -> Q:
+    if token.system not in (None, codes.QUILL_CATEGORY_SYSTEM):
+        return NOTHING
+    if token.code is None:
+        return Q()
+    return Q(category=token.code) if token.code in codes.QUILL_CATEGORIES else NOTHING
+
+
+def _by_type(token: TokenParam) -> Q:
+    categories = [
+        category
+        for category, coding in codes.CATEGORY_CODES.items()
+        if (token.system is None or token.system == coding.type.system)
+        and (token.code is None or token.code == coding.type.code)
+    ]
+    return Q(category__in=categories) if categories else NOTHING
+
+
+def date_condition(field: str, param: DateParam) -> Q:
+    """FHIR date prefix semantics over an instant column; partial dates are read in Quill's time zone."""
+    start, end = param.interval(timezone.get_current_timezone())
+    return {
+        "eq": Q(**{f"{field}__gte": start, f"{field}__lt": end}),
+        "ge": Q(**{f"{field}__gte": start}),
+        "gt": Q(**{f"{field}__gte": end}),
+        "le": Q(**{f"{field}__lt": end}),
+        "lt": Q(**{f"{field}__lt": start}),
+    }[param.op]
+
+
+_DOCUMENT_CONDITIONS = {
+    "_id": _by_id,
+    "identifier": _by_identifier,
+    "patient": _by_patient,
+    "patient.identifier": _by_patient_identifier,
+    "status": _by_status,
+    "category": _by_category,
+    "type": _by_type,
+    "date": lambda param: date_condition("uploaded_at", param),
+    "_lastUpdated": lambda param: date_condition("updated_at", param),
+}
+
+
+# --- Patients ------------------------------------------------------------------------------------
+
+
+def fhir_patient_get(*, user: User, patient_id: str) -> Patient:
+    """One patient ``user`` may view (404 outside the organisation, 403 role or restricted record)."""
+    return patient_get_for(user=user, patient_id=patient_id, action=PatientAction.VIEW)
+
+
+def fhir_patient_search(*, user: User, search: SearchRequest) -> Page:
+    patients = patients_visible_to(user)
+    for clause in search.clauses:
+        condition = NOTHING
+        for token in clause.values:
+            condition |= _patient_identifier_q(token) if clause.name == "identifier" else _by_id(token)
+        patients = patients.filter(condition)
+    total = patients.count()
+    rows = []
+    if search.count and search.offset < total:
+        ordered = patients.order_by("family_name", "given_name", "pk")
+        rows = list(ordered[search.offset : search.offset + search.count])
+    return Page(total=total, rows=rows)
+
+
+def _patient_identifier_q(token: TokenParam, *, prefix: str = "") -> Q:
+    """A patient identifier token: NHS number, Quill patient id or MRN (any of them when no system)."""
+    nhs, mrn = f"{prefix}nhs_number", f"{prefix}mrn__iexact"
+    pk = "patient_id" if prefix else "pk"
+    code = token.code
+    if token.system == codes.NHS_NUMBER_SYSTEM:
+        return ~Q(**{nhs: ""}) if code is None else Q(**{nhs: code.replace(" ", "")})
+    if token.system == codes.QUILL_MRN_SYSTEM:
+        return ~Q(**{f"{prefix}mrn": ""}) if code is None else Q(**{mrn: code})
+    if token.system == codes.QUILL_PATIENT_SYSTEM:
+        if code is None:
+            return Q()
+        patient_uuid = as_uuid(code)
+        return Q(**{pk: patient_uuid}) if patient_uuid else NOTHING
+    if token.system is None and code:
+        patient_uuid = as_uuid(code)
+        condition = Q(**{nhs: code.replace(" ", "")}) | Q(**{mrn: code})
+        return (condition | Q(**{pk: patient_uuid})) if patient_uuid else condition
+    return NOTHING
