@@ -27,10 +27,22 @@ HASHED_FIELDS = (
 
 
 def _canonical_value(value: Any) -> Any:
+    """A JSON value that survives a PostgreSQL jsonb round trip unchanged.
+
+    jsonb keeps numbers as decimals, so 1e20 comes back as 100000000000000000000 and
+    -0.0 as 0: integral floats are hashed as integers, or a stored event would no
+    longer match its own hash. Keys become strings, as JSON makes them.
+    """
     if isinstance(value, datetime):
         return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-    if value is None or isinstance(value, str | int | bool | dict | list | float):
+    if value is None or isinstance(value, str | bool | int):
         return value
+    if isinstance(value, float):
+        return int(value) if value.is_integer() else value
+    if isinstance(value, dict):
+        return {str(key): _canonical_value(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_canonical_value(item) for item in value]
     return str(value)
 
 

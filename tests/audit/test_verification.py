@@ -155,3 +155,17 @@ def test_audit_head_prints_each_chain(chain, organisation):
     assert "platform\t#1\t" in out.getvalue()
     chains = {row["chain"]: row for row in json.loads(as_json.getvalue())["chains"]}
     assert chains[str(organisation.pk)]["sequence"] == 6 and chains[str(organisation.pk)]["hash"] == head.hash
+
+
+@pytest.mark.parametrize(
+    "value",
+    [1e20, 1e16, -0.0, 1.5e-7, 0.1, 2**70, "é\u2028", {"b": 1, "a": [1, 2.0]}, {1: "int key"}, ("a", 1)],
+    ids=["1e20", "1e16", "minus-zero", "small", "tenth", "big-int", "unicode", "nested", "int-key", "tuple"],
+)
+def test_details_that_jsonb_rewrites_still_verify(organisation, value):
+    # jsonb stores numbers as decimals and keys as strings; the hash must not depend on that
+    audit_record(action="patient.viewed", organisation_id=organisation.pk, details={"value": value})
+
+    result = verify_chain(str(organisation.pk))
+
+    assert result.ok, result.problem
