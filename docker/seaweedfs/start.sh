@@ -1,0 +1,37 @@
+#!/bin/sh
+# The `s3` service: one SeaweedFS node (master, volume, filer, S3 gateway) whose S3 API
+# accepts only Quill's key pair (SigV4), written to an identities file from the environment.
+set -eu
+
+: "${S3_ACCESS_KEY_ID:?set QUILL_S3_ACCESS_KEY_ID in .env}"
+: "${S3_SECRET_ACCESS_KEY:?set QUILL_S3_SECRET_ACCESS_KEY in .env}"
+
+config_dir="${S3_CONFIG_DIR:-/tmp/seaweedfs}"
+data_dir="${S3_DATA_DIR:-/data}"
+mkdir -p "$config_dir" "$data_dir"
+umask 077
+cat > "$config_dir/s3.json" <<JSON
+{
+  "identities": [
+    {
+      "name": "quill",
+      "credentials": [{"accessKey": "${S3_ACCESS_KEY_ID}", "secretKey": "${S3_SECRET_ACCESS_KEY}"}],
+      "actions": ["Admin", "Read", "Write", "List", "Tagging"]
+    }
+  ]
+}
+JSON
+
+exec "${WEED:-weed}" server \
+    -dir="$data_dir" \
+    -ip="${S3_ADVERTISE_IP:-s3}" \
+    -ip.bind=0.0.0.0 \
+    -master.volumeSizeLimitMB="${S3_VOLUME_SIZE_LIMIT_MB:-1024}" \
+    -master.telemetry=false \
+    -volume.max=0 \
+    -filer \
+    -s3 \
+    -s3.port="${S3_PORT:-8333}" \
+    -s3.config="$config_dir/s3.json" \
+    -s3.allowDeleteBucketNotEmpty=false \
+    "$@"
