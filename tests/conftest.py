@@ -65,8 +65,12 @@ def _is_transactional(request) -> bool:
 def _empty_audit_log_after_transactional_tests(request):
     """Transactional tests end with a TRUNCATE of every table, which the audit trigger refuses
     while events exist; empty the audit table first (triggers off only for that statement)."""
+    transactional = _is_transactional(request)
+    if transactional:
+        # Set up the database fixture first, so that its flush runs after this teardown.
+        request.getfixturevalue("transactional_db")
     yield
-    if not _is_transactional(request):
+    if not transactional:
         return
     from django.db import connection
 

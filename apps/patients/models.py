@@ -86,4 +86,6 @@ class BreakGlassAccess(models.Model):
 
     class Meta:
         ordering = ["-granted_at"]
+        verbose_name = "break-glass access"
+        verbose_name_plural = "break-glass accesses"
         indexes = [models.Index(fields=["patient", "user", "expires_at"], name="break_glass_lookup")]
