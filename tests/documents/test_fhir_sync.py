@@ -410,8 +410,9 @@ def test_resync_fhir_one_document_sends_it_again(fhir_settings, fhir_server, cli
     ids=["malformed-id", "unknown-id"],
 )
 def test_resync_fhir_refuses_unknown_documents(fhir_settings, arguments, message):
-    with pytest.raises(CommandError, match=message):
+    with pytest.raises(CommandError, match=message) as refused:
         call_command("resync_fhir", *arguments)
+    assert refused.value.returncode == 2
 
 
 def test_resync_fhir_refuses_a_pending_document(fhir_settings, clinician, patient):
