@@ -176,4 +176,6 @@ def describe_age(age: timedelta) -> str:
     hours = age.total_seconds() / 3600
     if hours < 1:
         return f"{age.total_seconds() / 60:.0f}m"
-    return f"{hours:.1f}h" if hours < 48 else f"{hours / 24:.0f}d"
+    if hours >= 48:
+        return f"{hours / 24:.0f}d"
+    return f"{hours:.0f}h" if hours.is_integer() else f"{hours:.1f}h"
