@@ -31,12 +31,101 @@ def check_database() -> str:
     return connection.vendor
 
 
-CHECKS: dict[str, Callable[[], str | None]] = {"database": check_database}
+def check_redis() -> str | None:
+    """PING every Redis Quill uses (cache/throttling and the Celery broker); skipped when none is configured."""
+    import redis
+    from django.conf import settings
+
+    urls = [settings.QUILL_REDIS_URL, settings.CELERY_BROKER_URL]
+    urls = list(dict.fromkeys(url for url in urls if url and url.startswith(("redis://", "rediss://", "unix://"))))
+    if not urls:
+        return None
+    for url in urls:
+        client = redis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=2)
+        try:
+            client.ping()
+        finally:
+            client.close()
+    return f"{len(urls)} server(s) answer PING"
 
 
-def register(name: str, check: Callable[[], str | None]) -> None:
+def _get(url: str, *, accept: str, auth=None, headers: dict | None = None, timeout: float = 5.0):
+    import requests
+
+    response = requests.get(url, headers={"Accept": accept, **(headers or {})}, auth=auth, timeout=timeout)
+    if response.status_code != 200:
+        raise ConnectionError(f"GET {url} answered {response.status_code}")
+    return response
+
+
+def check_fhir() -> str | None:
+    """GET [base]/metadata on the configured FHIR server (a CapabilityStatement)."""
+    from django.conf import settings
+
+    if not settings.QUILL_FHIR_BASE_URL:
+        return None
+    auth, headers = None, {}
+    if settings.QUILL_FHIR_AUTH == "basic":
+        auth = (settings.QUILL_FHIR_USERNAME, settings.QUILL_FHIR_PASSWORD)
+    elif settings.QUILL_FHIR_AUTH == "bearer":
+        headers["Authorization"] = f"Bearer {settings.QUILL_FHIR_TOKEN}"
+    response = _get(
+        f"{settings.QUILL_FHIR_BASE_URL}/metadata",
+        accept="application/fhir+json",
+        auth=auth,
+        headers=headers,
+        timeout=min(settings.QUILL_FHIR_TIMEOUT_SECONDS, 5.0),
+    )
+    body = response.json()
+    if body.get("resourceType") != "CapabilityStatement":
+        raise ConnectionError("the FHIR server's metadata is not a CapabilityStatement")
+    return f"FHIR {body.get('fhirVersion', '?')}"
+
+
+def check_ehrbase() -> str | None:
+    """GET /definition/template/adl1.4 on EHRbase (lists the uploaded templates)."""
+    from django.conf import settings
+
+    if not settings.QUILL_EHRBASE_URL:
+        return None
+    auth = None
+    if settings.QUILL_EHRBASE_USERNAME:
+        auth = (settings.QUILL_EHRBASE_USERNAME, settings.QUILL_EHRBASE_PASSWORD)
+    response = _get(
+        f"{settings.QUILL_EHRBASE_URL}/definition/template/adl1.4",
+        accept="application/json",
+        auth=auth,
+        timeout=min(settings.QUILL_EHRBASE_TIMEOUT_SECONDS, 5.0),
+    )
+    templates = response.json()
+    count = len(templates) if isinstance(templates, list) else 0
+    return f"{count} template(s)"
+
+
+CHECKS: dict[str, Callable[[], str | None]] = {
+    "database": check_database,
+    "redis": check_redis,
+    "fhir": check_fhir,
+    "ehrbase": check_ehrbase,
+}
+
+# Checks whose failure check_services reports (exit 1) but that do not make /readyz answer 503:
+# FHIR and EHRbase pushes go through the outbox and wait for them, so Quill still serves clinics.
+OPTIONAL: set[str] = {"fhir", "ehrbase"}
+
+
+def register(name: str, check: Callable[[], str | None], *, optional: bool = False) -> None:
     """Add a check (apps register theirs in AppConfig.ready). Returning None means skipped."""
     CHECKS[name] = check
+    if optional:
+        OPTIONAL.add(name)
+    else:
+        OPTIONAL.discard(name)
+
+
+def ready(results: list[CheckResult]) -> bool:
+    """Whether Quill can serve: every check passed except the optional ones."""
+    return all(result.ok for result in results if result.name not in OPTIONAL)
 
 
 def run_checks(names: list[str] | None = None) -> list[CheckResult]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.cache import never_cache
 
+from quill.checks import ready as all_ready
 from quill.checks import run_checks
 
 
@@ -16,6 +17,6 @@ def healthz(request: HttpRequest) -> JsonResponse:
 @never_cache
 def readyz(request: HttpRequest) -> JsonResponse:
     results = run_checks()
-    ready = all(result.ok for result in results)
+    ready = all_ready(results)
     body = {"status": "ready" if ready else "unavailable", "checks": {r.name: r.as_dict() for r in results}}
     return JsonResponse(body, status=200 if ready else 503)

@@ -9,3 +9,7 @@ class DocumentsConfig(AppConfig):
         from apps.documents.fhir.sync import register_handlers
 
         register_handlers()
+
+        from apps.documents.checks import register_checks
+
+        register_checks()
