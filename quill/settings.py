@@ -203,6 +203,19 @@ FILE_UPLOAD_TEMP_DIR = env_str("QUILL_UPLOAD_TEMP_DIR", "") or None
 DATA_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 DATA_UPLOAD_MAX_NUMBER_FILES = QUILL_MAX_BULK_FILES
 
+# --- Retention (apps/documents/retention.py; docs/configuration.md "Retention") -----------------------
+# Adults: this many years after the last clinical date of the patient's record; children are kept
+# until their 25th birthday (26th if 17 at the last clinical date), or longer if a category says so.
+QUILL_RETENTION_YEARS = env_int("QUILL_RETENTION_YEARS", 8)
+QUILL_RETENTION_CATEGORY_YEARS: dict[str, int] = {}
+for _entry in env_list("QUILL_RETENTION_CATEGORY_YEARS", []):
+    _category, _, _years = _entry.partition("=")
+    if not _category.strip() or not _years.strip().isdigit():
+        raise ImproperlyConfigured(
+            f"QUILL_RETENTION_CATEGORY_YEARS entries look like imaging=10,consent=15; {_entry!r} does not"
+        )
+    QUILL_RETENTION_CATEGORY_YEARS[_category.strip()] = int(_years)
+
 # --- Virus scanning --------------------------------------------------------------------
 QUILL_SCANNER = env_choice("QUILL_SCANNER", "none" if EMBEDDED else "clamd", {"clamd", "none"})
 QUILL_CLAMD_SOCKET = env_str("QUILL_CLAMD_SOCKET", "")
@@ -246,7 +259,7 @@ REST_FRAMEWORK = {
     "PAGE_SIZE": 25,
     "EXCEPTION_HANDLER": "quill.api.exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "DEFAULT_THROTTLE_CLASSES": ["rest_framework.throttling.UserRateThrottle"],
+    "DEFAULT_THROTTLE_CLASSES": ["quill.throttling.FailOpenUserRateThrottle"],  # a Redis outage must not fail requests
     "DEFAULT_THROTTLE_RATES": {"user": env_str("QUILL_API_THROTTLE_RATE", "6000/minute")},
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "UNAUTHENTICATED_USER": None,

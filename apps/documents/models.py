@@ -156,3 +156,35 @@ class Annotation(models.Model):
 
     class Meta:
         ordering = ["page", "created_at"]
+
+
+class ErasureDecision(models.TextChoices):
+    REFUSED = "refused", "Refused (retention or a legal hold applies)"
+    ACCEPTED = "accepted", "Accepted (carried out by the next purge)"
+    COMPLETED = "completed", "Carried out (documents purged)"
+
+
+class ErasureRequest(models.Model):
+    """A request to erase a patient's documents, and what was decided (retention can outweigh it)."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    organisation = models.ForeignKey(Organisation, on_delete=models.PROTECT, related_name="erasure_requests")
+    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="erasure_requests")
+    requested_by = models.CharField(max_length=200, help_text="Who asked: the patient, or who acts for them.")
+    recorded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    reason = models.TextField()
+    received_at = models.DateTimeField(default=timezone.now)
+    decision = models.CharField(max_length=16, choices=ErasureDecision.choices)
+    decided_at = models.DateTimeField(default=timezone.now)
+    decision_reason = models.TextField()
+    retention_ends = models.DateField(null=True, blank=True, help_text="When refused for retention: when it ends.")
+    completed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-received_at"]
+        indexes = [models.Index(fields=["organisation", "patient", "-received_at"], name="erasure_patient")]
+
+    def __str__(self) -> str:
+        return f"Erasure request for {self.patient_id} ({self.decision})"

@@ -64,7 +64,8 @@ def test_fhir_and_ehrbase_are_checked_when_configured(services, settings, ehrbas
         settings.QUILL_EHRBASE_URL = ehrbase_url
         result = run("check_services", "--json")
     assert result.code == 0, result.out
-    checks = json.loads(result.out.split("\n\n")[0] if False else result.out[: result.out.rindex("}") + 1])["checks"]
+    report = result.out[: result.out.rindex("}") + 1]  # the JSON document, then the summary line
+    checks = json.loads(report)["checks"]
     assert checks["fhir"]["ok"] and checks["fhir"]["detail"].startswith("FHIR")
     assert checks["ehrbase"] == {**checks["ehrbase"], "ok": True, "detail": "1 template(s)"}
 

@@ -13,6 +13,7 @@ from apps.audit.services import audit_record, changes
 from apps.documents.errors import InvalidCategory
 from apps.documents.models import Category, Document
 from apps.documents.permissions import ensure_manager, ensure_may_file_category
+from apps.documents.services.retention import patient_retention_recompute
 from apps.documents.services.scanning import document_announce
 from quill.errors import Conflict, ValidationFailed
 
@@ -67,6 +68,9 @@ def document_update(
             )
             if locked.is_available:
                 document_announce(document=locked)
+            if {"document_date", "category"} & diff.keys():
+                patient_retention_recompute(patient_id=locked.patient_id)
+                locked.refresh_from_db(fields=["retain_until"])
     return locked
 
 

@@ -23,6 +23,7 @@ from apps.documents.filenames import clean_filename, split_extension
 from apps.documents.intake import SpooledFile
 from apps.documents.models import AVAILABLE_SCAN_STATUSES, Category, Document, ScanStatus
 from apps.documents.permissions import ensure_may_file_category
+from apps.documents.services.retention import patient_retention_recompute
 from apps.documents.services.scanning import document_announce
 from apps.documents.validation import ValidatedFile, validate
 from apps.patients.models import Patient
@@ -178,6 +179,10 @@ def _store(pairs: list[tuple[UploadRequest, Document]], actor: User, *, replaced
                 if document.scan_status == ScanStatus.NOT_SCANNED:
                     # Scanner disabled: available at once, so announce now (clean ones are announced by the scan).
                     document_announce(document=document)
+            # A new clinical date can extend the retention of the patient's whole record.
+            patient_retention_recompute(patient_id=pairs[0][1].patient_id)
+            for _, document in pairs:
+                document.refresh_from_db(fields=["retain_until"])
             _after_commit([document for _, document in pairs])
     except BaseException:
         _remove_objects([document.storage_key for _, document in pairs])
