@@ -9,7 +9,7 @@ from django.core import signing
 from django.http import HttpResponse
 from django.urls import reverse
 from drf_spectacular.utils import OpenApiParameter, extend_schema
-from rest_framework import status
+from rest_framework import serializers, status
 from rest_framework.parsers import JSONParser, MultiPartParser
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
@@ -19,6 +19,13 @@ from rest_framework.views import APIView
 from apps.accounts.models import User
 from apps.audit.services import audit_denied, audit_record
 from apps.documents import storage
+from apps.documents.annotations import (
+    annotation_create,
+    annotation_delete,
+    annotation_get_for,
+    annotations_for,
+    may_delete_annotation,
+)
 from apps.documents.delivery import (
     RangeNotSatisfiable,
     document_content_response,
@@ -27,7 +34,7 @@ from apps.documents.delivery import (
 )
 from apps.documents.errors import InvalidCategory, MissingFile, UnknownPatient
 from apps.documents.filenames import content_disposition
-from apps.documents.models import Category
+from apps.documents.models import AnnotationKind, Category
 from apps.documents.permissions import allowed_categories
 from apps.documents.selectors import DocumentFilters, document_get_for, document_list, document_versions
 from apps.documents.serializers import (
@@ -37,6 +44,7 @@ from apps.documents.serializers import (
     DocumentUpdateSerializer,
     DownloadUrlSerializer,
     UploadFieldsSerializer,
+    UserSummarySerializer,
     VersionFieldsSerializer,
 )
 from apps.documents.services import (
@@ -347,3 +355,67 @@ class SignedDownloadView(APIView):
             return document_content_response(request=request, user=user, document=document)
         except RangeNotSatisfiable:
             return range_not_satisfiable_response(document)
+
+
+# --- Annotations ----------------------------------------------------------------------------
+
+
+class AnnotationSerializer(serializers.Serializer):
+    id = serializers.UUIDField(read_only=True)
+    document_id = serializers.UUIDField(read_only=True)
+    kind = serializers.ChoiceField(choices=AnnotationKind.choices)
+    page = serializers.IntegerField(min_value=1, default=1)
+    geometry = serializers.JSONField()
+    text = serializers.CharField(required=False, allow_blank=True, default="")
+    author = UserSummarySerializer(read_only=True)
+    created_at = serializers.DateTimeField(read_only=True)
+    can_delete = serializers.SerializerMethodField()
+
+    def get_can_delete(self, annotation) -> bool:
+        user = self.context.get("user")
+        return bool(user and may_delete_annotation(user, annotation))
+
+
+class DocumentAnnotationsView(APIView):
+    """`GET` the annotations on one version of a document; `POST` a new one (JSON)."""
+
+    parser_classes = [JSONParser]
+
+    @extend_schema(responses=AnnotationSerializer(many=True))
+    def get(self, request: Request, document_id) -> Response:
+        document = document_get_for(user=request.user, document_id=document_id, action="annotation.list")
+        annotations = annotations_for(document=document)
+        audit_record(
+            action="annotation.listed",
+            actor=request.user,
+            patient_id=document.patient_id,
+            object_type="document",
+            object_id=document.pk,
+            details={"returned": len(annotations)},
+        )
+        data = AnnotationSerializer(annotations, many=True, context={"user": request.user}).data
+        return Response({"results": data})
+
+    @extend_schema(request=AnnotationSerializer, responses={201: AnnotationSerializer})
+    def post(self, request: Request, document_id) -> Response:
+        document = document_get_for(user=request.user, document_id=document_id, action="annotation.create")
+        data = request.data if isinstance(request.data, dict) else {}
+        annotation = annotation_create(
+            actor=request.user,
+            document=document,
+            kind=data.get("kind", ""),
+            page=data.get("page", 1),
+            geometry=data.get("geometry"),
+            text=data.get("text", ""),
+        )
+        body = AnnotationSerializer(annotation, context={"user": request.user}).data
+        return Response(body, status=status.HTTP_201_CREATED)
+
+
+class DocumentAnnotationDetailView(APIView):
+    @extend_schema(request=None, responses={204: None})
+    def delete(self, request: Request, document_id, annotation_id) -> Response:
+        document = document_get_for(user=request.user, document_id=document_id, action="annotation.delete")
+        annotation = annotation_get_for(document=document, annotation_id=annotation_id)
+        annotation_delete(actor=request.user, annotation=annotation)
+        return Response(status=status.HTTP_204_NO_CONTENT)

@@ -15,4 +15,14 @@ urlpatterns = [
         api.DocumentDownloadUrlView.as_view(),
         name="documents-download-url",
     ),
+    path(
+        "documents/<uuid:document_id>/annotations/",
+        api.DocumentAnnotationsView.as_view(),
+        name="documents-annotations",
+    ),
+    path(
+        "documents/<uuid:document_id>/annotations/<uuid:annotation_id>/",
+        api.DocumentAnnotationDetailView.as_view(),
+        name="documents-annotation-detail",
+    ),
 ]

@@ -116,3 +116,37 @@ def _encode_webp(image: Image.Image) -> bytes:
     buffer = io.BytesIO()
     image.save(buffer, format="WEBP", quality=WEBP_QUALITY, method=4)
     return buffer.getvalue()
+
+
+def render_page(path: str, content_type: str, page: int, *, width: int = 1000) -> tuple[bytes, int]:
+    """(WebP of page ``page`` at about ``width`` px wide, page count): the portal's annotation surface.
+
+    PDFs render the requested page; TIFF scans show their first frame as page 1 of 1.
+    """
+    if content_type == "image/tiff":
+        if page != 1:
+            raise ThumbnailError("This image has one page.")
+        return make_thumbnail(path, content_type, max_side=width), 1
+    if content_type != "application/pdf":
+        raise ThumbnailError("Only PDFs and TIFF scans are shown page by page.", content_type=content_type)
+    return _guarded(lambda: _render_pdf_page(path, page, width))
+
+
+def _render_pdf_page(path: str, number: int, width: int) -> tuple[bytes, int]:
+    document = pdfium.PdfDocument(path)
+    try:
+        count = len(document)
+        if not 1 <= number <= count:
+            raise ThumbnailError(f"This PDF has {count} pages.")
+        page = document[number - 1]
+        try:
+            page_width, _ = page.get_size()
+            bitmap = page.render(scale=min(width / max(page_width, 1), PDF_MAX_SCALE), may_draw_forms=False)
+            try:
+                return _encode_webp(bitmap.to_pil().convert("RGB")), count
+            finally:
+                bitmap.close()
+        finally:
+            page.close()
+    finally:
+        document.close()

@@ -1,0 +1,66 @@
+"""Portal forms for documents. They parse and label; the services decide."""
+
+from __future__ import annotations
+
+from django import forms
+
+from apps.documents.models import Category
+
+DATE_INPUT = forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
+
+
+def category_choices(allowed: frozenset[str] | None, *, blank: str | None = None) -> list[tuple[str, str]]:
+    choices = [(value, label) for value, label in Category.choices if allowed is None or value in allowed]
+    return ([("", blank)] if blank is not None else []) + choices
+
+
+class DocumentFilterForm(forms.Form):
+    category = forms.ChoiceField(required=False)
+    encounter_id = forms.CharField(label="Encounter", max_length=64, required=False)
+    date_from = forms.DateField(label="From", required=False, widget=DATE_INPUT)
+    date_to = forms.DateField(label="To", required=False, widget=DATE_INPUT)
+
+    def __init__(self, *args, allowed: frozenset[str] | None = None, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["category"].choices = category_choices(allowed, blank="Any category")
+
+    def clean(self) -> dict:
+        cleaned = super().clean()
+        start, end = cleaned.get("date_from"), cleaned.get("date_to")
+        if start and end and start > end:
+            self.add_error("date_to", "The end of the date range is before its start.")
+        return cleaned
+
+
+class UploadMetadataForm(forms.Form):
+    """The fields shared by every file of one upload (single, several or bulk)."""
+
+    category = forms.ChoiceField()
+    title = forms.CharField(
+        max_length=255, required=False, help_text="Leave empty to use the file's name (one title per file)."
+    )
+    document_date = forms.DateField(
+        label="Clinical date", required=False, widget=DATE_INPUT, help_text="Leave empty for today."
+    )
+    encounter_id = forms.CharField(label="Encounter", max_length=64, required=False)
+
+    def __init__(self, *args, allowed: frozenset[str] | None = None, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["category"].choices = category_choices(allowed, blank="Choose a category")
+
+
+class NewVersionForm(forms.Form):
+    title = forms.CharField(max_length=255, required=False, help_text="Leave empty to keep the current title.")
+    document_date = forms.DateField(
+        label="Clinical date", required=False, widget=DATE_INPUT, help_text="Leave empty to keep the current date."
+    )
+
+
+class DeleteForm(forms.Form):
+    reason = forms.CharField(
+        label="Reason for deleting",
+        min_length=5,
+        max_length=2000,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text="Recorded in the audit log. Deleted documents can be restored by an administrator.",
+    )
