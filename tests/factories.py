@@ -15,6 +15,18 @@ from apps.patients.models import Patient
 
 PASSWORD = "correct-horse-battery-staple-42"
 _counter = itertools.count(1)
+_password_hash: str | None = None
+
+
+def _hashed_password() -> str:
+    """PASSWORD hashed once per test process with the configured (argon2) hasher; reused for speed."""
+    global _password_hash
+    if _password_hash is None:
+        from django.contrib.auth.hashers import make_password
+
+        _password_hash = make_password(PASSWORD)
+    return _password_hash
+
 
 # Valid NHS numbers (mod-11) in the 999 range used for testing; none is a real person.
 VALID_NHS_NUMBERS = ["9434765919", "9434765870", "9434765846", "9434765862", "9434765897"]
@@ -33,15 +45,17 @@ def make_user(
     **fields,
 ) -> User:
     n = next(_counter)
-    user = User.objects.create_user(
+    user = User(
         email=email or f"user{n}@example.test",
-        password=PASSWORD,
+        password=_hashed_password(),
         full_name=fields.pop("full_name", f"Test User {n}"),
         organisation=organisation,
         roles=list(roles),
         is_staff=bool(set(roles) & {"administrator", "owner"}) or fields.pop("is_staff", False),
         **fields,
     )
+    user.full_clean(exclude=["password"])
+    user.save()
     if totp:
         TOTPDevice.objects.create(user=user, name="test", confirmed=True)
     return user

@@ -11,6 +11,8 @@ from django.utils import timezone
 
 from apps.accounts.models import User
 from apps.audit.services import audit_denied, audit_record, changes
+from apps.outbox.models import Target
+from apps.outbox.services import outbox_enqueue
 from apps.patients import access
 from apps.patients.errors import (
     BreakGlassReasonInvalid,
@@ -214,6 +216,11 @@ def patient_update(*, user: User, patient: Patient, fields: dict[str, Any]) -> P
             )
             if "restricted" in diff and locked.restricted and not access.is_on_care_team(user, locked):
                 _care_team_add(by=user, patient=locked, member=user)
+            if locked.fhir_id:
+                # Already on the FHIR server: send the new demographics (same transaction, via the outbox).
+                outbox_enqueue(
+                    target=Target.FHIR, kind="patient", object_id=str(locked.pk), organisation_id=locked.organisation_id
+                )
     for name in (*EDITABLE_FIELDS, "updated_at"):
         setattr(patient, name, getattr(locked, name))
     return patient

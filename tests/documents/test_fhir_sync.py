@@ -440,3 +440,18 @@ def test_a_second_patient_gets_its_own_resource(fhir_settings, fhir_server, clin
     first.refresh_from_db()
     second.refresh_from_db()
     assert subjects == {f"Patient/{first.fhir_id}", f"Patient/{second.fhir_id}"}
+
+
+def test_demographic_change_of_a_synced_patient_is_sent_again(settings, clinician, patient):
+    # given FHIR sync is on and the patient already exists on the FHIR server
+    from apps.outbox.models import OutboxMessage
+    from apps.patients.services import patient_update
+
+    settings.QUILL_FHIR_BASE_URL = "http://127.0.0.1:9/fhir"
+    patient.fhir_id = "p-123"
+    patient.save(update_fields=["fhir_id"])
+    # when a clinician corrects the family name
+    patient_update(user=clinician, patient=patient, fields={"family_name": "Corrected"})
+    # then one patient message is waiting in the outbox
+    messages = OutboxMessage.objects.filter(target="fhir", kind="patient", object_id=str(patient.pk))
+    assert messages.count() == 1
