@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from urllib.parse import urlencode
 
+from django.contrib import admin
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.urls import reverse
@@ -22,3 +23,41 @@ class QuillAdminSite(OTPAdminSite):
     def login(self, request: HttpRequest, extra_context: dict | None = None) -> HttpResponse:
         next_url = request.GET.get("next") or reverse("admin:index")
         return redirect(f"{reverse('accounts:login')}?{urlencode({'next': next_url})}")
+
+
+class OrganisationReadOnlyAdmin(admin.ModelAdmin):
+    """A read-only admin list for an organisation's administrators and owners.
+
+    Platform superusers see every organisation's rows; staff managers see their
+    own organisation's rows (found through `organisation_lookup`); nobody adds,
+    changes or deletes here.
+    """
+
+    organisation_lookup = "organisation_id"
+
+    def _may_read(self, request: HttpRequest) -> bool:
+        user = request.user
+        return user.is_active and (user.is_superuser or (user.is_staff and user.is_manager))
+
+    def get_queryset(self, request: HttpRequest):
+        rows = super().get_queryset(request)
+        if request.user.is_superuser:
+            return rows
+        if not self._may_read(request):
+            return rows.none()
+        return rows.filter(**{self.organisation_lookup: request.user.organisation_id})
+
+    def has_module_permission(self, request: HttpRequest) -> bool:
+        return self._may_read(request)
+
+    def has_view_permission(self, request: HttpRequest, obj=None) -> bool:
+        return self._may_read(request)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False

@@ -19,19 +19,11 @@ from django.utils.html import format_html
 from apps.audit.services import audit_record
 from apps.outbox.models import MessageStatus, OutboxMessage
 from apps.outbox.services import outbox_requeue
-
-
-def _is_platform(request: HttpRequest) -> bool:
-    return bool(request.user.is_active and request.user.is_superuser)
-
-
-def _is_org_manager(request: HttpRequest) -> bool:
-    user = request.user
-    return bool(user.is_active and user.is_staff and user.organisation_id and user.is_manager)
+from quill.admin_site import OrganisationReadOnlyAdmin
 
 
 @admin.register(OutboxMessage)
-class OutboxMessageAdmin(admin.ModelAdmin):
+class OutboxMessageAdmin(OrganisationReadOnlyAdmin):
     list_display = (
         "id",
         "target",
@@ -64,35 +56,15 @@ class OutboxMessageAdmin(admin.ModelAdmin):
     )
     readonly_fields = fields
 
-    def get_queryset(self, request: HttpRequest) -> QuerySet:
-        queryset = super().get_queryset(request)
-        if _is_platform(request):
-            return queryset
-        if not _is_org_manager(request):
-            return queryset.none()
-        return queryset.filter(organisation_id=request.user.organisation_id)
-
-    def has_module_permission(self, request: HttpRequest) -> bool:
-        return _is_platform(request) or _is_org_manager(request)
-
     def has_view_permission(self, request: HttpRequest, obj: OutboxMessage | None = None) -> bool:
-        if _is_platform(request):
-            return True
-        if not _is_org_manager(request):
+        if not self._may_read(request):
             return False
-        return obj is None or str(obj.organisation_id) == str(request.user.organisation_id)
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: OutboxMessage | None = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: OutboxMessage | None = None) -> bool:
-        return False
+        if obj is None or request.user.is_superuser:
+            return True
+        return str(obj.organisation_id) == str(request.user.organisation_id)
 
     def has_requeue_permission(self, request: HttpRequest) -> bool:
-        return _is_platform(request) or _is_org_manager(request)
+        return self._may_read(request)
 
     @admin.display(description="last error")
     def short_error(self, message: OutboxMessage) -> str:
