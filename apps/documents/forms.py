@@ -47,6 +47,8 @@ class UploadMetadataForm(forms.Form):
     def __init__(self, *args, allowed: frozenset[str] | None = None, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.fields["category"].choices = category_choices(allowed, blank="Choose a category")
+        if allowed is not None and len(allowed) == 1:
+            self.fields["category"].initial = next(iter(allowed))
 
 
 class NewVersionForm(forms.Form):

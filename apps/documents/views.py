@@ -70,6 +70,25 @@ from quill.errors import NotFound, PermissionDenied, QuillError
 
 PAGE_SIZE = 20
 PAGE_RENDER_WIDTH = 1000
+HISTORY_LABELS = {
+    "document.uploaded": "Uploaded",
+    "document.version_added": "Uploaded as a new version",
+    "document.scanned": "Passed the virus check",
+    "document.quarantined": "Quarantined: virus found",
+    "document.viewed": "Opened the document page",
+    "document.downloaded": "Opened the file (download or preview)",
+    "document.previewed": "Viewed a page preview",
+    "document.versions_viewed": "Listed the versions",
+    "document.url_issued": "Issued a download link",
+    "document.updated": "Changed the details",
+    "document.deleted": "Deleted",
+    "document.restored": "Restored",
+    "document.integrity_failed": "Failed its integrity check",
+    "annotation.created": "Added an annotation",
+    "annotation.deleted": "Deleted an annotation",
+    "annotation.listed": "Listed the annotations",
+    "access.denied": "Was refused access",
+}
 
 
 # --- plumbing ------------------------------------------------------------------------------
@@ -352,7 +371,10 @@ def document_detail(request: HttpRequest, document_id: str) -> HttpResponse:
         "annotations": annotations,
         "annotation_data": [_annotation_json(annotation, user) for annotation in annotations],
         "annotation_kinds": AnnotationKind.choices,
-        "events": [{"event": event, "label": action_label(event.action)} for event in events],
+        "events": [
+            {"event": event, "label": HISTORY_LABELS.get(event.action) or action_label(event.action)}
+            for event in events
+        ],
         "is_pdf": document.content_type == "application/pdf",
         "is_image": document.content_type.startswith("image/") and document.content_type != "image/tiff",
         "is_tiff": document.content_type == "image/tiff",

@@ -1,0 +1,260 @@
+"""The documents portal in a real browser: Debian's chromium via Playwright against the live server,
+with filesystem storage, a real clamd and a real Celery worker on Redis (sharing the test database).
+
+Screenshots of the main pages go to artifacts/screenshots/ (git-ignored).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import time
+from pathlib import Path
+
+import pytest
+from django.conf import settings as django_settings
+from playwright.sync_api import expect
+
+from apps.documents.models import Document, ScanStatus
+from apps.documents.services import document_soft_delete
+from tests import factories
+from tests.documents import samples
+from tests.documents.conftest import filesystem_settings
+from tests.documents.helpers import stored_document
+
+pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
+
+SCAN_TIMEOUT_MS = 60_000
+
+
+@pytest.fixture(autouse=True)
+def _portal_settings(settings, tmp_path):
+    """Real files on disk for the live server; a fast password hasher (argon2 costs ~1 s per user)."""
+    for name, value in filesystem_settings(tmp_path / "documents").items():
+        setattr(settings, name, value)
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    return tmp_path / "documents"
+
+
+@pytest.fixture
+def scanning_worker(settings, tmp_path, clamd_server, redis_url, celery_worker_factory):
+    """clamd for the live server and a real worker that scans and makes thumbnails."""
+    settings.QUILL_SCANNER = "clamd"
+    settings.QUILL_CLAMD_SOCKET = str(clamd_server.socket_path)
+    assert redis_url == django_settings.CELERY_BROKER_URL, "run with QUILL_REDIS_URL=<redis_url> (make test)"
+    database = django_settings.DATABASES["default"]
+    env = {
+        "DATABASE_URL": f"postgres://{database['USER'] or 'postgres'}@{database['HOST'] or '127.0.0.1'}:"
+        f"{database['PORT'] or 5432}/{database['NAME']}",
+        "QUILL_STORAGE": "filesystem",
+        "QUILL_FILES_DIR": str(tmp_path / "documents"),
+        "QUILL_SCANNER": "clamd",
+        "QUILL_CLAMD_SOCKET": str(clamd_server.socket_path),
+        "QUILL_REDIS_URL": redis_url,
+        "CELERY_BROKER_URL": redis_url,
+        "QUILL_CELERY_EAGER": "false",
+        "QUILL_LOG_FORMAT": "text",
+    }
+    return celery_worker_factory(env=env, queues=[django_settings.CELERY_TASK_DEFAULT_QUEUE])
+
+
+def _sign_in(page, live_server, user) -> None:
+    """Password, then the TOTP code from the user's authenticator (computed from the device here)."""
+    page.goto(f"{live_server.url}/accounts/sign-in/")
+    page.get_by_label("Email address").fill(user.email)
+    page.get_by_label("Password").fill(factories.PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    page.get_by_label("6-digit code from your authenticator app").fill(
+        factories.current_totp_code(factories.totp_device(user))
+    )
+    page.get_by_role("button", name="Continue").click()
+    expect(page.get_by_role("heading", name="Patients", exact=False).first).to_be_visible()
+
+
+def _file(name: str, data: bytes, mime: str) -> dict:
+    return {"name": name, "mimeType": mime, "buffer": data}
+
+
+def test_clinician_uploads_previews_annotates_and_replaces(live_server, page, screenshot, scanning_worker):
+    organisation = factories.make_organisation()
+    clinician = factories.make_user(organisation, ["clinician"], totp=True, full_name="Dr Ada Lovelace")
+    patient = factories.make_patient(organisation, given_name="Grace", family_name="Hopper")
+    _sign_in(page, live_server, clinician)
+
+    # the patient page starts empty and says what to do
+    page.goto(f"{live_server.url}/patients/{patient.pk}/")
+    expect(page.get_by_text("No documents yet")).to_be_visible()
+    screenshot("patient-empty")
+
+    # three files at once: three progress bars, then three clean states
+    pdf_bytes = samples.pdf(2, title="Discharge summary")
+    upload = page.locator("[data-upload-form]")
+    upload.get_by_label("Category").select_option("clinical-note")
+    upload.locator("#upload-files").set_input_files(
+        [
+            _file("discharge.pdf", pdf_bytes, "application/pdf"),
+            _file("wound.png", samples.png(800, 600), "image/png"),
+            _file("rash.jpg", samples.jpeg(640, 480), "image/jpeg"),
+        ]
+    )
+    expect(upload.locator("[data-chosen]")).to_contain_text("3 files chosen")
+    upload.get_by_role("button", name="Upload").click()
+    rows = upload.locator(".upload-row")
+    expect(rows).to_have_count(3)
+    expect(rows.locator("progress")).to_have_count(3)
+    for name in ("discharge.pdf", "wound.png", "rash.jpg"):
+        row = rows.filter(has_text=name)
+        expect(row.locator(".upload-state")).to_have_text("Clean", timeout=SCAN_TIMEOUT_MS)
+        expect(row.locator("progress")).to_have_js_property("value", 100)
+    screenshot("upload-three-clean")
+
+    # a bad file is refused with the server's message beside it
+    upload.locator("#upload-files").set_input_files(
+        [_file("invoice.pdf", samples.windows_executable(), "application/pdf")]
+    )
+    upload.get_by_role("button", name="Upload").click()
+    refused = rows.filter(has_text="invoice.pdf")
+    expect(refused.locator(".upload-error")).to_contain_text("Quill accepts PDF documents")
+    expect(refused.locator(".upload-state")).to_have_text("Refused")
+    screenshot("upload-refused")
+    assert Document.objects.filter(patient=patient).count() == 3
+
+    # the list shows all three with thumbnails once the worker has made them
+    _wait_for(lambda: Document.objects.filter(patient=patient).exclude(thumbnail_key="").count() == 3)
+    page.goto(f"{live_server.url}/patients/{patient.pk}/")
+    expect(page.locator("table.documents-table tbody tr")).to_have_count(3)
+    expect(page.locator("img.thumb")).to_have_count(3)
+    _expect_images_loaded(page, "img.thumb")
+    screenshot("patient-documents")
+
+    # open an image: preview inline, add a marker and a text note
+    page.get_by_role("link", name="wound").click()
+    expect(page.get_by_role("heading", name=re.compile("wound"))).to_be_visible()
+    _expect_images_loaded(page, "img.preview-image")
+    overlay = page.locator("[data-overlay]")
+    overlay.click(position={"x": 120, "y": 90})
+    expect(page.locator("[data-annotation-list] li").filter(has_text="Marker on page 1")).to_have_count(1)
+    expect(overlay.locator("g.annotation-marker")).to_have_count(1)
+    page.get_by_label("Text note").check()
+    page.get_by_label("Note text").fill("Check healing in 2 weeks")
+    overlay.click(position={"x": 300, "y": 200})
+    expect(page.locator("[data-annotation-list]")).to_contain_text("Check healing in 2 weeks")
+    page.get_by_label("Highlight").check()
+    box = overlay.bounding_box()
+    page.mouse.move(box["x"] + 40, box["y"] + 150)
+    page.mouse.down()
+    page.mouse.move(box["x"] + 200, box["y"] + 220, steps=5)
+    page.mouse.up()
+    expect(overlay.locator("g.annotation-highlight")).to_have_count(1)
+    page.reload()
+    expect(page.locator("[data-overlay] g.annotation")).to_have_count(3)
+    expect(page.locator("[data-overlay] text")).to_have_text("Check healing in 2 weeks")
+    screenshot("document-image-annotated")
+
+    # open the PDF: its first page is drawn for annotation; the browser's viewer is one click away
+    pdf_document = Document.objects.get(patient=patient, original_filename="discharge.pdf")
+    page.goto(f"{live_server.url}/documents/{pdf_document.pk}/")
+    _expect_images_loaded(page, "img.preview-image")
+    expect(page.locator("[data-page-count]")).to_have_text("2")
+    page.get_by_role("button", name="Next page").click()
+    expect(page.locator("[data-page-number]")).to_have_value("2")
+    page.get_by_text("Read in the browser's PDF viewer").click()
+    expect(page.locator(".pdf-viewer iframe")).to_have_attribute("src", re.compile(r"content\?disposition=inline$"))
+    # Chromium's own PDF viewer (an internal extension) runs in the frame: it cannot run in a sandboxed one
+    for _ in range(50):
+        if any(frame.url.startswith("chrome-extension://") for frame in page.frames):
+            break
+        page.wait_for_timeout(200)  # lets Playwright process frame events (time.sleep would not)
+    assert any(frame.url.startswith("chrome-extension://") for frame in page.frames), [f.url for f in page.frames]
+    page.wait_for_timeout(500)  # let the viewer paint before the screenshot
+    screenshot("document-pdf")
+
+    # replace it with a new version; the old version stays downloadable with its own bytes
+    new_bytes = samples.pdf(1, title="Corrected discharge summary")
+    page.locator("#version-file").set_input_files([_file("discharge-v2.pdf", new_bytes, "application/pdf")])
+    page.get_by_role("button", name="Upload new version").click()
+    expect(page.get_by_text("Version 2 was uploaded")).to_be_visible()
+    versions = page.locator("table.versions tbody tr")
+    expect(versions).to_have_count(2)
+    with page.expect_download() as download_info:
+        versions.filter(has_text="Version 1").get_by_role("link", name="Download version 1").click()
+    downloaded = download_info.value
+    assert hashlib.sha256(Path(downloaded.path()).read_bytes()).digest() == hashlib.sha256(pdf_bytes).digest()
+    assert downloaded.suggested_filename == "discharge.pdf"
+    screenshot("document-versions")
+
+    # bulk upload: all or nothing, each file's outcome shown
+    page.goto(f"{live_server.url}/documents/patient/{patient.pk}/bulk/")
+    bulk = page.locator("[data-bulk-form]")
+    bulk.get_by_label("Category").select_option("lab")
+    bulk.locator("#bulk-files").set_input_files(
+        [
+            _file("fbc.pdf", samples.pdf(1), "application/pdf"),
+            _file("lfts.pdf", samples.truncated_pdf(), "application/pdf"),
+        ]
+    )
+    bulk.get_by_role("button", name="Upload all").click()
+    expect(page.locator("[data-bulk-totals]")).to_have_text("0 stored, 1 refused, 2 in total. Nothing was stored.")
+    expect(page.locator("[data-bulk-rows] tr")).to_have_count(2)
+    screenshot("bulk-refused")
+    assert not Document.objects.filter(patient=patient, category="lab").exists()
+
+
+def test_billing_user_sees_only_insurance_documents(live_server, page, screenshot):
+    organisation = factories.make_organisation()
+    clinician = factories.make_user(organisation, ["clinician"])
+    billing = factories.make_user(organisation, ["billing"], totp=True, full_name="Bill Ing")
+    patient = factories.make_patient(organisation, given_name="Alan", family_name="Turing")
+    stored_document(user=clinician, patient=patient, data=samples.pdf(1), title="Clinic letter", category="letter")
+    lab = stored_document(user=clinician, patient=patient, data=samples.pdf(1), title="Blood results", category="lab")
+    stored_document(user=clinician, patient=patient, data=samples.pdf(1), title="Claim form", category="insurance")
+    _sign_in(page, live_server, billing)
+    page.goto(f"{live_server.url}/patients/{patient.pk}/")
+    rows = page.locator("table.documents-table tbody tr")
+    expect(rows).to_have_count(1)
+    expect(rows).to_contain_text("Claim form")
+    expect(page.get_by_text("Clinic letter")).to_have_count(0)
+    expect(page.locator("[data-upload-form] select[name=category] option:not([value=''])")).to_have_count(1)
+    screenshot("billing-patient")
+    page.goto(f"{live_server.url}/documents/{lab.pk}/")
+    expect(page.get_by_text("Your role allows only insurance documents.")).to_be_visible()
+
+
+def test_administrator_deleted_and_quarantine_views(live_server, page, screenshot):
+    organisation = factories.make_organisation()
+    clinician = factories.make_user(organisation, ["clinician"])
+    administrator = factories.make_user(organisation, ["administrator"], totp=True, full_name="Ann Admin")
+    patient = factories.make_patient(organisation)
+    wrong = stored_document(user=clinician, patient=patient, data=samples.pdf(1), title="Wrong patient's letter")
+    document_soft_delete(actor=administrator, document=wrong, reason="Filed to the wrong patient")
+    infected = stored_document(user=clinician, patient=patient, data=samples.pdf(1), title="Scanned referral")
+    Document.objects.filter(pk=infected.pk).update(scan_status=ScanStatus.INFECTED, scan_signature="Eicar-Signature")
+    _sign_in(page, live_server, administrator)
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Quarantine").click()
+    expect(page.locator("table")).to_contain_text("Eicar-Signature")
+    screenshot("quarantine")
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Deleted").click()
+    expect(page.locator("table")).to_contain_text("Filed to the wrong patient")
+    screenshot("deleted")
+    page.get_by_role("button", name="Restore Wrong patient's letter").click()
+    expect(page.get_by_text("was restored")).to_be_visible()
+    wrong.refresh_from_db()
+    assert wrong.deleted_at is None
+
+
+def _expect_images_loaded(page, selector: str) -> None:
+    page.wait_for_function(
+        """selector => {
+            const images = [...document.querySelectorAll(selector)];
+            return images.length > 0 && images.every(image => image.complete && image.naturalWidth > 0);
+        }""",
+        arg=selector,
+    )
+
+
+def _wait_for(condition, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met in time")
+        time.sleep(0.2)
