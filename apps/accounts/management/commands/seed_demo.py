@@ -20,8 +20,8 @@ from django.db import transaction
 from apps.accounts.management.commands.create_user import generate_password
 from apps.accounts.models import Organisation, User
 from apps.accounts.services import organisation_create, user_create, user_set_password
-from apps.audit.services import audit_record
 from apps.patients.models import Patient
+from apps.patients.services import patient_create
 
 DEMO_ORGANISATION = "Demo Clinic"
 SIGN_IN_URL = "http://127.0.0.1:8000/accounts/sign-in/"
@@ -107,21 +107,13 @@ class Command(BaseCommand):
         return password
 
     def _patients(self, organisation: Organisation) -> int:
+        """Register the invented patients that are missing, as the demo clinician (audited like any other)."""
+        clinician = User.objects.get(email=DEMO_USERS[0][1])
         created = 0
         for fields in DEMO_PATIENTS:
             if Patient.objects.filter(organisation=organisation, nhs_number=fields["nhs_number"]).exists():
                 continue
-            patient = Patient(organisation=organisation, **fields)
-            patient.full_clean()
-            patient.save()
-            audit_record(
-                action="patient.created",
-                organisation_id=organisation.pk,
-                patient_id=patient.pk,
-                object_type="patient",
-                object_id=patient.pk,
-                details={"source": "seed_demo"},
-            )
+            patient_create(user=clinician, **fields)
             created += 1
         return created
 
