@@ -1,7 +1,6 @@
 """Test-only URLs: the project's URLs plus a few tiny pages behind sign-in.
 
-Used with `@pytest.mark.urls("tests.accounts.urls")`. If `patients:list` (where
-sign-in lands) is not built yet, a stand-in page takes its name.
+Used with `@pytest.mark.urls("tests.accounts.urls")`.
 """
 
 from __future__ import annotations
@@ -10,7 +9,7 @@ import logging
 
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
-from django.urls import NoReverseMatch, include, path, reverse
+from django.urls import path
 from rest_framework.decorators import api_view
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -35,21 +34,9 @@ def whoami(request: Request) -> Response:
     return Response({"email": request.user.email, "organisation": str(request.user.organisation_id)})
 
 
-def _patients_list_exists() -> bool:
-    try:
-        reverse("patients:list", urlconf="quill.urls")
-    except NoReverseMatch:
-        return False
-    return True
-
-
-_stand_in_patients = ([path("", signed_in_page, name="list")], "patients")
-
 urlpatterns = [
     path("quill-test/page/", signed_in_page, name="test-page"),
     path("quill-test/log/", logging_page, name="test-log"),
     path("api/quill-test/whoami/", whoami, name="test-whoami"),
 ]
-if not _patients_list_exists():
-    urlpatterns.append(path("quill-test/patients/", include(_stand_in_patients)))
 urlpatterns += project_urlpatterns
