@@ -43,6 +43,7 @@ from apps.documents.serializers import (
     DocumentSerializer,
     DocumentUpdateSerializer,
     DownloadUrlSerializer,
+    LegalHoldSerializer,
     UploadFieldsSerializer,
     UserSummarySerializer,
     VersionFieldsSerializer,
@@ -51,6 +52,7 @@ from apps.documents.services import (
     UploadRequest,
     document_new_version,
     document_restore,
+    document_set_legal_hold,
     document_soft_delete,
     document_update,
     document_upload,
@@ -252,6 +254,17 @@ class DocumentRestoreView(APIView):
             user=request.user, document_id=document_id, include_deleted=True, action="document.restore"
         )
         document = document_restore(actor=request.user, document=document)
+        return Response(DocumentSerializer(document).data)
+
+
+class DocumentLegalHoldView(APIView):
+    @extend_schema(request=LegalHoldSerializer, responses=DocumentSerializer)
+    def post(self, request: Request, document_id) -> Response:
+        document = document_get_for(
+            user=request.user, document_id=document_id, include_deleted=True, action="document.legal_hold"
+        )
+        data = _validated(LegalHoldSerializer, request.data)
+        document = document_set_legal_hold(actor=request.user, document=document, **data)
         return Response(DocumentSerializer(document).data)
 
 

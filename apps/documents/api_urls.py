@@ -8,6 +8,7 @@ urlpatterns = [
     path("documents/signed/<str:token>", api.SignedDownloadView.as_view(), name="documents-signed-download"),
     path("documents/<uuid:document_id>/", api.DocumentDetailView.as_view(), name="documents-detail"),
     path("documents/<uuid:document_id>/restore/", api.DocumentRestoreView.as_view(), name="documents-restore"),
+    path("documents/<uuid:document_id>/legal-hold/", api.DocumentLegalHoldView.as_view(), name="documents-legal-hold"),
     path("documents/<uuid:document_id>/versions/", api.DocumentVersionsView.as_view(), name="documents-versions"),
     path("documents/<uuid:document_id>/content", api.DocumentContentView.as_view(), name="documents-content"),
     path(

@@ -38,6 +38,8 @@ class DocumentSerializer(serializers.ModelSerializer):
             "is_current",
             "supersedes_id",
             "deleted_at",
+            "retain_until",
+            "legal_hold",
         ]
         read_only_fields = fields
 
@@ -60,6 +62,11 @@ class DocumentUpdateSerializer(serializers.Serializer):
     category = serializers.CharField(max_length=32, required=False)
     document_date = serializers.DateField(required=False)
     encounter_id = serializers.CharField(max_length=64, required=False, allow_blank=True)
+
+
+class LegalHoldSerializer(serializers.Serializer):
+    hold = serializers.BooleanField()
+    reason = serializers.CharField(max_length=2000)
 
 
 class DocumentDeleteSerializer(serializers.Serializer):

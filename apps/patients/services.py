@@ -216,6 +216,11 @@ def patient_update(*, user: User, patient: Patient, fields: dict[str, Any]) -> P
             )
             if "restricted" in diff and locked.restricted and not access.is_on_care_team(user, locked):
                 _care_team_add(by=user, patient=locked, member=user)
+            if "date_of_birth" in diff:
+                # The children's retention rule depends on the birth date.
+                from apps.documents.services.retention import patient_retention_recompute
+
+                patient_retention_recompute(patient_id=locked.pk)
             if locked.fhir_id:
                 # Already on the FHIR server: send the new demographics (same transaction, via the outbox).
                 outbox_enqueue(

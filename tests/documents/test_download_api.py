@@ -267,3 +267,31 @@ def test_scan_states_visible_in_list(filesystem_storage, clinician, patient):
     stored_document(user=clinician, patient=patient, data=samples.pdf(), clean=False)
     rows = factories.token_client(clinician).get("/api/documents/", {"scan_status": ScanStatus.PENDING}).json()
     assert rows["count"] == 1
+
+
+def test_legal_hold_is_for_managers_needs_a_reason_and_is_audited(
+    filesystem_storage, clinician, administrator, patient
+):
+    document = stored_document(user=clinician, patient=patient, data=samples.pdf())
+    url = f"/api/documents/{document.pk}/legal-hold/"
+    refused = factories.token_client(clinician).post(url, {"hold": True, "reason": "case 2026/17"}, format="json")
+    assert refused.status_code == 403
+    admin = factories.token_client(administrator)
+    assert admin.post(url, {"hold": True, "reason": ""}, format="json").status_code == 400
+    placed = admin.post(url, {"hold": True, "reason": "case 2026/17"}, format="json")
+    assert placed.status_code == 200 and placed.json()["legal_hold"] is True
+    assert admin.post(url, {"hold": True, "reason": "case 2026/17"}, format="json").status_code == 409
+    lifted = admin.post(url, {"hold": False, "reason": "case closed"}, format="json")
+    assert lifted.status_code == 200 and lifted.json()["legal_hold"] is False
+    actions = list(AuditEvent.objects.filter(object_id=str(document.pk)).values_list("action", flat=True))
+    assert actions.count("document.legal_hold_placed") == 1 and actions.count("document.legal_hold_lifted") == 1
+
+
+def test_birth_date_correction_recomputes_retention(filesystem_storage, clinician, patient):
+    from apps.patients.services import patient_update
+
+    document = stored_document(user=clinician, patient=patient, data=samples.pdf(), document_date="2026-01-10")
+    adult_until = Document.objects.get(pk=document.pk).retain_until
+    patient_update(user=clinician, patient=patient, fields={"date_of_birth": "2015-06-01"})
+    child_until = Document.objects.get(pk=document.pk).retain_until
+    assert child_until > adult_until

@@ -1,6 +1,11 @@
 """Services that change documents. Views, API, tasks and commands call these."""
 
-from apps.documents.services.changes import document_restore, document_soft_delete, document_update
+from apps.documents.services.changes import (
+    document_restore,
+    document_set_legal_hold,
+    document_soft_delete,
+    document_update,
+)
 from apps.documents.services.scanning import document_mark_corrupt, document_record_scan
 from apps.documents.services.upload import UploadRequest, document_new_version, document_upload, document_upload_bulk
 
@@ -10,6 +15,7 @@ __all__ = [
     "document_new_version",
     "document_record_scan",
     "document_restore",
+    "document_set_legal_hold",
     "document_soft_delete",
     "document_update",
     "document_upload",

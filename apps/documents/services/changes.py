@@ -125,3 +125,28 @@ def document_restore(*, actor: User, document: Document) -> Document:
         )
         document_announce(document=locked)
     return locked
+
+
+def document_set_legal_hold(*, actor: User, document: Document, hold: bool, reason: str) -> Document:
+    """Place or lift a legal hold on every version of a document; a held document is never purged."""
+    ensure_manager(user=actor, doing="place or lift legal holds")
+    reason = (reason or "").strip()
+    if len(reason) < 5:
+        raise ValidationFailed("Say why the legal hold is being placed or lifted (e.g. the case reference).")
+    with transaction.atomic():
+        versions = Document.objects.select_for_update().filter(lineage_id=document.lineage_id)
+        changed = [version.pk for version in versions if version.legal_hold != hold]
+        if not changed:
+            raise Conflict("This document is already on legal hold." if hold else "This document is not on legal hold.")
+        Document.objects.filter(pk__in=changed).update(legal_hold=hold, updated_at=timezone.now())
+        audit_record(
+            action="document.legal_hold_placed" if hold else "document.legal_hold_lifted",
+            actor=actor,
+            organisation_id=document.organisation_id,
+            patient_id=document.patient_id,
+            object_type="document",
+            object_id=document.pk,
+            details={"reason": reason[:2000], "versions": [str(pk) for pk in changed]},
+        )
+    document.refresh_from_db()
+    return document
