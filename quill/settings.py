@@ -126,6 +126,8 @@ LOGIN_REDIRECT_URL = "patients:list"
 LOGOUT_REDIRECT_URL = "accounts:login"
 
 SESSION_ENGINE = "django.contrib.sessions.backends.db"
+# Messages stay on the server: an API token's key is shown once in a message and must not ride in a cookie.
+MESSAGE_STORAGE = "django.contrib.messages.storage.session.SessionStorage"
 QUILL_SESSION_IDLE_SECONDS = env_int("QUILL_SESSION_IDLE_SECONDS", 30 * 60)
 SESSION_COOKIE_AGE = QUILL_SESSION_IDLE_SECONDS
 SESSION_SAVE_EVERY_REQUEST = True  # sliding idle timeout

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from urllib.parse import urlencode
 
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
@@ -70,7 +71,7 @@ class TotpRequiredMiddleware:
         if user.is_verified():
             return self.get_response(request)
         if user_has_device(user, confirmed=True):
-            return redirect(f"{reverse('accounts:verify_totp')}?next={path}")
+            return redirect(f"{reverse('accounts:verify_totp')}?{urlencode({'next': request.get_full_path()})}")
         if user.totp_required():
             return redirect(reverse("accounts:enrol_totp"))
         return self.get_response(request)

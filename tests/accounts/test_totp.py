@@ -201,3 +201,23 @@ def test_api_accepts_verified_session(administrator_client, administrator):
     response = administrator_client.get("/api/quill-test/whoami/")
     assert response.status_code == 200
     assert response.json()["email"] == administrator.email
+
+
+def test_code_page_keeps_the_full_address_to_return_to(client, organisation):
+    # given a clinician with an authenticator app who has entered only the password
+    user = factories.make_user(organisation, ["clinician"], totp=True)
+    client.force_login(user)
+    # when a page with a query string is asked for
+    response = client.get("/patients/?q=Example&page=2")
+    # then the code page is shown first and remembers the whole address, query included
+    assert response.status_code == 302
+    assert response["Location"] == "/accounts/sign-in/code/?next=%2Fpatients%2F%3Fq%3DExample%26page%3D2"
+
+
+def test_navigation_is_hidden_until_the_code_is_entered(client, organisation):
+    user = factories.make_user(organisation, ["clinician"], totp=True)
+    client.force_login(user)
+    page = client.get("/accounts/sign-in/code/").content.decode()
+    assert 'aria-label="Main"' not in page
+    signed_in = factories.signed_in_client(user).get("/patients/").content.decode()
+    assert 'aria-label="Main"' in signed_in
