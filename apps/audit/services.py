@@ -4,6 +4,13 @@
 transaction: the chain head row is locked (SELECT ... FOR UPDATE), so appends to
 one chain are serialised, and the event commits or rolls back with the change it
 records.
+
+The lock is held until the caller's transaction commits, so every database round
+trip made while holding it delays every other append to the same chain (with 8
+concurrent uploaders to one organisation this was a quarter of the upload's time).
+Hence no savepoint around the append (an error inside it fails the caller's
+transaction anyway), and on PostgreSQL the event insert and the head update go in
+one statement.
 """
 
 from __future__ import annotations
@@ -11,7 +18,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from apps.audit.hashing import event_hash
@@ -50,7 +57,7 @@ def audit_record(
     actor_id = getattr(actor, "pk", None) if actor is not None else None
     username = actor_username or (getattr(actor, "email", "") if actor is not None else "")
     chain = chain_key(organisation_id)
-    with transaction.atomic():
+    with transaction.atomic(savepoint=False):
         head = _lock_head(chain)
         fields: dict[str, Any] = {
             "chain": chain,
@@ -70,9 +77,33 @@ def audit_record(
             "details": details or {},
         }
         digest = event_hash(head.hash, fields)
-        event = AuditEvent.objects.create(prev_hash=head.hash, hash=digest, **fields)
-        ChainHead.objects.filter(chain=chain).update(sequence=fields["sequence"], hash=digest)
+        event = AuditEvent(prev_hash=head.hash, hash=digest, **fields)
+        if connection.vendor == "postgresql":
+            _insert_and_advance(event)
+        else:
+            event.save(force_insert=True)
+            ChainHead.objects.filter(chain=chain).update(sequence=event.sequence, hash=digest)
     return event
+
+
+def _insert_and_advance(event: AuditEvent) -> None:
+    """INSERT the event and move the chain head to it in one round trip (the head row is locked)."""
+    fields = [field for field in AuditEvent._meta.concrete_fields if not field.primary_key]
+    quote = connection.ops.quote_name
+    sql = (
+        f"WITH event AS (INSERT INTO {quote(AuditEvent._meta.db_table)} "
+        f"({', '.join(quote(field.column) for field in fields)}) "
+        f"VALUES ({', '.join(['%s'] * len(fields))}) RETURNING {quote(AuditEvent._meta.pk.column)}) "
+        f"UPDATE {quote(ChainHead._meta.db_table)} SET {quote('sequence')} = %s, {quote('hash')} = %s "
+        f"WHERE {quote('chain')} = %s RETURNING (SELECT {quote(AuditEvent._meta.pk.column)} FROM event)"
+    )
+    params = [field.get_db_prep_save(getattr(event, field.attname), connection) for field in fields]
+    params += [event.sequence, event.hash, event.chain]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        (event.pk,) = cursor.fetchone()
+    event._state.adding = False
+    event._state.db = connection.alias
 
 
 def audit_denied(*, action: str, actor: Any, reason: str, **kwargs: Any) -> AuditEvent:
