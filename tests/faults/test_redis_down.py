@@ -81,7 +81,8 @@ def test_upload_succeeds_while_redis_is_down_and_the_sweep_scans_it_later(
     document.refresh_from_db()
     assert document.scan_status == ScanStatus.PENDING and document.scan_attempts == 0
     # until beat's sweep runs (sent by name to the broker, exactly as beat sends it)
-    beat = Celery("fault-test-beat", broker=private_redis.url)
+    # (not set as the current app: shared tasks would then publish through it in later tests)
+    beat = Celery("fault-test-beat", broker=private_redis.url, set_as_current=False)
     try:
         beat.send_task("documents.sweep_pending_scans", queue="quill")
     finally:

@@ -70,7 +70,7 @@ def test_worker_killed_mid_scan_is_redelivered_and_scans_once(
     document_id = created.json()["id"]
     wait_for(
         lambda: relay.connections and relay.connections[0].bytes_from_client > 1024 * 1024,
-        timeout=30,
+        timeout=60,
         what="the worker streaming the document to clamd",
     )
     worker.kill()
