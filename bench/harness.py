@@ -1,0 +1,462 @@
+"""Shared plumbing for Quill's benchmarks: services, a gunicorn server, fixtures, HTTP clients, statistics.
+
+Every benchmark starts what it needs (SeaweedFS, clamd, gunicorn, a Celery worker) with
+the classes from ``tests/services`` or a subprocess, talks to it only on 127.0.0.1 and
+stops it afterwards. PostgreSQL and Redis are expected to be running; the database is
+``BENCH_DATABASE_URL`` (default ``postgres://postgres@127.0.0.1:5432/quill_bench``) and
+Redis DB ``BENCH_REDIS_DB`` (default 12).
+
+Benchmarks are not tests: they print figures, ratios against the raw component measured
+in the same run, and the target each ratio is held to.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import http.client
+import json
+import os
+import secrets
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+if str(REPO_ROOT) not in sys.path:
+    sys.path.insert(0, str(REPO_ROOT))
+
+from tests.services import spawn, terminate_group, wait_until  # noqa: E402
+from tests.services.ports import free_ports, release_ports  # noqa: E402
+
+DATABASE_URL = os.environ.get("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/quill_bench")
+REDIS_DB = int(os.environ.get("BENCH_REDIS_DB", "12"))
+REDIS_URL = f"redis://127.0.0.1:6379/{REDIS_DB}"
+MiB = 1024 * 1024
+CHUNK = MiB
+
+
+def base_env(**extra: str) -> dict[str, str]:
+    """Settings shared by the bench process and the servers it starts (quill/settings.py names)."""
+    env = {
+        "DATABASE_URL": DATABASE_URL,
+        "QUILL_REDIS_URL": REDIS_URL,
+        "QUILL_ENV": "development",
+        "DJANGO_DEBUG": "false",
+        "QUILL_CELERY_QUEUE": "quill-bench",
+        "QUILL_LOG_LEVEL": "WARNING",
+        "QUILL_API_THROTTLE_RATE": "1000000/minute",
+        "QUILL_SCANNER": "clamd",
+        "QUILL_CLAMD_SOCKET": "/nonexistent/clamd.sock",  # no scan unless a bench starts clamd
+    }
+    env.update(extra)
+    return env
+
+
+def setup_django(env: dict[str, str]) -> None:
+    """Configure Django in the bench process itself (fixtures, seeding, EXPLAIN)."""
+    os.environ.update(env)
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "quill.settings")
+    import django
+
+    django.setup()
+
+
+def ensure_database() -> None:
+    """Create the bench database if needed and apply migrations."""
+    from urllib.parse import urlparse
+
+    name = urlparse(DATABASE_URL).path.lstrip("/")
+    admin = DATABASE_URL.rsplit("/", 1)[0] + "/postgres"
+    exists = subprocess.run(
+        ["psql", admin, "-tAc", f"SELECT 1 FROM pg_database WHERE datname = '{name}'"],  # noqa: S608 (our own URL)
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    if not exists:
+        subprocess.run(["psql", admin, "-qc", f'CREATE DATABASE "{name}"'], check=True)
+    subprocess.run(
+        [sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"],
+        cwd=REPO_ROOT,
+        env={**os.environ, **base_env()},
+        check=True,
+    )
+
+
+# --- fixtures --------------------------------------------------------------------------------------
+
+
+@dataclass
+class Fixture:
+    organisation_id: uuid.UUID
+    user_id: int
+    token: str
+    patient_id: uuid.UUID
+    admin_token: str = ""
+
+
+def make_fixture(name: str = "Bench Clinic") -> Fixture:
+    """An organisation, a clinician and an administrator with API tokens, and one patient (Django set up)."""
+    from apps.accounts.services import api_token_create
+    from tests.factories import make_organisation, make_patient, make_user
+
+    organisation = make_organisation(name)
+    clinician = make_user(organisation, ["clinician"], email=f"clinician-{uuid.uuid4().hex[:8]}@bench.test")
+    admin = make_user(organisation, ["administrator"], email=f"admin-{uuid.uuid4().hex[:8]}@bench.test")
+    _, key = api_token_create(user=clinician, name="bench")
+    _, admin_key = api_token_create(user=admin, name="bench admin")
+    patient = make_patient(organisation)
+    return Fixture(organisation.pk, clinician.pk, key, patient.pk, admin_key)
+
+
+def mark_clean(document_ids: Sequence[str]) -> None:
+    """Skip the scan for documents a benchmark only downloads (the scan has its own benchmark)."""
+    from apps.documents.models import Document
+
+    Document.objects.filter(pk__in=list(document_ids)).update(scan_status="clean")
+
+
+# --- files -----------------------------------------------------------------------------------------
+
+
+def write_dicom(path: Path, size: int) -> Path:
+    """A file Quill accepts as DICOM (preamble, DICM, a file-meta element), then random bytes."""
+    import struct
+
+    head = b"\0" * 128 + b"DICM" + struct.pack("<HH", 2, 0) + b"UL" + struct.pack("<HI", 4, 0)
+    with open(path, "wb") as sink:
+        sink.write(head)
+        remaining = size - len(head)
+        while remaining > 0:
+            n = min(CHUNK, remaining)
+            sink.write(os.urandom(n))
+            remaining -= n
+    return path
+
+
+def write_pdf(path: Path, size: int) -> Path:
+    """A valid one-page PDF of about `size` bytes: the bulk is an image stream of random bytes."""
+    overhead = 700
+    payload = max(0, size - overhead)
+    objects = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Contents 4 0 R "
+        b"/Resources << /XObject << /Im1 5 0 R >> >> >>",
+    ]
+    content = b"q 100 0 0 100 50 700 cm /Im1 Do Q"
+    with open(path, "wb") as sink:
+        offsets = []
+        sink.write(b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n")
+        for number, body in enumerate(objects, start=1):
+            offsets.append(sink.tell())
+            sink.write(b"%d 0 obj\n" % number + body + b"\nendobj\n")
+        offsets.append(sink.tell())
+        sink.write(b"4 0 obj\n<< /Length %d >>\nstream\n" % len(content) + content + b"\nendstream\nendobj\n")
+        offsets.append(sink.tell())
+        sink.write(
+            b"5 0 obj\n<< /Type /XObject /Subtype /Image /Width 1 /Height 1 /ColorSpace /DeviceGray "
+            b"/BitsPerComponent 8 /Length %d >>\nstream\n" % payload
+        )
+        remaining = payload
+        while remaining > 0:
+            n = min(CHUNK, remaining)
+            sink.write(os.urandom(n))
+            remaining -= n
+        sink.write(b"\nendstream\nendobj\n")
+        xref = sink.tell()
+        sink.write(b"xref\n0 %d\n0000000000 65535 f \n" % (len(offsets) + 1))
+        for offset in offsets:
+            sink.write(b"%010d 00000 n \n" % offset)
+        sink.write(b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(offsets) + 1, xref))
+    return path
+
+
+# --- servers ---------------------------------------------------------------------------------------
+
+
+class Gunicorn:
+    """`gunicorn quill.wsgi` on a free loopback port, in its own process group."""
+
+    def __init__(
+        self,
+        env: dict[str, str],
+        *,
+        workers: int = 5,
+        worker_class: str = "sync",
+        threads: int = 1,
+        timeout: int = 900,
+        app: str = "quill.wsgi:application",
+        extra_args: Sequence[str] = (),
+    ) -> None:
+        self.env = env
+        self.workers = workers
+        self.worker_class = worker_class
+        self.threads = threads
+        self.timeout = timeout
+        self.app = app
+        self.extra_args = list(extra_args)
+        (self.port,) = free_ports(1)
+        self.dir = Path(tempfile.mkdtemp(prefix="quill-bench-gunicorn-"))
+        self.log_path = self.dir / "gunicorn.log"
+        self._process = None
+        self._log = None
+
+    @property
+    def pid(self) -> int:
+        return self._process.pid
+
+    def start(self) -> Gunicorn:
+        argv = [
+            sys.executable, "-m", "gunicorn", self.app,
+            "--bind", f"127.0.0.1:{self.port}",
+            "--workers", str(self.workers),
+            "--worker-class", self.worker_class,
+            "--threads", str(self.threads),
+            "--timeout", str(self.timeout),
+            "--worker-tmp-dir", str(self.dir),
+            "--log-level", "warning",
+            *self.extra_args,
+        ]  # fmt: skip
+        env = {**os.environ, **self.env, "PYTHONPATH": str(REPO_ROOT), "PYTHONUNBUFFERED": "1"}
+        self._process, self._log = spawn(argv, log_path=self.log_path, env=env, cwd=REPO_ROOT)
+        wait_until(
+            lambda: self._healthy() and len(self.worker_pids()) == self.workers,
+            timeout=60,
+            service="gunicorn",
+            what=f"/healthz on port {self.port}",
+            log_path=self.log_path,
+            process=self._process,
+        )
+        # Warm every worker (imports, DB connection) so the first measured request is not a cold start.
+        for _ in range(self.workers * 3):
+            self._healthy()
+        return self
+
+    def _healthy(self) -> bool:
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=5)
+        try:
+            conn.request("GET", "/healthz")
+            return conn.getresponse().status == 200
+        finally:
+            conn.close()
+
+    def worker_pids(self) -> list[int]:
+        try:
+            children = Path(f"/proc/{self.pid}/task/{self.pid}/children").read_text().split()
+        except FileNotFoundError:
+            return []
+        return [int(pid) for pid in children]
+
+    def stop(self) -> None:
+        if self._process is not None:
+            terminate_group(self._process, timeout=15, log_file=self._log)
+            self._process = None
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+        release_ports([self.port])
+
+    def __enter__(self) -> Gunicorn:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+@contextlib.contextmanager
+def seaweed(bucket: str = "quill-bench") -> Iterator:
+    from tests.services.seaweedfs import SeaweedS3
+
+    server = SeaweedS3(bucket=bucket)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.close()
+
+
+def s3_client(server, **config):
+    """A plain boto3 client as an integrator would write it (keep-alive pool, standard retries)."""
+    import boto3
+    from botocore.config import Config
+
+    return boto3.client(
+        "s3",
+        endpoint_url=server.endpoint_url,
+        aws_access_key_id=server.access_key,
+        aws_secret_access_key=server.secret_key,
+        region_name=server.region,
+        config=Config(signature_version="s3v4", s3={"addressing_style": "path"}, max_pool_connections=32, **config),
+    )
+
+
+# --- process memory --------------------------------------------------------------------------------
+
+
+def proc_status(pid: int) -> dict[str, int]:
+    """VmRSS / VmHWM (kB) of a process, from the kernel's own accounting."""
+    values = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        name, _, rest = line.partition(":")
+        if name in ("VmRSS", "VmHWM"):
+            values[name] = int(rest.split()[0])
+    return values
+
+
+def reset_peak_rss(pid: int) -> None:
+    """Reset VmHWM to the current RSS (Linux: writing 5 to clear_refs)."""
+    Path(f"/proc/{pid}/clear_refs").write_text("5")
+
+
+# --- HTTP clients ----------------------------------------------------------------------------------
+
+
+class ApiError(RuntimeError):
+    pass
+
+
+def api_upload(
+    port: int,
+    token: str,
+    path: Path,
+    *,
+    patient_id: uuid.UUID,
+    filename: str,
+    category: str = "imaging",
+    data: bytes | None = None,
+) -> dict:
+    """POST /api/documents/ as multipart, streaming the file from disk (or `data`) without building the body."""
+    boundary = "quillbench" + secrets.token_hex(12)
+    fields = {"patient_id": str(patient_id), "category": category}
+    pre = b"".join(
+        f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n'.encode()
+        for name, value in fields.items()
+    )
+    pre += (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{filename}"\r\n'
+        "Content-Type: application/octet-stream\r\n\r\n"
+    ).encode()
+    post = f"\r\n--{boundary}--\r\n".encode()
+    size = len(data) if data is not None else path.stat().st_size
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=900)
+    try:
+        conn.putrequest("POST", "/api/documents/")
+        conn.putheader("Authorization", f"Token {token}")
+        conn.putheader("Content-Type", f"multipart/form-data; boundary={boundary}")
+        conn.putheader("Content-Length", str(len(pre) + size + len(post)))
+        conn.endheaders()
+        conn.send(pre)
+        if data is not None:
+            conn.send(data)
+        else:
+            with open(path, "rb") as source:
+                while chunk := source.read(CHUNK):
+                    conn.send(chunk)
+        conn.send(post)
+        response = conn.getresponse()
+        body = response.read()
+    finally:
+        conn.close()
+    if response.status != 201:
+        raise ApiError(f"upload answered {response.status}: {body[:500]!r}")
+    return json.loads(body)
+
+
+def api_download(port: int, token: str, document_id: str, *, expect: int) -> int:
+    """GET /api/documents/{id}/content, reading in 1 MiB pieces and dropping them; returns bytes read."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=900)
+    try:
+        conn.request("GET", f"/api/documents/{document_id}/content", headers={"Authorization": f"Token {token}"})
+        response = conn.getresponse()
+        if response.status != 200:
+            raise ApiError(f"download answered {response.status}: {response.read()[:500]!r}")
+        total = 0
+        while chunk := response.read(CHUNK):
+            total += len(chunk)
+    finally:
+        conn.close()
+    if total != expect:
+        raise ApiError(f"download returned {total} bytes, expected {expect}")
+    return total
+
+
+def api_get(port: int, token: str, path: str) -> tuple[int, bytes]:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    try:
+        conn.request("GET", path, headers={"Authorization": f"Token {token}"})
+        response = conn.getresponse()
+        return response.status, response.read()
+    finally:
+        conn.close()
+
+
+# --- statistics and output -------------------------------------------------------------------------
+
+
+def timed(action: Callable[[], object]) -> float:
+    started = time.perf_counter()
+    action()
+    return time.perf_counter() - started
+
+
+def percentile(values: Sequence[float], fraction: float) -> float:
+    """Nearest-rank percentile (p95 of 200 samples is the 190th smallest)."""
+    ordered = sorted(values)
+    if not ordered:
+        return float("nan")
+    rank = max(1, min(len(ordered), int(-(-fraction * len(ordered) // 1))))
+    return ordered[rank - 1]
+
+
+def median(values: Sequence[float]) -> float:
+    return statistics.median(values)
+
+
+@dataclass
+class Table:
+    title: str
+    columns: Sequence[str]
+    rows: list[Sequence[object]] = field(default_factory=list)
+
+    def add(self, *row: object) -> None:
+        self.rows.append(row)
+
+    def render(self) -> str:
+        cells = [[str(c) for c in self.columns]] + [[_cell(c) for c in row] for row in self.rows]
+        widths = [max(len(row[i]) for row in cells) for i in range(len(self.columns))]
+        lines = [self.title, "-" * len(self.title)]
+        for index, row in enumerate(cells):
+            lines.append("  ".join(text.rjust(widths[i]) if i else text.ljust(widths[i]) for i, text in enumerate(row)))
+            if index == 0:
+                lines.append("  ".join("-" * w for w in widths))
+        return "\n".join(lines)
+
+    def print(self) -> None:
+        print("\n" + self.render() + "\n", flush=True)
+
+
+def _cell(value: object) -> str:
+    if isinstance(value, float):
+        return f"{value:.3f}" if value < 100 else f"{value:.0f}"
+    return str(value)
+
+
+def verdict(ratio: float, target: float, *, at_most: bool = True) -> str:
+    ok = ratio <= target if at_most else ratio >= target
+    return ("ok" if ok else "MISS") + f" ({'<=' if at_most else '>='} {target})"
+
+
+def machine() -> str:
+    import platform
+
+    cores = os.cpu_count()
+    mem = int(Path("/proc/meminfo").read_text().split()[1]) // (1024 * 1024)
+    load = os.getloadavg()[0]
+    return f"{platform.node()}: {cores} cores, {mem} GiB, Python {platform.python_version()}, load {load:.2f} at start"

@@ -1,0 +1,120 @@
+"""Scanning throughput: a Celery worker's documents/s vs calling clamd INSTREAM directly (issue 9: >= 0.8x).
+
+Starts SeaweedFS, clamd (with the tests' own signature database) and one Celery
+worker (solo pool, as in tests). ``--count`` PDFs of ``--size-kib`` are put into S3
+with pending Document rows; then (a) the same files are streamed from local disk to
+clamd INSTREAM one after another (Quill's own INSTREAM client,
+``apps.documents.scanner.scan_stream``), and (b) ``scan_document`` is queued for every
+document and the clock runs until none is pending (the worker reads each object from
+S3, streams it to clamd, records the verdict with its audit event and FHIR outbox row,
+and queues the thumbnail, which runs after the scans). Both at concurrency 1.
+
+    .venv/bin/python bench/scanning.py [--count 60] [--size-kib 1024] [--rounds 2]
+"""
+
+# ruff: noqa: B023  (each closure is called within its own loop iteration)
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import harness as h
+
+TARGET = 0.8
+
+
+def _task_times(log_path: Path) -> dict[str, list[float]]:
+    """Task run times from the worker's log lines 'Task <name>[<id>] succeeded in <s>s'."""
+    import re
+
+    times: dict[str, list[float]] = {}
+    for match in re.finditer(r"Task (\S+)\[[^\]]+\] succeeded in ([0-9.]+)s", log_path.read_text()):
+        times.setdefault(match.group(1), []).append(float(match.group(2)))
+    return times
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--count", type=int, default=60)
+    parser.add_argument("--size-kib", type=int, default=1024)
+    parser.add_argument("--rounds", type=int, default=2)
+    args = parser.parse_args()
+    from tests.services.celery_worker import CeleryWorker
+    from tests.services.clamd import Clamd
+
+    table = h.Table(
+        f"Scanning: {args.count} PDFs of {args.size_kib} KiB, concurrency 1",
+        ["round", "direct INSTREAM docs/s", "worker docs/s", "ratio", "target"],
+    )
+    with h.seaweed() as s3, Clamd() as clamd, tempfile.TemporaryDirectory(prefix="quill-bench-scan-") as tmp:
+        env = h.base_env(**s3.settings_env(), **clamd.settings_env())
+        h.setup_django(env)
+        fixture = h.make_fixture()
+        from apps.documents.models import Document
+        from apps.documents.scanner import scan_stream
+        from apps.documents.tasks import scan_document
+        from quill.queue import enqueue
+
+        client = h.s3_client(s3)
+        files = [h.write_pdf(Path(tmp) / f"scan-{n}.pdf", args.size_kib * 1024) for n in range(args.count)]
+        print(h.machine(), flush=True)
+        with CeleryWorker(env=env, queues=[env["QUILL_CELERY_QUEUE"]]) as worker:
+            ratios = []
+            for round_ in range(1, args.rounds + 1):
+                ids = []
+                for path in files:
+                    document_id = uuid.uuid4()
+                    key = f"{fixture.organisation_id}/{fixture.patient_id}/documents/bench/{document_id}.pdf"
+                    client.upload_file(str(path), s3.bucket, key)
+                    Document.objects.create(
+                        id=document_id, organisation_id=fixture.organisation_id, patient_id=fixture.patient_id,
+                        title=path.name, category="letter", document_date="2026-01-01", original_filename=path.name,
+                        content_type="application/pdf", size=path.stat().st_size, sha256="0" * 64, sha1="0" * 40,
+                        storage_key=key, uploaded_by_id=fixture.user_id, lineage_id=document_id,
+                    )  # fmt: skip
+                    ids.append(str(document_id))
+
+                def direct():
+                    for path in files:
+                        with open(path, "rb") as reader:
+                            assert scan_stream(reader).clean
+
+                direct_seconds = h.timed(direct)
+
+                def through_worker():
+                    for document_id in ids:
+                        enqueue(scan_document, document_id)
+                    deadline = time.monotonic() + 900
+                    while Document.objects.filter(pk__in=ids, scan_status="pending").exists():
+                        if time.monotonic() > deadline:
+                            raise RuntimeError(f"scans not finished; see {worker.log_path}")
+                        time.sleep(0.02)
+
+                worker_seconds = h.timed(through_worker)
+                clean = Document.objects.filter(pk__in=ids, scan_status="clean").count()
+                assert clean == len(ids), f"{clean} of {len(ids)} clean"
+                direct_rate, worker_rate = args.count / direct_seconds, args.count / worker_seconds
+                ratios.append(worker_rate / direct_rate)
+                table.add(
+                    round_, direct_rate, worker_rate, f"{ratios[-1]:.2f}", h.verdict(ratios[-1], TARGET, at_most=False)
+                )
+                print(f"  round {round_}: direct {direct_rate:.1f}/s, worker {worker_rate:.1f}/s", flush=True)
+                time.sleep(3)  # let the queued thumbnails drain before the next round
+            time.sleep(2)
+            task_times = _task_times(worker.log_path)
+    table.print()
+    for name, times in task_times.items():
+        print(f"worker log: {name}: {len(times)} tasks, median {1000 * h.median(times):.0f} ms")
+    print(f"median ratio {h.median(ratios):.2f} {h.verdict(h.median(ratios), TARGET, at_most=False)}")
+
+
+if __name__ == "__main__":
+    started = time.monotonic()
+    main()
+    print(f"(took {time.monotonic() - started:.0f} s)")
