@@ -15,17 +15,18 @@ from apps.patients.models import Patient
 
 PASSWORD = "correct-horse-battery-staple-42"
 _counter = itertools.count(1)
-_password_hash: str | None = None
+_password_hashes: dict[tuple[str, ...], str] = {}
 
 
 def _hashed_password() -> str:
-    """PASSWORD hashed once per test process with the configured (argon2) hasher; reused for speed."""
-    global _password_hash
-    if _password_hash is None:
-        from django.contrib.auth.hashers import make_password
+    """PASSWORD hashed once per test process and hasher setting (argon2 by default); reused for speed."""
+    from django.conf import settings
+    from django.contrib.auth.hashers import make_password
 
-        _password_hash = make_password(PASSWORD)
-    return _password_hash
+    hashers = tuple(settings.PASSWORD_HASHERS)
+    if hashers not in _password_hashes:
+        _password_hashes[hashers] = make_password(PASSWORD)
+    return _password_hashes[hashers]
 
 
 # Valid NHS numbers (mod-11) in the 999 range used for testing; none is a real person.
