@@ -28,6 +28,7 @@ from __future__ import annotations
 import struct
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import BinaryIO
 
 from PIL import Image, UnidentifiedImageError
 from pypdf import PdfReader
@@ -148,10 +149,12 @@ def _check_extension(filename: str, content_type: str) -> str:
 
 def _check_pdf(spooled: SpooledFile, max_pixels: int) -> None:
     _check_pdf_has_end(spooled)
-    reader = _check_pdf_parses(spooled)
-    _check_pdf_not_encrypted(reader)
-    _check_pdf_has_pages(reader)
-    _check_pdf_no_active_content(reader)
+    # An open file, not a path: given a path, pypdf reads the whole file into memory.
+    with spooled.open() as stream:
+        reader = _check_pdf_parses(stream)
+        _check_pdf_not_encrypted(reader)
+        _check_pdf_has_pages(reader)
+        _check_pdf_no_active_content(reader)
 
 
 def _check_pdf_has_end(spooled: SpooledFile) -> None:
@@ -162,9 +165,9 @@ def _check_pdf_has_end(spooled: SpooledFile) -> None:
             raise CorruptFile()
 
 
-def _check_pdf_parses(spooled: SpooledFile) -> PdfReader:
+def _check_pdf_parses(stream: BinaryIO) -> PdfReader:
     try:
-        return PdfReader(spooled.path, strict=False)
+        return PdfReader(stream, strict=False)
     except (PyPdfError, ValueError, KeyError, TypeError, RecursionError, OSError) as exc:
         raise CorruptFile() from exc
 
