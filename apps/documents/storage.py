@@ -27,6 +27,7 @@ from django.core.files.storage import storages
 from apps.documents.errors import StorageUnavailable
 
 CHUNK_SIZE = 1024 * 1024
+MULTIPART_THRESHOLD = 16 * 1024 * 1024
 _SIGNED_URL_SALT = "quill.documents.signed-url"
 _XATTR = "user.quill.sha256"
 
@@ -107,7 +108,12 @@ def put_file(*, key: str, path: str, sha256: str, content_type: str) -> StoredOb
         if settings.QUILL_S3_SSE:
             extra["ServerSideEncryption"] = settings.QUILL_S3_SSE
         try:
-            client.upload_file(path, bucket, key, ExtraArgs=extra, Config=_transfer_config())
+            if size < MULTIPART_THRESHOLD:
+                # One request; the transfer manager's thread pool costs more than it saves here.
+                with open(path, "rb") as body:
+                    client.put_object(Bucket=bucket, Key=key, Body=body, ContentLength=size, **extra)
+            else:
+                client.upload_file(path, bucket, key, ExtraArgs=extra, Config=_transfer_config())
         except _s3_errors() as exc:
             raise StorageUnavailable() from exc
         return StoredObject(key=key, size=size)
