@@ -86,7 +86,10 @@ def _transfer_config():
     from boto3.s3.transfer import TransferConfig
 
     return TransferConfig(
-        multipart_threshold=16 * 1024 * 1024, multipart_chunksize=16 * 1024 * 1024, max_concurrency=4, use_threads=True
+        multipart_threshold=MULTIPART_THRESHOLD,
+        multipart_chunksize=MULTIPART_THRESHOLD,
+        max_concurrency=4,
+        use_threads=True,
     )
 
 
