@@ -38,6 +38,7 @@ from apps.documents.models import AnnotationKind, Category
 from apps.documents.permissions import allowed_categories
 from apps.documents.selectors import DocumentFilters, document_get_for, document_list, document_versions
 from apps.documents.serializers import (
+    BulkUploadSerializer,
     DocumentDeleteSerializer,
     DocumentFilterSerializer,
     DocumentSerializer,
@@ -162,7 +163,7 @@ def _upload_fields(request: Request) -> dict:
 class DocumentBulkUploadView(HashingUploadMixin, APIView):
     parser_classes = [MultiPartParser]
 
-    @extend_schema(request={"multipart/form-data": UploadFieldsSerializer})
+    @extend_schema(request={"multipart/form-data": UploadFieldsSerializer}, responses={201: BulkUploadSerializer})
     def post(self, request: Request) -> Response:
         _ensure_document_role(request.user)
         files = self.uploaded_files(request, "files")
@@ -221,6 +222,7 @@ class DocumentBulkUploadView(HashingUploadMixin, APIView):
 class DocumentDetailView(APIView):
     parser_classes = [JSONParser, MultiPartParser]
 
+    @extend_schema(responses=DocumentSerializer)
     def get(self, request: Request, document_id) -> Response:
         document = document_get_for(user=request.user, document_id=document_id, include_deleted=True)
         audit_record(
@@ -271,6 +273,7 @@ class DocumentLegalHoldView(APIView):
 class DocumentVersionsView(HashingUploadMixin, APIView):
     parser_classes = [MultiPartParser]
 
+    @extend_schema(responses=DocumentSerializer(many=True))
     def get(self, request: Request, document_id) -> Response:
         document = document_get_for(user=request.user, document_id=document_id)
         versions = document_versions(document=document)
@@ -353,6 +356,7 @@ class SignedDownloadView(APIView):
     authentication_classes: list = []
     permission_classes = [AllowAny]
 
+    @extend_schema(responses={(200, "application/octet-stream"): bytes}, auth=[])
     def get(self, request: Request, token: str) -> HttpResponse:
         try:
             document_id, user_id = storage.unsign_download(token)

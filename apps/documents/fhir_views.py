@@ -109,6 +109,8 @@ def _pairs(request: Request) -> list[tuple[str, str]]:
 
 
 class FhirView(APIView):
+    # FHIR describes itself (GET /fhir/r4/metadata); it is not part of the REST API's OpenAPI schema.
+    schema = None
     renderer_classes = [FhirJsonRenderer]
     content_negotiation_class = FhirContentNegotiation
 

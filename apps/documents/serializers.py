@@ -94,3 +94,10 @@ class BulkFileResultSerializer(serializers.Serializer):
     error_code = serializers.CharField(required=False)
     message = serializers.CharField(required=False)
     document = DocumentSerializer(required=False)
+
+
+class BulkUploadSerializer(serializers.Serializer):
+    stored = serializers.IntegerField()
+    refused = serializers.IntegerField()
+    total = serializers.IntegerField()
+    files = BulkFileResultSerializer(many=True)
