@@ -14,6 +14,7 @@ import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
 from quill.env import env_bool, env_choice, env_float, env_int, env_list, env_str
+from quill.s3 import s3_client_config
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("QUILL_VAR_DIR", str(BASE_DIR / "var")))
@@ -178,6 +179,12 @@ if QUILL_STORAGE == "s3":
         "secret_key": env_str("QUILL_S3_SECRET_ACCESS_KEY", ""),
         "addressing_style": env_str("QUILL_S3_ADDRESSING_STYLE", "path"),
         "signature_version": "s3v4",
+        "client_config": s3_client_config(
+            addressing_style=env_str("QUILL_S3_ADDRESSING_STYLE", "path"),
+            connect_timeout=env_float("QUILL_S3_CONNECT_TIMEOUT_SECONDS", 5.0),
+            read_timeout=env_float("QUILL_S3_READ_TIMEOUT_SECONDS", 60.0),
+            max_attempts=env_int("QUILL_S3_MAX_ATTEMPTS", 3),
+        ),
         "querystring_expire": QUILL_SIGNED_URL_SECONDS,
         "default_acl": None,
         "file_overwrite": False,

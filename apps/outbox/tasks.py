@@ -11,6 +11,7 @@ from django.utils import timezone
 from apps.outbox.handlers import RetryableDelivery, TerminalDelivery, handler_for
 from apps.outbox.models import MessageStatus, OutboxMessage
 from apps.outbox.services import outbox_mark_dead, outbox_mark_done, outbox_mark_retry
+from quill.queue import enqueue
 
 logger = logging.getLogger(__name__)
 
@@ -37,7 +38,7 @@ def relay_message(message_id: int) -> str:
             logger.warning("outbox delivery will be retried", extra={"message_id": message.pk, "error": str(exc)})
             if message.status == MessageStatus.PENDING:
                 delay = max(0.0, (message.next_attempt_at - timezone.now()).total_seconds())
-                transaction.on_commit(lambda: relay_message.apply_async((message.pk,), countdown=delay))
+                transaction.on_commit(lambda: enqueue(relay_message, message.pk, countdown=delay))
             return message.status
         except TerminalDelivery as exc:
             outbox_mark_dead(message=message, error=str(exc), response=exc.response)
@@ -56,5 +57,5 @@ def relay_due(limit: int = 500) -> int:
         .values_list("pk", flat=True)[:limit]
     )
     for pk in due:
-        relay_message.delay(pk)
+        enqueue(relay_message, pk)
     return len(due)

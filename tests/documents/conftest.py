@@ -6,6 +6,7 @@ import pytest
 from django.conf import settings as django_settings
 
 from quill.celery import app as celery_app
+from quill.s3 import s3_client_config
 
 
 def s3_settings(s3) -> dict:
@@ -17,6 +18,7 @@ def s3_settings(s3) -> dict:
         "secret_key": s3.secret_key,
         "addressing_style": "path",
         "signature_version": "s3v4",
+        "client_config": s3_client_config(addressing_style="path"),
         "querystring_expire": 3600,
         "default_acl": None,
         "file_overwrite": False,
