@@ -12,12 +12,13 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import os
+import shutil
 import signal
 import subprocess
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import IO
+from typing import IO, Self
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 LOG_TAIL_LINES = 40
@@ -151,3 +152,66 @@ def wait_until(
             reason = f" (last error: {last_error!r})" if last_error else ""
             raise ServiceError(f"{what} not ready within {timeout:.0f}s{reason}", service=service, log_path=log_path)
         time.sleep(interval)
+
+
+class ManagedProcess:
+    """The lifecycle every test service shares: one process group, its log file, a temp folder.
+
+    Subclasses implement `start()` (setting `_process` and `_log_file`) and may
+    override `_after_stop()` and `_on_close()`; `owned_dir` is removed by `close()`.
+    """
+
+    stop_timeout: float = 10.0
+    _process: subprocess.Popen[bytes] | None = None
+    _log_file: IO[bytes] | None = None
+    owned_dir: Path | None = None
+
+    def start(self) -> Self:
+        raise NotImplementedError
+
+    @property
+    def is_running(self) -> bool:
+        return self._process is not None and self._process.poll() is None
+
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid if self._process else None
+
+    def stop(self, *, timeout: float | None = None) -> None:
+        """SIGTERM the process group, wait, SIGKILL after the timeout; `start()` can follow."""
+        if self._process is not None:
+            terminate_group(self._process, timeout=timeout or self.stop_timeout, log_file=self._log_file)
+            self._process = None
+        if self._log_file is not None:
+            self._log_file.close()
+            self._log_file = None
+        self._after_stop()
+
+    def kill(self) -> None:
+        """SIGKILL at once, as in a crash."""
+        if self._process is not None:
+            terminate_group(self._process, timeout=5, sig=signal.SIGKILL)
+        self.stop()
+
+    def restart(self) -> Self:
+        self.stop()
+        return self.start()
+
+    def close(self) -> None:
+        """Stop for good and delete the temp folder this object made."""
+        self.stop()
+        self._on_close()
+        if self.owned_dir is not None:
+            shutil.rmtree(self.owned_dir, ignore_errors=True)
+
+    def _after_stop(self) -> None:
+        """Clean-up after each stop (e.g. stale sockets)."""
+
+    def _on_close(self) -> None:
+        """Clean-up once, when closed (e.g. releasing reserved ports)."""
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -21,12 +19,14 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import IO
 
-from tests.services import REPO_ROOT, spawn, terminate_group, wait_until
+from tests.services import REPO_ROOT, ManagedProcess, spawn, wait_until
 
 _READY = re.compile(rb"@\S+ ready\.")
 
 
-class CeleryWorker:
+class CeleryWorker(ManagedProcess):
+    stop_timeout = 15.0  # warm shutdown finishes the current task first
+
     """`celery -A <app> worker --pool=solo` in its own process group, logging to a file."""
 
     def __init__(
@@ -48,20 +48,12 @@ class CeleryWorker:
         self.cwd = cwd
         self.extra_args = list(extra_args)
         self.startup_timeout = startup_timeout
-        self._owns_log_dir = log_dir is None
         self.log_dir = Path(log_dir) if log_dir else Path(tempfile.mkdtemp(prefix="quill-celery-"))
         self.log_path = self.log_dir / f"{self.nodename.split('@')[0]}.log"
+        self.owned_dir = None if log_dir else self.log_dir
         self._process: subprocess.Popen[bytes] | None = None
         self._log_file: IO[bytes] | None = None
         self.last_startup_seconds: float | None = None
-
-    @property
-    def is_running(self) -> bool:
-        return self._process is not None and self._process.poll() is None
-
-    @property
-    def pid(self) -> int | None:
-        return self._process.pid if self._process else None
 
     def argv(self) -> list[str]:
         return [
@@ -100,37 +92,6 @@ class CeleryWorker:
             raise
         self.last_startup_seconds = time.monotonic() - started
         return self
-
-    def stop(self, *, timeout: float = 15.0) -> None:
-        """SIGTERM (warm shutdown: finishes the current task), then SIGKILL after `timeout`."""
-        if self._process is not None:
-            terminate_group(self._process, timeout=timeout, log_file=self._log_file)
-            self._process = None
-        if self._log_file is not None:
-            self._log_file.close()
-            self._log_file = None
-
-    def kill(self) -> None:
-        """SIGKILL at once, as in a crash: the current task is not acknowledged (with acks_late) or lost."""
-        if self._process is not None:
-            terminate_group(self._process, timeout=5, sig=signal.SIGKILL)
-        self.stop()
-
-    def restart(self) -> CeleryWorker:
-        self.stop()
-        return self.start()
-
-    def close(self) -> None:
-        """Stop and delete the log directory (if this object made it)."""
-        self.stop()
-        if self._owns_log_dir:
-            shutil.rmtree(self.log_dir, ignore_errors=True)
-
-    def __enter__(self) -> CeleryWorker:
-        return self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
 
     def _env(self) -> dict[str, str]:
         merged = dict(os.environ)

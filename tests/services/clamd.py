@@ -10,8 +10,6 @@ signatures from unsigned databases with a `.UNOFFICIAL` suffix; the exported
 from __future__ import annotations
 
 import hashlib
-import shutil
-import signal
 import subprocess
 import tempfile
 import time
@@ -21,7 +19,7 @@ from typing import IO
 
 import clamd as clamd_client
 
-from tests.services import ServiceError, spawn, terminate_group, wait_until
+from tests.services import ManagedProcess, ServiceError, spawn, wait_until
 
 CLAMD_BINARY = "/usr/sbin/clamd"
 
@@ -47,7 +45,7 @@ def write_signature_database(directory: Path) -> None:
     (directory / "quill-test.ndb").write_text(f"{QUILL_TEST_MALWARE_SIGNATURE_BASE}:0:*:{QUILL_TEST_MALWARE.hex()}\n")
 
 
-class Clamd:
+class Clamd(ManagedProcess):
     """One clamd process listening only on a unix socket in its own temp directory."""
 
     def __init__(
@@ -60,24 +58,16 @@ class Clamd:
         """`extra_databases` maps file names (e.g. "more.ndb") to extra signature lines for this clamd."""
         self.extra_databases = dict(extra_databases or {})
         self.startup_timeout = startup_timeout
-        self._owns_base_dir = base_dir is None
         # Unix socket paths are limited to 107 bytes, so keep the directory short.
         self.base_dir = Path(base_dir) if base_dir else Path(tempfile.mkdtemp(prefix="quill-clamd-"))
         self.database_dir = self.base_dir / "db"
         self.socket_path = str(self.base_dir / "clamd.sock")
         self.config_path = self.base_dir / "clamd.conf"
         self.log_path = self.base_dir / "clamd.log"
+        self.owned_dir = None if base_dir else self.base_dir
         self._process: subprocess.Popen[bytes] | None = None
         self._log_file: IO[bytes] | None = None
         self.last_startup_seconds: float | None = None
-
-    @property
-    def is_running(self) -> bool:
-        return self._process is not None and self._process.poll() is None
-
-    @property
-    def pid(self) -> int | None:
-        return self._process.pid if self._process else None
 
     def client(self, *, timeout: float | None = 30.0) -> clamd_client.ClamdUnixSocket:
         return clamd_client.ClamdUnixSocket(path=self.socket_path, timeout=timeout)
@@ -117,37 +107,9 @@ class Clamd:
         self.last_startup_seconds = time.monotonic() - started
         return self
 
-    def stop(self, *, timeout: float = 10.0) -> None:
-        """SIGTERM, wait, SIGKILL after `timeout`. The socket path stays the same for `start()`."""
-        if self._process is not None:
-            terminate_group(self._process, timeout=timeout, log_file=self._log_file)
-            self._process = None
-        if self._log_file is not None:
-            self._log_file.close()
-            self._log_file = None
+    def _after_stop(self) -> None:
+        # The socket path stays the same for `start()`.
         Path(self.socket_path).unlink(missing_ok=True)
-
-    def kill(self) -> None:
-        """SIGKILL, as in a crash."""
-        if self._process is not None:
-            terminate_group(self._process, timeout=5, sig=signal.SIGKILL)
-        self.stop()
-
-    def restart(self) -> Clamd:
-        self.stop()
-        return self.start()
-
-    def close(self) -> None:
-        """Stop and delete the temp directory (if this object made it)."""
-        self.stop()
-        if self._owns_base_dir:
-            shutil.rmtree(self.base_dir, ignore_errors=True)
-
-    def __enter__(self) -> Clamd:
-        return self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
 
     def _config(self) -> str:
         # No User option: clamd keeps the identity it was started with (root here);

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import secrets
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -23,7 +22,7 @@ from botocore.client import BaseClient
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from tests.services import ServiceError, spawn, terminate_group, wait_until
+from tests.services import ManagedProcess, ServiceError, spawn, wait_until
 from tests.services.ports import SEAWEEDFS_GRPC_OFFSET, free_ports, release_ports
 
 _PORT_OFFSETS = (0, SEAWEEDFS_GRPC_OFFSET)
@@ -41,7 +40,11 @@ def weed_binary() -> str:
     return found
 
 
-class SeaweedS3:
+class SeaweedS3(ManagedProcess):
+    # A clean stop takes about a second; weed's shutdown now and then hangs, hence the short
+    # timeout (acknowledged writes are already on disk, so a SIGKILL loses nothing).
+    stop_timeout = 5.0
+
     """One `weed mini` process: master, volume, filer and S3 gateway on reserved loopback ports."""
 
     def __init__(
@@ -59,8 +62,8 @@ class SeaweedS3:
         self.secret_key = secret_key or secrets.token_urlsafe(24)
         self.region = region
         self.startup_timeout = startup_timeout
-        self._owns_base_dir = base_dir is None
         self.base_dir = Path(base_dir) if base_dir else Path(tempfile.mkdtemp(prefix="quill-s3-"))
+        self.owned_dir = None if base_dir else self.base_dir
         self.data_dir = self.base_dir / "data"
         self.log_path = self.base_dir / "weed.log"
         (self.s3_port, self.master_port, self.volume_port, self.filer_port, self.admin_port) = free_ports(
@@ -84,14 +87,6 @@ class SeaweedS3:
     @property
     def endpoint_url(self) -> str:
         return f"http://127.0.0.1:{self.s3_port}"
-
-    @property
-    def is_running(self) -> bool:
-        return self._process is not None and self._process.poll() is None
-
-    @property
-    def pid(self) -> int | None:
-        return self._process.pid if self._process else None
 
     def client(self, **overrides: Any) -> BaseClient:
         """A boto3 S3 client for this server (path-style, SigV4, no retries); `overrides` go to boto3.client."""
@@ -159,45 +154,13 @@ class SeaweedS3:
         self.last_startup_seconds = time.monotonic() - started
         return self
 
-    def stop(self, *, timeout: float = 5.0) -> None:
-        """SIGTERM the process group, wait (SIGKILL after `timeout`). Ports and data are kept for `start()`.
-
-        A clean stop takes about a second; weed's shutdown now and then hangs, hence the short timeout
-        (acknowledged writes are already on disk, so a SIGKILL loses nothing).
-        """
-        if self._process is not None:
-            terminate_group(self._process, timeout=timeout, log_file=self._log_file)
-            self._process = None
-        if self._log_file is not None:
-            self._log_file.close()
-            self._log_file = None
+    def _after_stop(self) -> None:
         self._remove_stale_sockets()
 
-    def kill(self) -> None:
-        """SIGKILL, as in a crash; `start()` brings it back on the same ports and data."""
-        if self._process is not None:
-            terminate_group(self._process, timeout=5, sig=signal.SIGKILL)
-        self.stop()
-
-    def restart(self) -> SeaweedS3:
-        """Stop and start again on the same ports and data directory."""
-        self.stop()
-        return self.start()
-
-    def close(self) -> None:
-        """Stop, release the ports and delete the temp directory (if this object made it)."""
-        self.stop()
+    def _on_close(self) -> None:
         if not self._closed:
             release_ports(self._ports(), offsets=_PORT_OFFSETS)
             self._closed = True
-        if self._owns_base_dir:
-            shutil.rmtree(self.base_dir, ignore_errors=True)
-
-    def __enter__(self) -> SeaweedS3:
-        return self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
 
     # --- internals -------------------------------------------------------------------------
 
