@@ -545,6 +545,25 @@ def quarantine_list(request: HttpRequest) -> HttpResponse:
 # --- profile photos ---------------------------------------------------------------------------
 
 
+def _change_photo(request: HttpRequest, *, remove: Callable[[], Any], store: Callable[[Any], Any]) -> QuillError | None:
+    """Remove or store the posted photo; a refusal is returned for the form, a permission error raised."""
+    try:
+        if request.POST.get("remove"):
+            remove()
+            messages.success(request, "The photo was removed.")
+        else:
+            files = _uploaded_files(request, "photo")
+            if not files:
+                raise MissingFile("Choose a photo to upload.")
+            store(files[0].spooled)
+            messages.success(request, "The photo was saved.")
+    except PermissionDenied:
+        raise
+    except QuillError as error:
+        return error
+    return None
+
+
 def _photo_form_response(request: HttpRequest, *, template_context: dict[str, Any], status: int) -> HttpResponse:
     return render(request, "documents/photo.html", template_context, status=status)
 
@@ -555,21 +574,13 @@ def patient_photo_view(request: HttpRequest, patient_id: str) -> HttpResponse:
     patient = _patient(request.user, patient_id)
     refusal: QuillError | None = None
     if request.method == "POST":
-        try:
-            if request.POST.get("remove"):
-                patient_photo_remove(actor=request.user, patient=patient)
-                messages.success(request, "The photo was removed.")
-            else:
-                files = _uploaded_files(request, "photo")
-                if not files:
-                    raise MissingFile("Choose a photo to upload.")
-                patient_photo_set(actor=request.user, patient=patient, spooled=files[0].spooled)
-                messages.success(request, "The photo was saved.")
+        refusal = _change_photo(
+            request,
+            remove=lambda: patient_photo_remove(actor=request.user, patient=patient),
+            store=lambda spooled: patient_photo_set(actor=request.user, patient=patient, spooled=spooled),
+        )
+        if refusal is None:
             return redirect("patients:detail", patient_id=patient.pk)
-        except PermissionDenied:
-            raise
-        except QuillError as error:
-            refusal = error
     context = {
         "subject_name": patient.display_name,
         "has_photo": bool(patient.photo_key),
@@ -612,21 +623,13 @@ def user_photo_view(request: HttpRequest, user_id: int | None = None) -> HttpRes
     subject = request.user if user_id is None else _colleague(request.user, user_id)
     refusal: QuillError | None = None
     if request.method == "POST":
-        try:
-            if request.POST.get("remove"):
-                user_photo_remove(actor=request.user, user=subject)
-                messages.success(request, "The photo was removed.")
-            else:
-                files = _uploaded_files(request, "photo")
-                if not files:
-                    raise MissingFile("Choose a photo to upload.")
-                user_photo_set(actor=request.user, user=subject, spooled=files[0].spooled)
-                messages.success(request, "The photo was saved.")
+        refusal = _change_photo(
+            request,
+            remove=lambda: user_photo_remove(actor=request.user, user=subject),
+            store=lambda spooled: user_photo_set(actor=request.user, user=subject, spooled=spooled),
+        )
+        if refusal is None:
             return redirect(request.path)
-        except PermissionDenied:
-            raise
-        except QuillError as error:
-            refusal = error
     context = {
         "subject_name": subject.full_name,
         "has_photo": bool(subject.photo_key),
