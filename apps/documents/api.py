@@ -26,6 +26,7 @@ from apps.documents.annotations import (
     annotations_for,
     may_delete_annotation,
 )
+from apps.documents.audit import audit_document
 from apps.documents.delivery import (
     RangeNotSatisfiable,
     document_content_response,
@@ -225,12 +226,10 @@ class DocumentDetailView(APIView):
     @extend_schema(responses=DocumentSerializer)
     def get(self, request: Request, document_id) -> Response:
         document = document_get_for(user=request.user, document_id=document_id, include_deleted=True)
-        audit_record(
-            action="document.viewed",
+        audit_document(
+            "document.viewed",
+            document=document,
             actor=request.user,
-            patient_id=document.patient_id,
-            object_type="document",
-            object_id=document.pk,
         )
         return Response(DocumentSerializer(document).data)
 
@@ -277,12 +276,10 @@ class DocumentVersionsView(HashingUploadMixin, APIView):
     def get(self, request: Request, document_id) -> Response:
         document = document_get_for(user=request.user, document_id=document_id)
         versions = document_versions(document=document)
-        audit_record(
-            action="document.versions_viewed",
+        audit_document(
+            "document.versions_viewed",
+            document=document,
             actor=request.user,
-            patient_id=document.patient_id,
-            object_type="document",
-            object_id=document.pk,
         )
         return Response({"results": DocumentSerializer(versions, many=True).data})
 
@@ -339,12 +336,10 @@ class DocumentDownloadUrlView(APIView):
                 document_id=document.pk, user_id=request.user.pk, expires_in=expires_in
             )
             url = request.build_absolute_uri(reverse("documents-signed-download", args=[token]))
-        audit_record(
-            action="document.url_issued",
+        audit_document(
+            "document.url_issued",
+            document=document,
             actor=request.user,
-            patient_id=document.patient_id,
-            object_type="document",
-            object_id=document.pk,
             details={"expires_in": expires_in, "kind": "presigned-s3" if storage.is_s3() else "signed"},
         )
         return Response({"url": url, "expires_at": datetime.fromtimestamp(expires_at, tz=UTC).isoformat()})
@@ -402,12 +397,10 @@ class DocumentAnnotationsView(APIView):
     def get(self, request: Request, document_id) -> Response:
         document = document_get_for(user=request.user, document_id=document_id, action="annotation.list")
         annotations = annotations_for(document=document)
-        audit_record(
-            action="annotation.listed",
+        audit_document(
+            "annotation.listed",
+            document=document,
             actor=request.user,
-            patient_id=document.patient_id,
-            object_type="document",
-            object_id=document.pk,
             details={"returned": len(annotations)},
         )
         data = AnnotationSerializer(annotations, many=True, context={"user": request.user}).data

@@ -21,8 +21,8 @@ from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 
 from apps.accounts.models import User
 from apps.audit.models import Outcome
-from apps.audit.services import audit_record
 from apps.documents import storage
+from apps.documents.audit import audit_document
 from apps.documents.errors import Quarantined, ScanPending, StorageUnavailable
 from apps.documents.filenames import content_disposition
 from apps.documents.models import Document, Integrity, ScanStatus
@@ -175,13 +175,10 @@ def document_content_response(
         response = StreamingHttpResponse(chunks, status=206)
         response["Content-Length"] = str(requested.length)
         response["Content-Range"] = f"bytes {requested.start}-{requested.end}/{document.size}"
-    audit_record(
-        action=audit_action,
+    audit_document(
+        audit_action,
+        document=document,
         actor=user,
-        organisation_id=document.organisation_id,
-        patient_id=document.patient_id,
-        object_type="document",
-        object_id=document.pk,
         outcome=Outcome.SUCCESS,
         details=details,
     )

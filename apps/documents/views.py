@@ -37,6 +37,7 @@ from apps.documents.annotations import (
     annotations_for,
     may_delete_annotation,
 )
+from apps.documents.audit import audit_document
 from apps.documents.delivery import ensure_available
 from apps.documents.errors import MissingFile, ThumbnailError
 from apps.documents.forms import DeleteForm, DocumentFilterForm, NewVersionForm, UploadMetadataForm
@@ -353,12 +354,10 @@ def document_detail(request: HttpRequest, document_id: str) -> HttpResponse:
     versions = list(document_versions(document=document))
     annotations = list(annotations_for(document=document))
     events = document_audit_events(document=document, version_ids=[version.pk for version in versions])
-    audit_record(
-        action="document.viewed",
+    audit_document(
+        "document.viewed",
+        document=document,
         actor=user,
-        patient_id=document.patient_id,
-        object_type="document",
-        object_id=document.pk,
         details={"channel": "portal", "version": document.version_number},
     )
     current = next((version for version in versions if version.is_current), None)
@@ -418,12 +417,10 @@ def document_page_image(request: HttpRequest, document_id: str, page: int) -> Ht
             data, page_count = render_page(local, document.content_type, page, width=PAGE_RENDER_WIDTH)
         except ThumbnailError as exc:
             raise NotFound() from exc
-    audit_record(
-        action="document.previewed",
+    audit_document(
+        "document.previewed",
+        document=document,
         actor=request.user,
-        patient_id=document.patient_id,
-        object_type="document",
-        object_id=document.pk,
         details={"page": page},
     )
     response = HttpResponse(data, content_type="image/webp")

@@ -9,7 +9,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from apps.accounts.models import User
-from apps.audit.services import audit_record, changes
+from apps.audit.services import changes
+from apps.documents.audit import audit_document
 from apps.documents.errors import InvalidCategory
 from apps.documents.models import Category, Document
 from apps.documents.permissions import ensure_manager, ensure_may_file_category
@@ -57,13 +58,10 @@ def document_update(
         diff = changes(before, _snapshot(locked))
         if diff:
             locked.save(update_fields=[*diff.keys(), "updated_at"])
-            audit_record(
-                action="document.updated",
+            audit_document(
+                "document.updated",
+                document=locked,
                 actor=actor,
-                organisation_id=locked.organisation_id,
-                patient_id=locked.patient_id,
-                object_type="document",
-                object_id=locked.pk,
                 details={"changes": diff},
             )
             if locked.is_available:
@@ -88,13 +86,10 @@ def document_soft_delete(*, actor: User, document: Document, reason: str) -> Doc
         locked.deleted_by = actor
         locked.deleted_reason = reason[:2000]
         locked.save(update_fields=["deleted_at", "deleted_by", "deleted_reason", "updated_at"])
-        audit_record(
-            action="document.deleted",
+        audit_document(
+            "document.deleted",
+            document=locked,
             actor=actor,
-            organisation_id=locked.organisation_id,
-            patient_id=locked.patient_id,
-            object_type="document",
-            object_id=locked.pk,
             details={"reason": locked.deleted_reason},
         )
         document_announce(document=locked)
@@ -114,13 +109,10 @@ def document_restore(*, actor: User, document: Document) -> Document:
         locked.deleted_by = None
         locked.deleted_reason = ""
         locked.save(update_fields=["deleted_at", "deleted_by", "deleted_reason", "updated_at"])
-        audit_record(
-            action="document.restored",
+        audit_document(
+            "document.restored",
+            document=locked,
             actor=actor,
-            organisation_id=locked.organisation_id,
-            patient_id=locked.patient_id,
-            object_type="document",
-            object_id=locked.pk,
             details={"deleted_reason": previous_reason},
         )
         document_announce(document=locked)
@@ -139,13 +131,10 @@ def document_set_legal_hold(*, actor: User, document: Document, hold: bool, reas
         if not changed:
             raise Conflict("This document is already on legal hold." if hold else "This document is not on legal hold.")
         Document.objects.filter(pk__in=changed).update(legal_hold=hold, updated_at=timezone.now())
-        audit_record(
-            action="document.legal_hold_placed" if hold else "document.legal_hold_lifted",
+        audit_document(
+            "document.legal_hold_placed" if hold else "document.legal_hold_lifted",
+            document=document,
             actor=actor,
-            organisation_id=document.organisation_id,
-            patient_id=document.patient_id,
-            object_type="document",
-            object_id=document.pk,
             details={"reason": reason[:2000], "versions": [str(pk) for pk in changed]},
         )
     document.refresh_from_db()

@@ -16,6 +16,7 @@ from django.utils import timezone
 from apps.audit.models import Outcome
 from apps.audit.services import audit_record
 from apps.documents import storage
+from apps.documents.audit import audit_document
 from apps.documents.models import AVAILABLE_SCAN_STATUSES, Document, ScanStatus
 from apps.documents.scanner import ScanResult, scan_stream
 from apps.documents.services.scanning import document_announce
@@ -36,14 +37,11 @@ def document_retry_failed_scan(*, document_id: uuid.UUID | str) -> bool:
             return False
         document.scan_status = ScanStatus.PENDING
         document.save(update_fields=["scan_status", "updated_at"])
-        audit_record(
-            action="document.rescan_requested",
+        audit_document(
+            "document.rescan_requested",
+            document=document,
             actor=None,
             actor_username="system:rescan",
-            organisation_id=document.organisation_id,
-            patient_id=document.patient_id,
-            object_type="document",
-            object_id=document.pk,
             details={"previous": ScanStatus.ERROR.value},
         )
     return True

@@ -9,7 +9,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from apps.audit.models import Outcome
-from apps.audit.services import audit_record
+from apps.documents.audit import audit_document
 from apps.documents.models import Document, Integrity, ScanStatus
 from apps.outbox.models import Target
 from apps.outbox.services import outbox_enqueue
@@ -25,14 +25,11 @@ def document_record_scan(*, document_id: uuid.UUID | str, clean: bool, signature
         document.scan_signature = "" if clean else signature[:200]
         document.scanned_at = timezone.now()
         document.save(update_fields=["scan_status", "scan_signature", "scanned_at", "updated_at"])
-        audit_record(
-            action="document.scanned" if clean else "document.quarantined",
+        audit_document(
+            "document.scanned" if clean else "document.quarantined",
+            document=document,
             actor=None,
             actor_username="system:scanner",
-            organisation_id=document.organisation_id,
-            patient_id=document.patient_id,
-            object_type="document",
-            object_id=document.pk,
             outcome=Outcome.SUCCESS if clean else Outcome.DENIED,
             details={"result": document.scan_status, "signature": document.scan_signature},
         )
@@ -65,14 +62,11 @@ def document_mark_corrupt(*, document_id: uuid.UUID | str, reason: str, actor=No
         if not updated:
             return False
         document = Document.objects.get(pk=document_id)
-        audit_record(
-            action="document.integrity_failed",
+        audit_document(
+            "document.integrity_failed",
+            document=document,
             actor=actor,
             actor_username="" if actor else "system:integrity",
-            organisation_id=document.organisation_id,
-            patient_id=document.patient_id,
-            object_type="document",
-            object_id=document.pk,
             outcome=Outcome.ERROR,
             details={"reason": reason, "expected_sha256": document.sha256},
         )
