@@ -11,6 +11,7 @@ from django.views.decorators.http import require_GET
 
 from apps.audit.services import audit_denied, audit_record
 from apps.patients.selectors import break_glass_grants_visible_to
+from quill.portal import render_refusal
 
 PAGE_SIZE = 25
 
@@ -24,7 +25,7 @@ def break_glass_list(request: HttpRequest) -> HttpResponse:
         attempted = {"attempted": "break_glass.list"}
         audit_denied(action="access.denied", actor=request.user, reason="role_required", details=attempted)
         message = "Only administrators and owners can review break-glass openings."
-        return render(request, "patients/403.html", {"message": message}, status=403)
+        return render_refusal(request, message, 403)
     page = Paginator(break_glass_grants_visible_to(request.user), PAGE_SIZE).get_page(request.GET.get("page"))
     audit_record(
         action="audit.break_glass_listed",

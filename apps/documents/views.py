@@ -68,6 +68,7 @@ from apps.patients.access import PatientAction
 from apps.patients.models import Patient
 from apps.patients.selectors import patient_get_for
 from quill.errors import NotFound, PermissionDenied, QuillError
+from quill.portal import refusals_as_pages as portal_refusals
 
 PAGE_SIZE = 20
 PAGE_RENDER_WIDTH = 1000
@@ -95,24 +96,7 @@ HISTORY_LABELS = {
 # --- plumbing ------------------------------------------------------------------------------
 
 
-def refusals_as_pages(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
-    """404 for what the user may not know exists; 403 with the reason otherwise."""
-
-    @wraps(view)
-    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        try:
-            return view(request, *args, **kwargs)
-        except NotFound:
-            context = {"title": "Not found", "message": "There is no such document, or it is not yours to see."}
-            return render(request, "documents/refused.html", context, status=404)
-        except PermissionDenied as refusal:
-            context = {"title": "Not allowed", "message": refusal.message}
-            return render(request, "documents/refused.html", context, status=403)
-        except QuillError as refusal:
-            context = {"title": "Not possible", "message": refusal.message}
-            return render(request, "documents/refused.html", context, status=refusal.http_status)
-
-    return wrapper
+refusals_as_pages = portal_refusals(not_found="There is no such document, or it is not yours to see.")
 
 
 def _portal(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from functools import wraps
 from typing import Any
 
 from django.contrib import messages
@@ -20,29 +19,18 @@ from apps.letters.formatting import body_html
 from apps.letters.forms import LetterForm
 from apps.letters.models import Letter, LetterStatus
 from apps.letters.selectors import letter_amendments, letter_get_for, letter_patient_for, letters_for_patient
-from apps.letters.services import EDITABLE_FIELDS, letter_amend, letter_create, letter_finalise, letter_update
+from apps.letters.services import (
+    EDITABLE_FIELDS,
+    letter_amend,
+    letter_create,
+    letter_finalise,
+    letter_update,
+)
 from apps.outbox.models import OutboxMessage, Target
-from quill.errors import Conflict, NotFound, PermissionDenied
+from quill.errors import Conflict
+from quill.portal import refusals_as_pages as portal_refusals
 
-
-def refusals_as_pages(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
-    """404 for what the user may not know exists; 403 with the reason otherwise."""
-
-    @wraps(view)
-    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        try:
-            return view(request, *args, **kwargs)
-        except NotFound:
-            context = {
-                "title": "Not found",
-                "message": "There is no such letter or patient, or it is not yours to see.",
-            }
-            return render(request, "letters/refused.html", context, status=404)
-        except PermissionDenied as refusal:
-            context = {"title": "Not allowed", "message": refusal.message}
-            return render(request, "letters/refused.html", context, status=403)
-
-    return wrapper
+refusals_as_pages = portal_refusals(not_found="There is no such letter or patient, or it is not yours to see.")
 
 
 def _portal(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from functools import wraps
 from typing import Any
 
 from django.conf import settings
@@ -44,7 +43,8 @@ from apps.patients.services import (
     patient_mark_viewed,
     patient_update,
 )
-from quill.errors import NotFound, PermissionDenied
+from quill.errors import NotFound, PermissionDenied, QuillError
+from quill.portal import refusals_as_pages as portal_refusals
 
 PAGE_SIZE = 25
 DOCUMENTS_TEMPLATE = "documents/_patient_documents.html"
@@ -59,22 +59,20 @@ def _documents_enabled() -> bool:
     return True
 
 
-def refusals_as_pages(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
-    """Render typed refusals as calm pages: 404 (no existence leak), break-glass prompt, or 403."""
+def _break_glass_prompt(request: HttpRequest, refusal: QuillError, kwargs: dict[str, Any]) -> HttpResponse | None:
+    """A restricted record offers the break-glass form instead of a plain refusal."""
+    if not isinstance(refusal, BreakGlassRequired):
+        return None
+    context = {"patient_id": kwargs.get("patient_id"), "message": refusal.message}
+    return render(request, "patients/break_glass_required.html", context, status=403)
 
-    @wraps(view)
-    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        try:
-            return view(request, *args, **kwargs)
-        except NotFound:
-            return render(request, "patients/404.html", status=404)
-        except BreakGlassRequired as refusal:
-            context = {"patient_id": kwargs.get("patient_id"), "message": refusal.message}
-            return render(request, "patients/break_glass_required.html", context, status=403)
-        except PermissionDenied as refusal:
-            return render(request, "patients/403.html", {"message": refusal.message}, status=403)
 
-    return wrapper
+refusals_as_pages = portal_refusals(
+    not_found=(
+        "There is no such patient record, or it is not one you can see. Check the link, or search for the patient."
+    ),
+    hook=_break_glass_prompt,
+)
 
 
 def _portal(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
