@@ -43,7 +43,7 @@ from apps.documents.errors import MissingFile, ThumbnailError
 from apps.documents.forms import DeleteForm, DocumentFilterForm, NewVersionForm, UploadMetadataForm
 from apps.documents.history import document_audit_events
 from apps.documents.models import AnnotationKind, ScanStatus
-from apps.documents.permissions import allowed_categories
+from apps.documents.permissions import allowed_categories, ensure_manager
 from apps.documents.photos import patient_photo_remove, patient_photo_set, user_photo_remove, user_photo_set
 from apps.documents.selectors import (
     DocumentFilters,
@@ -473,15 +473,10 @@ def annotation_delete_view(request: HttpRequest, document_id: str, annotation_id
 # --- administrators: deleted and quarantined ---------------------------------------------------
 
 
-def _ensure_manager(user: User, doing: str) -> None:
-    if not user.is_manager:
-        raise PermissionDenied(f"Only administrators and owners may {doing}.")
-
-
 @_portal
 @require_GET
 def deleted_list(request: HttpRequest) -> HttpResponse:
-    _ensure_manager(request.user, "see deleted documents")
+    ensure_manager(user=request.user, doing="see deleted documents")
     page = Paginator(deleted_documents(user=request.user), PAGE_SIZE).get_page(request.GET.get("page"))
     audit_record(
         action="document.deleted_listed",
@@ -512,7 +507,7 @@ def document_restore_view(request: HttpRequest, document_id: str) -> HttpRespons
 @_portal
 @require_GET
 def quarantine_list(request: HttpRequest) -> HttpResponse:
-    _ensure_manager(request.user, "see quarantined documents")
+    ensure_manager(user=request.user, doing="see quarantined documents")
     page = Paginator(quarantined_documents(user=request.user), PAGE_SIZE).get_page(request.GET.get("page"))
     audit_record(
         action="document.quarantine_listed",
