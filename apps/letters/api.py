@@ -17,7 +17,14 @@ from apps.audit.services import audit_record
 from apps.letters.errors import LetterIncomplete, LetterInvalid
 from apps.letters.models import Letter, LetterStatus
 from apps.letters.selectors import letter_amendments, letter_get_for, letter_patient_for, letters_for_patient
-from apps.letters.services import EDITABLE_FIELDS, letter_amend, letter_create, letter_finalise, letter_update
+from apps.letters.services import (
+    EDITABLE_FIELDS,
+    letter_amend,
+    letter_create,
+    letter_finalise,
+    letter_mark_viewed,
+    letter_update,
+)
 from quill.api import Pagination, error_response
 
 
@@ -75,18 +82,6 @@ def _field_problem(refusal: LetterInvalid | LetterIncomplete) -> Response:
     return error_response(refusal.error_code, refusal.message, refusal.http_status, fields=refusal.fields)
 
 
-def _audit_read(request: Request, action: str, letter: Letter) -> None:
-    audit_record(
-        action=action,
-        actor=request.user,
-        organisation_id=letter.organisation_id,
-        patient_id=letter.patient_id,
-        object_type="letter",
-        object_id=letter.pk,
-        details={"channel": "api"},
-    )
-
-
 class PatientLettersView(APIView):
     @extend_schema(responses=LetterSerializer(many=True))
     def get(self, request: Request, patient_id: str) -> Response:
@@ -120,7 +115,7 @@ class LetterDetailView(APIView):
     @extend_schema(responses=LetterSerializer)
     def get(self, request: Request, letter_id: str) -> Response:
         letter = letter_get_for(user=request.user, letter_id=letter_id)
-        _audit_read(request, "letter.viewed", letter)
+        letter_mark_viewed(user=request.user, letter=letter, channel="api")
         return Response(LetterSerializer(letter).data)
 
     @extend_schema(request=LetterInputSerializer, responses=LetterSerializer)

@@ -154,6 +154,11 @@ def _audit(action: str, *, actor: User, letter: Letter, details: dict[str, Any] 
     )
 
 
+def letter_mark_viewed(*, user: User, letter: Letter, channel: str) -> None:
+    """Record that `user` read `letter` (portal or API); reading is audited like any change."""
+    _audit("letter.viewed", actor=user, letter=letter, details={"channel": channel})
+
+
 # --- drafts ---------------------------------------------------------------------
 
 

@@ -24,6 +24,7 @@ from apps.letters.services import (
     letter_amend,
     letter_create,
     letter_finalise,
+    letter_mark_viewed,
     letter_update,
 )
 from apps.outbox.models import OutboxMessage, Target
@@ -35,18 +36,6 @@ refusals_as_pages = portal_refusals(not_found="There is no such letter or patien
 
 def _portal(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
     return never_cache(login_required(refusals_as_pages(view)))
-
-
-def _audit_view(request: HttpRequest, action: str, letter: Letter) -> None:
-    audit_record(
-        action=action,
-        actor=request.user,
-        organisation_id=letter.organisation_id,
-        patient_id=letter.patient_id,
-        object_type="letter",
-        object_id=letter.pk,
-        details={"channel": "portal"},
-    )
 
 
 def _apply(form: LetterForm, refusal: LetterInvalid | LetterIncomplete) -> None:
@@ -122,7 +111,7 @@ def letter_edit(request: HttpRequest, letter_id: str) -> HttpResponse:
                 messages.success(request, "Draft saved.")
                 return _after_save(request, letter)
     else:
-        _audit_view(request, "letter.viewed", letter)
+        letter_mark_viewed(user=request.user, letter=letter, channel="portal")
         form = LetterForm(initial={name: getattr(letter, name) for name in EDITABLE_FIELDS})
     status = 400 if form.errors else 200
     context = {
@@ -138,7 +127,7 @@ def letter_edit(request: HttpRequest, letter_id: str) -> HttpResponse:
 @require_http_methods(["GET"])
 def letter_detail(request: HttpRequest, letter_id: str) -> HttpResponse:
     letter = letter_get_for(user=request.user, letter_id=letter_id)
-    _audit_view(request, "letter.viewed", letter)
+    letter_mark_viewed(user=request.user, letter=letter, channel="portal")
     return render(request, "letters/detail.html", _detail_context(request, letter))
 
 
