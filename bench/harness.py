@@ -59,7 +59,8 @@ def base_env(**extra: str) -> dict[str, str]:
 
 
 def setup_django(env: dict[str, str]) -> None:
-    """Configure Django in the bench process itself (fixtures, seeding, EXPLAIN)."""
+    """Create and migrate the bench database if needed, then configure Django in this process."""
+    ensure_database(env["DATABASE_URL"])
     os.environ.update(env)
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "quill.settings")
     import django
@@ -67,12 +68,12 @@ def setup_django(env: dict[str, str]) -> None:
     django.setup()
 
 
-def ensure_database() -> None:
-    """Create the bench database if needed and apply migrations."""
+def ensure_database(url: str = DATABASE_URL) -> None:
+    """Create the bench database if needed and apply migrations (quick when both are done)."""
     from urllib.parse import urlparse
 
-    name = urlparse(DATABASE_URL).path.lstrip("/")
-    admin = DATABASE_URL.rsplit("/", 1)[0] + "/postgres"
+    name = urlparse(url).path.lstrip("/")
+    admin = url.rsplit("/", 1)[0] + "/postgres"
     exists = subprocess.run(
         ["psql", admin, "-tAc", f"SELECT 1 FROM pg_database WHERE datname = '{name}'"],  # noqa: S608 (our own URL)
         capture_output=True,
@@ -84,7 +85,7 @@ def ensure_database() -> None:
     subprocess.run(
         [sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"],
         cwd=REPO_ROOT,
-        env={**os.environ, **base_env()},
+        env={**os.environ, **base_env(DATABASE_URL=url)},
         check=True,
     )
 
@@ -366,6 +367,51 @@ def api_upload(
         conn.close()
     if response.status != 201:
         raise ApiError(f"upload answered {response.status}: {body[:500]!r}")
+    return json.loads(body)
+
+
+def file_digest(path: Path) -> str:
+    """The file's SHA-256 as an RFC 9530 ``Repr-Digest`` value."""
+    import base64
+    import hashlib
+
+    with open(path, "rb") as source:
+        digest = hashlib.file_digest(source, "sha256").digest()
+    return f"sha-256=:{base64.b64encode(digest).decode()}:"
+
+
+def api_upload_direct(
+    port: int,
+    token: str,
+    path: Path,
+    *,
+    patient_id: uuid.UUID,
+    filename: str,
+    category: str = "imaging",
+    repr_digest: str = "",
+) -> dict:
+    """POST /api/documents/upload/ with the file as the body (and ``Repr-Digest`` when given), streamed from disk."""
+    from urllib.parse import urlencode
+
+    query = urlencode({"patient_id": str(patient_id), "category": category, "filename": filename})
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=900)
+    try:
+        conn.putrequest("POST", f"/api/documents/upload/?{query}")
+        conn.putheader("Authorization", f"Token {token}")
+        conn.putheader("Content-Type", "application/octet-stream")
+        conn.putheader("Content-Length", str(path.stat().st_size))
+        if repr_digest:
+            conn.putheader("Repr-Digest", repr_digest)
+        conn.endheaders()
+        with open(path, "rb") as source:
+            while chunk := source.read(CHUNK):
+                conn.send(chunk)
+        response = conn.getresponse()
+        body = response.read()
+    finally:
+        conn.close()
+    if response.status != 201:
+        raise ApiError(f"direct upload answered {response.status}: {body[:500]!r}")
     return json.loads(body)
 
 

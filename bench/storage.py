@@ -3,7 +3,9 @@
 One run starts SeaweedFS and gunicorn (real PostgreSQL, an API token), then for each
 file: upload it through ``POST /api/documents/`` (streaming multipart; the server
 spools, hashes SHA-256 and SHA-1, validates, puts the object with multipart above
-16 MiB, writes row + audit + outbox) and with ``boto3.put_object`` of the same bytes;
+16 MiB, writes row + audit + outbox), through ``POST /api/documents/upload/`` (the file
+as the body with ``Repr-Digest``: from 16 MiB the server streams 8 MiB parts to S3 while
+receiving) and with ``boto3.put_object`` of the same bytes;
 download it through ``GET /api/documents/{id}/content`` (re-hashed while streaming)
 and with ``boto3.get_object``. API and raw runs alternate, so background load hits both
 alike. Prints medians and the API/raw ratio with the targets: 1.5 at 20 MiB (issue 4),
@@ -48,12 +50,16 @@ def run(files: list[tuple[str, int]], repeat: int | None, workers: int) -> list[
         with h.Gunicorn(env, workers=workers) as server:
             print(h.machine())
             print(f"gunicorn: {workers} sync workers; SeaweedFS {s3.endpoint_url}", flush=True)
+            digest_box: list[str] = []
             for kind, size_mib in files:
                 path = Path(tmp) / f"bench-{size_mib}.{'dcm' if kind == 'dicom' else 'pdf'}"
                 (h.write_dicom if kind == "dicom" else h.write_pdf)(path, size_mib * h.MiB)
                 size = path.stat().st_size
                 n = repetitions(size_mib, repeat)
-                api_up, raw_up, api_down, raw_down = [], [], [], []
+                api_up, direct_up, raw_up, api_down, raw_down = [], [], [], [], []
+                # The client's own SHA-256 for Repr-Digest: its cost is the client's, printed apart.
+                digest_seconds = h.timed(lambda: digest_box.append(h.file_digest(path)))
+                digest = digest_box.pop()
                 # One warm-up of each path (connection pools, first multipart).
                 warm = h.api_upload(server.port, fixture.token, path, patient_id=fixture.patient_id, filename=path.name)
                 h.mark_clean([warm["id"]])
@@ -79,9 +85,20 @@ def run(files: list[tuple[str, int]], repeat: int | None, workers: int) -> list[
                         total = sum(len(chunk) for chunk in body.iter_chunks(h.CHUNK))
                         assert total == size, total
 
-                    order = [("api", up_api), ("raw", up_raw)] if i % 2 == 0 else [("raw", up_raw), ("api", up_api)]
-                    for label, action in order:
-                        (api_up if label == "api" else raw_up).append(h.timed(action))
+                    def up_direct():
+                        direct = h.api_upload_direct(
+                            server.port,
+                            fixture.token,
+                            path,
+                            patient_id=fixture.patient_id,
+                            filename=path.name,
+                            repr_digest=digest,
+                        )
+                        assert direct["sha256"], direct
+
+                    ups = [("api", up_api, api_up), ("direct", up_direct, direct_up), ("raw", up_raw, raw_up)]
+                    for _, action, samples in ups if i % 2 == 0 else reversed(ups):
+                        samples.append(h.timed(action))
                     h.mark_clean([document["id"]])
 
                     def down_api():
@@ -99,10 +116,18 @@ def run(files: list[tuple[str, int]], repeat: int | None, workers: int) -> list[
                         "size_mib": size_mib,
                         "n": n,
                         "api_up": h.median(api_up),
+                        "direct_up": h.median(direct_up),
+                        "client_digest": digest_seconds,
                         "raw_up": h.median(raw_up),
                         "api_down": h.median(api_down),
                         "raw_down": h.median(raw_down),
-                        "samples": {"api_up": api_up, "raw_up": raw_up, "api_down": api_down, "raw_down": raw_down},
+                        "samples": {
+                            "api_up": api_up,
+                            "direct_up": direct_up,
+                            "raw_up": raw_up,
+                            "api_down": api_down,
+                            "raw_down": raw_down,
+                        },
                     }
                 )
                 print(f"  {kind} {size_mib} MiB done ({n} runs)", flush=True)
@@ -115,15 +140,16 @@ def report(results: list[dict]) -> None:
         "Storage: API vs raw boto3 on the same SeaweedFS (medians, seconds; MB/s = API throughput)",
         ["file", "runs", "op", "API s", "raw s", "API MB/s", "ratio", "target"],
     )
+    labels = {"up": "upload (form)", "direct_up": "upload (body+digest)", "down": "download"}
     for r in results:
         target = TARGETS.get(r["size_mib"])
-        for op in ("up", "down"):
-            api, raw = r[f"api_{op}"], r[f"raw_{op}"]
+        for op in ("up", "direct_up", "down"):
+            api, raw = r[f"api_{op}" if op != "direct_up" else "direct_up"], r["raw_down" if op == "down" else "raw_up"]
             ratio = api / raw
             table.add(
                 f"{r['kind']} {r['size_mib']} MiB",
                 r["n"],
-                "upload" if op == "up" else "download",
+                labels[op],
                 api,
                 raw,
                 r["size_mib"] * h.MiB / api / 1e6,
@@ -131,6 +157,11 @@ def report(results: list[dict]) -> None:
                 h.verdict(ratio, target) if target else "-",
             )
     table.print()
+    for r in results:
+        print(
+            f"client's own SHA-256 for Repr-Digest, {r['kind']} {r['size_mib']} MiB: {r['client_digest']:.3f} s "
+            "(not in the timings above)"
+        )
 
 
 def main() -> None:

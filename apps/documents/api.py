@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime
 
 from django.conf import settings
 from django.core import signing
 from django.http import HttpResponse
 from django.urls import reverse
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
+from rest_framework.exceptions import ValidationError
 from rest_framework.parsers import JSONParser, MultiPartParser
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
@@ -33,13 +36,14 @@ from apps.documents.delivery import (
     ensure_available,
     range_not_satisfiable_response,
 )
-from apps.documents.errors import InvalidCategory, MissingFile, UnknownPatient
+from apps.documents.errors import InvalidCategory, LengthRequired, MissingFile, UnknownPatient
 from apps.documents.filenames import content_disposition
 from apps.documents.models import AnnotationKind, Category
-from apps.documents.permissions import allowed_categories
+from apps.documents.permissions import allowed_categories, ensure_may_file_category
 from apps.documents.selectors import DocumentFilters, document_get_for, document_list, document_versions
 from apps.documents.serializers import (
     BulkUploadSerializer,
+    DirectUploadFieldsSerializer,
     DocumentDeleteSerializer,
     DocumentFilterSerializer,
     DocumentSerializer,
@@ -56,11 +60,13 @@ from apps.documents.services import (
     document_restore,
     document_set_legal_hold,
     document_soft_delete,
+    document_stream_target,
     document_update,
     document_upload,
     document_upload_bulk,
 )
-from apps.documents.upload_handler import HashingUploadHandler
+from apps.documents.streaming import parse_repr_digest, receive_body
+from apps.documents.upload_handler import HashingUploadHandler, configured_max_upload_bytes
 from apps.patients.access import PatientAction
 from apps.patients.selectors import patient_get_for
 from quill.api import Pagination, error_response
@@ -159,6 +165,93 @@ def _upload_fields(request: Request) -> dict:
     if "category" in data and data["category"] not in Category.values:
         raise InvalidCategory()
     return _validated(UploadFieldsSerializer, data)
+
+
+class UseFormUpload(QuillError):
+    error_code = "unsupported_media_type"
+    http_status = 415
+    default_message = (
+        "Send the file itself as the request body here; multipart forms go to /api/documents/ or /api/documents/bulk/."
+    )
+
+
+def _drain(request: Request, length: int, limit: int) -> None:
+    """Read and drop an unread body (up to `limit`), so the client sees the refusal, not a reset."""
+    remaining = min(length, limit)
+    while remaining > 0:
+        chunk = request._request.read(min(1024 * 1024, remaining))
+        if not chunk:
+            break
+        remaining -= len(chunk)
+
+
+class DocumentDirectUploadView(APIView):
+    """One file as the whole request body, its details in the query string.
+
+    With ``Repr-Digest: sha-256=:…:`` (RFC 9530) the bytes are checked against the
+    digest, and large files go into storage while they arrive instead of after.
+    """
+
+    parser_classes: list = []  # the body is the file: read by receive_body, never parsed
+
+    @extend_schema(
+        parameters=[
+            DirectUploadFieldsSerializer,
+            OpenApiParameter(
+                "Repr-Digest",
+                str,
+                OpenApiParameter.HEADER,
+                required=False,
+                description="RFC 9530 digest of the file, e.g. sha-256=:<base64>:. Checked; enables streaming.",
+            ),
+        ],
+        request={"application/octet-stream": OpenApiTypes.BINARY},
+        responses={201: DocumentSerializer},
+    )
+    def post(self, request: Request) -> Response:
+        max_bytes = configured_max_upload_bytes()
+        announced = request.META.get("CONTENT_LENGTH", "")
+        length = int(announced) if announced.isdigit() else 0
+        try:
+            _ensure_document_role(request.user)
+            if request.content_type.startswith(("multipart/", "application/x-www-form-urlencoded")):
+                raise UseFormUpload()
+            if not announced.isdigit():
+                raise LengthRequired()
+            data = dict(request.query_params.items())
+            if "category" in data and data["category"] not in Category.values:
+                raise InvalidCategory()
+            fields = _validated(DirectUploadFieldsSerializer, data)
+            patient = _upload_patient(request.user, fields["patient_id"])
+            ensure_may_file_category(user=request.user, category=fields["category"])
+            declared = parse_repr_digest(request.headers.get("Repr-Digest", ""))
+            document_id = uuid.uuid4()
+            spooled, streamed = receive_body(
+                request._request,
+                length=length,
+                max_bytes=max_bytes,
+                filename=fields["filename"],
+                tmp_dir=settings.FILE_UPLOAD_TEMP_DIR,
+                target_for=lambda head: document_stream_target(
+                    patient=patient, document_id=document_id, head=head, declared_sha256=declared
+                ),
+            )
+        except (QuillError, ValidationError):
+            _drain(request, length, max_bytes)
+            raise
+        item = UploadRequest(
+            spooled=spooled,
+            filename=fields["filename"],
+            category=fields["category"],
+            title=fields["title"],
+            encounter_id=fields["encounter_id"],
+            document_date=fields["document_date"],
+            document_id=document_id,
+            declared_sha256=declared,
+            streamed=streamed,
+        )
+        document = document_upload(actor=request.user, patient=patient, item=item)
+        return Response(DocumentSerializer(document).data, status=status.HTTP_201_CREATED)
 
 
 class DocumentBulkUploadView(HashingUploadMixin, APIView):

@@ -4,6 +4,7 @@ from apps.documents import api
 
 urlpatterns = [
     path("documents/", api.DocumentListCreateView.as_view(), name="documents-list"),
+    path("documents/upload/", api.DocumentDirectUploadView.as_view(), name="documents-upload"),
     path("documents/bulk/", api.DocumentBulkUploadView.as_view(), name="documents-bulk"),
     path("documents/signed/<str:token>", api.SignedDownloadView.as_view(), name="documents-signed-download"),
     path("documents/<uuid:document_id>/", api.DocumentDetailView.as_view(), name="documents-detail"),

@@ -128,6 +128,48 @@ class MissingFile(UploadRejected):
     default_message = "No file was attached. Choose a file and upload again."
 
 
+class IncompleteBody(UploadRejected):
+    error_code = "incomplete_upload"
+
+    def __init__(self, *, expected: int, received: int) -> None:
+        self.expected = expected
+        self.received = received
+        super().__init__(
+            f"The upload ended after {received:,} of the {expected:,} bytes announced, so nothing was saved. "
+            "Check the connection and upload the file again.",
+            expected=expected,
+            received=received,
+        )
+
+
+class DigestMismatch(UploadRejected):
+    error_code = "digest_mismatch"
+
+    def __init__(self, *, declared: str, received: str) -> None:
+        self.declared = declared
+        self.received = received
+        super().__init__(
+            "The file Quill received is not the file that was sent: its SHA-256 does not match the "
+            "Repr-Digest header, so nothing was saved. Upload the file again.",
+            declared=declared,
+            received=received,
+        )
+
+
+class InvalidDigest(ValidationFailed):
+    error_code = "invalid_digest"
+    default_message = (
+        "The Repr-Digest header could not be read. Send it as sha-256=:<base64 of the SHA-256>: "
+        "(RFC 9530), or leave it out."
+    )
+
+
+class LengthRequired(ValidationFailed):
+    error_code = "length_required"
+    http_status = 411
+    default_message = "Send the file's size in a Content-Length header (chunked uploads are not accepted here)."
+
+
 class InvalidCategory(ValidationFailed):
     error_code = "invalid_category"
     default_message = (

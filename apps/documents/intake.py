@@ -116,13 +116,24 @@ class Spooler:
             self._head += chunk[: HEAD_SIZE - len(self._head)]
         self._file.write(chunk)
 
+    @property
+    def head(self) -> bytes:
+        return bytes(self._head)
+
+    def flush(self) -> None:
+        """Hand what was written to the OS, so another reader of the file sees it."""
+        self._file.flush()
+
     def finish(self) -> SpooledFile:
-        """Flush to disk and hand the file over to a :class:`SpooledFile`."""
+        """Close the file and hand it over to a :class:`SpooledFile`.
+
+        No fsync: the temp file is a working copy, read back from the page cache and
+        removed within the request; durability is the object store's job.
+        """
         if not self._finalizer.alive:
             raise ValueError("spooler already finished or aborted")
         try:
             self._file.flush()
-            os.fsync(self._file.fileno())
         except BaseException:
             self.abort()
             raise

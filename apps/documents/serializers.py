@@ -52,6 +52,12 @@ class UploadFieldsSerializer(serializers.Serializer):
     document_date = serializers.DateField(required=False, allow_null=True, default=None)
 
 
+class DirectUploadFieldsSerializer(UploadFieldsSerializer):
+    filename = serializers.CharField(
+        max_length=255, help_text="The file's name; its extension must agree with what the file contains."
+    )
+
+
 class VersionFieldsSerializer(serializers.Serializer):
     title = serializers.CharField(max_length=255, required=False, allow_blank=True, default="")
     document_date = serializers.DateField(required=False, allow_null=True, default=None)

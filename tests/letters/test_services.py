@@ -272,7 +272,8 @@ def test_finalise_succeeds_when_the_task_broker_is_down(
         raise ConnectionError("redis is down")
 
     monkeypatch.setattr("apps.outbox.tasks.relay_message.apply_async", broker_down)
-    monkeypatch.setattr("apps.documents.tasks.after_upload.apply_async", broker_down)
+    monkeypatch.setattr("apps.documents.tasks.scan_document.apply_async", broker_down)
+    monkeypatch.setattr("apps.documents.tasks.make_document_thumbnail.apply_async", broker_down)
 
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
         letter_finalise(actor=clinician, letter=draft)

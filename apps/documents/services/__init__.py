@@ -7,7 +7,13 @@ from apps.documents.services.changes import (
     document_update,
 )
 from apps.documents.services.scanning import document_mark_corrupt, document_record_scan
-from apps.documents.services.upload import UploadRequest, document_new_version, document_upload, document_upload_bulk
+from apps.documents.services.upload import (
+    UploadRequest,
+    document_new_version,
+    document_stream_target,
+    document_upload,
+    document_upload_bulk,
+)
 
 __all__ = [
     "UploadRequest",
@@ -17,6 +23,7 @@ __all__ = [
     "document_restore",
     "document_set_legal_hold",
     "document_soft_delete",
+    "document_stream_target",
     "document_update",
     "document_upload",
     "document_upload_bulk",

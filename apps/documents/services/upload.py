@@ -18,14 +18,15 @@ from django.utils import timezone
 from apps.accounts.models import User
 from apps.audit.services import audit_record
 from apps.documents import storage
-from apps.documents.errors import InvalidCategory, UploadRejected
+from apps.documents.errors import DigestMismatch, InvalidCategory, UploadRejected
 from apps.documents.filenames import clean_filename, split_extension
 from apps.documents.intake import SpooledFile
 from apps.documents.models import AVAILABLE_SCAN_STATUSES, Category, Document, ScanStatus
 from apps.documents.permissions import ensure_may_file_category
 from apps.documents.services.retention import patient_retention_recompute
 from apps.documents.services.scanning import document_announce
-from apps.documents.validation import ValidatedFile, validate
+from apps.documents.streaming import ObjectTarget, StreamingPut
+from apps.documents.validation import EXTENSIONS, ValidatedFile, sniff, validate
 from apps.patients.models import Patient
 from quill.errors import QuillError
 from quill.queue import enqueue_on_commit
@@ -35,7 +36,13 @@ logger = logging.getLogger(__name__)
 
 @dataclass
 class UploadRequest:
-    """One file and the metadata that goes with it."""
+    """One file and the metadata that goes with it.
+
+    ``declared_sha256`` is the digest the client sent (``Repr-Digest``), checked
+    against the bytes received; ``streamed`` is an S3 multipart upload of these
+    bytes already under way (see ``apps.documents.streaming``), completed only
+    once every check has passed, under ``document_id``.
+    """
 
     spooled: SpooledFile
     filename: str
@@ -44,6 +51,15 @@ class UploadRequest:
     encounter_id: str = ""
     document_date: date | None = None
     validated: ValidatedFile | None = field(default=None, repr=False)
+    document_id: uuid.UUID = field(default_factory=uuid.uuid4)
+    declared_sha256: str = ""
+    streamed: StreamingPut | None = field(default=None, repr=False)
+
+    def discard(self) -> None:
+        """Remove the temp file and drop a streamed upload that was not completed."""
+        self.spooled.discard()
+        if self.streamed is not None and not self.streamed.completed:
+            self.streamed.abort()
 
 
 @dataclass
@@ -67,7 +83,38 @@ def _prepare(item: UploadRequest, actor: User) -> None:
     """Everything that can refuse a file before anything is stored."""
     _check_category(item.category, actor)
     item.filename = clean_filename(item.filename)
+    if item.declared_sha256 and item.declared_sha256 != item.spooled.sha256:
+        raise DigestMismatch(declared=item.declared_sha256, received=item.spooled.sha256)
     item.validated = validate(item.spooled, filename=item.filename, max_pixels=settings.QUILL_MAX_IMAGE_PIXELS)
+
+
+def _storage_key(patient: Patient, document_id: uuid.UUID, extension: str) -> str:
+    return storage.document_key(
+        organisation_id=patient.organisation_id,
+        patient_id=patient.pk,
+        document_id=document_id,
+        extension=extension,
+        on=timezone.localdate(),
+    )
+
+
+def document_stream_target(
+    *, patient: Patient, document_id: uuid.UUID, head: bytes, declared_sha256: str
+) -> ObjectTarget | None:
+    """Where a new document's bytes may be streamed while they arrive, or None to put them afterwards.
+
+    Needs the client's declared SHA-256 (it goes into the object's metadata before
+    the first part) and a recognisable type (it decides the key's extension); the
+    full checks still run on the whole file before the object is completed.
+    """
+    content_type = sniff(head)
+    if not declared_sha256 or content_type is None:
+        return None
+    return ObjectTarget(
+        key=_storage_key(patient, document_id, EXTENSIONS[content_type][0]),
+        content_type=content_type,
+        sha256=declared_sha256,
+    )
 
 
 def _new_document(
@@ -80,14 +127,7 @@ def _new_document(
     version_number: int,
     supersedes: Document | None,
 ) -> Document:
-    today = timezone.localdate()
-    key = storage.document_key(
-        organisation_id=patient.organisation_id,
-        patient_id=patient.pk,
-        document_id=document_id,
-        extension=item.validated.extension,
-        on=today,
-    )
+    key = _storage_key(patient, document_id, item.validated.extension)
     title = (item.title or "").strip() or split_extension(item.filename)[0] or item.filename
     return Document(
         id=document_id,
@@ -96,7 +136,7 @@ def _new_document(
         encounter_id=(item.encounter_id or "").strip(),
         title=title[:255],
         category=item.category,
-        document_date=item.document_date or today,
+        document_date=item.document_date or timezone.localdate(),
         original_filename=item.filename,
         content_type=item.validated.content_type,
         size=item.spooled.size,
@@ -115,6 +155,13 @@ def _put_objects(pairs: list[tuple[UploadRequest, Document]]) -> None:
     stored: list[str] = []
     try:
         for item, document in pairs:
+            streamed = item.streamed
+            if streamed is not None and (
+                streamed.key == document.storage_key and streamed.target.content_type == document.content_type
+            ):
+                streamed.complete()
+                stored.append(document.storage_key)
+                continue
             storage.put_file(
                 key=document.storage_key,
                 path=item.spooled.path,
@@ -136,10 +183,12 @@ def _remove_objects(keys: list[str]) -> None:
 
 
 def _after_commit(documents: list[Document]) -> None:
-    from apps.documents.tasks import after_upload
+    from apps.documents.tasks import make_document_thumbnail, scan_document
 
     for document in documents:
-        enqueue_on_commit(after_upload, str(document.pk))
+        # Scanner disabled: the document is available at once and only needs its preview.
+        task = make_document_thumbnail if document.scan_status == ScanStatus.NOT_SCANNED else scan_document
+        enqueue_on_commit(task, str(document.pk))
 
 
 def _audit_upload(document: Document, actor: User, *, action: str = "document.uploaded") -> None:
@@ -193,7 +242,7 @@ def document_upload(*, actor: User, patient: Patient, item: UploadRequest) -> Do
     """Validate and store one file for `patient` (already authorised for `actor` by a selector)."""
     try:
         _prepare(item, actor)
-        document_id = uuid.uuid4()
+        document_id = item.document_id
         document = _new_document(
             item,
             actor=actor,
@@ -206,7 +255,7 @@ def document_upload(*, actor: User, patient: Patient, item: UploadRequest) -> Do
         _store([(item, document)], actor)
         return document
     finally:
-        item.spooled.discard()
+        item.discard()
 
 
 def document_upload_bulk(*, actor: User, patient: Patient, items: list[UploadRequest]) -> list[BulkOutcome]:
@@ -226,7 +275,7 @@ def document_upload_bulk(*, actor: User, patient: Patient, items: list[UploadReq
             return outcomes
         pairs = []
         for item, outcome in zip(items, outcomes, strict=True):
-            document_id = uuid.uuid4()
+            document_id = item.document_id
             outcome.document = _new_document(
                 item,
                 actor=actor,
@@ -246,7 +295,7 @@ def document_upload_bulk(*, actor: User, patient: Patient, items: list[UploadReq
         return outcomes
     finally:
         for item in items:
-            item.spooled.discard()
+            item.discard()
 
 
 def document_new_version(*, actor: User, current: Document, item: UploadRequest) -> Document:
@@ -267,7 +316,7 @@ def document_new_version(*, actor: User, current: Document, item: UploadRequest)
             item,
             actor=actor,
             patient=current.patient,
-            document_id=uuid.uuid4(),
+            document_id=item.document_id,
             lineage_id=current.lineage_id,
             version_number=current.version_number + 1,
             supersedes=current,
@@ -275,4 +324,4 @@ def document_new_version(*, actor: User, current: Document, item: UploadRequest)
         _store([(item, document)], actor, replaced=current)
         return document
     finally:
-        item.spooled.discard()
+        item.discard()
