@@ -297,6 +297,38 @@ def list_keys(prefix: str = "") -> Iterator[tuple[str, int, float]]:
                 yield key, stat.st_size, stat.st_mtime
 
 
+@dataclass(frozen=True)
+class IncompleteUpload:
+    """An S3 multipart upload that was started and never completed or aborted (its parts take space)."""
+
+    key: str
+    upload_id: str
+    initiated: float  # epoch seconds
+
+
+def list_incomplete_uploads(prefix: str = "") -> Iterator[IncompleteUpload]:
+    """Multipart uploads still open under `prefix` (none on the filesystem store)."""
+    if not is_s3():
+        return
+    client, bucket = _s3_client_and_bucket()
+    paginator = client.get_paginator("list_multipart_uploads")
+    try:
+        for page in paginator.paginate(Bucket=bucket, Prefix=prefix):
+            for item in page.get("Uploads", []):
+                yield IncompleteUpload(item["Key"], item["UploadId"], item["Initiated"].timestamp())
+    except _s3_errors() as exc:
+        raise StorageUnavailable() from exc
+
+
+def abort_incomplete_upload(upload: IncompleteUpload) -> None:
+    client, bucket = _s3_client_and_bucket()
+    try:
+        client.abort_multipart_upload(Bucket=bucket, Key=upload.key, UploadId=upload.upload_id)
+    except _s3_errors() as exc:
+        if not _is_missing(exc) and "NoSuchUpload" not in str(exc):
+            raise StorageUnavailable() from exc
+
+
 def presigned_get_url(*, key: str, filename_disposition: str, content_type: str, expires_in: int) -> str:
     client, bucket = _s3_client_and_bucket()
     return client.generate_presigned_url(

@@ -108,3 +108,41 @@ def test_store_unreachable_exits_2(filesystem_storage, settings, tmp_path):
     settings.QUILL_FILES_DIR = tmp_path / "not-mounted"
     result = run("cleanup_orphans")
     assert result.code == 2 and "cannot be reached" in result.err
+
+
+def _unfinished_upload(document, name: str) -> str:
+    """A multipart upload with one part sent and never completed (a server stopped mid-stream)."""
+    client, bucket = storage._s3_client_and_bucket()
+    key = f"{document.organisation_id}/{document.patient_id}/documents/2020/01/{name}.dcm"
+    upload_id = client.create_multipart_upload(Bucket=bucket, Key=key)["UploadId"]
+    client.upload_part(Bucket=bucket, Key=key, UploadId=upload_id, PartNumber=1, Body=b"part of a scan")
+    return key
+
+
+def _open_uploads(document) -> list[str]:
+    return [upload.key for upload in storage.list_incomplete_uploads(f"{document.organisation_id}/")]
+
+
+@pytest.fixture
+def s3_document(s3_storage, clinician, patient):
+    return stored_document(user=clinician, patient=patient, data=samples.pdf())
+
+
+def test_aborts_unfinished_uploads_older_than_the_age(s3_document, later):
+    key = _unfinished_upload(s3_document, "stopped-mid-stream")
+    later(23)
+    young = run("cleanup_orphans", "--older-than", "24h", *_scope(s3_document))
+    assert young.code == 0, young.err
+    assert _open_uploads(s3_document) == [key]
+
+    later(25)
+    dry = run("cleanup_orphans", "--older-than", "24h", "--dry-run", *_scope(s3_document))
+    assert f"would abort unfinished upload of {key}" in dry.out
+    assert _open_uploads(s3_document) == [key]
+
+    result = run("cleanup_orphans", "--older-than", "24h", *_scope(s3_document))
+    assert result.code == 0, result.err
+    assert f"aborted unfinished upload of {key}" in result.out
+    assert "Aborted 1 unfinished upload(s)." in result.out
+    assert _open_uploads(s3_document) == []
+    assert storage.exists(s3_document.storage_key)

@@ -4,7 +4,10 @@
 
 Never removes anything younger than --older-than (at least 1h, so an upload whose
 row is not committed yet is never touched) and never anything a row points at:
-each batch is looked up again just before it is removed.
+each batch is looked up again just before it is removed. On S3 it also aborts
+multipart uploads started longer ago than the age and never finished (a server
+stopped in the middle of a streamed upload): their parts are invisible as objects
+but still take space.
 """
 
 from __future__ import annotations
@@ -65,6 +68,15 @@ class Command(QuillCommand):
                     self._remove(candidates, now, totals)
                     candidates = []
             self._remove(candidates, now, totals)
+            for upload in storage.list_incomplete_uploads(prefix):
+                if now - upload.initiated < older_than.total_seconds():
+                    continue
+                if not self.dry_run:
+                    storage.abort_incomplete_upload(upload)
+                totals["aborted"] += 1
+                verb = "would abort" if self.dry_run else "aborted"
+                age = describe_age(timedelta(seconds=now - upload.initiated))
+                self.stdout.write(f"{verb} unfinished upload of {upload.key} ({age} old)")
         except StorageUnavailable as exc:
             raise Unable(
                 f"The document store cannot be reached ({exc.__cause__ or exc}); "
@@ -76,6 +88,11 @@ class Command(QuillCommand):
             f"{describe_age(older_than)}; kept {totals['young']} younger orphan(s)"
             + (f" and {totals['claimed']} that a row now points at" if totals["claimed"] else "")
             + "."
+            + (
+                f" {'Would abort' if self.dry_run else 'Aborted'} {totals['aborted']} unfinished upload(s)."
+                if totals["aborted"]
+                else ""
+            )
         )
 
     def _remove(self, candidates: list[integrity.Orphan], now: float, totals: Counter) -> None:
