@@ -12,6 +12,7 @@ from pathlib import Path
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
+from kombu import Queue
 
 from quill.env import env_bool, env_choice, env_float, env_int, env_list, env_str
 from quill.s3 import s3_client_config
@@ -248,6 +249,18 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 # around each task as Django does around each request.
 CELERY_DB_REUSE_MAX = 1000
 CELERY_TASK_DEFAULT_QUEUE = env_str("QUILL_CELERY_QUEUE", "quill")
+# Scans stay on the default queue. Set a background queue and thumbnails and outbox relays go there
+# instead, so workers started with `-Q <default queue>` only scan; a worker started without -Q
+# consumes every queue listed here.
+QUILL_CELERY_BACKGROUND_QUEUE = env_str("QUILL_CELERY_BACKGROUND_QUEUE", "")
+CELERY_TASK_QUEUES = [
+    Queue(name) for name in dict.fromkeys([CELERY_TASK_DEFAULT_QUEUE, QUILL_CELERY_BACKGROUND_QUEUE]) if name
+]
+CELERY_TASK_ROUTES = {
+    task: {"queue": QUILL_CELERY_BACKGROUND_QUEUE}
+    for task in ("documents.make_thumbnail", "outbox.relay_message", "outbox.relay_due")
+    if QUILL_CELERY_BACKGROUND_QUEUE
+}
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("QUILL_CELERY_VISIBILITY_TIMEOUT", 900)}
 CELERY_TIMEZONE = TIME_ZONE

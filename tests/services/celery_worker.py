@@ -1,9 +1,10 @@
 """Real Celery worker subprocesses for tests (solo pool, one process, fault-injectable).
 
 `CeleryWorker(env={...}, queues=["scans"]).start()` returns once the worker
-logged "ready."; `kill()` is SIGKILL mid-task for fault tests; `start()` again
-reuses the node name and log file; `stop()` is SIGTERM (warm shutdown), then
-SIGKILL after the timeout.
+logged "ready."; `queues=None` consumes every queue the app declares (no `-Q`,
+as `celery -A quill worker` in production); `kill()` is SIGKILL mid-task for
+fault tests; `start()` again reuses the node name and log file; `stop()` is
+SIGTERM (warm shutdown), then SIGKILL after the timeout.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ class CeleryWorker(ManagedProcess):
         self,
         *,
         env: Mapping[str, str],
-        queues: Sequence[str] = ("celery",),
+        queues: Sequence[str] | None = ("celery",),
         app: str = "quill",
         nodename: str | None = None,
         cwd: Path = REPO_ROOT,
@@ -42,7 +43,7 @@ class CeleryWorker(ManagedProcess):
         startup_timeout: float = 60.0,
     ) -> None:
         self.env = dict(env)
-        self.queues = list(queues)
+        self.queues = None if queues is None else list(queues)
         self.app = app
         self.nodename = nodename or f"quill-test-{uuid.uuid4().hex[:8]}@localhost"
         self.cwd = cwd
@@ -62,7 +63,7 @@ class CeleryWorker(ManagedProcess):
             "worker",
             "--pool=solo",
             "--concurrency=1",
-            "-Q", ",".join(self.queues),
+            *(["-Q", ",".join(self.queues)] if self.queues is not None else []),
             "-n", self.nodename,
             "--without-gossip",
             "--without-mingle",
