@@ -6,8 +6,8 @@
 2. Switched off: the same server with the append replaced by a stub; share =
    1 - mean latency(off) / mean latency(on), and the throughput of both.
 
-Eight clients upload 50 KiB PDFs for the same patient (one organisation, so every
-append queues on the same chain head) for ``--seconds`` per run; on and off runs
+Eight clients upload 50 KiB PDFs, each for its own patient of one organisation (so every
+append queues on the same chain head), for ``--seconds`` per run; on and off runs
 alternate ``--rounds`` times.
 
     .venv/bin/python bench/audit_share.py [--clients 8] [--seconds 15] [--rounds 2]
@@ -52,6 +52,7 @@ def main() -> None:
         env = h.base_env(**s3.settings_env())
         h.setup_django(env)
         fixture = h.make_fixture()
+        patients = h.client_patients(fixture, args.clients)  # one organisation, so one audit chain
         path = h.write_pdf(Path(tmp) / "letter.pdf", 50 * 1024)
         data = path.read_bytes()
         probe_dir = Path(tmp) / "probe"
@@ -68,10 +69,10 @@ def main() -> None:
                     extra_args=["--pythonpath", str(Path(__file__).parent)],
                 ) as server:
 
-                    def api():
+                    def api(index: int):
                         h.api_upload(
-                            server.port, fixture.token, path, patient_id=fixture.patient_id, filename="letter.pdf",
-                            category="letter", data=data,
+                            server.port, fixture.token, path, patient_id=patients[index % len(patients)],
+                            filename="letter.pdf", category="letter", data=data,
                         )  # fmt: skip
 
                     hammer(args.clients, 2, api)

@@ -116,6 +116,15 @@ def make_fixture(name: str = "Bench Clinic") -> Fixture:
     return Fixture(organisation.pk, clinician.pk, key, patient.pk, admin_key)
 
 
+def client_patients(fixture: Fixture, clients: int) -> list[uuid.UUID]:
+    """One patient per concurrent client, all in the fixture's organisation (the first is the fixture's)."""
+    from apps.patients.models import Patient
+    from tests.factories import make_patient
+
+    organisation = Patient.objects.get(pk=fixture.patient_id).organisation
+    return [fixture.patient_id] + [make_patient(organisation).pk for _ in range(clients - 1)]
+
+
 def mark_clean(document_ids: Sequence[str]) -> None:
     """Skip the scan for documents a benchmark only downloads (the scan has its own benchmark)."""
     from apps.documents.models import Document

@@ -10,13 +10,16 @@ request costs without the audit trail). Production code is untouched.
 
 from __future__ import annotations
 
+import importlib
 import os
 import sys
 import time
 from pathlib import Path
 
-import apps.audit.services as audit_services
 from quill.wsgi import application as quill_application
+
+# After quill.wsgi, which sets Django up (the services module imports models).
+audit_services = importlib.import_module("apps.audit.services")
 
 MODE = os.environ.get("BENCH_AUDIT", "time")
 PROBE_DIR = Path(os.environ.get("BENCH_PROBE_DIR", "/tmp"))

@@ -1,7 +1,8 @@
 """Small uploads at 8 concurrent clients: Quill documents/s vs raw S3 PUTs/s (issue 9: at least 0.5x).
 
 Starts SeaweedFS and gunicorn (``--workers`` sync workers, default 5 = 2 x cores + 1).
-Eight client threads each upload a 50 KiB PDF through ``POST /api/documents/`` (token
+Eight client threads each upload a 50 KiB PDF through ``POST /api/documents/``, each for
+its own patient of one organisation (``--patients same``: all for one patient) (token
 auth, patient check, validation with a real PDF parse, S3 put, row + audit + outbox,
 scan queued on Redis) for ``--seconds``; then eight threads each ``put_object`` the
 same bytes with one shared boto3 client for the same time. The two phases alternate
@@ -36,20 +37,20 @@ def hammer(clients: int, seconds: float, action) -> tuple[int, float, list[float
     deadline = time.perf_counter() + seconds
     start = threading.Barrier(clients + 1)
 
-    def loop():
+    def loop(index: int):
         start.wait()
         mine = []
         try:
             while time.perf_counter() < deadline:
                 began = time.perf_counter()
-                action()
+                action(index)
                 mine.append(time.perf_counter() - began)
         except BaseException as exc:
             errors.append(exc)
         with lock:
             latencies.extend(mine)
 
-    threads = [threading.Thread(target=loop) for _ in range(clients)]
+    threads = [threading.Thread(target=loop, args=(n,)) for n in range(clients)]
     for thread in threads:
         thread.start()
     start.wait()
@@ -71,12 +72,19 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=5)
     parser.add_argument("--worker-class", default="sync")
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument(
+        "--patients",
+        choices=["per-client", "same"],
+        default="per-client",
+        help="each client uploads for its own patient of one organisation (default), or all for one patient",
+    )
     args = parser.parse_args()
     env = h.base_env()
     with h.seaweed() as s3, tempfile.TemporaryDirectory(prefix="quill-bench-small-") as tmp:
         env.update(s3.settings_env())
         h.setup_django(env)
         fixture = h.make_fixture()
+        patients = h.client_patients(fixture, args.clients) if args.patients == "per-client" else [fixture.patient_id]
         path = h.write_pdf(Path(tmp) / "letter.pdf", args.size_kib * 1024)
         data = path.read_bytes()
         client = h.s3_client(s3)
@@ -84,17 +92,17 @@ def main() -> None:
             print(h.machine())
             print(
                 f"gunicorn: {args.workers} {args.worker_class} workers x {args.threads} threads; "
-                f"{args.clients} clients; {len(data)} byte PDF",
+                f"{args.clients} clients; {len(data)} byte PDF; patients: {args.patients}",
                 flush=True,
             )
 
-            def api():
+            def api(index: int):
                 h.api_upload(
-                    server.port, fixture.token, path, patient_id=fixture.patient_id, filename="letter.pdf",
-                    category="letter", data=data,
+                    server.port, fixture.token, path, patient_id=patients[index % len(patients)],
+                    filename="letter.pdf", category="letter", data=data,
                 )  # fmt: skip
 
-            def raw():
+            def raw(index: int):
                 client.put_object(Bucket=s3.bucket, Key=f"raw/{uuid.uuid4()}.pdf", Body=data)
 
             hammer(args.clients, 2, api)  # warm-up: every worker imported and connected

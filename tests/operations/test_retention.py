@@ -67,6 +67,22 @@ def test_upload_sets_and_later_dates_extend_the_whole_record(filesystem_storage,
     assert first.retain_until == date(2027, 6, 1)
 
 
+def test_upload_with_an_earlier_date_takes_the_record_s_last_date_and_changes_no_other_row(
+    filesystem_storage, settings, clinician, patient
+):
+    settings.QUILL_RETENTION_CATEGORY_YEARS = {"imaging": 10}
+    first = stored_document(user=clinician, patient=patient, data=samples.pdf(), document_date=date(2019, 6, 1))
+    updated_at = Document.objects.get(pk=first.pk).updated_at
+    older = stored_document(
+        user=clinician, patient=patient, data=samples.pdf(2), document_date=date(2012, 1, 1), category="imaging"
+    )
+    assert older.retain_until == date(2029, 6, 1)  # 10 years (imaging) after the record's last date, not 2012's
+    assert Document.objects.get(pk=older.pk).retain_until == date(2029, 6, 1)
+    first_now = Document.objects.get(pk=first.pk)
+    assert first_now.retain_until == date(2027, 6, 1)
+    assert first_now.updated_at == updated_at
+
+
 def test_metadata_change_recomputes(filesystem_storage, settings, clinician, patient):
     settings.QUILL_RETENTION_CATEGORY_YEARS = {"imaging": 10}
     document = stored_document(user=clinician, patient=patient, data=samples.pdf(), document_date=date(2015, 4, 1))

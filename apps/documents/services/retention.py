@@ -44,6 +44,29 @@ def patient_retention_recompute(*, patient_id: uuid.UUID | str, dry_run: bool = 
     return changed
 
 
+def retention_for_new_documents(*, patient_id: uuid.UUID | str, documents: list[Document]) -> bool:
+    """Set `retain_until` on documents about to be inserted; True when the patient's others need recomputing.
+
+    Call inside the transaction that inserts them, before the insert. The patient row is
+    locked (as in :func:`patient_retention_recompute`), so concurrent uploads for one
+    patient see each other's dates. Only when a new clinical date is later than every
+    stored one does the rest of the record need :func:`patient_retention_recompute`;
+    otherwise the stored documents' retention is unchanged and no other row is touched.
+    """
+    date_field = Document._meta.get_field("document_date")
+    for document in documents:
+        document.document_date = date_field.to_python(document.document_date)
+    patient = Patient.objects.select_for_update().only("date_of_birth").get(pk=patient_id)
+    stored_last = Document.objects.filter(patient_id=patient_id).aggregate(last=Max("document_date"))["last"]
+    newest = max(document.document_date for document in documents)
+    last = newest if stored_last is None else max(stored_last, newest)
+    for document in documents:
+        document.retain_until = retain_until(
+            birth_date=patient.date_of_birth, last_clinical_date=last, category=document.category
+        )
+    return stored_last is not None and newest > stored_last
+
+
 def patients_with_documents(*, organisation_id: str | None = None) -> QuerySet[Patient]:
     patients = Patient.objects.filter(Exists(Document.objects.filter(patient_id=OuterRef("pk"))))
     if organisation_id:

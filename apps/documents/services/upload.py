@@ -23,7 +23,7 @@ from apps.documents.filenames import clean_filename, split_extension
 from apps.documents.intake import SpooledFile
 from apps.documents.models import AVAILABLE_SCAN_STATUSES, Category, Document, ScanStatus
 from apps.documents.permissions import ensure_may_file_category
-from apps.documents.services.retention import patient_retention_recompute
+from apps.documents.services.retention import patient_retention_recompute, retention_for_new_documents
 from apps.documents.services.scanning import document_announce
 from apps.documents.streaming import ObjectTarget, StreamingPut
 from apps.documents.validation import EXTENSIONS, ValidatedFile, sniff, validate
@@ -216,23 +216,26 @@ def _store(pairs: list[tuple[UploadRequest, Document]], actor: User, *, replaced
     """Put the objects, then write rows and events in one transaction; undo the objects on failure."""
     _put_objects(pairs)
     try:
+        documents = [document for _, document in pairs]
         with transaction.atomic():
             if replaced is not None:
                 Document.objects.filter(pk=replaced.pk).update(is_current=False, updated_at=timezone.now())
                 if replaced.scan_status in AVAILABLE_SCAN_STATUSES:
                     # The old version is now superseded: tell the FHIR server in this transaction.
                     document_announce(document=replaced)
-            for _, document in pairs:
-                document.save(force_insert=True)
-                _audit_upload(document, actor, action="document.version_added" if replaced else "document.uploaded")
+            extends = retention_for_new_documents(patient_id=documents[0].patient_id, documents=documents)
+            Document.objects.bulk_create(documents)
+            if extends:
+                # A later clinical date extends the retention of the patient's whole record.
+                patient_retention_recompute(patient_id=documents[0].patient_id)
+            for document in documents:
                 if document.scan_status == ScanStatus.NOT_SCANNED:
                     # Scanner disabled: available at once, so announce now (clean ones are announced by the scan).
                     document_announce(document=document)
-            # A new clinical date can extend the retention of the patient's whole record.
-            patient_retention_recompute(patient_id=pairs[0][1].patient_id)
-            for _, document in pairs:
-                document.refresh_from_db(fields=["retain_until"])
-            _after_commit([document for _, document in pairs])
+            # Last, so the organisation's audit chain is locked only from here to the commit.
+            for document in documents:
+                _audit_upload(document, actor, action="document.version_added" if replaced else "document.uploaded")
+            _after_commit(documents)
     except BaseException:
         _remove_objects([document.storage_key for _, document in pairs])
         raise
