@@ -4,8 +4,10 @@ Starts SeaweedFS and gunicorn with one sync worker (so every request lands on th
 process measured) and an upload limit above 1 GiB. Before each request the worker's
 peak RSS (VmHWM in /proc/<pid>/status, the kernel's own accounting) is reset to its
 current RSS (``echo 5 > /proc/<pid>/clear_refs``); after it, the rise is
-VmHWM - VmRSS(before). The file is DICOM (the type large clinical files have); a
-pdf row is available with ``--kind pdf``.
+VmHWM - VmRSS(before). Each run uploads the file as a multipart form, then as the
+request body with ``Repr-Digest`` (streamed into S3 in parts while it arrives), then
+downloads it. The file is DICOM (the type large clinical files have); a pdf row is
+available with ``--kind pdf``.
 
     .venv/bin/python bench/memory.py [--size-mib 1024] [--kind dicom]
 """
@@ -61,7 +63,8 @@ def main() -> None:
             warm = h.api_upload(server.port, fixture.token, small, patient_id=fixture.patient_id, filename=small.name)
             h.mark_clean([warm["id"]])
             h.api_download(server.port, fixture.token, warm["id"], expect=h.MiB)
-            worst = {"upload": 0.0, "download": 0.0}
+            worst = {"upload": 0.0, "upload (body+digest, streamed)": 0.0, "download": 0.0}
+            digest = h.file_digest(path)
             for run in range(1, args.repeat + 1):
                 document = {}
 
@@ -76,6 +79,19 @@ def main() -> None:
                 rise = (peak - before) / 1024
                 worst["upload"] = max(worst["upload"], rise)
                 table.add("upload", run, seconds, before / 1024, peak / 1024, rise, h.verdict(rise, LIMIT_MIB))
+                seconds, before, peak = measure(
+                    pid,
+                    lambda: h.api_upload_direct(
+                        server.port, fixture.token, path, patient_id=fixture.patient_id, filename=path.name,
+                        repr_digest=digest,
+                    ),
+                )  # fmt: skip
+                rise = (peak - before) / 1024
+                worst["upload (body+digest, streamed)"] = max(worst["upload (body+digest, streamed)"], rise)
+                table.add(
+                    "upload (body+digest, streamed)", run, seconds, before / 1024, peak / 1024, rise,
+                    h.verdict(rise, LIMIT_MIB),
+                )  # fmt: skip
                 h.mark_clean([document["id"]])
                 seconds, before, peak = measure(
                     pid, lambda: h.api_download(server.port, fixture.token, document["id"], expect=size)
