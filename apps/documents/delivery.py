@@ -104,22 +104,33 @@ def etag(document: Document) -> str:
 
 
 def _verified_stream(document: Document, chunks: Iterator[bytes], actor: User | None) -> Iterator[bytes]:
+    """Each chunk goes out as soon as it is read, except the one that completes the document.
+
+    That one is sent only once the whole object's SHA-256 matches, so a client never
+    receives a complete body that is wrong: a mismatch, or an object shorter than
+    recorded, leaves it short of Content-Length. (Holding back every previous chunk
+    instead delayed the first byte by a chunk's read and hash and gained nothing.)
+    """
     digest = hashlib.sha256()
-    held: bytes | None = None
+    received = 0
+    final: bytes | None = None
     try:
         for chunk in chunks:
-            if held is not None:
-                yield held
             digest.update(chunk)
-            held = chunk
+            received += len(chunk)
+            if final is None and received < document.size:
+                yield chunk
+            elif final is None:
+                final = chunk
+            # Bytes beyond the recorded size are only hashed: the digest cannot match.
     except StorageUnavailable:
         logger.error("storage failed mid-download", extra={"document_id": str(document.pk)})
         raise
     if digest.hexdigest() != document.sha256:
         document_mark_corrupt(document_id=document.pk, reason="download re-hash mismatch", actor=actor)
         raise IntegrityAbort(f"document {document.pk} failed its integrity check")
-    if held is not None:
-        yield held
+    if final is not None:
+        yield final
 
 
 def _security_headers(response: HttpResponse, document: Document, disposition: str) -> None:

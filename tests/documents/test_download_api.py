@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import os
+import struct
 import time
 
 import pytest
@@ -12,6 +13,7 @@ import requests
 
 from apps.audit.models import AuditEvent
 from apps.documents import storage
+from apps.documents.delivery import IntegrityAbort
 from apps.documents.models import Document, Integrity, ScanStatus
 from tests import factories
 from tests.documents import samples
@@ -92,15 +94,40 @@ def test_documents_not_clean_are_never_served(filesystem_storage, clinician, pat
         assert response.json()["detail"]["error_code"] == error_code
 
 
-def _flip_one_byte(document: Document) -> None:
-    data = bytearray(b"".join(storage.open_range(document.storage_key)))
-    data[len(data) // 2] ^= 0xFF
+def _replace_stored(document: Document, data: bytes) -> None:
+    """Change the stored object behind Quill's back (bit rot, a bad restore)."""
     if storage.is_s3():
-        storage.put_bytes(key=document.storage_key, data=bytes(data), content_type=document.content_type)
+        storage.put_bytes(key=document.storage_key, data=data, content_type=document.content_type)
     else:
         path = os.path.join(str(storage.documents_storage().location), document.storage_key)
-        with open(path, "r+b") as handle:
-            handle.write(bytes(data))
+        with open(path, "wb") as handle:
+            handle.write(data)
+
+
+def _flip_one_byte(document: Document) -> bytes:
+    data = bytearray(b"".join(storage.open_range(document.storage_key)))
+    data[len(data) // 2] ^= 0xFF
+    _replace_stored(document, bytes(data))
+    return bytes(data)
+
+
+def _large_dicom(size: int) -> bytes:
+    """A valid DICOM file several storage chunks long: the sample with `size` bytes of pixel data."""
+    pixels = samples.random_binary(size)
+    return samples.dicom() + struct.pack("<HH2sHI", 0x7FE0, 0x0010, b"OB", 0, len(pixels)) + pixels
+
+
+def _stored_large_dicom(clinician, patient) -> Document:
+    data = _large_dicom(storage.CHUNK_SIZE * 5 // 2)
+    return stored_document(user=clinician, patient=patient, data=data, filename="scan.dcm", category="imaging")
+
+
+def _read_until_abort(response) -> bytes:
+    received = b""
+    with pytest.raises(IntegrityAbort):
+        for chunk in response.streaming_content:
+            received += chunk
+    return received
 
 
 def test_flipped_byte_aborts_download_and_marks_corrupt(any_storage, clinician, patient):
@@ -119,6 +146,42 @@ def test_flipped_byte_aborts_download_and_marks_corrupt(any_storage, clinician, 
     again = _content(factories.token_client(clinician), document)
     assert again.status_code == 409
     assert again.json()["detail"]["error_code"] == "document_corrupt"
+
+
+def test_large_download_streams_in_chunks_and_arrives_whole(any_storage, clinician, patient):
+    document = _stored_large_dicom(clinician, patient)
+    data = b"".join(storage.open_range(document.storage_key))
+    response = _content(factories.token_client(clinician), document)
+    chunks = list(response.streaming_content)
+    assert len(chunks) > 1
+    assert b"".join(chunks) == data
+    assert hashlib.sha256(data).hexdigest() == document.sha256
+    document.refresh_from_db()
+    assert document.integrity == Integrity.OK
+
+
+def test_flipped_byte_in_a_large_document_withholds_the_last_chunk(any_storage, clinician, patient):
+    document = _stored_large_dicom(clinician, patient)
+    flipped = _flip_one_byte(document)
+    response = _content(factories.token_client(clinician), document)
+    received = _read_until_abort(response)
+    assert 0 < len(received) < document.size  # earlier chunks streamed as read; the completing one never came
+    assert flipped.startswith(received)
+    document.refresh_from_db()
+    assert document.integrity == Integrity.CORRUPT
+    assert AuditEvent.objects.filter(action="document.integrity_failed", object_id=str(document.pk)).count() == 1
+
+
+@pytest.mark.parametrize(
+    "change", [lambda data: data[:-1000], lambda data: data + b"appended"], ids=["shorter", "longer"]
+)
+def test_stored_object_of_another_length_never_completes_the_download(any_storage, clinician, patient, change):
+    document = _stored_large_dicom(clinician, patient)
+    _replace_stored(document, change(b"".join(storage.open_range(document.storage_key))))
+    received = _read_until_abort(_content(factories.token_client(clinician), document))
+    assert len(received) < document.size
+    document.refresh_from_db()
+    assert document.integrity == Integrity.CORRUPT
 
 
 def test_storage_outage_answers_503_and_marks_nothing_corrupt(s3_storage, clinician, patient):
