@@ -13,8 +13,10 @@ from django.conf import settings
 from django.core.management import CommandError, call_command
 from django.db import connection
 from django.utils import timezone
-from rest_framework.test import APIClient
+from rest_framework.request import Request
+from rest_framework.test import APIClient, APIRequestFactory
 
+from apps.accounts.authentication import ApiTokenAuthentication
 from apps.accounts.models import ApiToken
 from apps.accounts.services import api_token_create, api_token_revoke, hash_token_key
 from tests import factories
@@ -154,3 +156,29 @@ def test_create_api_token_command_exits_non_zero_for_unknown_user(db):
     )
     assert result.returncode != 0
     assert "No user has the email address 'nobody@example.test'" in result.stderr
+
+
+def test_token_of_user_moved_to_another_organisation_is_refused(clinician):
+    # given a token issued in the user's organisation
+    _, key = api_token_create(user=clinician, name="EHR integration")
+    # when the user now belongs to another organisation
+    clinician.organisation = factories.make_organisation(name="Other clinic")
+    clinician.save()
+    # then the token no longer works
+    response = _client(key).get(WHOAMI)
+    assert response.status_code == 401
+    assert response.json()["detail"]["message"] == "This API token's user can no longer use Quill."
+
+
+def test_token_authentication_is_one_query_and_shares_the_organisation(clinician, django_assert_num_queries):
+    # given a token used within the last minute (so last use is not written again)
+    token, key = api_token_create(user=clinician, name="EHR integration")
+    ApiToken.objects.filter(pk=token.pk).update(last_used_at=timezone.now())
+    request = Request(APIRequestFactory().get(WHOAMI, HTTP_AUTHORIZATION=f"Token {key}"))
+    # when it authenticates, then one query loads token, user and organisation
+    with django_assert_num_queries(1):
+        user, authenticated = ApiTokenAuthentication().authenticate(request)
+        organisation = user.organisation
+    assert authenticated.pk == token.pk
+    assert organisation.pk == clinician.organisation_id
+    assert organisation is authenticated.organisation
