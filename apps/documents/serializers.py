@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import functools
+
 from rest_framework import serializers
 
 from apps.documents.models import Category, Document, ScanStatus
@@ -42,6 +44,21 @@ class DocumentSerializer(serializers.ModelSerializer):
             "legal_hold",
         ]
         read_only_fields = fields
+
+    def to_representation(self, instance: Document) -> dict:
+        # ModelSerializer builds its ~20 fields from the model for every instance, which cost
+        # more than the representation itself. Without a context they hold nothing specific to
+        # one request, so those instances share one built set.
+        if self.context:
+            return super().to_representation(instance)
+        return serializers.ModelSerializer.to_representation(_shared_serializer(type(self)), instance)
+
+
+@functools.cache
+def _shared_serializer(serializer_class: type[DocumentSerializer]) -> DocumentSerializer:
+    serializer = serializer_class()
+    serializer.fields  # noqa: B018 (build them once, now)
+    return serializer
 
 
 class UploadFieldsSerializer(serializers.Serializer):
