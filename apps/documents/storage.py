@@ -69,8 +69,10 @@ def _s3_client_and_bucket():
 
 def _s3_errors():
     import botocore.exceptions as bx
+    from boto3.exceptions import Boto3Error  # S3UploadFailedError: a multipart upload_file that failed
 
     return (
+        Boto3Error,
         bx.EndpointConnectionError,
         bx.ConnectionClosedError,
         bx.ReadTimeoutError,

@@ -302,3 +302,29 @@ def test_parse_repr_digest():
     for bad in ("sha-256", "sha-256=:!!:", f"sha-256={b64}", "sha-256=:aGk=:", ":abc:"):
         with pytest.raises(InvalidDigest):
             streaming.parse_repr_digest(bad)
+
+
+# --- integrity of the transfer into the store ---------------------------------------------------
+
+
+@pytest.mark.parametrize("operation", ["PutObject", "UploadPart"])
+def test_a_body_changed_on_the_way_to_s3_is_refused_by_the_store(s3_storage, clinician, patient, upload_tmp, operation):
+    """SeaweedFS does not check SigV4's payload hash; botocore's CRC32 checksum, which it does check, must stay on."""
+    client, _ = storage._s3_client_and_bucket()
+
+    def corrupt(request, **kwargs):
+        body = request.body if isinstance(request.body, bytes) else request.body.read()
+        request.body = bytes([body[0] ^ 0xFF]) + body[1:]
+
+    client.meta.events.register(f"before-send.s3.{operation}", corrupt)
+    try:
+        data = large_dicom() if operation == "UploadPart" else samples.pdf()
+        name = "ct.dcm" if operation == "UploadPart" else "letter.pdf"
+        response = _post(factories.token_client(clinician), patient, name, data, digest=digest_header(data))
+    finally:
+        client.meta.events.unregister(f"before-send.s3.{operation}", corrupt)
+    assert response.status_code == 503, response.content
+    assert response.json()["detail"]["error_code"] == "storage_unavailable"
+    assert Document.objects.count() == 0
+    assert list(storage.list_keys(f"{patient.organisation_id}/")) == []
+    assert pending_multipart_uploads() == []
