@@ -42,7 +42,7 @@ def main() -> None:
     parser.add_argument("--kind", choices=["dicom", "pdf"], default="dicom")
     parser.add_argument("--repeat", type=int, default=2)
     args = parser.parse_args()
-    env = h.base_env(QUILL_MAX_UPLOAD_BYTES=str((args.size_mib + 16) * h.MiB))
+    env = h.base_env(QUILL_MAX_UPLOAD_BYTES=str((args.size_mib + 16) * h.MiB), QUILL_S3_STREAM_UPLOADS="true")
     table = h.Table(
         f"Memory: gunicorn worker peak RSS rise, {args.kind} {args.size_mib} MiB (kB from /proc/<pid>/status)",
         ["op", "run", "seconds", "RSS before MiB", "peak MiB", "rise MiB", "target"],

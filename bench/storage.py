@@ -4,8 +4,9 @@ One run starts SeaweedFS and gunicorn (real PostgreSQL, an API token), then for 
 file: upload it through ``POST /api/documents/`` (streaming multipart; the server
 spools, hashes SHA-256 and SHA-1, validates, puts the object with multipart above
 16 MiB, writes row + audit + outbox), through ``POST /api/documents/upload/`` (the file
-as the body with ``Repr-Digest``: from 16 MiB the server streams 8 MiB parts to S3 while
-receiving) and with ``boto3.put_object`` of the same bytes;
+as the body; once without and once with ``Repr-Digest``, with which, from 16 MiB, the
+server streams 8 MiB parts to S3 while receiving: ``QUILL_S3_STREAM_UPLOADS`` is on for
+this run) and with ``boto3.put_object`` of the same bytes;
 download it through ``GET /api/documents/{id}/content`` (re-hashed while streaming)
 and with ``boto3.get_object``. API and raw runs alternate, so background load hits both
 alike. Prints medians and the API/raw ratio with the targets: 1.5 at 20 MiB (issue 4),
@@ -40,7 +41,7 @@ def repetitions(size_mib: int, asked: int | None) -> int:
 
 
 def run(files: list[tuple[str, int]], repeat: int | None, workers: int) -> list[dict]:
-    env = h.base_env(QUILL_MAX_UPLOAD_BYTES=str(2 * 1024 * h.MiB))
+    env = h.base_env(QUILL_MAX_UPLOAD_BYTES=str(2 * 1024 * h.MiB), QUILL_S3_STREAM_UPLOADS="true")
     results = []
     with h.seaweed() as s3, tempfile.TemporaryDirectory(prefix="quill-bench-files-") as tmp:
         env.update(s3.settings_env())
@@ -56,7 +57,7 @@ def run(files: list[tuple[str, int]], repeat: int | None, workers: int) -> list[
                 (h.write_dicom if kind == "dicom" else h.write_pdf)(path, size_mib * h.MiB)
                 size = path.stat().st_size
                 n = repetitions(size_mib, repeat)
-                api_up, direct_up, raw_up, api_down, raw_down = [], [], [], [], []
+                api_up, body_up, direct_up, raw_up, api_down, raw_down = [], [], [], [], [], []
                 # The client's own SHA-256 for Repr-Digest: its cost is the client's, printed apart.
                 digest_seconds = h.timed(lambda: digest_box.append(h.file_digest(path)))
                 digest = digest_box.pop()
@@ -85,18 +86,23 @@ def run(files: list[tuple[str, int]], repeat: int | None, workers: int) -> list[
                         total = sum(len(chunk) for chunk in body.iter_chunks(h.CHUNK))
                         assert total == size, total
 
-                    def up_direct():
+                    def up_direct(with_digest: bool):
                         direct = h.api_upload_direct(
                             server.port,
                             fixture.token,
                             path,
                             patient_id=fixture.patient_id,
                             filename=path.name,
-                            repr_digest=digest,
+                            repr_digest=digest if with_digest else "",
                         )
                         assert direct["sha256"], direct
 
-                    ups = [("api", up_api, api_up), ("direct", up_direct, direct_up), ("raw", up_raw, raw_up)]
+                    ups = [
+                        ("api", up_api, api_up),
+                        ("body", lambda: up_direct(False), body_up),
+                        ("direct", lambda: up_direct(True), direct_up),
+                        ("raw", up_raw, raw_up),
+                    ]
                     for _, action, samples in ups if i % 2 == 0 else reversed(ups):
                         samples.append(h.timed(action))
                     h.mark_clean([document["id"]])
@@ -116,6 +122,7 @@ def run(files: list[tuple[str, int]], repeat: int | None, workers: int) -> list[
                         "size_mib": size_mib,
                         "n": n,
                         "api_up": h.median(api_up),
+                        "body_up": h.median(body_up),
                         "direct_up": h.median(direct_up),
                         "client_digest": digest_seconds,
                         "raw_up": h.median(raw_up),
@@ -123,6 +130,7 @@ def run(files: list[tuple[str, int]], repeat: int | None, workers: int) -> list[
                         "raw_down": h.median(raw_down),
                         "samples": {
                             "api_up": api_up,
+                            "body_up": body_up,
                             "direct_up": direct_up,
                             "raw_up": raw_up,
                             "api_down": api_down,
@@ -140,11 +148,17 @@ def report(results: list[dict]) -> None:
         "Storage: API vs raw boto3 on the same SeaweedFS (medians, seconds; MB/s = API throughput)",
         ["file", "runs", "op", "API s", "raw s", "API MB/s", "ratio", "target"],
     )
-    labels = {"up": "upload (form)", "direct_up": "upload (body+digest)", "down": "download"}
+    labels = {
+        "up": "upload (form)",
+        "body_up": "upload (body)",
+        "direct_up": "upload (body+digest)",
+        "down": "download",
+    }
     for r in results:
         target = TARGETS.get(r["size_mib"])
-        for op in ("up", "direct_up", "down"):
-            api, raw = r[f"api_{op}" if op != "direct_up" else "direct_up"], r["raw_down" if op == "down" else "raw_up"]
+        for op in ("up", "body_up", "direct_up", "down"):
+            api = r[op if op.endswith("_up") and op != "up" else f"api_{op}"]
+            raw = r["raw_down" if op == "down" else "raw_up"]
             ratio = api / raw
             table.add(
                 f"{r['kind']} {r['size_mib']} MiB",

@@ -171,6 +171,8 @@ QUILL_STORAGE = env_choice("QUILL_STORAGE", "filesystem", {"filesystem", "s3"})
 QUILL_FILES_DIR = Path(env_str("QUILL_FILES_DIR", str(VAR_DIR / "documents")))
 QUILL_SIGNED_URL_SECONDS = env_int("QUILL_SIGNED_URL_SECONDS", 3600)
 QUILL_S3_SSE = env_str("QUILL_S3_SSE", "")
+# Stream large direct uploads with a Repr-Digest into S3 while they arrive (docs/documents.md).
+QUILL_S3_STREAM_UPLOADS = env_bool("QUILL_S3_STREAM_UPLOADS", False)
 if QUILL_STORAGE == "s3":
     _s3_options = {
         "bucket_name": env_str("QUILL_S3_BUCKET", "quill-documents"),

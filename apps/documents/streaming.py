@@ -1,4 +1,4 @@
-"""Putting an upload into S3 while its bytes are still arriving.
+"""Putting an upload into S3 while its bytes are still arriving (``QUILL_S3_STREAM_UPLOADS``).
 
 The ordinary upload receives the whole file, validates it, then puts it: the
 put starts only when the upload has ended, so a large upload costs the receive
@@ -175,7 +175,7 @@ def receive_body(
     """
     if length > max_bytes:
         raise FileTooLarge(max_bytes=max_bytes, filename=filename)
-    if length < STREAM_THRESHOLD or not storage.is_s3():
+    if length < STREAM_THRESHOLD or not storage.is_s3() or not settings.QUILL_S3_STREAM_UPLOADS:
         target_for = None
     spooler = Spooler(max_bytes=max_bytes, tmp_dir=tmp_dir, filename=filename)
     put: StreamingPut | None = None

@@ -52,6 +52,11 @@ def _post(client, patient, filename, data, *, digest: str | None = None, extra=N
     )
 
 
+@pytest.fixture
+def stream_uploads(settings):
+    settings.QUILL_S3_STREAM_UPLOADS = True
+
+
 def pending_multipart_uploads() -> list:
     client, bucket = storage._s3_client_and_bucket()
     return client.list_multipart_uploads(Bucket=bucket).get("Uploads", [])
@@ -90,7 +95,9 @@ def test_small_file_as_the_body_is_stored(
     assert os.listdir(upload_tmp) == []
 
 
-def test_large_file_with_digest_is_streamed_into_s3_in_parts(s3_storage, clinician, patient, upload_tmp):
+def test_large_file_with_digest_is_streamed_into_s3_in_parts(
+    s3_storage, stream_uploads, clinician, patient, upload_tmp
+):
     client = factories.token_client(clinician)
     data = large_dicom()
     response = _post(client, patient, "ct-head.dcm", data, digest=digest_header(data))
@@ -108,7 +115,17 @@ def test_large_file_with_digest_is_streamed_into_s3_in_parts(s3_storage, clinici
     assert os.listdir(upload_tmp) == []
 
 
-def test_large_file_without_digest_is_put_after_receiving(s3_storage, clinician, patient, upload_tmp):
+def test_without_the_setting_a_large_file_is_put_after_receiving(s3_storage, clinician, patient, upload_tmp):
+    client = factories.token_client(clinician)
+    data = large_dicom()
+    response = _post(client, patient, "ct-head.dcm", data, digest=digest_header(data))
+    assert response.status_code == 201, response.content
+    s3, bucket = storage._s3_client_and_bucket()
+    key = Document.objects.get(pk=response.json()["id"]).storage_key
+    assert s3.head_object(Bucket=bucket, Key=key)["ETag"].strip('"').endswith("-2")  # put_file's 16 MiB parts
+
+
+def test_large_file_without_digest_is_put_after_receiving(s3_storage, stream_uploads, clinician, patient, upload_tmp):
     client = factories.token_client(clinician)
     data = large_dicom()
     response = _post(client, patient, "ct-head.dcm", data)
@@ -122,7 +139,7 @@ def test_large_file_without_digest_is_put_after_receiving(s3_storage, clinician,
 
 @pytest.mark.parametrize("size", [8 * 1024, LARGE], ids=["small", "large-streamed"])
 def test_digest_mismatch_stores_nothing(
-    any_storage, clinician, patient, upload_tmp, size, django_capture_on_commit_callbacks
+    any_storage, stream_uploads, clinician, patient, upload_tmp, size, django_capture_on_commit_callbacks
 ):
     client = factories.token_client(clinician)
     data = large_dicom(size)
@@ -146,7 +163,16 @@ STREAMED_REFUSALS = [
 
 @pytest.mark.parametrize(("filename", "make", "status", "error_code"), STREAMED_REFUSALS)
 def test_refusal_after_streaming_aborts_the_upload(
-    s3_storage, clinician, patient, upload_tmp, filename, make, status, error_code, django_capture_on_commit_callbacks
+    s3_storage,
+    stream_uploads,
+    clinician,
+    patient,
+    upload_tmp,
+    filename,
+    make,
+    status,
+    error_code,
+    django_capture_on_commit_callbacks,
 ):
     client = factories.token_client(clinician)
     data = make()
@@ -238,7 +264,7 @@ def test_unauthenticated_upload_is_refused(filesystem_storage, patient, upload_t
 
 
 @pytest.mark.parametrize("size", [8 * 1024, LARGE], ids=["small", "large-streamed"])
-def test_storage_down_answers_503_and_writes_no_row(s3_storage, clinician, patient, upload_tmp, size):
+def test_storage_down_answers_503_and_writes_no_row(s3_storage, stream_uploads, clinician, patient, upload_tmp, size):
     client = factories.token_client(clinician)
     data = large_dicom(size)
     s3_storage.stop()
@@ -250,7 +276,7 @@ def test_storage_down_answers_503_and_writes_no_row(s3_storage, clinician, patie
 
 
 def test_database_failure_after_a_streamed_put_removes_the_object(
-    s3_storage, clinician, patient, upload_tmp, monkeypatch
+    s3_storage, stream_uploads, clinician, patient, upload_tmp, monkeypatch
 ):
     from apps.documents.services import upload as upload_service
 
@@ -308,7 +334,9 @@ def test_parse_repr_digest():
 
 
 @pytest.mark.parametrize("operation", ["PutObject", "UploadPart"])
-def test_a_body_changed_on_the_way_to_s3_is_refused_by_the_store(s3_storage, clinician, patient, upload_tmp, operation):
+def test_a_body_changed_on_the_way_to_s3_is_refused_by_the_store(
+    s3_storage, stream_uploads, clinician, patient, upload_tmp, operation
+):
     """SeaweedFS does not check SigV4's payload hash; botocore's CRC32 checksum, which it does check, must stay on."""
     client, _ = storage._s3_client_and_bucket()
 
