@@ -332,6 +332,44 @@ class ApiError(RuntimeError):
     pass
 
 
+def _post_file(
+    port: int,
+    token: str,
+    url: str,
+    headers: dict[str, str],
+    *,
+    path: Path,
+    data: bytes | None = None,
+    before: bytes = b"",
+    after: bytes = b"",
+) -> dict:
+    """POST `before` + the file (streamed from disk, or `data`) + `after`; the 201 body as JSON."""
+    size = len(data) if data is not None else path.stat().st_size
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=900)
+    try:
+        conn.putrequest("POST", url)
+        conn.putheader("Authorization", f"Token {token}")
+        for name, value in headers.items():
+            conn.putheader(name, value)
+        conn.putheader("Content-Length", str(len(before) + size + len(after)))
+        conn.endheaders()
+        conn.send(before)
+        if data is not None:
+            conn.send(data)
+        else:
+            with open(path, "rb") as source:
+                while chunk := source.read(CHUNK):
+                    conn.send(chunk)
+        conn.send(after)
+        response = conn.getresponse()
+        body = response.read()
+    finally:
+        conn.close()
+    if response.status != 201:
+        raise ApiError(f"POST {url.split('?')[0]} answered {response.status}: {body[:500]!r}")
+    return json.loads(body)
+
+
 def api_upload(
     port: int,
     token: str,
@@ -353,30 +391,17 @@ def api_upload(
         f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{filename}"\r\n'
         "Content-Type: application/octet-stream\r\n\r\n"
     ).encode()
-    post = f"\r\n--{boundary}--\r\n".encode()
-    size = len(data) if data is not None else path.stat().st_size
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=900)
-    try:
-        conn.putrequest("POST", "/api/documents/")
-        conn.putheader("Authorization", f"Token {token}")
-        conn.putheader("Content-Type", f"multipart/form-data; boundary={boundary}")
-        conn.putheader("Content-Length", str(len(pre) + size + len(post)))
-        conn.endheaders()
-        conn.send(pre)
-        if data is not None:
-            conn.send(data)
-        else:
-            with open(path, "rb") as source:
-                while chunk := source.read(CHUNK):
-                    conn.send(chunk)
-        conn.send(post)
-        response = conn.getresponse()
-        body = response.read()
-    finally:
-        conn.close()
-    if response.status != 201:
-        raise ApiError(f"upload answered {response.status}: {body[:500]!r}")
-    return json.loads(body)
+    headers = {"Content-Type": f"multipart/form-data; boundary={boundary}"}
+    return _post_file(
+        port,
+        token,
+        "/api/documents/",
+        headers,
+        path=path,
+        data=data,
+        before=pre,
+        after=f"\r\n--{boundary}--\r\n".encode(),
+    )
 
 
 def file_digest(path: Path) -> str:
@@ -403,25 +428,10 @@ def api_upload_direct(
     from urllib.parse import urlencode
 
     query = urlencode({"patient_id": str(patient_id), "category": category, "filename": filename})
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=900)
-    try:
-        conn.putrequest("POST", f"/api/documents/upload/?{query}")
-        conn.putheader("Authorization", f"Token {token}")
-        conn.putheader("Content-Type", "application/octet-stream")
-        conn.putheader("Content-Length", str(path.stat().st_size))
-        if repr_digest:
-            conn.putheader("Repr-Digest", repr_digest)
-        conn.endheaders()
-        with open(path, "rb") as source:
-            while chunk := source.read(CHUNK):
-                conn.send(chunk)
-        response = conn.getresponse()
-        body = response.read()
-    finally:
-        conn.close()
-    if response.status != 201:
-        raise ApiError(f"direct upload answered {response.status}: {body[:500]!r}")
-    return json.loads(body)
+    headers = {"Content-Type": "application/octet-stream"}
+    if repr_digest:
+        headers["Repr-Digest"] = repr_digest
+    return _post_file(port, token, f"/api/documents/upload/?{query}", headers, path=path)
 
 
 def api_download(port: int, token: str, document_id: str, *, expect: int) -> int:

@@ -235,26 +235,6 @@ def test_announced_size_over_the_limit_is_refused_before_reading(
     assert_nothing_stored(upload_tmp, patient)
 
 
-@pytest.mark.parametrize("which", ["unknown", "other-organisation"])
-def test_unknown_or_foreign_patient_is_refused(filesystem_storage, clinician, other_patient, upload_tmp, which):
-    client = factories.token_client(clinician)
-    patient_id = "4b0f3f49-3d2e-4c1e-9d7a-000000000000" if which == "unknown" else str(other_patient.pk)
-    query = urlencode({"patient_id": patient_id, "category": "lab", "filename": "a.pdf"})
-    response = client.generic("POST", f"{URL}?{query}", samples.pdf(), content_type="application/pdf")
-    assert response.status_code == 400
-    assert response.json()["detail"]["error_code"] == "unknown_patient"
-    assert_nothing_stored(upload_tmp, other_patient)
-
-
-def test_billing_may_upload_only_insurance(filesystem_storage, billing_user, patient, upload_tmp):
-    client = factories.token_client(billing_user)
-    refused = _post(client, patient, "a.pdf", samples.pdf(), category="lab")
-    assert refused.status_code == 403
-    assert refused.json()["detail"]["error_code"] == "permission_denied"
-    assert_nothing_stored(upload_tmp, patient)
-    assert _post(client, patient, "policy.pdf", samples.pdf(), category="insurance").status_code == 201
-
-
 def test_unauthenticated_upload_is_refused(filesystem_storage, patient, upload_tmp):
     from rest_framework.test import APIClient
 

@@ -131,27 +131,35 @@ def test_missing_file_is_refused(filesystem_storage, clinician, patient, upload_
     assert_nothing_stored(upload_tmp, patient)
 
 
+@pytest.fixture(params=["form", "body"])
+def post_upload(request):
+    """Both ways in: this endpoint's multipart form, and the file as the body (/api/documents/upload/)."""
+    if request.param == "form":
+        return _post
+    from tests.documents.test_direct_upload import _post as post_body
+
+    return post_body
+
+
 @pytest.mark.parametrize("which", ["unknown", "other-organisation"])
-def test_unknown_or_foreign_patient_is_refused(filesystem_storage, clinician, other_patient, upload_tmp, which):
+def test_unknown_or_foreign_patient_is_refused(
+    filesystem_storage, clinician, patient, other_patient, upload_tmp, which, post_upload
+):
     client = factories.token_client(clinician)
     patient_id = "4b0f3f49-3d2e-4c1e-9d7a-000000000000" if which == "unknown" else str(other_patient.pk)
-    response = client.post(
-        URL,
-        {"file": SimpleUploadedFile("a.pdf", samples.pdf()), "patient_id": patient_id, "category": "lab"},
-        format="multipart",
-    )
+    response = post_upload(client, patient, "a.pdf", samples.pdf(), patient_id=patient_id, category="lab")
     assert response.status_code == 400
     assert response.json()["detail"]["error_code"] == "unknown_patient"
     assert_nothing_stored(upload_tmp, other_patient)
 
 
-def test_billing_may_upload_only_insurance(filesystem_storage, billing_user, patient, upload_tmp):
+def test_billing_may_upload_only_insurance(filesystem_storage, billing_user, patient, upload_tmp, post_upload):
     client = factories.token_client(billing_user)
-    refused = _post(client, patient, "a.pdf", samples.pdf(), category="lab")
+    refused = post_upload(client, patient, "a.pdf", samples.pdf(), category="lab")
     assert refused.status_code == 403
     assert refused.json()["detail"]["error_code"] == "permission_denied"
     assert_nothing_stored(upload_tmp, patient)
-    accepted = _post(client, patient, "policy.pdf", samples.pdf(), category="insurance")
+    accepted = post_upload(client, patient, "policy.pdf", samples.pdf(), category="insurance")
     assert accepted.status_code == 201
 
 
