@@ -127,6 +127,19 @@ def _worker_env(files_dir, clamd_socket, redis_url) -> dict[str, str]:
     }
 
 
+def real_pipeline(settings, tmp_path, clamd_server, redis_url) -> dict[str, str]:
+    """Point this test at a files folder and clamd a real worker shares; returns the worker's environment."""
+    from tests.documents.conftest import filesystem_settings
+
+    files_dir = tmp_path / "documents"
+    for name, value in filesystem_settings(files_dir).items():
+        setattr(settings, name, value)
+    settings.QUILL_SCANNER = "clamd"
+    settings.QUILL_CLAMD_SOCKET = clamd_server.socket_path
+    assert redis_url == django_settings.CELERY_BROKER_URL, "run the suite with QUILL_REDIS_URL=<redis_url> (make test)"
+    return _worker_env(files_dir, clamd_server.socket_path, redis_url)
+
+
 def _wait_for_status(document_id: str, wanted: set[str], timeout: float = 60.0) -> Document:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -141,15 +154,7 @@ def _wait_for_status(document_id: str, wanted: set[str], timeout: float = 60.0) 
 @pytest.mark.django_db(transaction=True)
 def test_whole_pipeline_through_a_real_worker(settings, tmp_path, clamd_server, redis_url, celery_worker_factory):
     # given a real worker on Redis sharing the test database, the files folder and clamd
-    files_dir = tmp_path / "documents"
-    from tests.documents.conftest import filesystem_settings
-
-    for name, value in filesystem_settings(files_dir).items():
-        setattr(settings, name, value)
-    settings.QUILL_SCANNER = "clamd"
-    settings.QUILL_CLAMD_SOCKET = clamd_server.socket_path
-    assert redis_url == django_settings.CELERY_BROKER_URL, "run the suite with QUILL_REDIS_URL=<redis_url> (make test)"
-    celery_worker_factory(env=_worker_env(files_dir, clamd_server.socket_path, redis_url), queues=["quill"])
+    celery_worker_factory(env=real_pipeline(settings, tmp_path, clamd_server, redis_url), queues=["quill"])
     organisation = factories.make_organisation()
     clinician = factories.make_user(organisation, ["clinician"])
     patient = factories.make_patient(organisation)
@@ -175,7 +180,7 @@ def test_whole_pipeline_through_a_real_worker(settings, tmp_path, clamd_server, 
         time.sleep(0.2)
     clean_document.refresh_from_db()
     assert clean_document.thumbnail_key
-    assert os.path.exists(os.path.join(files_dir, clean_document.thumbnail_key))
+    assert os.path.exists(os.path.join(settings.QUILL_FILES_DIR, clean_document.thumbnail_key))
     assert client.get(f"/api/documents/{clean_document.pk}/content").status_code == 200
     assert client.get(f"/api/documents/{infected_document.pk}/content").status_code == 409
     assert uuid.UUID(str(clean_document.pk))

@@ -16,7 +16,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from apps.documents.models import Document
 from tests import factories
 from tests.documents import samples
-from tests.documents.test_scanning import _worker_env
+from tests.documents.test_scanning import real_pipeline
 from tests.services import REPO_ROOT
 
 TASKS = ["documents.after_upload", "documents.scan_document", "documents.sweep_pending_scans"]
@@ -55,15 +55,7 @@ def test_a_worker_without_queue_options_scans_and_makes_thumbnails_on_the_backgr
     settings, tmp_path, clamd_server, redis_url, celery_worker_factory
 ):
     # given thumbnails routed to a background queue and one worker started without -Q
-    files_dir = tmp_path / "documents"
-    from tests.documents.conftest import filesystem_settings
-
-    for name, value in filesystem_settings(files_dir).items():
-        setattr(settings, name, value)
-    settings.QUILL_SCANNER = "clamd"
-    settings.QUILL_CLAMD_SOCKET = clamd_server.socket_path
-    assert redis_url == django_settings.CELERY_BROKER_URL, "run the suite with QUILL_REDIS_URL=<redis_url> (make test)"
-    env = _worker_env(files_dir, clamd_server.socket_path, redis_url)
+    env = real_pipeline(settings, tmp_path, clamd_server, redis_url)
     background = f"{django_settings.CELERY_TASK_DEFAULT_QUEUE}-background"
     env["QUILL_CELERY_BACKGROUND_QUEUE"] = background
     worker = celery_worker_factory(env=env, queues=None)
