@@ -67,6 +67,15 @@ def any_storage(request, settings, tmp_path):
 
 
 @pytest.fixture
+def upload_tmp(settings, tmp_path):
+    """Uploads spool into a folder of the test's own, so a test can check nothing is left there."""
+    folder = tmp_path / "upload-tmp"
+    folder.mkdir()
+    settings.FILE_UPLOAD_TEMP_DIR = str(folder)
+    return folder
+
+
+@pytest.fixture
 def scanner(settings, clamd_server):
     settings.QUILL_SCANNER = "clamd"
     settings.QUILL_CLAMD_SOCKET = str(clamd_server.socket_path)

@@ -21,14 +21,6 @@ def _fast_password_hashing(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
-@pytest.fixture
-def upload_temp_dir(settings, tmp_path):
-    folder = tmp_path / "uploads"
-    folder.mkdir()
-    settings.FILE_UPLOAD_TEMP_DIR = str(folder)
-    return folder
-
-
 def _objects(folder) -> list[str]:
     return [name for _, _, names in os.walk(folder) for name in names] if os.path.exists(folder) else []
 
@@ -38,7 +30,7 @@ def _files(*pairs):
 
 
 def test_api_bulk_with_one_bad_file_stores_nothing_and_reports_every_file(
-    filesystem_storage, upload_temp_dir, clinician, patient
+    filesystem_storage, upload_tmp, clinician, patient
 ):
     # given three files, the second of which is a Windows program named like a PDF
     files = _files(("a.pdf", samples.pdf()), ("b.pdf", samples.windows_executable()), ("c.png", samples.png(40, 30)))
@@ -52,7 +44,7 @@ def test_api_bulk_with_one_bad_file_stores_nothing_and_reports_every_file(
     assert response.status_code == 415
     assert not Document.objects.exists()
     assert _objects(filesystem_storage) == []
-    assert os.listdir(upload_temp_dir) == []
+    assert os.listdir(upload_tmp) == []
     assert not AuditEvent.objects.filter(action="document.uploaded").exists()
     # and every file is reported with its outcome and the totals add up
     body = response.json()
@@ -66,7 +58,7 @@ def test_api_bulk_with_one_bad_file_stores_nothing_and_reports_every_file(
     assert body["detail"]["error_code"] == "bulk_refused"
 
 
-def test_api_bulk_of_good_files_stores_them_all(filesystem_storage, upload_temp_dir, clinician, patient):
+def test_api_bulk_of_good_files_stores_them_all(filesystem_storage, upload_tmp, clinician, patient):
     files = _files(("a.pdf", samples.pdf()), ("b.png", samples.png(40, 30)))
     response = factories.token_client(clinician).post(
         "/api/documents/bulk/",
@@ -79,10 +71,10 @@ def test_api_bulk_of_good_files_stores_them_all(filesystem_storage, upload_temp_
     assert [f["outcome"] for f in body["files"]] == ["stored", "stored"]
     assert Document.objects.filter(patient=patient, encounter_id="E2").count() == 2
     assert len(_objects(filesystem_storage)) == 2
-    assert os.listdir(upload_temp_dir) == []
+    assert os.listdir(upload_tmp) == []
 
 
-def test_api_bulk_over_the_size_limit_keeps_nothing(settings, filesystem_storage, upload_temp_dir, clinician, patient):
+def test_api_bulk_over_the_size_limit_keeps_nothing(settings, filesystem_storage, upload_tmp, clinician, patient):
     settings.QUILL_MAX_UPLOAD_BYTES = 2000
     files = _files(("small.png", samples.png(10, 10)), ("big.pdf", samples.pdf(5)))
     response = factories.token_client(clinician).post(
@@ -91,11 +83,11 @@ def test_api_bulk_over_the_size_limit_keeps_nothing(settings, filesystem_storage
     assert response.status_code == 413
     assert response.json()["detail"]["error_code"] == "file_too_large"
     assert not Document.objects.exists()
-    assert os.listdir(upload_temp_dir) == []
+    assert os.listdir(upload_tmp) == []
 
 
 def test_portal_bulk_page_reports_each_file_and_stores_nothing_on_a_refusal(
-    filesystem_storage, upload_temp_dir, clinician, patient
+    filesystem_storage, upload_tmp, clinician, patient
 ):
     client = factories.signed_in_client(clinician)
     files = _files(("ok.pdf", samples.pdf()), ("broken.pdf", samples.truncated_pdf()))
@@ -106,7 +98,7 @@ def test_portal_bulk_page_reports_each_file_and_stores_nothing_on_a_refusal(
     assert "batch_refused" in html and "corrupt_file" in html
     assert not Document.objects.exists()
     assert _objects(filesystem_storage) == []
-    assert os.listdir(upload_temp_dir) == []
+    assert os.listdir(upload_tmp) == []
 
 
 def test_portal_bulk_page_stores_all_good_files(filesystem_storage, clinician, patient):

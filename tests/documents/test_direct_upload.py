@@ -22,14 +22,6 @@ URL = "/api/documents/upload/"
 LARGE = 20 * 1024 * 1024  # above streaming.STREAM_THRESHOLD: three 8 MiB parts (8 + 8 + 4)
 
 
-@pytest.fixture
-def upload_tmp(settings, tmp_path):
-    folder = tmp_path / "upload-tmp"
-    folder.mkdir()
-    settings.FILE_UPLOAD_TEMP_DIR = str(folder)
-    return folder
-
-
 def digest_header(data: bytes) -> str:
     return f"sha-256=:{base64.b64encode(hashlib.sha256(data).digest()).decode()}:"
 

@@ -17,14 +17,6 @@ from tests.documents import samples
 URL = "/api/documents/"
 
 
-@pytest.fixture
-def upload_tmp(settings, tmp_path):
-    folder = tmp_path / "upload-tmp"
-    folder.mkdir()
-    settings.FILE_UPLOAD_TEMP_DIR = str(folder)
-    return folder
-
-
 def _post(client, patient, name, data, **fields):
     body = {"file": SimpleUploadedFile(name, data), "patient_id": str(patient.pk), "category": "lab", **fields}
     return client.post(URL, body, format="multipart")
