@@ -171,7 +171,9 @@ class UseFormUpload(QuillError):
     error_code = "unsupported_media_type"
     http_status = 415
     default_message = (
-        "Send the file itself as the request body here; multipart forms go to /api/documents/ or /api/documents/bulk/."
+        "Send the file itself as the request body, with its own Content-Type (for example application/pdf "
+        "or application/octet-stream). Form bodies are not accepted here: multipart forms go to "
+        "/api/documents/ or /api/documents/bulk/."
     )
 
 

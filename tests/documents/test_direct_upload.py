@@ -206,12 +206,21 @@ def test_missing_filename_is_refused(filesystem_storage, clinician, patient, upl
     assert_nothing_stored(upload_tmp, patient)
 
 
-def test_multipart_body_is_pointed_to_the_form_endpoint(filesystem_storage, clinician, patient, upload_tmp):
+@pytest.mark.parametrize(
+    ("content_type", "body"),
+    [
+        ("multipart/form-data; boundary=x", b"--x--"),
+        ("application/x-www-form-urlencoded", samples.pdf()),  # curl --data-binary without -H Content-Type
+    ],
+    ids=["multipart", "form-urlencoded"],
+)
+def test_form_bodies_are_refused_with_a_pointer(filesystem_storage, clinician, patient, upload_tmp, content_type, body):
     client = factories.token_client(clinician)
     query = urlencode({"patient_id": str(patient.pk), "category": "lab", "filename": "a.pdf"})
-    response = client.generic("POST", f"{URL}?{query}", b"--x--", content_type="multipart/form-data; boundary=x")
+    response = client.generic("POST", f"{URL}?{query}", body, content_type=content_type)
     assert response.status_code == 415
     assert response.json()["detail"]["error_code"] == "unsupported_media_type"
+    assert "Content-Type" in response.json()["detail"]["message"]
     assert "/api/documents/" in response.json()["detail"]["message"]
     assert_nothing_stored(upload_tmp, patient)
 
