@@ -51,5 +51,20 @@ def canonical_json(fields: dict[str, Any]) -> str:
     return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
+def canonical_json_around_sequence(fields: dict[str, Any]) -> tuple[str, str]:
+    """The canonical JSON split where the sequence number goes: left + str(sequence) + right.
+
+    For appending in one SQL statement, where the sequence is only known inside the
+    database. Keys are sorted, so the top-level "sequence" is followed only by
+    "user_agent", a string (its quotes escaped): the last occurrence of the marker is
+    the top-level one, even if `details` holds keys of the same names.
+    """
+    text = canonical_json({**fields, "sequence": 0})
+    left, marker, right = text.rpartition('"sequence":0,"user_agent":')
+    if not marker:
+        raise ValueError("canonical JSON without its sequence")
+    return left + '"sequence":', ',"user_agent":' + right
+
+
 def event_hash(prev_hash: str, fields: dict[str, Any]) -> str:
     return hashlib.sha256((prev_hash + canonical_json(fields)).encode("utf-8")).hexdigest()

@@ -1,16 +1,17 @@
 """Recording audit events.
 
 `audit_record` appends one event to its organisation's chain inside the caller's
-transaction: the chain head row is locked (SELECT ... FOR UPDATE), so appends to
-one chain are serialised, and the event commits or rolls back with the change it
-records.
+transaction: the chain head row is locked, so appends to one chain are serialised,
+and the event commits or rolls back with the change it records.
 
 The lock is held until the caller's transaction commits, so every database round
 trip made while holding it delays every other append to the same chain (with 8
 concurrent uploaders to one organisation this was a quarter of the upload's time).
 Hence no savepoint around the append (an error inside it fails the caller's
-transaction anyway), and on PostgreSQL the event insert and the head update go in
-one statement.
+transaction anyway), callers append last, just before they commit, and on
+PostgreSQL the whole append is one statement: lock the head, compute the link in
+the database (the hash cannot be computed before the head is known), insert the
+event, move the head.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from typing import Any
 from django.db import connection, transaction
 from django.utils import timezone
 
-from apps.audit.hashing import event_hash
+from apps.audit.hashing import canonical_json_around_sequence, event_hash
 from apps.audit.models import PLATFORM_CHAIN, AuditEvent, ChainHead, Outcome
 from quill import request_context
 
@@ -57,54 +58,79 @@ def audit_record(
     actor_id = getattr(actor, "pk", None) if actor is not None else None
     username = actor_username or (getattr(actor, "email", "") if actor is not None else "")
     chain = chain_key(organisation_id)
+    fields: dict[str, Any] = {
+        "chain": chain,
+        "sequence": None,  # the head's + 1, known under the lock
+        "occurred_at": timezone.now(),
+        "organisation_id": str(organisation_id) if organisation_id else None,
+        "actor_id": actor_id,
+        "actor_username": username[:254],
+        "patient_id": str(patient_id) if patient_id else None,
+        "action": action,
+        "object_type": object_type,
+        "object_id": str(object_id) if object_id not in (None, "") else "",
+        "outcome": str(outcome),
+        "ip": facts.ip,
+        "user_agent": facts.user_agent,
+        "request_id": facts.request_id,
+        "details": details or {},
+    }
     with transaction.atomic(savepoint=False):
+        if connection.vendor == "postgresql":
+            event = _append_in_one_statement(fields)
+            if event is None:  # a chain's first event: its head row does not exist yet
+                _lock_head(chain)
+                event = _append_in_one_statement(fields)
+            return event
         head = _lock_head(chain)
-        fields: dict[str, Any] = {
-            "chain": chain,
-            "sequence": head.sequence + 1,
-            "occurred_at": timezone.now(),
-            "organisation_id": str(organisation_id) if organisation_id else None,
-            "actor_id": actor_id,
-            "actor_username": username[:254],
-            "patient_id": str(patient_id) if patient_id else None,
-            "action": action,
-            "object_type": object_type,
-            "object_id": str(object_id) if object_id not in (None, "") else "",
-            "outcome": str(outcome),
-            "ip": facts.ip,
-            "user_agent": facts.user_agent,
-            "request_id": facts.request_id,
-            "details": details or {},
-        }
+        fields["sequence"] = head.sequence + 1
         digest = event_hash(head.hash, fields)
         event = AuditEvent(prev_hash=head.hash, hash=digest, **fields)
-        if connection.vendor == "postgresql":
-            _insert_and_advance(event)
-        else:
-            event.save(force_insert=True)
-            ChainHead.objects.filter(chain=chain).update(sequence=event.sequence, hash=digest)
+        event.save(force_insert=True)
+        ChainHead.objects.filter(chain=chain).update(sequence=event.sequence, hash=digest)
     return event
 
 
-def _insert_and_advance(event: AuditEvent) -> None:
-    """INSERT the event and move the chain head to it in one round trip (the head row is locked)."""
-    fields = [field for field in AuditEvent._meta.concrete_fields if not field.primary_key]
+def _append_in_one_statement(fields: dict[str, Any]) -> AuditEvent | None:
+    """Lock the head, link the event to it, insert it and move the head: one round trip.
+
+    The database computes the link, since only it knows the head under the lock:
+    hash = sha256(prev_hash || canonical JSON), the JSON built here around the
+    sequence number (``canonical_json_around_sequence``), exactly as ``event_hash``
+    computes it for verification. None when the chain has no head row yet.
+    """
+    left, right = canonical_json_around_sequence(fields)
+    columns = [
+        field for field in AuditEvent._meta.concrete_fields
+        if not field.primary_key and field.attname not in ("sequence", "prev_hash", "hash")
+    ]  # fmt: skip
     quote = connection.ops.quote_name
+    head_table, event_table = quote(ChainHead._meta.db_table), quote(AuditEvent._meta.db_table)
     # Identifiers come from the models; every value is a parameter.
     sql = (
-        f"WITH event AS (INSERT INTO {quote(AuditEvent._meta.db_table)} "  # noqa: S608
-        f"({', '.join(quote(field.column) for field in fields)}) "
-        f"VALUES ({', '.join(['%s'] * len(fields))}) RETURNING {quote(AuditEvent._meta.pk.column)}) "
-        f"UPDATE {quote(ChainHead._meta.db_table)} SET {quote('sequence')} = %s, {quote('hash')} = %s "
-        f"WHERE {quote('chain')} = %s RETURNING (SELECT {quote(AuditEvent._meta.pk.column)} FROM event)"
+        f"WITH old AS (SELECT {quote('sequence')} AS seq, {quote('hash')} AS prev FROM {head_table} "  # noqa: S608
+        f"WHERE {quote('chain')} = %s FOR UPDATE), "
+        f"head AS (UPDATE {head_table} AS h SET {quote('sequence')} = old.seq + 1, "
+        f"{quote('hash')} = encode(sha256(convert_to(old.prev || %s || (old.seq + 1)::text || %s, 'UTF8')), 'hex') "
+        f"FROM old WHERE h.{quote('chain')} = %s "
+        f"RETURNING h.{quote('sequence')} AS seq, old.prev AS prev, h.{quote('hash')} AS digest) "
+        f"INSERT INTO {event_table} ({', '.join(quote(field.column) for field in columns)}, "
+        f"{quote('sequence')}, {quote('prev_hash')}, {quote('hash')}) "
+        f"SELECT {', '.join(['%s'] * len(columns))}, head.seq, head.prev, head.digest FROM head "
+        f"RETURNING {quote(AuditEvent._meta.pk.column)}, {quote('sequence')}, {quote('prev_hash')}, {quote('hash')}"
     )
-    params = [field.get_db_prep_save(getattr(event, field.attname), connection) for field in fields]
-    params += [event.sequence, event.hash, event.chain]
+    params = [fields["chain"], left, right, fields["chain"]]
+    event = AuditEvent(**{name: value for name, value in fields.items() if name != "sequence"})
+    params += [field.get_db_prep_save(getattr(event, field.attname), connection) for field in columns]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
-        (event.pk,) = cursor.fetchone()
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    event.pk, event.sequence, event.prev_hash, event.hash = row
     event._state.adding = False
     event._state.db = connection.alias
+    return event
 
 
 def audit_denied(*, action: str, actor: Any, reason: str, **kwargs: Any) -> AuditEvent:

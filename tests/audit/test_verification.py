@@ -169,3 +169,26 @@ def test_details_that_jsonb_rewrites_still_verify(organisation, value):
     result = verify_chain(str(organisation.pk))
 
     assert result.ok, result.problem
+
+
+AWKWARD_DETAILS = [
+    {},
+    {"sequence": 0, "user_agent": "x"},  # the marker the link is built around, inside details
+    {"note": 'he said "sequence":0,"user_agent": twice', "n": 1.0, "big": 1e20, "list": [1, "é", None]},
+]
+
+
+@pytest.mark.parametrize("details", AWKWARD_DETAILS, ids=["empty", "marker-keys", "quotes-floats-unicode"])
+def test_links_computed_by_the_database_match_the_python_hash(db, organisation, details):
+    from apps.audit.hashing import HASHED_FIELDS, canonical_json, canonical_json_around_sequence, event_hash
+
+    first = audit_record(action="test.first", organisation_id=organisation.pk, details=details)
+    second = audit_record(action="test.second", organisation_id=organisation.pk, details=details, actor_username="é")
+    for event in (first, second):
+        stored = AuditEvent.objects.get(pk=event.pk)
+        fields = {name: getattr(stored, name) for name in HASHED_FIELDS}
+        assert stored.hash == event.hash == event_hash(stored.prev_hash, fields)
+        left, right = canonical_json_around_sequence(fields)
+        assert left + str(stored.sequence) + right == canonical_json(fields)
+    assert second.prev_hash == first.hash and second.sequence == first.sequence + 1
+    assert ChainHead.objects.get(chain=str(organisation.pk)).hash == second.hash
