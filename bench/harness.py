@@ -20,7 +20,6 @@ import secrets
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
@@ -31,8 +30,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
-from tests.services import spawn, terminate_group, wait_until  # noqa: E402
-from tests.services.ports import free_ports, release_ports  # noqa: E402
+from tests.services.gunicorn import Gunicorn as ServiceGunicorn  # noqa: E402
 
 DATABASE_URL = os.environ.get("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/quill_bench")
 REDIS_DB = int(os.environ.get("BENCH_REDIS_DB", "12"))
@@ -191,8 +189,9 @@ def write_pdf(path: Path, size: int) -> Path:
 # --- servers ---------------------------------------------------------------------------------------
 
 
-class Gunicorn:
-    """`gunicorn quill.wsgi` on a free loopback port, in its own process group."""
+class Gunicorn(ServiceGunicorn):
+    """The tests' gunicorn with a benchmark's defaults: sync workers (one request each), long timeout,
+    every worker warmed (imports, database connection) so the first measured request is not a cold start."""
 
     def __init__(
         self,
@@ -205,79 +204,16 @@ class Gunicorn:
         app: str = "quill.wsgi:application",
         extra_args: Sequence[str] = (),
     ) -> None:
-        self.env = env
-        self.workers = workers
-        self.worker_class = worker_class
-        self.threads = threads
-        self.timeout = timeout
-        self.app = app
-        self.extra_args = list(extra_args)
-        (self.port,) = free_ports(1)
-        self.dir = Path(tempfile.mkdtemp(prefix="quill-bench-gunicorn-"))
-        self.log_path = self.dir / "gunicorn.log"
-        self._process = None
-        self._log = None
-
-    @property
-    def pid(self) -> int:
-        return self._process.pid
+        super().__init__(
+            env=env, workers=workers, worker_class=worker_class, threads=threads, timeout=timeout, app=app,
+            extra_args=extra_args,
+        )  # fmt: skip
 
     def start(self) -> Gunicorn:
-        argv = [
-            sys.executable, "-m", "gunicorn", self.app,
-            "--bind", f"127.0.0.1:{self.port}",
-            "--workers", str(self.workers),
-            "--worker-class", self.worker_class,
-            "--threads", str(self.threads),
-            "--timeout", str(self.timeout),
-            "--worker-tmp-dir", str(self.dir),
-            "--log-level", "warning",
-            *self.extra_args,
-        ]  # fmt: skip
-        env = {**os.environ, **self.env, "PYTHONPATH": str(REPO_ROOT), "PYTHONUNBUFFERED": "1"}
-        self._process, self._log = spawn(argv, log_path=self.log_path, env=env, cwd=REPO_ROOT)
-        wait_until(
-            lambda: self._healthy() and len(self.worker_pids()) == self.workers,
-            timeout=60,
-            service="gunicorn",
-            what=f"/healthz on port {self.port}",
-            log_path=self.log_path,
-            process=self._process,
-        )
-        # Warm every worker (imports, DB connection) so the first measured request is not a cold start.
+        super().start()
         for _ in range(self.workers * 3):
-            self._healthy()
+            self.healthy()
         return self
-
-    def _healthy(self) -> bool:
-        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=5)
-        try:
-            conn.request("GET", "/healthz")
-            return conn.getresponse().status == 200
-        finally:
-            conn.close()
-
-    def worker_pids(self) -> list[int]:
-        try:
-            children = Path(f"/proc/{self.pid}/task/{self.pid}/children").read_text().split()
-        except FileNotFoundError:
-            return []
-        return [int(pid) for pid in children]
-
-    def stop(self) -> None:
-        if self._process is not None:
-            terminate_group(self._process, timeout=15, log_file=self._log)
-            self._process = None
-        if self._log is not None:
-            self._log.close()
-            self._log = None
-        release_ports([self.port])
-
-    def __enter__(self) -> Gunicorn:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
 
 @contextlib.contextmanager

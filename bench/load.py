@@ -334,9 +334,10 @@ def main() -> int:
     parser.add_argument("--json", type=Path, help="also write the summary here")
     args = parser.parse_args()
 
-    from tests.faults.conftest import Gunicorn, PrivateRedis
+    from tests.faults.conftest import PrivateRedis
     from tests.services.celery_worker import CeleryWorker
     from tests.services.clamd import Clamd
+    from tests.services.gunicorn import Gunicorn
     from tests.services.seaweedfs import SeaweedS3
 
     started = []

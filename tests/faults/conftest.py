@@ -9,12 +9,10 @@ process group (killed if this process dies) and is stopped after the test.
 from __future__ import annotations
 
 import contextlib
-import os
 import shutil
 import signal
 import socket
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -25,10 +23,10 @@ from typing import IO, Any
 
 import pytest
 import redis as redis_client
-import requests
 from django.conf import settings as django_settings
 
-from tests.services import REPO_ROOT, spawn, terminate_group, wait_until
+from tests.services import spawn, terminate_group, wait_until
+from tests.services.gunicorn import Gunicorn
 from tests.services.ports import free_port, release_ports
 
 
@@ -76,66 +74,6 @@ def broker_env(url: str) -> dict[str, str]:
 
 
 # --- gunicorn --------------------------------------------------------------------------------------
-
-
-class Gunicorn:
-    """`gunicorn quill.wsgi` on 127.0.0.1:<free port> with its own environment."""
-
-    def __init__(self, *, env: dict[str, str], workers: int = 2, threads: int = 4, timeout: int = 60) -> None:
-        self.env = env
-        self.workers = workers
-        self.threads = threads
-        self.timeout = timeout
-        self.port = free_port()
-        self.log_dir = Path(tempfile.mkdtemp(prefix="quill-gunicorn-"))
-        self.log_path = self.log_dir / "gunicorn.log"
-        self._process: subprocess.Popen[bytes] | None = None
-        self._log_file: IO[bytes] | None = None
-
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self) -> Gunicorn:
-        argv = [
-            sys.executable, "-m", "gunicorn", "quill.wsgi:application",
-            "--bind", f"127.0.0.1:{self.port}",
-            "--worker-class", "gthread",
-            "--workers", str(self.workers),
-            "--threads", str(self.threads),
-            "--timeout", str(self.timeout),
-            "--graceful-timeout", "5",
-            "--error-logfile", "-",
-            "--no-control-socket",  # its default path is shared by every gunicorn on the machine
-            "--preload",  # import Django once, then fork: much faster to boot several workers
-        ]  # fmt: skip
-        env = {**os.environ, **self.env, "PYTHONUNBUFFERED": "1", "PYTHONPATH": str(REPO_ROOT)}
-        self._process, self._log_file = spawn(argv, log_path=self.log_path, env=env, cwd=REPO_ROOT)
-        wait_until(
-            lambda: requests.get(f"{self.base_url}/healthz", timeout=2).status_code == 200,
-            timeout=90,  # a busy 2-core machine can take this long to boot the workers
-            service="gunicorn",
-            what=f"/healthz on {self.base_url}",
-            log_path=self.log_path,
-            process=self._process,
-        )
-        return self
-
-    def stop(self) -> None:
-        if self._process is not None:
-            terminate_group(self._process, timeout=10, log_file=self._log_file)
-            self._process = None
-        if self._log_file is not None:
-            self._log_file.close()
-            self._log_file = None
-
-    def close(self) -> None:
-        self.stop()
-        release_ports([self.port])
-        if os.environ.get("QUILL_KEEP_LOGS"):
-            print(f"gunicorn log kept: {self.log_path}")
-            return
-        shutil.rmtree(self.log_dir, ignore_errors=True)
 
 
 @pytest.fixture
