@@ -7,13 +7,12 @@ from dataclasses import dataclass
 from datetime import date
 
 from django.db.models import Exists, OuterRef, Q, QuerySet
-from django.utils import timezone
 
 from apps.accounts.models import User
 from apps.audit.services import audit_denied
 from apps.documents.models import Document
 from apps.documents.permissions import allowed_categories
-from apps.patients.models import BreakGlassAccess, CareTeamMember
+from apps.patients.access import restricted_closed_to
 from quill.errors import NotFound, PermissionDenied
 
 
@@ -26,10 +25,13 @@ class RestrictedPatientDocument(PermissionDenied):
 
 
 def _restricted_rule(user: User) -> Q:
-    open_to_user = Exists(CareTeamMember.objects.filter(patient=OuterRef("patient_id"), user=user)) | Exists(
-        BreakGlassAccess.objects.filter(patient=OuterRef("patient_id"), user=user, expires_at__gt=timezone.now())
-    )
-    return Q(patient__restricted=False) | Q(open_to_user)
+    """Not a document of a restricted patient closed to `user`.
+
+    NOT EXISTS against the few restricted patients, not a join on `patient__restricted`:
+    a count over the whole organisation would otherwise read every patient
+    (docs/performance.md, "Organisation-wide filtered list").
+    """
+    return ~Q(Exists(restricted_closed_to(user).filter(pk=OuterRef("patient_id"))))
 
 
 def documents_visible_to(user: User, *, include_deleted: bool = False, all_versions: bool = False) -> QuerySet:

@@ -6,7 +6,7 @@ See docs/security.md for the reasoning.
 
 from __future__ import annotations
 
-from django.db.models import Exists, OuterRef, Q
+from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 
 from apps.accounts.models import User
@@ -37,13 +37,27 @@ def may_write(user: User) -> bool:
     return user.is_clinical
 
 
-def restricted_access_q(user: User) -> Q:
-    """Rows `user` may open fully: unrestricted, or restricted with care-team membership or a live grant."""
+def _opened_for(user: User) -> Q:
+    """Patient rows `user` may open although restricted: care-team membership or a live grant."""
     on_care_team = Exists(CareTeamMember.objects.filter(patient=OuterRef("pk"), user=user))
     live_grant = Exists(
         BreakGlassAccess.objects.filter(patient=OuterRef("pk"), user=user, expires_at__gt=timezone.now())
     )
-    return Q(restricted=False) | Q(on_care_team) | Q(live_grant)
+    return Q(on_care_team) | Q(live_grant)
+
+
+def restricted_access_q(user: User) -> Q:
+    """Rows `user` may open fully: unrestricted, or restricted with care-team membership or a live grant."""
+    return Q(restricted=False) | _opened_for(user)
+
+
+def restricted_closed_to(user: User) -> QuerySet[Patient]:
+    """Restricted patients `user` may not open: the complement of `restricted_access_q`.
+
+    Normally a handful of rows (read through the partial index `patient_restricted`), so
+    other tables apply the rule as NOT EXISTS against it instead of joining every patient.
+    """
+    return Patient.objects.filter(restricted=True).exclude(_opened_for(user))
 
 
 def is_on_care_team(user: User, patient: Patient) -> bool:

@@ -51,6 +51,8 @@ class Patient(models.Model):
             models.Index(fields=["organisation", "family_name", "given_name"], name="patient_name"),
             models.Index(fields=["organisation", "date_of_birth"], name="patient_birth_date"),
             models.Index(fields=["organisation", "mrn"], name="patient_mrn"),
+            # The few restricted records, for the NOT EXISTS in apps.patients.access.restricted_closed_to.
+            models.Index(fields=["id"], condition=Q(restricted=True), name="patient_restricted"),
         ]
 
     def __str__(self) -> str:
