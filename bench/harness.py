@@ -261,6 +261,78 @@ def reset_peak_rss(pid: int) -> None:
     Path(f"/proc/{pid}/clear_refs").write_text("5")
 
 
+# --- process CPU -----------------------------------------------------------------------------------
+
+_CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def _process_table() -> dict[int, tuple[str, int, float]]:
+    """pid -> (command name, parent pid, user + system CPU seconds so far), from /proc/<pid>/stat."""
+    table = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:  # exited meanwhile
+            continue
+        name = stat[stat.index("(") + 1 : stat.rindex(")")]
+        fields = stat[stat.rindex(")") + 2 :].split()
+        table[int(entry.name)] = (name, int(fields[1]), (int(fields[11]) + int(fields[12])) / _CLOCK_TICKS)
+    return table
+
+
+class CpuMeter:
+    """CPU seconds each kind of process used between `start()` and `stop()` (the kernel's accounting).
+
+    `roles` maps a name to root pids: a process counts under the role of its nearest
+    listed ancestor (so a gunicorn or Celery worker's children count under it); the
+    rest are grouped by command name (postgres, seaweedfs, clamd, redis-server). The
+    bench process itself, without the servers it started, is "client". Processes that
+    ran only between two snapshots are missed (fine for long-lived servers, which is
+    what the meter is for).
+    """
+
+    def __init__(self, **roles: int | Sequence[int]) -> None:
+        self.roles = {"client": [os.getpid()]}
+        for role, pids in roles.items():
+            self.roles[role] = [pids] if isinstance(pids, int) else list(pids)
+        self._before: dict[int, tuple[str, int, float]] = {}
+        self.seconds: dict[str, float] = {}
+
+    def start(self) -> None:
+        self._before = _process_table()
+
+    def stop(self) -> dict[str, float]:
+        after = _process_table()
+        by_pid = {pid: role for role, pids in self.roles.items() for pid in pids}
+        seconds: dict[str, float] = {}
+        for pid, (name, _parent, cpu) in after.items():
+            spent = cpu - self._before[pid][2] if pid in self._before else cpu
+            if spent <= 0:
+                continue
+            role, ancestor = None, pid
+            for _ in range(32):
+                if ancestor in by_pid and (ancestor == pid or by_pid[ancestor] != "client"):
+                    role = by_pid[ancestor]
+                    break
+                if ancestor not in after:
+                    break
+                ancestor = after[ancestor][1]
+            role = role or {"weed": "seaweedfs"}.get(name, name)
+            seconds[role] = seconds.get(role, 0.0) + spent
+        self.seconds = seconds
+        return seconds
+
+
+def cpu_per_item(seconds: dict[str, float], items: int, *, min_ms: float = 0.5) -> str:
+    """'clamd 14.2, worker 6.1, ... ms' per item, largest first, roles under `min_ms` left out."""
+    parts = [(1000 * value / items, role) for role, value in seconds.items()]
+    shown = [f"{role} {ms:.1f}" for ms, role in sorted(parts, reverse=True) if ms >= min_ms]
+    total = sum(ms for ms, _ in parts)
+    return f"{', '.join(shown)} (all {total:.1f}) ms CPU"
+
+
 # --- HTTP clients ----------------------------------------------------------------------------------
 
 

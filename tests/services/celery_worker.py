@@ -1,10 +1,11 @@
-"""Real Celery worker subprocesses for tests (solo pool, one process, fault-injectable).
+"""Real Celery worker subprocesses for tests (solo pool by default, fault-injectable).
 
 `CeleryWorker(env={...}, queues=["scans"]).start()` returns once the worker
 logged "ready."; `queues=None` consumes every queue the app declares (no `-Q`,
 as `celery -A quill worker` in production); `kill()` is SIGKILL mid-task for
 fault tests; `start()` again reuses the node name and log file; `stop()` is
-SIGTERM (warm shutdown), then SIGKILL after the timeout.
+SIGTERM (warm shutdown), then SIGKILL after the timeout. `pool="prefork",
+concurrency=2` runs the pool production runs (the benchmarks use it).
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ _READY = re.compile(rb"@\S+ ready\.")
 class CeleryWorker(ManagedProcess):
     stop_timeout = 15.0  # warm shutdown finishes the current task first
 
-    """`celery -A <app> worker --pool=solo` in its own process group, logging to a file."""
+    """`celery -A <app> worker --pool=<pool>` in its own process group, logging to a file."""
 
     def __init__(
         self,
@@ -41,7 +42,11 @@ class CeleryWorker(ManagedProcess):
         log_dir: Path | None = None,
         extra_args: Sequence[str] = (),
         startup_timeout: float = 60.0,
+        pool: str = "solo",
+        concurrency: int = 1,
     ) -> None:
+        self.pool = pool
+        self.concurrency = concurrency
         self.env = dict(env)
         self.queues = None if queues is None else list(queues)
         self.app = app
@@ -61,8 +66,8 @@ class CeleryWorker(ManagedProcess):
             sys.executable, "-m", "celery",
             "-A", self.app,
             "worker",
-            "--pool=solo",
-            "--concurrency=1",
+            f"--pool={self.pool}",
+            f"--concurrency={self.concurrency}",
             *(["-Q", ",".join(self.queues)] if self.queues is not None else []),
             "-n", self.nodename,
             "--without-gossip",
