@@ -16,7 +16,7 @@ from apps.documents import storage
 from apps.documents.errors import StorageUnavailable, ThumbnailError
 from apps.documents.models import Document, ScanStatus
 from apps.documents.scanner import ScannerUnavailable, scan_stream
-from apps.documents.services.scanning import document_announce, document_record_scan, document_record_scan_attempt
+from apps.documents.services.scanning import document_announce, document_begin_scan, document_record_scan
 from apps.documents.thumbnails import make_thumbnail
 from quill.queue import enqueue
 
@@ -49,10 +49,9 @@ def after_upload(document_id: str) -> str:
 )
 def scan_document(document_id: str) -> str:
     """Stream the object to clamd and record the verdict once (safe to run twice)."""
-    document = Document.objects.filter(pk=document_id).first()
-    if document is None or document.scan_status != ScanStatus.PENDING:
+    document = document_begin_scan(document_id=document_id)
+    if document is None:
         return "skipped"
-    document_record_scan_attempt(document_id=document_id)
     try:
         reader = storage.open_reader(document.storage_key)
     except FileNotFoundError:
@@ -62,7 +61,7 @@ def scan_document(document_id: str) -> str:
         result = scan_stream(reader)
     finally:
         reader.close()
-    recorded = document_record_scan(document_id=document_id, clean=result.clean, signature=result.signature)
+    recorded = document_record_scan(document=document, clean=result.clean, signature=result.signature)
     if recorded is not None and result.clean:
         enqueue(make_document_thumbnail, document_id)
     return "clean" if result.clean else "infected"

@@ -72,7 +72,7 @@ def _upload(user, patient, data: bytes, *, title: str = "Full blood count", cate
 def _clean_upload(user, patient, data: bytes | None = None, **kwargs) -> Document:
     """Uploaded, then scanned clean (which announces it to the outbox)."""
     document = _upload(user, patient, data or samples.pdf(1), **kwargs)
-    document_record_scan(document_id=document.pk, clean=True)
+    document_record_scan(document=document, clean=True)
     document.refresh_from_db()
     return document
 
@@ -332,7 +332,7 @@ def test_a_new_version_supersedes_the_old_one_which_it_replaces(fhir_settings, f
     _relay_all()
     item = UploadRequest(spooled=spool([samples.pdf(3)], max_bytes=10**7), filename="report-v2.pdf", category="")
     second = document_new_version(actor=clinician, current=first, item=item)
-    document_record_scan(document_id=second.pk, clean=True)
+    document_record_scan(document=second, clean=True)
 
     assert _relay_all() == ["done", "done"]
 

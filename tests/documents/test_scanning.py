@@ -15,6 +15,7 @@ from apps.documents import storage
 from apps.documents.models import Document, ScanStatus
 from apps.documents.scanner import ScannerUnavailable
 from apps.documents.selectors import quarantined_documents
+from apps.documents.services.scanning import document_begin_scan, document_record_scan
 from apps.documents.tasks import scan_document, sweep_pending_scans
 from tests import factories
 from tests.documents import samples
@@ -99,6 +100,37 @@ def test_scanning_twice_records_one_verdict(filesystem_storage, scanner, clinici
     assert scan_document(str(document.pk)) == "clean"
     assert scan_document(str(document.pk)) == "skipped"
     assert AuditEvent.objects.filter(action="document.scanned", object_id=str(document.pk)).count() == 1
+
+
+def test_a_document_no_longer_pending_is_skipped_without_counting_an_attempt(
+    filesystem_storage, scanner, clinician, patient
+):
+    document = stored_document(user=clinician, patient=patient, data=samples.pdf(), clean=False)
+    assert scan_document(str(document.pk)) == "clean"
+    assert scan_document(str(document.pk)) == "skipped"
+    assert scan_document(str(uuid.uuid4())) == "skipped"
+    document.refresh_from_db()
+    assert document.scan_attempts == 1
+
+
+def test_two_workers_scanning_the_same_document_record_one_verdict(filesystem_storage, scanner, clinician, patient):
+    # Both started before either finished (a redelivered message): the second verdict changes nothing.
+    document = stored_document(user=clinician, patient=patient, data=samples.pdf(), clean=False)
+    first = document_begin_scan(document_id=document.pk)
+    second = document_begin_scan(document_id=document.pk)
+    assert first is not None and second is not None
+    assert document_record_scan(document=first, clean=False, signature="Quill.Test.Marker") is not None
+    assert document_record_scan(document=second, clean=True) is None
+    document.refresh_from_db()
+    assert (document.scan_status, document.scan_signature, document.scan_attempts) == (
+        ScanStatus.INFECTED,
+        "Quill.Test.Marker",
+        2,
+    )
+    events = AuditEvent.objects.filter(
+        object_id=str(document.pk), action__in=["document.scanned", "document.quarantined"]
+    )
+    assert list(events.values_list("action", flat=True)) == ["document.quarantined"]
 
 
 def test_sweep_requeues_documents_stuck_in_pending(

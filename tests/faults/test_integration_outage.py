@@ -59,7 +59,7 @@ def test_fhir_server_down_for_a_while_then_one_document_reference(outbox_setting
         data = samples.pdf(1)
         item = UploadRequest(spooled=spool([data], max_bytes=len(data) + 1), filename="fbc.pdf", category="lab")
         document = document_upload(actor=clinician, patient=patient, item=item)
-        document_record_scan(document_id=document.pk, clean=True)
+        document_record_scan(document=document, clean=True)
         # when the server is down for several delivery rounds
         relay.down()
         for attempt in range(1, OUTAGE_ROUNDS + 1):

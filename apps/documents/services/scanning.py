@@ -14,32 +14,51 @@ from apps.documents.models import Document, Integrity, ScanStatus
 from apps.outbox.models import Target
 from apps.outbox.services import outbox_enqueue
 
+# What a scan needs of the row: the object to read and the audit chain to record in.
+SCAN_FIELDS = ("organisation_id", "patient_id", "storage_key", "scan_status")
 
-def document_record_scan(*, document_id: uuid.UUID | str, clean: bool, signature: str = "") -> Document | None:
-    """Move a pending document to clean or infected, once. Returns None when it was not pending."""
+
+def document_begin_scan(*, document_id: uuid.UUID | str) -> Document | None:
+    """Count a scan attempt on a pending document and return what the scan needs.
+
+    The count is committed before the scan starts, so a worker killed mid-scan is
+    counted too. None when the document is gone or no longer pending.
+    """
+    counted = Document.objects.filter(pk=document_id, scan_status=ScanStatus.PENDING).update(
+        scan_attempts=F("scan_attempts") + 1
+    )
+    if not counted:
+        return None
+    return Document.objects.only(*SCAN_FIELDS).filter(pk=document_id).first()
+
+
+def document_record_scan(*, document: Document, clean: bool, signature: str = "") -> Document | None:
+    """Move a pending document to clean or infected, once. Returns None when it was not pending.
+
+    One conditional UPDATE decides (and locks the row until commit), so two workers
+    scanning the same document record one verdict and one audit event between them.
+    """
+    now = timezone.now()
+    status = ScanStatus.CLEAN if clean else ScanStatus.INFECTED
+    signature = "" if clean else signature[:200]
     with transaction.atomic():
-        document = Document.objects.select_for_update().filter(pk=document_id, scan_status=ScanStatus.PENDING).first()
-        if document is None:
+        moved = Document.objects.filter(pk=document.pk, scan_status=ScanStatus.PENDING).update(
+            scan_status=status, scan_signature=signature, scanned_at=now, updated_at=now
+        )
+        if not moved:
             return None
-        document.scan_status = ScanStatus.CLEAN if clean else ScanStatus.INFECTED
-        document.scan_signature = "" if clean else signature[:200]
-        document.scanned_at = timezone.now()
-        document.save(update_fields=["scan_status", "scan_signature", "scanned_at", "updated_at"])
+        document.scan_status, document.scan_signature, document.scanned_at = status, signature, now
         audit_document(
             "document.scanned" if clean else "document.quarantined",
             document=document,
             actor=None,
             actor_username="system:scanner",
             outcome=Outcome.SUCCESS if clean else Outcome.DENIED,
-            details={"result": document.scan_status, "signature": document.scan_signature},
+            details={"result": status, "signature": signature},
         )
         if clean:
             document_announce(document=document)
     return document
-
-
-def document_record_scan_attempt(*, document_id: uuid.UUID | str) -> None:
-    Document.objects.filter(pk=document_id).update(scan_attempts=F("scan_attempts") + 1)
 
 
 def document_announce(*, document: Document) -> None:
