@@ -6,8 +6,12 @@ its own patient of one organisation (``--patients same``: all for one patient) (
 auth, patient check, validation with a real PDF parse, S3 put, row + audit + outbox,
 scan queued on Redis) for ``--seconds``; then eight threads each ``put_object`` the
 same bytes with one shared boto3 client for the same time. The two phases alternate
-``--rounds`` times so background load hits both alike. Prints throughput and
-p50/p95/p99 latency of both and the ratio.
+``--rounds`` times so background load hits both alike. A third phase each round
+measures the floor: the same clients sending ``GET /api/`` with the token, an
+authenticated API request that does no work of its own (middleware, DRF, token
+lookup, throttle), i.e. what any API request costs before the upload's own work. Prints throughput and
+p50/p95/p99 latency of both and the ratio, and each round the CPU time per request of
+each process (kernel accounting; "client" is this process).
 
     .venv/bin/python bench/small_files.py [--clients 8] [--seconds 15] [--rounds 2]
 """
@@ -105,21 +109,31 @@ def main() -> None:
             def raw(index: int):
                 client.put_object(Bucket=s3.bucket, Key=f"raw/{uuid.uuid4()}.pdf", Body=data)
 
+            def floor(index: int):
+                status, _ = h.api_get(server.port, fixture.token, "/api/")
+                assert status == 200, status
+
             hammer(args.clients, 2, api)  # warm-up: every worker imported and connected
             hammer(args.clients, 1, raw)
-            totals = {"api": [0, 0.0, []], "raw": [0, 0.0, []]}
+            totals = {"api": [0, 0.0, []], "raw": [0, 0.0, []], "floor": [0, 0.0, []]}
             per_round = []
+            meter = h.CpuMeter(gunicorn=server.pid)
             for round_ in range(args.rounds):
                 order = [("api", api), ("raw", raw)] if round_ % 2 == 0 else [("raw", raw), ("api", api)]
-                rates = {}
+                order.append(("floor", floor))
+                rates, cpu = {}, {}
                 for label, action in order:
+                    meter.start()
                     done, wall, latencies = hammer(args.clients, args.seconds, action)
+                    cpu[label] = h.cpu_per_item(meter.stop(), done)
                     totals[label][0] += done
                     totals[label][1] += wall
                     totals[label][2].extend(latencies)
                     rates[label] = done / wall
                 per_round.append(rates)
                 print(f"  round {round_ + 1}: api {rates['api']:.1f}/s, raw {rates['raw']:.1f}/s", flush=True)
+                for label in ("api", "raw", "floor"):
+                    print(f"    per request, {label}: {cpu[label]}", flush=True)
     table = h.Table(
         f"Small files: {args.size_kib} KiB at {args.clients} concurrent clients "
         f"({args.rounds} x {args.seconds:.0f} s each)",
@@ -129,7 +143,7 @@ def main() -> None:
     for label, (done, wall, latencies) in totals.items():
         rate[label] = done / wall
         table.add(
-            "Quill API upload" if label == "api" else "raw S3 put_object",
+            {"api": "Quill API upload", "raw": "raw S3 put_object", "floor": "Quill GET /api/ (floor)"}[label],
             done,
             rate[label],
             1000 * h.percentile(latencies, 0.50),
@@ -137,6 +151,10 @@ def main() -> None:
             1000 * h.percentile(latencies, 0.99),
         )
     table.print()
+    print(
+        f"floor: an authenticated API request that does no work (token, throttle, middleware, DRF) "
+        f"runs at {rate['floor']:.0f}/s, {rate['floor'] / rate['raw']:.2f}x the raw PUT rate"
+    )
     ratio = rate["api"] / rate["raw"]
     ratios = ", ".join(f"{r['api'] / r['raw']:.2f}" for r in per_round)
     print(f"ratio Quill/raw: {ratio:.2f} (per round: {ratios}) {h.verdict(ratio, TARGET, at_most=False)}")
