@@ -282,6 +282,14 @@ def _process_table() -> dict[int, tuple[str, int, float]]:
     return table
 
 
+def _role_by_name(name: str, *, parent: int) -> str:
+    if name == "weed":
+        return "seaweedfs"
+    if parent == 2:  # a kernel thread (I/O completion, softirqs, memory): the machine's, not a server's
+        return "kernel"
+    return name
+
+
 class CpuMeter:
     """CPU seconds each kind of process used between `start()` and `stop()` (the kernel's accounting).
 
@@ -307,7 +315,7 @@ class CpuMeter:
         after = _process_table()
         by_pid = {pid: role for role, pids in self.roles.items() for pid in pids}
         seconds: dict[str, float] = {}
-        for pid, (name, _parent, cpu) in after.items():
+        for pid, (name, parent, cpu) in after.items():
             spent = cpu - self._before[pid][2] if pid in self._before else cpu
             if spent <= 0:
                 continue
@@ -319,7 +327,7 @@ class CpuMeter:
                 if ancestor not in after:
                     break
                 ancestor = after[ancestor][1]
-            role = role or {"weed": "seaweedfs"}.get(name, name)
+            role = role or _role_by_name(name, parent=parent)
             seconds[role] = seconds.get(role, 0.0) + spent
         self.seconds = seconds
         return seconds
