@@ -402,7 +402,7 @@ class DocumentContentView(APIView):
         responses={(200, "application/octet-stream"): bytes},
     )
     def get(self, request: Request, document_id) -> HttpResponse:
-        document = document_get_for(user=request.user, document_id=document_id, action="document.download")
+        document = document_get_for(user=request.user, document_id=document_id, action="document.download", related=())
         disposition = "inline" if request.query_params.get("disposition") == "inline" else "attachment"
         try:
             return document_content_response(
@@ -457,7 +457,7 @@ class SignedDownloadView(APIView):
         user = User.objects.filter(pk=user_id, is_active=True).select_related("organisation").first()
         if user is None:
             return error_response("link_invalid", "This download link is not valid.", 403)
-        document = document_get_for(user=user, document_id=document_id, action="document.download")
+        document = document_get_for(user=user, document_id=document_id, action="document.download", related=())
         try:
             return document_content_response(request=request, user=user, document=document)
         except RangeNotSatisfiable:

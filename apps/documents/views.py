@@ -377,7 +377,7 @@ def document_detail(request: HttpRequest, document_id: str) -> HttpResponse:
 @require_GET
 def document_thumbnail(request: HttpRequest, document_id: str) -> HttpResponse:
     """The WebP thumbnail made after a clean scan (covered by the list's `document.listed` event)."""
-    document = document_get_for(user=request.user, document_id=document_id, action="document.thumbnail")
+    document = document_get_for(user=request.user, document_id=document_id, action="document.thumbnail", related=())
     if not document.thumbnail_key or not document.is_available:
         raise NotFound()
     return _stream_object(document.thumbnail_key, "image/webp")
@@ -387,7 +387,7 @@ def document_thumbnail(request: HttpRequest, document_id: str) -> HttpResponse:
 @require_GET
 def document_page_image(request: HttpRequest, document_id: str, page: int) -> HttpResponse:
     """One page of a PDF (or a TIFF's first page) as WebP, for the annotation surface; audited."""
-    document = document_get_for(user=request.user, document_id=document_id, action="document.preview")
+    document = document_get_for(user=request.user, document_id=document_id, action="document.preview", related=())
     ensure_available(document)
     with tempfile.TemporaryDirectory(prefix="quill-page-") as workdir:
         local = os.path.join(workdir, "original")

@@ -49,6 +49,22 @@ def test_full_download_has_bytes_and_safe_headers(any_storage, clinician, patien
     assert AuditEvent.objects.filter(action="document.downloaded", object_id=str(document.pk)).count() == 1
 
 
+def test_full_download_reads_the_document_with_its_patient_in_one_query(
+    filesystem_storage, clinician, patient, django_assert_num_queries
+):
+    # Token, document + patient (the restricted-record rule), audit append: nothing lazily loaded after.
+    data = samples.pdf()
+    document = stored_document(user=clinician, patient=patient, data=data)
+    client = factories.token_client(clinician)
+    assert _body(_content(client, document)) == data  # the token's last_used_at write happens once
+    with django_assert_num_queries(3) as captured:
+        assert _body(_content(client, document)) == data
+    lookups = [q["sql"] for q in captured.captured_queries if 'FROM "documents_document"' in q["sql"]]
+    assert len(lookups) == 1
+    assert '"patients_patient"' in lookups[0] and '"accounts_user"' not in lookups[0]
+    assert "ORDER BY" not in lookups[0]
+
+
 @pytest.mark.parametrize(
     ("header", "start", "end"),
     [("bytes=0-99", 0, 99), ("bytes=100-", 100, None), ("bytes=-50", -50, None), ("bytes=10-10", 10, 10)],
