@@ -228,6 +228,33 @@ def seaweed(bucket: str = "quill-bench") -> Iterator:
         server.close()
 
 
+@contextlib.contextmanager
+def shaped_link(port: int, rate: str) -> Iterator[None]:
+    """Limit TCP traffic to and from 127.0.0.1:`port` to `rate` (e.g. "1gbit"), both directions.
+
+    Emulates a store on another machine behind a link of that bandwidth: an HTB class on
+    the loopback interface that only the S3 port's packets enter (u32 filters on source
+    and destination port); everything else on loopback bypasses it. No delay is added
+    (this kernel has no netem). Needs root and `tc`; the qdisc is removed afterwards.
+    """
+    existing = subprocess.run(["tc", "qdisc", "show", "dev", "lo"], capture_output=True, text=True, check=True).stdout
+    if "htb" in existing:
+        raise RuntimeError(f"loopback already has a shaping qdisc; not touching it:\n{existing}")
+    commands = [
+        # default 0: unclassified packets are sent unshaped.
+        "qdisc add dev lo root handle 1: htb default 0 r2q 1000",
+        f"class add dev lo parent 1: classid 1:10 htb rate {rate} burst 512k cburst 512k",
+        f"filter add dev lo protocol ip parent 1: prio 1 u32 match ip dport {port} 0xffff flowid 1:10",
+        f"filter add dev lo protocol ip parent 1: prio 1 u32 match ip sport {port} 0xffff flowid 1:10",
+    ]
+    try:
+        for command in commands:
+            subprocess.run(["tc", *command.split()], check=True, capture_output=True, text=True)
+        yield
+    finally:
+        subprocess.run(["tc", "qdisc", "del", "dev", "lo", "root"], capture_output=True)
+
+
 def s3_client(server, **config):
     """A plain boto3 client as an integrator would write it (keep-alive pool, standard retries)."""
     import boto3

@@ -15,12 +15,18 @@ alike. Prints medians and the API/raw ratio with the targets: 1.5 at 20 MiB (iss
 
     .venv/bin/python bench/storage.py                      # dicom 1, 20, 200 MiB and pdf 1, 20 MiB
     .venv/bin/python bench/storage.py --files dicom:20 --repeat 9
+    .venv/bin/python bench/storage.py --files dicom:200 --store-link 1gbit   # root: store behind a 1 Gbit/s link
+
+``--store-link`` emulates the store on another machine by limiting the bandwidth of the
+S3 endpoint's traffic on loopback (``tc`` HTB; no added delay); SeaweedFS still shares
+this machine's cores, which a store on other machines would not.
 """
 
 # ruff: noqa: B023  (each closure is called within its own loop iteration)
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 import tempfile
 import time
@@ -41,7 +47,7 @@ def repetitions(size_mib: int, asked: int | None) -> int:
     return 9 if size_mib <= 1 else 5 if size_mib <= 20 else 3
 
 
-def run(files: list[tuple[str, int]], repeat: int | None, workers: int) -> list[dict]:
+def run(files: list[tuple[str, int]], repeat: int | None, workers: int, store_link: str = "") -> list[dict]:
     env = h.base_env(QUILL_MAX_UPLOAD_BYTES=str(2 * 1024 * h.MiB), QUILL_S3_STREAM_UPLOADS="true")
     results = []
     with h.seaweed() as s3, tempfile.TemporaryDirectory(prefix="quill-bench-files-") as tmp:
@@ -49,9 +55,12 @@ def run(files: list[tuple[str, int]], repeat: int | None, workers: int) -> list[
         h.setup_django(env)
         fixture = h.make_fixture()
         client = h.s3_client(s3)
-        with h.Gunicorn(env, workers=workers) as server:
+        link = h.shaped_link(s3.s3_port, store_link) if store_link else contextlib.nullcontext()
+        with h.Gunicorn(env, workers=workers) as server, link:
             print(h.machine())
             print(f"gunicorn: {workers} sync workers; SeaweedFS {s3.endpoint_url}", flush=True)
+            if store_link:
+                print(f"store link: traffic to and from the S3 port shaped to {store_link} (both sides)", flush=True)
             digest_box: list[str] = []
             for kind, size_mib in files:
                 path = Path(tmp) / f"bench-{size_mib}.{'dcm' if kind == 'dicom' else 'pdf'}"
@@ -200,10 +209,16 @@ def main() -> None:
     parser.add_argument("--files", default=DEFAULT_FILES, help="kind:MiB,... (kind: dicom or pdf)")
     parser.add_argument("--repeat", type=int, default=None, help="runs per file (default 9/5/3 by size)")
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument(
+        "--store-link",
+        default="",
+        help="shape the S3 endpoint's traffic to this rate (tc syntax, e.g. 1gbit; needs root), "
+        "as if the store were on another machine behind such a link; raw and API go through it alike",
+    )
     args = parser.parse_args()
     files = [(spec.split(":")[0], int(spec.split(":")[1])) for spec in args.files.split(",")]
     started = time.monotonic()
-    results = run(files, args.repeat, args.workers)
+    results = run(files, args.repeat, args.workers, args.store_link)
     report(results)
     print(f"(took {time.monotonic() - started:.0f} s)")
 
