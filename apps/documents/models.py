@@ -112,6 +112,14 @@ class Document(models.Model):
                 name="document_patient_list",
                 condition=Q(is_current=True, deleted_at__isnull=True),
             ),
+            # The organisation-wide list (no patient) walks this in its ORDER BY and stops after the
+            # page; purged_at and the trailing patient let its COUNT be an index-only scan (the
+            # restricted-record rule needs patient_id).
+            models.Index(
+                fields=["organisation", "-document_date", "-uploaded_at", "-id", "patient"],
+                name="document_organisation_list",
+                condition=Q(is_current=True, deleted_at__isnull=True, purged_at__isnull=True),
+            ),
             models.Index(fields=["organisation", "scan_status"], name="document_scan_status"),
             models.Index(fields=["organisation", "category", "-document_date"], name="document_category"),
             models.Index(fields=["organisation", "encounter_id"], name="document_encounter"),
