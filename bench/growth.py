@@ -9,6 +9,8 @@ starts gunicorn and times, for ``--samples`` random patients, sequentially:
 * the patient's document list  ``GET /api/documents/?patient_id=``
 * the filtered list             ``GET /api/documents/?patient_id=&category=&date_from=``
 * the organisation-wide filtered list ``GET /api/documents/?category=&date_from=&date_to=`` (no patient)
+* the organisation-wide list without filters ``GET /api/documents/`` (no target: its count reads
+  every visible document, so it is shown for what it costs, not held to the ratio)
 * the FHIR search               ``GET /fhir/r4/DocumentReference?patient=``
 * the audit access report       ``GET /api/audit/?patient_id=`` (administrator token)
 
@@ -57,12 +59,16 @@ def endpoints(patient_id: str) -> dict[str, tuple[str, str]]:
         "patient list": ("clinician", f"/api/documents/?patient_id={patient_id}"),
         "patient filtered": ("clinician", f"/api/documents/?patient_id={patient_id}&category=lab&date_from=2018-01-01"),
         "org filtered": ("clinician", "/api/documents/?category=lab&date_from=2024-01-01&date_to=2024-03-31"),
+        "org unfiltered": ("clinician", "/api/documents/"),
         "FHIR search": ("clinician", f"/fhir/r4/DocumentReference?patient={patient_id}"),
         "audit report": ("admin", f"/api/audit/?patient_id={patient_id}"),
     }
 
 
 PAGE_PARAM = {"FHIR search": "_count"}
+# Not an issue-9 target: its COUNT reads every visible document of the organisation (an
+# index-only scan), so it grows with the table; shown so that growth is visible.
+INFORMATIONAL = {"org unfiltered"}
 
 
 def seed(organisation_id: str | None, patients: int, documents: int) -> str:
@@ -136,7 +142,8 @@ def count_queries_and_explain(tokens: dict[str, str], patient_id: str) -> tuple[
         for size in (10, 100):
             param = PAGE_PARAM.get(name, "page_size")
             with CaptureQueriesContext(connection) as context:
-                response = client.get(f"{path}&{param}={size}", HTTP_AUTHORIZATION=f"Token {tokens[who]}")
+                separator = "&" if "?" in path else "?"
+                response = client.get(f"{path}{separator}{param}={size}", HTTP_AUTHORIZATION=f"Token {tokens[who]}")
             assert response.status_code == 200, (path, response.status_code, response.content[:300])
             per_size.append(len(context.captured_queries))
             captured = context.captured_queries
@@ -205,7 +212,8 @@ def main() -> None:
             f"{ratio:.2f}",
             "/".join(map(str, small["counts"][name])),
             "/".join(map(str, large["counts"][name])),
-            h.verdict(ratio, TARGET) + ("" if constant else " queries vary"),
+            ("- (count grows)" if name in INFORMATIONAL else h.verdict(ratio, TARGET))
+            + ("" if constant else " queries vary"),
         )
     table.print()
     plans_path = Path(args.plans)
