@@ -1,6 +1,11 @@
-"""Creating stored documents for tests through the real upload service."""
+"""Creating documents for tests: through the real upload service, or as bare rows."""
 
 from __future__ import annotations
+
+import uuid
+from datetime import date
+
+from django.utils import timezone
 
 from apps.documents.intake import spool
 from apps.documents.models import Document, ScanStatus
@@ -17,3 +22,37 @@ def stored_document(
         Document.objects.filter(pk=document.pk).update(scan_status=ScanStatus.CLEAN)
         document.refresh_from_db()
     return document
+
+
+def document_row(
+    patient,
+    user,
+    *,
+    category: str = "lab",
+    title: str = "Report",
+    document_date: date = date(2024, 3, 5),
+    scan_status: str = ScanStatus.CLEAN,
+    uploaded_at=None,
+    **fields,
+) -> Document:
+    """A document row created directly, with no bytes behind it (lists, searches, query plans)."""
+    document_id = uuid.uuid4()
+    return Document.objects.create(
+        id=document_id,
+        organisation_id=patient.organisation_id,
+        patient=patient,
+        title=title,
+        category=category,
+        document_date=document_date,
+        original_filename="report.pdf",
+        content_type="application/pdf",
+        size=1234,
+        sha256="0" * 64,
+        sha1="a" * 40,
+        storage_key=f"test/{document_id}.pdf",
+        uploaded_by=user,
+        uploaded_at=uploaded_at or timezone.now(),
+        lineage_id=fields.pop("lineage_id", document_id),
+        scan_status=scan_status,
+        **fields,
+    )

@@ -10,7 +10,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import uuid
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from urllib.parse import parse_qs, urlsplit
 from zoneinfo import ZoneInfo
 
@@ -36,6 +36,7 @@ from apps.documents.services import UploadRequest, document_upload
 from apps.patients.models import CareTeamMember
 from quill.celery import app as celery_app
 from tests.documents import samples
+from tests.documents.helpers import document_row
 from tests.factories import VALID_NHS_NUMBERS, make_patient, token_client
 
 PUBLIC_BASE = "https://quill.example.test"
@@ -53,30 +54,6 @@ def public_base(settings):
 @pytest.fixture
 def api(clinician, public_base):
     return token_client(clinician, keyword="Bearer")
-
-
-def _row(patient, user, *, category="lab", title="Report", scan_status=ScanStatus.CLEAN, uploaded_at=None, **fields):
-    """A document row created directly (no bytes behind it)."""
-    document_id = uuid.uuid4()
-    return Document.objects.create(
-        id=document_id,
-        organisation_id=patient.organisation_id,
-        patient=patient,
-        title=title,
-        category=category,
-        document_date=date(2024, 3, 5),
-        original_filename="report.pdf",
-        content_type="application/pdf",
-        size=1234,
-        sha256="0" * 64,
-        sha1="a" * 40,
-        storage_key=f"test/{document_id}.pdf",
-        uploaded_by=user,
-        uploaded_at=uploaded_at or timezone.now(),
-        lineage_id=fields.pop("lineage_id", document_id),
-        scan_status=scan_status,
-        **fields,
-    )
 
 
 def _uploaded(user, patient, data: bytes, *, category="lab", title="Discharge summary") -> Document:
@@ -161,7 +138,7 @@ def test_unauthenticated_requests_get_401_as_operation_outcome(public_base, head
 @pytest.mark.django_db
 @pytest.mark.parametrize("keyword", ["Token", "Bearer"])
 def test_both_token_keywords_are_accepted(clinician, patient, public_base, keyword):
-    _row(patient, clinician)
+    document_row(patient, clinician)
     bundle = _search(token_client(clinician, keyword=keyword), patient=str(patient.pk))
     assert bundle["total"] == 1
 
@@ -176,8 +153,8 @@ def test_an_unknown_path_is_an_operation_outcome(api):
 
 @pytest.mark.django_db
 def test_search_by_patient_returns_their_documents_as_a_searchset(api, clinician, patient, organisation):
-    mine = _row(patient, clinician, title="Blood count")
-    _row(make_patient(organisation), clinician, title="Someone else's")
+    mine = document_row(patient, clinician, title="Blood count")
+    document_row(make_patient(organisation), clinician, title="Someone else's")
 
     bundle = _search(api, patient=f"Patient/{patient.pk}")
 
@@ -205,11 +182,15 @@ def test_an_empty_search_is_a_200_bundle_with_total_zero(api, patient):
 @pytest.fixture
 def search_documents(clinician, patient, organisation):
     """Four documents of `patient` (rows) with known categories, dates and versions, and one of another patient."""
-    old = _row(patient, clinician, category="lab", title="Old", uploaded_at=datetime(2024, 1, 10, 9, 0, tzinfo=LONDON))
-    letter = _row(patient, clinician, category="letter", uploaded_at=datetime(2024, 2, 20, 9, 0, tzinfo=LONDON))
-    replaced = _row(patient, clinician, category="imaging", uploaded_at=datetime(2024, 3, 1, 9, 0, tzinfo=LONDON))
+    old = document_row(
+        patient, clinician, category="lab", title="Old", uploaded_at=datetime(2024, 1, 10, 9, 0, tzinfo=LONDON)
+    )
+    letter = document_row(patient, clinician, category="letter", uploaded_at=datetime(2024, 2, 20, 9, 0, tzinfo=LONDON))
+    replaced = document_row(
+        patient, clinician, category="imaging", uploaded_at=datetime(2024, 3, 1, 9, 0, tzinfo=LONDON)
+    )
     Document.objects.filter(pk=replaced.pk).update(is_current=False)
-    newer = _row(
+    newer = document_row(
         patient,
         clinician,
         category="imaging",
@@ -218,7 +199,9 @@ def search_documents(clinician, patient, organisation):
         version_number=2,
         supersedes=replaced,
     )
-    other = _row(make_patient(organisation), clinician, category="lab", uploaded_at=datetime(2024, 1, 1, tzinfo=LONDON))
+    other = document_row(
+        make_patient(organisation), clinician, category="lab", uploaded_at=datetime(2024, 1, 1, tzinfo=LONDON)
+    )
     Document.objects.filter(pk=old.pk).update(updated_at=datetime(2024, 1, 10, 9, 0, tzinfo=LONDON))
     return {"old": old, "letter": letter, "replaced": replaced, "newer": newer, "other": other}
 
@@ -304,10 +287,12 @@ def test_search_by_document_identifier_and_id(api, search_documents, form):
 
 @pytest.mark.django_db
 def test_search_leaves_out_documents_that_are_not_clean_or_are_deleted(api, clinician, administrator, patient):
-    clean = _row(patient, clinician)
-    _row(patient, clinician, scan_status=ScanStatus.PENDING)
-    _row(patient, clinician, scan_status=ScanStatus.INFECTED)
-    _row(patient, clinician, deleted_at=timezone.now(), deleted_by=administrator, deleted_reason="Wrong patient")
+    clean = document_row(patient, clinician)
+    document_row(patient, clinician, scan_status=ScanStatus.PENDING)
+    document_row(patient, clinician, scan_status=ScanStatus.INFECTED)
+    document_row(
+        patient, clinician, deleted_at=timezone.now(), deleted_by=administrator, deleted_reason="Wrong patient"
+    )
 
     assert _ids(_search(api, patient=str(patient.pk))) == [str(clean.pk)]
 
@@ -315,7 +300,7 @@ def test_search_leaves_out_documents_that_are_not_clean_or_are_deleted(api, clin
 @pytest.mark.django_db
 def test_paging_with_count_next_and_previous(api, clinician, patient):
     start = timezone.now() - timedelta(days=1)
-    documents = [_row(patient, clinician, uploaded_at=start + timedelta(minutes=n)) for n in range(5)]
+    documents = [document_row(patient, clinician, uploaded_at=start + timedelta(minutes=n)) for n in range(5)]
     newest_first = [str(document.pk) for document in reversed(documents)]
 
     first = _search(api, patient=str(patient.pk), _count="2")
@@ -337,7 +322,7 @@ def test_paging_with_count_next_and_previous(api, clinician, patient):
 @pytest.mark.django_db
 def test_count_defaults_to_20_and_is_capped_at_100(api, clinician, patient):
     for _ in range(21):
-        _row(patient, clinician)
+        document_row(patient, clinician)
     default = _search(api, patient=str(patient.pk))
     assert (default["total"], len(default["entry"])) == (21, 20)
     assert "_count=20" in _link(default, "self")
@@ -351,9 +336,9 @@ def test_count_defaults_to_20_and_is_capped_at_100(api, clinician, patient):
 def test_search_costs_the_same_number_of_queries_for_any_page_size(api, clinician, patient, organisation):
     few, many = make_patient(organisation), make_patient(organisation)
     for _ in range(2):
-        _row(few, clinician)
+        document_row(few, clinician)
     for _ in range(15):
-        _row(many, clinician)
+        document_row(many, clinician)
     _search(api, patient=str(few.pk))  # warm-up: token last-used stamp, chain head
 
     with CaptureQueriesContext(connection) as small:
@@ -384,7 +369,7 @@ def test_bad_search_parameters_are_a_400_operation_outcome(api, query):
 
 @pytest.mark.django_db
 def test_unknown_parameters_are_ignored_unless_the_client_asks_for_strict_handling(api, clinician, patient):
-    _row(patient, clinician)
+    document_row(patient, clinician)
 
     lenient = api.get(f"{FHIR}/DocumentReference?patient={patient.pk}&_sort=-date")
     assert lenient.status_code == 200
@@ -396,7 +381,7 @@ def test_unknown_parameters_are_ignored_unless_the_client_asks_for_strict_handli
 
 @pytest.mark.django_db
 def test_a_search_is_audited_once_with_its_criteria(api, clinician, patient):
-    document = _row(patient, clinician)
+    document = document_row(patient, clinician)
 
     _search(api, patient=str(patient.pk))
 
@@ -412,7 +397,7 @@ def test_a_search_is_audited_once_with_its_criteria(api, clinician, patient):
 
 @pytest.mark.django_db
 def test_another_organisation_sees_nothing_and_gets_404s(clinician, patient, other_clinician, public_base):
-    document = _row(patient, clinician)
+    document = document_row(patient, clinician)
     outsider = token_client(other_clinician)
 
     assert _search(outsider, patient=str(patient.pk))["total"] == 0
@@ -425,8 +410,8 @@ def test_another_organisation_sees_nothing_and_gets_404s(clinician, patient, oth
 
 @pytest.mark.django_db
 def test_billing_staff_see_only_insurance_documents(clinician, billing_user, patient, public_base):
-    insurance = _row(patient, clinician, category="insurance")
-    lab = _row(patient, clinician, category="lab")
+    insurance = document_row(patient, clinician, category="insurance")
+    lab = document_row(patient, clinician, category="lab")
     billing = token_client(billing_user)
 
     assert _ids(_search(billing, patient=str(patient.pk))) == [str(insurance.pk)]
@@ -438,7 +423,7 @@ def test_billing_staff_see_only_insurance_documents(clinician, billing_user, pat
 @pytest.mark.django_db
 def test_a_restricted_record_is_hidden_from_users_outside_its_care_team(api, clinician, organisation, public_base):
     restricted = make_patient(organisation, restricted=True)
-    document = _row(restricted, clinician)
+    document = document_row(restricted, clinician)
 
     assert _search(api, patient=str(restricted.pk))["total"] == 0
     _outcome(api.get(f"{FHIR}/DocumentReference/{document.pk}"), 403, "forbidden", "break_glass_required")
@@ -452,7 +437,7 @@ def test_a_restricted_record_is_hidden_from_users_outside_its_care_team(api, cli
 
 @pytest.mark.django_db
 def test_read_a_document_reference_is_audited(api, clinician, patient):
-    document = _row(patient, clinician, encounter_id="ENC-42")
+    document = document_row(patient, clinician, encounter_id="ENC-42")
 
     response = api.get(f"{FHIR}/DocumentReference/{document.pk}")
 
@@ -468,8 +453,8 @@ def test_read_a_document_reference_is_audited(api, clinician, patient):
 
 @pytest.mark.django_db
 def test_read_a_superseded_version_carries_its_status(api, clinician, patient):
-    old = _row(patient, clinician, is_current=False)
-    new = _row(patient, clinician, lineage_id=old.lineage_id, version_number=2, supersedes=old)
+    old = document_row(patient, clinician, is_current=False)
+    new = document_row(patient, clinician, lineage_id=old.lineage_id, version_number=2, supersedes=old)
 
     assert api.get(f"{FHIR}/DocumentReference/{old.pk}").json()["status"] == "superseded"
     replacing = api.get(f"{FHIR}/DocumentReference/{new.pk}").json()
@@ -501,7 +486,7 @@ def test_reads_of_unavailable_documents(
             "pending": {"scan_status": ScanStatus.PENDING},
             "quarantined": {"scan_status": ScanStatus.INFECTED},
         }[state]
-        resource_id = str(_row(patient, clinician, **fields).pk)
+        resource_id = str(document_row(patient, clinician, **fields).pk)
 
     _outcome(api.get(f"{FHIR}/{resource_type}/{resource_id}"), status, issue_code, error_code)
 
@@ -629,7 +614,7 @@ def test_fhirpy_finds_a_patients_documents_and_downloads_one(
     }
     for title, data in payloads.items():
         _uploaded(clinician, patient, data, title=title)
-    _row(make_patient(patient.organisation), clinician, title="Not this patient")
+    document_row(make_patient(patient.organisation), clinician, title="Not this patient")
     _, key = api_token_create(user=clinician, name="fhirpy")
     client = SyncFHIRClient(f"{live_server.url}/fhir/r4", authorization=f"Bearer {key}")
 

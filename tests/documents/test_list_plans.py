@@ -10,7 +10,6 @@ index from matching, the page needs a (disabled) sort and the test fails. Timing
 from __future__ import annotations
 
 import json
-import uuid
 from collections.abc import Iterator
 from datetime import date
 
@@ -18,7 +17,7 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from apps.documents.models import Document, ScanStatus
+from tests.documents.helpers import document_row
 from tests.factories import make_patient, make_user, token_client
 
 pytestmark = [
@@ -44,27 +43,6 @@ COUNTED = pytest.mark.parametrize(
     [{}, {"date_from": "2024-01-01", "date_to": "2024-03-31"}],
     ids=["unfiltered", "date-range"],
 )
-
-
-def _document(patient, user, *, category: str, document_date: date) -> Document:
-    document_id = uuid.uuid4()
-    return Document.objects.create(
-        id=document_id,
-        organisation_id=patient.organisation_id,
-        patient=patient,
-        title="Full blood count",
-        category=category,
-        document_date=document_date,
-        original_filename="fbc.pdf",
-        content_type="application/pdf",
-        size=1234,
-        sha256="0" * 64,
-        sha1="a" * 40,
-        storage_key=f"test/{document_id}.pdf",
-        uploaded_by=user,
-        lineage_id=document_id,
-        scan_status=ScanStatus.CLEAN,
-    )
 
 
 def _organisation_wide_queries(user, params: dict) -> tuple[str, str]:
@@ -113,9 +91,9 @@ def listed_documents(organisation, clinician):
     """Documents of two patients over two years, one of them insurance (what billing staff see)."""
     uploader = make_user(organisation, ["clinician"], email="uploader@example.test")
     for n, patient in enumerate([make_patient(organisation), make_patient(organisation)]):
-        _document(patient, uploader, category="lab", document_date=date(2023, 6, 1 + n))
-        _document(patient, uploader, category="imaging", document_date=date(2024, 2, 1 + n))
-        _document(patient, uploader, category="insurance", document_date=date(2024, 3, 1 + n))
+        document_row(patient, uploader, category="lab", document_date=date(2023, 6, 1 + n))
+        document_row(patient, uploader, category="imaging", document_date=date(2024, 2, 1 + n))
+        document_row(patient, uploader, category="insurance", document_date=date(2024, 3, 1 + n))
 
 
 @LISTS

@@ -5,40 +5,18 @@ Documents are model rows (no bytes behind them); the list is read through the AP
 
 from __future__ import annotations
 
-import uuid
-from datetime import date, timedelta
+from datetime import timedelta
 
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from apps.documents.models import Document, ScanStatus
 from apps.patients.models import BreakGlassAccess, CareTeamMember
+from tests.documents.helpers import document_row
 from tests.factories import make_patient, make_user, token_client
 
 ORGANISATION_WIDE = {"category": "lab", "date_from": "2024-01-01"}
-
-
-def _document(patient, user) -> Document:
-    document_id = uuid.uuid4()
-    return Document.objects.create(
-        id=document_id,
-        organisation_id=patient.organisation_id,
-        patient=patient,
-        title="Full blood count",
-        category="lab",
-        document_date=date(2024, 3, 5),
-        original_filename="fbc.pdf",
-        content_type="application/pdf",
-        size=1234,
-        sha256="0" * 64,
-        sha1="a" * 40,
-        storage_key=f"test/{document_id}.pdf",
-        uploaded_by=user,
-        lineage_id=document_id,
-        scan_status=ScanStatus.CLEAN,
-    )
 
 
 def _listed(user, **params) -> tuple[int, set[str]]:
@@ -98,8 +76,8 @@ def test_the_list_shows_a_restricted_patients_documents_only_to_whom_the_record_
     patient = make_patient(organisation, restricted=restricted)
     if opening:
         opening(patient, {"clinician": clinician, "colleague": colleague}[opened_for])
-    document = _document(patient, colleague)
-    ordinary = _document(make_patient(organisation), colleague)
+    document = document_row(patient, colleague)
+    ordinary = document_row(make_patient(organisation), colleague)
 
     # when the clinician lists lab results
     count, ids = _listed(clinician, **ORGANISATION_WIDE)
@@ -114,7 +92,7 @@ def test_the_list_shows_a_restricted_patients_documents_only_to_whom_the_record_
 def test_a_grant_that_expires_closes_the_organisation_wide_list_again(clinician, organisation):
     # given a restricted patient's document, opened by a live grant
     patient = make_patient(organisation, restricted=True)
-    document = _document(patient, clinician)
+    document = document_row(patient, clinician)
     _live_grant(patient, clinician)
     assert _listed(clinician, **ORGANISATION_WIDE) == (1, {str(document.pk)})
 
@@ -128,8 +106,8 @@ def test_a_grant_that_expires_closes_the_organisation_wide_list_again(clinician,
 @pytest.mark.django_db
 def test_the_organisation_wide_count_does_not_join_patients(clinician, organisation):
     # given documents of an ordinary and of a restricted patient
-    _document(make_patient(organisation), clinician)
-    _document(make_patient(organisation, restricted=True), clinician)
+    document_row(make_patient(organisation), clinician)
+    document_row(make_patient(organisation, restricted=True), clinician)
 
     # when the organisation-wide list is counted
     with CaptureQueriesContext(connection) as context:
