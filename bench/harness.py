@@ -290,7 +290,7 @@ def reset_peak_rss(pid: int) -> None:
 
 # --- process CPU -----------------------------------------------------------------------------------
 
-_CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+_CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
 def _process_table() -> dict[int, tuple[str, int, float]]:
@@ -333,7 +333,6 @@ class CpuMeter:
         for role, pids in roles.items():
             self.roles[role] = [pids] if isinstance(pids, int) else list(pids)
         self._before: dict[int, tuple[str, int, float]] = {}
-        self.seconds: dict[str, float] = {}
 
     def start(self) -> None:
         self._before = _process_table()
@@ -356,7 +355,6 @@ class CpuMeter:
                 ancestor = after[ancestor][1]
             role = role or _role_by_name(name, parent=parent)
             seconds[role] = seconds.get(role, 0.0) + spent
-        self.seconds = seconds
         return seconds
 
 

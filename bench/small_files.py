@@ -9,9 +9,9 @@ same bytes with one shared boto3 client for the same time. The two phases altern
 ``--rounds`` times so background load hits both alike. A third phase each round
 measures the floor: the same clients sending ``GET /api/`` with the token, an
 authenticated API request that does no work of its own (middleware, DRF, token
-lookup, throttle), i.e. what any API request costs before the upload's own work. Prints throughput and
-p50/p95/p99 latency of both and the ratio, and each round the CPU time per request of
-each process (kernel accounting; "client" is this process).
+lookup, throttle), i.e. what any API request costs before the upload's own work.
+Prints throughput and p50/p95/p99 latency of all three and the ratio, and each round
+the CPU time per request of each process (kernel accounting; "client" is this process).
 
     .venv/bin/python bench/small_files.py [--clients 8] [--seconds 15] [--rounds 2]
 """

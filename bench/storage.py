@@ -74,8 +74,9 @@ def run(files: list[tuple[str, int]], repeat: int | None, workers: int, store_li
                 def measured(op: str, action) -> float:
                     meter.start()
                     seconds = h.timed(action)
+                    totals = cpu.setdefault(op, {})
                     for role, spent in meter.stop().items():
-                        cpu.setdefault(op, {})[role] = cpu.setdefault(op, {}).get(role, 0.0) + spent
+                        totals[role] = totals.get(role, 0.0) + spent
                     return seconds
 
                 # The client's own SHA-256 for Repr-Digest: its cost is the client's, printed apart.
