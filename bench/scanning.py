@@ -87,23 +87,22 @@ def main() -> None:
         )
         h.setup_django(env)
         fixture = h.make_fixture()
-        from apps.accounts.models import Organisation
         from apps.documents.models import Document
         from apps.documents.scanner import scan_stream
         from apps.documents.tasks import scan_document
         from quill.queue import enqueue
-        from tests.factories import make_patient
 
         client = h.s3_client(s3)
         files = [h.write_pdf(Path(tmp) / f"scan-{n}.pdf", args.size_kib * 1024) for n in range(args.count)]
         print(h.machine(), flush=True)
+        # A patient per round, so the wait for the end is one cheap indexed query per poll.
+        round_patients = h.client_patients(fixture, args.rounds)
         pool = "solo" if args.concurrency == 1 else "prefork"
         worker = CeleryWorker(env=env, queues=[queue], pool=pool, concurrency=args.concurrency)
         with worker, ThreadPoolExecutor(args.concurrency) as threads:
             ratios = []
             for round_ in range(1, args.rounds + 1):
-                # A patient per round, so the wait below is one cheap indexed query per poll.
-                patient_id = make_patient(Organisation.objects.get(pk=fixture.organisation_id)).pk
+                patient_id = round_patients[round_ - 1]
                 ids = []
                 for path in files:
                     document_id = uuid.uuid4()
