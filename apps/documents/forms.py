@@ -5,8 +5,7 @@ from __future__ import annotations
 from django import forms
 
 from apps.documents.models import Category
-
-DATE_INPUT = forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
+from quill.widgets import IsoDateInput
 
 
 def category_choices(allowed: frozenset[str] | None, *, blank: str | None = None) -> list[tuple[str, str]]:
@@ -17,8 +16,8 @@ def category_choices(allowed: frozenset[str] | None, *, blank: str | None = None
 class DocumentFilterForm(forms.Form):
     category = forms.ChoiceField(required=False)
     encounter_id = forms.CharField(label="Encounter", max_length=64, required=False)
-    date_from = forms.DateField(label="From", required=False, widget=DATE_INPUT)
-    date_to = forms.DateField(label="To", required=False, widget=DATE_INPUT)
+    date_from = forms.DateField(label="From", required=False, widget=IsoDateInput)
+    date_to = forms.DateField(label="To", required=False, widget=IsoDateInput)
 
     def __init__(self, *args, allowed: frozenset[str] | None = None, **kwargs) -> None:
         super().__init__(*args, **kwargs)
@@ -40,7 +39,7 @@ class UploadMetadataForm(forms.Form):
         max_length=255, required=False, help_text="Leave empty to use the file's name (one title per file)."
     )
     document_date = forms.DateField(
-        label="Clinical date", required=False, widget=DATE_INPUT, help_text="Leave empty for today."
+        label="Clinical date", required=False, widget=IsoDateInput, help_text="Leave empty for today."
     )
     encounter_id = forms.CharField(label="Encounter", max_length=64, required=False)
 
@@ -54,7 +53,7 @@ class UploadMetadataForm(forms.Form):
 class NewVersionForm(forms.Form):
     title = forms.CharField(max_length=255, required=False, help_text="Leave empty to keep the current title.")
     document_date = forms.DateField(
-        label="Clinical date", required=False, widget=DATE_INPUT, help_text="Leave empty to keep the current date."
+        label="Clinical date", required=False, widget=IsoDateInput, help_text="Leave empty to keep the current date."
     )
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 from django import forms
 from django.utils import timezone
 
+from quill.widgets import IsoDateInput
+
 
 class LetterForm(forms.Form):
     recipient_name = forms.CharField(
@@ -21,9 +23,7 @@ class LetterForm(forms.Form):
         widget=forms.Textarea(attrs={"rows": 3}),
     )
     subject = forms.CharField(label="Subject", max_length=255, required=False)
-    clinical_date = forms.DateField(
-        label="Clinical date", initial=timezone.localdate, widget=forms.DateInput(attrs={"type": "date"})
-    )
+    clinical_date = forms.DateField(label="Clinical date", initial=timezone.localdate, widget=IsoDateInput)
     encounter_id = forms.CharField(label="Encounter (optional)", max_length=64, required=False)
     body = forms.CharField(
         label="Letter text",

@@ -21,6 +21,7 @@ from tests import factories
 from tests.documents import samples
 from tests.documents.conftest import filesystem_settings
 from tests.documents.helpers import stored_document
+from tests.e2e.helpers import sign_in
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -58,19 +59,6 @@ def scanning_worker(settings, tmp_path, clamd_server, redis_url, celery_worker_f
     return celery_worker_factory(env=env, queues=[django_settings.CELERY_TASK_DEFAULT_QUEUE])
 
 
-def _sign_in(page, live_server, user) -> None:
-    """Password, then the TOTP code from the user's authenticator (computed from the device here)."""
-    page.goto(f"{live_server.url}/accounts/sign-in/")
-    page.get_by_label("Email address").fill(user.email)
-    page.get_by_label("Password").fill(factories.PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-    page.get_by_label("6-digit code from your authenticator app").fill(
-        factories.current_totp_code(factories.totp_device(user))
-    )
-    page.get_by_role("button", name="Continue").click()
-    expect(page.get_by_role("heading", name="Patients", exact=False).first).to_be_visible()
-
-
 def _file(name: str, data: bytes, mime: str) -> dict:
     return {"name": name, "mimeType": mime, "buffer": data}
 
@@ -79,7 +67,7 @@ def test_clinician_uploads_previews_annotates_and_replaces(live_server, page, sc
     organisation = factories.make_organisation()
     clinician = factories.make_user(organisation, ["clinician"], totp=True, full_name="Dr Ada Lovelace")
     patient = factories.make_patient(organisation, given_name="Grace", family_name="Hopper")
-    _sign_in(page, live_server, clinician)
+    sign_in(page, live_server, clinician)
 
     # the patient page starts empty and says what to do
     page.goto(f"{live_server.url}/patients/{patient.pk}/")
@@ -208,7 +196,7 @@ def test_billing_user_sees_only_insurance_documents(live_server, page, screensho
     stored_document(user=clinician, patient=patient, data=samples.pdf(1), title="Clinic letter", category="letter")
     lab = stored_document(user=clinician, patient=patient, data=samples.pdf(1), title="Blood results", category="lab")
     stored_document(user=clinician, patient=patient, data=samples.pdf(1), title="Claim form", category="insurance")
-    _sign_in(page, live_server, billing)
+    sign_in(page, live_server, billing)
     page.goto(f"{live_server.url}/patients/{patient.pk}/")
     rows = page.locator("table.documents-table tbody tr")
     expect(rows).to_have_count(1)
@@ -229,7 +217,7 @@ def test_administrator_deleted_and_quarantine_views(live_server, page, screensho
     document_soft_delete(actor=administrator, document=wrong, reason="Filed to the wrong patient")
     infected = stored_document(user=clinician, patient=patient, data=samples.pdf(1), title="Scanned referral")
     Document.objects.filter(pk=infected.pk).update(scan_status=ScanStatus.INFECTED, scan_signature="Eicar-Signature")
-    _sign_in(page, live_server, administrator)
+    sign_in(page, live_server, administrator)
     page.get_by_role("navigation", name="Main").get_by_role("link", name="Quarantine").click()
     expect(page.locator("table")).to_contain_text("Eicar-Signature")
     screenshot("quarantine")

@@ -1,0 +1,64 @@
+"""The letter composer in Debian's Chromium: what a clinician types is what is saved."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+from playwright.sync_api import expect
+
+from apps.letters.models import Letter
+from apps.letters.services import letter_create
+from tests import factories
+from tests.e2e.helpers import sign_in
+
+pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
+
+
+@pytest.fixture(autouse=True)
+def _fast_passwords(settings):
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+def test_editing_a_draft_keeps_its_clinical_date(live_server, page, screenshot):
+    organisation = factories.make_organisation()
+    clinician = factories.make_user(organisation, ["clinician"], totp=True, full_name="Dr Ada Lovelace")
+    patient = factories.make_patient(organisation, given_name="Grace", family_name="Hopper")
+    letter = letter_create(
+        actor=clinician,
+        patient=patient,
+        recipient_name="Dr J Smith",
+        subject="Knee pain follow-up",
+        body="The knee is improving.",
+        clinical_date=date(2024, 5, 1),
+    )
+    sign_in(page, live_server, clinician)
+
+    page.goto(f"{live_server.url}/letters/{letter.pk}/edit/")
+    clinical_date = page.get_by_label("Clinical date")
+    expect(clinical_date).to_have_value("2024-05-01")
+    screenshot("letter-edit")
+    page.get_by_label("Subject").fill("Knee pain follow-up, six weeks")
+    page.get_by_role("button", name="Save and preview").click()
+
+    expect(page).to_have_url(f"{live_server.url}/letters/{letter.pk}/")
+    expect(page.get_by_text("Draft saved.")).to_be_visible()
+    letter = Letter.objects.get(pk=letter.pk)
+    assert (letter.subject, letter.clinical_date) == ("Knee pain follow-up, six weeks", date(2024, 5, 1))
+
+
+def test_a_new_letter_starts_on_today_and_saves_a_chosen_date(live_server, page):
+    organisation = factories.make_organisation()
+    clinician = factories.make_user(organisation, ["clinician"], totp=True)
+    patient = factories.make_patient(organisation)
+    sign_in(page, live_server, clinician)
+
+    page.goto(f"{live_server.url}/letters/patient/{patient.pk}/new/")
+    clinical_date = page.get_by_label("Clinical date")
+    assert date.fromisoformat(clinical_date.input_value())
+    clinical_date.fill("2026-03-14")
+    page.get_by_label("Subject").fill("Referral")
+    page.get_by_role("button", name="Save draft").click()
+
+    expect(page.get_by_text("Draft saved.")).to_be_visible()
+    assert Letter.objects.get(patient=patient).clinical_date == date(2026, 3, 14)
