@@ -23,6 +23,7 @@ from django.db.models import QuerySet
 
 from apps.accounts.models import User
 from apps.audit.services import audit_denied, audit_record
+from apps.documents.audit import ensure_not_sealed
 from apps.documents.models import Annotation, AnnotationKind, Document
 from quill.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 
@@ -140,6 +141,7 @@ def annotation_create(
     *, actor: User, document: Document, kind: str, page: Any, geometry: Any, text: Any = ""
 ) -> Annotation:
     """Add an annotation to a page; audited as `annotation.created`."""
+    ensure_not_sealed(actor=actor, document=document, attempted="annotation.create")
     _check_document(document)
     kind = _check_kind(kind)
     page = _check_page(page, document)
@@ -170,6 +172,7 @@ def may_delete_annotation(user: User, annotation: Annotation) -> bool:
 def annotation_delete(*, actor: User, annotation: Annotation) -> None:
     """Remove an annotation: its author or an administrator/owner; audited as `annotation.deleted`."""
     document = annotation.document
+    ensure_not_sealed(actor=actor, document=document, attempted="annotation.delete")
     if not may_delete_annotation(actor, annotation):
         audit_denied(
             action="access.denied",

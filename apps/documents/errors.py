@@ -193,6 +193,16 @@ class StorageUnavailable(ServiceUnavailable):
     )
 
 
+class LetterDocumentLocked(Conflict):
+    """The document is the signed PDF of a final letter; only amending the letter changes it."""
+
+    error_code = "letter_document_locked"
+    default_message = (
+        "This document is the signed PDF of a final letter, so it cannot be replaced, edited, annotated or "
+        "deleted. To correct it, open the letter and choose “Amend letter”."
+    )
+
+
 class ScanPending(Conflict):
     error_code = "scan_pending"
     default_message = (

@@ -89,6 +89,11 @@ class Document(models.Model):
         "self", null=True, blank=True, on_delete=models.PROTECT, related_name="superseded_by"
     )
     is_current = models.BooleanField(default=True)
+    sealed = models.BooleanField(
+        default=False,
+        help_text="The signed rendering of another record (a final letter's PDF): it changes only by amending "
+        "that record, never through the document routes.",
+    )
 
     deleted_at = models.DateTimeField(null=True, blank=True)
     deleted_by = models.ForeignKey(

@@ -39,6 +39,7 @@ class DocumentSerializer(serializers.ModelSerializer):
             "version_number",
             "is_current",
             "supersedes_id",
+            "sealed",
             "deleted_at",
             "retain_until",
             "legal_hold",

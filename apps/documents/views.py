@@ -18,6 +18,7 @@ from typing import Any
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ObjectDoesNotExist
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
@@ -42,7 +43,7 @@ from apps.documents.delivery import ensure_available
 from apps.documents.errors import MissingFile, ThumbnailError
 from apps.documents.forms import DeleteForm, DocumentFilterForm, NewVersionForm, UploadMetadataForm
 from apps.documents.history import document_audit_events
-from apps.documents.models import AnnotationKind, ScanStatus
+from apps.documents.models import AnnotationKind, Document, ScanStatus
 from apps.documents.permissions import allowed_categories, ensure_manager
 from apps.documents.photos import patient_photo_remove, patient_photo_set, user_photo_remove, user_photo_set
 from apps.documents.selectors import (
@@ -330,6 +331,14 @@ def _annotation_json(annotation, user: User) -> dict[str, Any]:
     }
 
 
+def _letter_url(document: Document) -> str:
+    """The letter a sealed PDF renders; for an older version without its own, the patient's letters."""
+    try:
+        return reverse("letters:detail", args=[document.letter.pk])  # type: ignore[attr-defined]
+    except ObjectDoesNotExist:
+        return reverse("letters:patient_letters", args=[document.patient_id])
+
+
 @_portal
 @require_GET
 def document_detail(request: HttpRequest, document_id: str) -> HttpResponse:
@@ -363,8 +372,11 @@ def document_detail(request: HttpRequest, document_id: str) -> HttpResponse:
         "is_tiff": document.content_type == "image/tiff",
         "may_replace": document.is_current
         and document.deleted_at is None
+        and not document.sealed
         and (allowed is None or document.category in allowed),
-        "may_delete": user.is_manager and document.deleted_at is None,
+        "may_delete": user.is_manager and document.deleted_at is None and not document.sealed,
+        "may_annotate": not document.sealed,
+        "letter_url": _letter_url(document) if document.sealed else "",
         "version_form": NewVersionForm(),
         "delete_form": DeleteForm(),
         "accept": ACCEPT,

@@ -277,6 +277,7 @@ def _store_pdf(*, actor: User, letter: Letter) -> Document:
         title=letter.subject,
         encounter_id=letter.encounter_id,
         document_date=letter.clinical_date,
+        sealed=True,
     )
     replaced = _document_to_replace(letter)
     if replaced is not None:

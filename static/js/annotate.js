@@ -18,6 +18,7 @@
   var pageCountLabel = document.querySelector("[data-page-count]");
   var apiUrl = annotator.dataset.apiUrl;
   var multipage = annotator.dataset.multipage === "true";
+  var readonly = annotator.dataset.readonly === "true";
   var pageUrl = annotator.dataset.pageUrl;
   var csrfInput = document.querySelector("input[name=csrfmiddlewaretoken]");
   var dataNode = document.getElementById("annotation-data");
@@ -195,7 +196,7 @@
   /* --- pointer ------------------------------------------------------------------------------ */
 
   overlay.addEventListener("pointerdown", function (event) {
-    if (event.button !== 0) return;
+    if (readonly || event.button !== 0) return;
     overlay.setPointerCapture(event.pointerId);
     var start = fraction(event);
     drag = { kind: tool(), start: start, points: [[start.x, start.y]], preview: null };
@@ -245,6 +246,7 @@
   overlay.addEventListener("focus", function () { overlay.classList.add("keyboard"); draw(); });
   overlay.addEventListener("blur", function () { overlay.classList.remove("keyboard"); corner = null; draw(); });
   overlay.addEventListener("keydown", function (event) {
+    if (readonly) return;
     var step = event.shiftKey ? 0.1 : 0.02;
     var moves = { ArrowLeft: [-step, 0], ArrowRight: [step, 0], ArrowUp: [0, -step], ArrowDown: [0, step] };
     if (moves[event.key]) {

@@ -7,16 +7,21 @@ from datetime import date
 import pytest
 from playwright.sync_api import expect
 
+from apps.documents.models import Document, ScanStatus
 from apps.letters.models import Letter
-from apps.letters.services import letter_create
+from apps.letters.services import letter_create, letter_finalise
 from tests import factories
+from tests.documents.conftest import filesystem_settings
 from tests.e2e.helpers import sign_in
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
 
 @pytest.fixture(autouse=True)
-def _fast_passwords(settings):
+def _portal_settings(settings, tmp_path):
+    """Letter PDFs on disk for the live server; a fast password hasher (argon2 costs ~1 s per user)."""
+    for name, value in filesystem_settings(tmp_path / "documents").items():
+        setattr(settings, name, value)
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
@@ -62,3 +67,33 @@ def test_a_new_letter_starts_on_today_and_saves_a_chosen_date(live_server, page)
 
     expect(page.get_by_text("Draft saved.")).to_be_visible()
     assert Letter.objects.get(patient=patient).clinical_date == date(2026, 3, 14)
+
+
+def test_a_final_letters_pdf_points_to_amendment_instead_of_replacement(live_server, page, screenshot):
+    organisation = factories.make_organisation()
+    clinician = factories.make_user(organisation, ["clinician"], totp=True)
+    patient = factories.make_patient(organisation)
+    draft = letter_create(
+        actor=clinician,
+        patient=patient,
+        recipient_name="Dr J Smith",
+        subject="Knee clinic",
+        body="Seen in clinic today.",
+        clinical_date=date(2024, 5, 1),
+    )
+    letter = letter_finalise(actor=clinician, letter=draft)
+    Document.objects.filter(pk=letter.document_id).update(scan_status=ScanStatus.CLEAN)
+    sign_in(page, live_server, clinician)
+
+    page.goto(f"{live_server.url}/documents/{letter.document_id}/")
+
+    lock = page.locator("[data-letter-lock]")
+    expect(lock).to_contain_text("Amend letter")
+    expect(page.get_by_role("link", name="Replace with a new version")).to_have_count(0)
+    expect(page.get_by_role("radio", name="Marker")).to_have_count(0)
+    expect(page.locator("[data-page-count]")).to_have_text("1")
+    screenshot("letter-pdf-sealed", full_page=False)
+    lock.get_by_role("link", name="open the letter").click()
+    expect(page).to_have_url(f"{live_server.url}/letters/{letter.pk}/")
+    expect(page.get_by_role("button", name="Amend letter")).to_be_visible()
+    assert Document.objects.filter(patient=patient).count() == 1

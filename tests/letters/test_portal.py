@@ -68,7 +68,7 @@ def test_finalise_asks_for_confirmation_first(portal, draft, document_files):
     assert letter.status == LetterStatus.FINAL
     view = portal.get(f"/letters/{draft.pk}/").content.decode()
     assert "PDF document" in view
-    assert "Amend this letter" in view
+    assert "Amend letter" in view
 
 
 def test_finalise_page_lists_what_is_missing(portal, clinician, patient, document_files):

@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from apps.accounts.models import User
 from apps.audit.services import changes
-from apps.documents.audit import audit_document
+from apps.documents.audit import audit_document, ensure_not_sealed
 from apps.documents.errors import InvalidCategory
 from apps.documents.models import Category, Document
 from apps.documents.permissions import ensure_manager, ensure_may_file_category
@@ -39,6 +39,7 @@ def document_update(
         raise InvalidCategory()
     if title is not None and not title.strip():
         raise ValidationFailed("A document needs a title.")
+    ensure_not_sealed(actor=actor, document=document, attempted="document.update")
     with transaction.atomic():
         locked = Document.objects.select_for_update().get(pk=document.pk)
         if locked.deleted_at is not None:
@@ -78,6 +79,7 @@ def document_soft_delete(*, actor: User, document: Document, reason: str) -> Doc
     reason = (reason or "").strip()
     if len(reason) < 5:
         raise ValidationFailed("Say why this document is being deleted (at least a few words).", field="reason")
+    ensure_not_sealed(actor=actor, document=document, attempted="document.delete")
     with transaction.atomic():
         locked = Document.objects.select_for_update().get(pk=document.pk)
         if locked.deleted_at is not None:

@@ -18,6 +18,7 @@ from django.utils import timezone
 from apps.accounts.models import User
 from apps.audit.services import audit_record
 from apps.documents import storage
+from apps.documents.audit import ensure_not_sealed
 from apps.documents.errors import DigestMismatch, InvalidCategory, UploadRejected
 from apps.documents.filenames import clean_filename, split_extension
 from apps.documents.intake import SpooledFile
@@ -41,7 +42,9 @@ class UploadRequest:
     ``declared_sha256`` is the digest the client sent (``Repr-Digest``), checked
     against the bytes received; ``streamed`` is an S3 multipart upload of these
     bytes already under way (see ``apps.documents.streaming``), completed only
-    once every check has passed, under ``document_id``.
+    once every check has passed, under ``document_id``. ``sealed`` marks the
+    signed rendering of another record (a final letter's PDF), which only that
+    record's amendment may supersede.
     """
 
     spooled: SpooledFile
@@ -54,6 +57,7 @@ class UploadRequest:
     document_id: uuid.UUID = field(default_factory=uuid.uuid4)
     declared_sha256: str = ""
     streamed: StreamingPut | None = field(default=None, repr=False)
+    sealed: bool = False
 
     def discard(self) -> None:
         """Remove the temp file and drop a streamed upload that was not completed."""
@@ -148,6 +152,7 @@ def _new_document(
         lineage_id=lineage_id,
         version_number=version_number,
         supersedes=supersedes,
+        sealed=item.sealed,
     )
 
 
@@ -304,6 +309,8 @@ def document_upload_bulk(*, actor: User, patient: Patient, items: list[UploadReq
 def document_new_version(*, actor: User, current: Document, item: UploadRequest) -> Document:
     """Store `item` as the next version of `current`; the old bytes are kept and stay downloadable."""
     try:
+        if not item.sealed:
+            ensure_not_sealed(actor=actor, document=current, attempted="document.new_version")
         item.category = item.category or current.category
         item.title = item.title or current.title
         item.encounter_id = item.encounter_id or current.encounter_id
