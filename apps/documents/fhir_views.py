@@ -29,8 +29,6 @@ from apps.documents.fhir.responder import capability_statement
 from apps.documents.fhir.search import parse_document_search, parse_patient_search, wants_fhir_json
 from quill.errors import QuillError
 
-ERROR_CODE_SYSTEM = "urn:quill:error-code"
-
 _ISSUE_TYPES = {
     400: "invalid",
     401: "login",
@@ -73,7 +71,7 @@ def outcome_response(status: int, message: str, *, error_code: str, headers: dic
                     "severity": "error",
                     "code": _ISSUE_TYPES.get(status, "exception" if status >= 500 else "processing"),
                     "details": {
-                        "coding": [{"system": ERROR_CODE_SYSTEM, "code": error_code}],
+                        "coding": [{"system": codes.ERROR_CODE_SYSTEM, "code": error_code}],
                         "text": message,
                     },
                     "diagnostics": message,

@@ -368,12 +368,14 @@ def test_bad_search_parameters_are_a_400_operation_outcome(api, query):
 
 
 @pytest.mark.django_db
-def test_unknown_parameters_are_ignored_unless_the_client_asks_for_strict_handling(api, clinician, patient):
+def test_unknown_parameters_are_flagged_unless_the_client_asks_for_strict_handling(api, clinician, patient):
     document_row(patient, clinician)
 
     lenient = api.get(f"{FHIR}/DocumentReference?patient={patient.pk}&_sort=-date")
     assert lenient.status_code == 200
     assert "_sort" not in _link(lenient.json(), "self")
+    (outcome,) = [entry for entry in lenient.json()["entry"] if entry["search"]["mode"] == "outcome"]
+    assert outcome["resource"]["issue"][0]["severity"] == "warning"
 
     strict = api.get(f"{FHIR}/DocumentReference?patient={patient.pk}&_sort=-date", HTTP_PREFER="handling=strict")
     _outcome(strict, 400, "invalid", "invalid_search_parameter")

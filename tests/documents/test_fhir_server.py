@@ -25,6 +25,7 @@ from apps.documents.fhir.responder import (
     parse_token_param,
     searchset_bundle,
 )
+from apps.documents.fhir.search import DOCUMENT_PARAMS, PATIENT_PARAMS
 from tests.documents.fhir_server import FhirTestServer
 from tests.documents.test_fhir_mapping import BASE_URL, make_document
 
@@ -62,19 +63,11 @@ def test_capability_statement_declares_the_supported_interactions_and_search_par
     assert [i["code"] for i in resources["DocumentReference"]["interaction"]] == ["read", "search-type"]
     assert [i["code"] for i in resources["Binary"]["interaction"]] == ["read"]
     assert [i["code"] for i in resources["Patient"]["interaction"]] == ["read", "search-type"]
-    assert {p["name"] for p in resources["DocumentReference"]["searchParam"]} == {
-        "patient",
-        "patient.identifier",
-        "status",
-        "category",
-        "type",
-        "date",
-        "identifier",
-        "_id",
-        "_lastUpdated",
-        "_count",
-    }
-    assert [p["name"] for p in resources["Patient"]["searchParam"]] == ["identifier"]
+    # What is declared is exactly what the parser applies (anything else is flagged or refused).
+    assert {p["name"] for p in resources["DocumentReference"]["searchParam"]} == DOCUMENT_PARAMS | {"_count"}
+    assert {p["name"] for p in resources["Patient"]["searchParam"]} == PATIENT_PARAMS | {"_count"}
+    assert {"creation", "period", "date", "patient.identifier"} <= DOCUMENT_PARAMS
+    assert {"family", "given", "name", "birthdate", "gender", "identifier"} <= PATIENT_PARAMS
 
 
 # --- searchset Bundle ------------------------------------------------------------------------------

@@ -125,6 +125,9 @@ COMPOSITION_STATUSES = frozenset({"preliminary", "final", "amended", "entered-in
 DOCUMENT_RELATIONSHIP_TYPES = frozenset({"replaces", "transforms", "signs", "appends"})
 # Patient.gender (administrative-gender, required)
 ADMINISTRATIVE_GENDERS = frozenset({"male", "female", "other", "unknown"})
+ADMINISTRATIVE_GENDER_SYSTEM = "http://hl7.org/fhir/administrative-gender"
+# Quill's error_code in an OperationOutcome issue's details.
+ERROR_CODE_SYSTEM = "urn:quill:error-code"
 # Bundle.type (bundle-type, required)
 BUNDLE_TYPES = frozenset(
     {

@@ -192,4 +192,5 @@ def _bundle(resource_type: str, search: SearchRequest, page: Page, resources: li
         next_url=next_url,
         previous_url=previous_url,
         base_url=public_base_url(),
+        ignored=search.ignored,
     )

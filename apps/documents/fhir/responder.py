@@ -9,12 +9,14 @@ from __future__ import annotations
 import calendar
 import datetime as dt
 import re
+import uuid
 from collections.abc import Iterable, Mapping
 from typing import Any, Literal, NamedTuple
 
 from fhir.resources.R4B.binary import Binary
 from fhir.resources.R4B.bundle import Bundle
 from fhir.resources.R4B.capabilitystatement import CapabilityStatement
+from fhir.resources.R4B.operationoutcome import OperationOutcome
 
 from quill.errors import ValidationFailed
 
@@ -72,8 +74,37 @@ DOCUMENT_REFERENCE_SEARCH_PARAMS: tuple[dict[str, str], ...] = (
         "date",
         "date",
         _SP + "DocumentReference-date",
-        "When Quill received the document; prefixes eq, ge, le, gt, lt; partial dates allowed.",
+        "When Quill received the document; prefixes eq, ge, le, gt, lt; partial dates allowed; comma for OR.",
     ),
+    _param(
+        "creation",
+        "date",
+        "https://profiles.ihe.net/ITI/MHD/SearchParameter/DocumentReference-Creation",
+        "The document's clinical date (attachment.creation); prefixes eq, ge, le, gt, lt; comma for OR.",
+    ),
+    _param(
+        "period",
+        "date",
+        _SP + "DocumentReference-period",
+        "The document's clinical date (context.period); prefixes eq, ge, le, gt, lt; comma for OR.",
+    ),
+    _param("_count", "number", None, f"Page size, at most {MAX_PAGE_SIZE}."),
+)
+
+_STRING_MATCHING = "case-insensitive starts-with (of any word), or :exact, or :contains; comma for OR."
+PATIENT_SEARCH_PARAMS: tuple[dict[str, str], ...] = (
+    _param("_id", "token", _SP + "Resource-id", "The patient's Quill UUID."),
+    _param(
+        "identifier",
+        "token",
+        _SP + "Patient-identifier",
+        "NHS number, MRN (urn:quill:mrn) or Quill id (urn:quill:patient).",
+    ),
+    _param("family", "string", _SP + "individual-family", "Family name: " + _STRING_MATCHING),
+    _param("given", "string", _SP + "individual-given", "Given names: " + _STRING_MATCHING),
+    _param("name", "string", _SP + "Patient-name", "Family or given name: " + _STRING_MATCHING),
+    _param("birthdate", "date", _SP + "individual-birthdate", "Date of birth; prefixes eq, ge, le, gt, lt."),
+    _param("gender", "token", _SP + "individual-gender", "male, female, other or unknown."),
     _param("_count", "number", None, f"Page size, at most {MAX_PAGE_SIZE}."),
 )
 
@@ -116,14 +147,7 @@ def capability_statement(base_url: str, *, software_version: str, date: dt.datet
                     {
                         "type": "Patient",
                         "interaction": [{"code": "read"}, {"code": "search-type"}],
-                        "searchParam": [
-                            _param(
-                                "identifier",
-                                "token",
-                                _SP + "Patient-identifier",
-                                "NHS number, MRN (urn:quill:mrn) or Quill id (urn:quill:patient).",
-                            )
-                        ],
+                        "searchParam": list(PATIENT_SEARCH_PARAMS),
                     },
                 ],
             }
@@ -143,8 +167,14 @@ def searchset_bundle(
     next_url: str | None = None,
     previous_url: str | None = None,
     base_url: str,
+    ignored: Iterable[str] = (),
 ) -> dict[str, Any]:
-    """A searchset Bundle of matches with self/next/previous links, validated."""
+    """A searchset Bundle of matches with self/next/previous links, validated.
+
+    ``ignored`` names the parameters the search did not apply (FHIR lenient handling): the
+    Bundle then carries a warning OperationOutcome (``search.mode = outcome``) naming each,
+    so no client mistakes an unfiltered answer for a filtered one.
+    """
     fhir_base = _fhir_base(base_url)
     links = [{"relation": "self", "url": self_url}]
     if next_url:
@@ -170,9 +200,36 @@ def searchset_bundle(
         "total": total,
         "link": links,
     }
+    ignored = list(ignored)
+    if ignored:
+        entries.append(
+            {
+                "fullUrl": f"urn:uuid:{uuid.uuid4()}",
+                "resource": ignored_parameters_outcome(ignored),
+                "search": {"mode": "outcome"},
+            }
+        )
     if entries:
         bundle["entry"] = entries
     return validate_resource(Bundle, bundle)
+
+
+def ignored_parameters_outcome(names: list[str]) -> dict[str, Any]:
+    """One warning issue per search parameter that was not applied."""
+    issues = [
+        {
+            "severity": "warning",
+            "code": "not-supported",
+            "details": {
+                "coding": [{"system": codes.ERROR_CODE_SYSTEM, "code": "search_parameter_ignored"}],
+                "text": f"The search parameter {name!r} is not supported here, so the results are NOT filtered by it.",
+            },
+            "diagnostics": f"The search parameter {name!r} is not supported here, so the results are NOT filtered "
+            "by it. Send 'Prefer: handling=strict' to have such a search refused instead.",
+        }
+        for name in names
+    ]
+    return validate_resource(OperationOutcome, {"resourceType": "OperationOutcome", "issue": issues})
 
 
 def binary_resource(content_type: str, data_b64: str, *, resource_id: str | None = None) -> dict[str, Any]:

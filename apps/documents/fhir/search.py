@@ -1,10 +1,12 @@
 """Parsing FHIR search requests for ``/fhir/r4/`` into plain criteria (no database here).
 
-FHIR says a server ignores search parameters it does not know, unless the client sends
-``Prefer: handling=strict``; the ``self`` link then shows only what was applied. A
-*modifier* on a known parameter (``status:not=current``) is refused rather than ignored,
-because ignoring it would turn the query's meaning around. A bad value of a known
-parameter is a 400.
+A parameter Quill does not implement is never silently ignored: an unfiltered answer to
+a filtered question is how a document gets filed against the wrong patient. By default
+(FHIR's lenient handling) it is left out of the ``self`` link and named in a warning
+OperationOutcome inside the Bundle (``SearchRequest.ignored``); with
+``Prefer: handling=strict`` it is a 400. A *modifier* Quill does not implement on a
+known parameter (``status:not=current``) is always refused, because ignoring it would
+turn the query's meaning around. A bad value of a known parameter is a 400.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import re
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import urlencode
 
 from . import codes
@@ -23,9 +25,14 @@ DEFAULT_PAGE_SIZE = 20
 OFFSET_PARAM = "_offset"
 
 DOCUMENT_TOKEN_PARAMS = frozenset({"_id", "identifier", "patient.identifier", "status", "category", "type"})
-DOCUMENT_DATE_PARAMS = frozenset({"date", "_lastUpdated"})
+# date and _lastUpdated are instants; creation (attachment.creation) and period (context.period) are the
+# document's clinical date.
+DOCUMENT_DATE_PARAMS = frozenset({"date", "_lastUpdated", "creation", "period"})
 DOCUMENT_PARAMS = DOCUMENT_TOKEN_PARAMS | DOCUMENT_DATE_PARAMS | {"patient"}
-PATIENT_PARAMS = frozenset({"identifier", "_id"})
+PATIENT_STRING_PARAMS = frozenset({"family", "given", "name"})
+PATIENT_PARAMS = frozenset({"identifier", "_id", "birthdate", "gender"}) | PATIENT_STRING_PARAMS
+# FHIR string search: starts-with, case-insensitive, unless :exact or :contains.
+STRING_MODIFIERS = frozenset({"exact", "contains"})
 # Result parameters that shape the page rather than filter it.
 PAGING_PARAMS = frozenset({"_count", OFFSET_PARAM})
 # Format parameters every FHIR server understands; Quill only speaks JSON.
@@ -42,19 +49,33 @@ class Clause:
     name: str
     values: tuple[Any, ...]
     raw: str
+    modifier: str = ""
+
+    @property
+    def param(self) -> str:
+        """The parameter as it was sent, modifier included (``family:exact``)."""
+        return f"{self.name}:{self.modifier}" if self.modifier else self.name
+
+
+class StringParam(NamedTuple):
+    """A FHIR string search value and how it matches: ``""`` (starts with), ``exact`` or ``contains``."""
+
+    value: str
+    modifier: str = ""
 
 
 @dataclass(frozen=True)
 class SearchRequest:
-    """What to match (every clause must hold), and which page."""
+    """What to match (every clause must hold), which page, and what was not applied (lenient handling)."""
 
     clauses: tuple[Clause, ...]
     count: int
     offset: int
+    ignored: tuple[str, ...] = ()
 
     def query(self, *, offset: int | None = None) -> str:
         """The canonical query string of this search (only applied parameters), for Bundle links."""
-        pairs = [(clause.name, clause.raw) for clause in self.clauses]
+        pairs = [(clause.param, clause.raw) for clause in self.clauses]
         pairs.append(("_count", str(self.count)))
         page_offset = self.offset if offset is None else offset
         if page_offset:
@@ -65,7 +86,9 @@ class SearchRequest:
         """The criteria for the audit event."""
         details: dict[str, list[str]] = {}
         for clause in self.clauses:
-            details.setdefault(clause.name, []).append(clause.raw)
+            details.setdefault(clause.param, []).append(clause.raw)
+        if self.ignored:
+            details["ignored"] = list(self.ignored)
         return details
 
     def values_of(self, name: str) -> list[tuple[Any, ...]]:
@@ -78,7 +101,7 @@ def parse_document_search(params: Iterable[tuple[str, str]], *, strict: bool = F
 
 
 def parse_patient_search(params: Iterable[tuple[str, str]], *, strict: bool = False) -> SearchRequest:
-    """Parse a ``Patient`` search (``identifier``, ``_id``)."""
+    """Parse a ``Patient`` search: identifier, _id, family, given, name, birthdate, gender."""
     return _parse(params, known=PATIENT_PARAMS, parse_value=_patient_value, strict=strict)
 
 
@@ -98,6 +121,7 @@ def wants_fhir_json(accept: str, format_param: str | None) -> bool:
 
 def _parse(params: Iterable[tuple[str, str]], *, known: frozenset[str], parse_value, strict: bool) -> SearchRequest:
     clauses: list[Clause] = []
+    ignored: list[str] = []
     count, offset = DEFAULT_PAGE_SIZE, 0
     for name, value in params:
         base, _, modifier = name.partition(":")
@@ -108,15 +132,20 @@ def _parse(params: Iterable[tuple[str, str]], *, known: frozenset[str], parse_va
         elif name in FORMAT_PARAMS:
             if name == "_format" and value.strip().lower() not in JSON_FORMATS:
                 raise InvalidSearchParameter(f"Quill serves FHIR as JSON only, not {value!r}.", parameter=name)
-        elif base in known and modifier:
+        elif base in known and modifier and not (base in PATIENT_STRING_PARAMS and modifier in STRING_MODIFIERS):
             raise InvalidSearchParameter(f"The modifier ':{modifier}' is not supported on {base}.", parameter=name)
-        elif name in known:
+        elif base in known:
             if value == "":
                 continue  # FHIR: an empty parameter value is ignored
-            clauses.append(Clause(name, parse_value(name, value), value))
+            values = parse_value(base, value)
+            if base in PATIENT_STRING_PARAMS:
+                values = tuple(StringParam(item, modifier) for item in values)
+            clauses.append(Clause(base, values, value, modifier))
         elif strict:
             raise InvalidSearchParameter(f"The search parameter {name!r} is not supported here.", parameter=name)
-    return SearchRequest(tuple(clauses), count, offset)
+        elif name not in ignored:
+            ignored.append(name)
+    return SearchRequest(tuple(clauses), count, offset, tuple(ignored))
 
 
 def _non_negative_int(name: str, value: str) -> int:
@@ -127,7 +156,7 @@ def _non_negative_int(name: str, value: str) -> int:
 
 def _document_value(name: str, value: str) -> tuple[Any, ...]:
     if name in DOCUMENT_DATE_PARAMS:
-        return (parse_date_param(value),)
+        return tuple(parse_date_param(item) for item in _split_or(value))
     if name == "patient":
         return tuple(_patient_reference(item) for item in _split_or(value))
     tokens = tuple(parse_token_param(item) for item in _split_or(value))
@@ -141,7 +170,23 @@ def _document_value(name: str, value: str) -> tuple[Any, ...]:
 
 
 def _patient_value(name: str, value: str) -> tuple[Any, ...]:
-    return tuple(parse_token_param(item) for item in _split_or(value))
+    if name == "birthdate":
+        return tuple(parse_date_param(item) for item in _split_or(value))
+    if name in PATIENT_STRING_PARAMS:
+        strings = tuple(item.replace("\\,", ",").strip() for item in _split_or(value))
+        if not all(strings):
+            raise InvalidSearchParameter(f"{name} needs some text to match.", parameter=name, value=value)
+        return strings
+    tokens = tuple(parse_token_param(item) for item in _split_or(value))
+    if name == "gender":
+        for token in tokens:
+            if token.system not in (None, codes.ADMINISTRATIVE_GENDER_SYSTEM) or token.code not in (
+                codes.ADMINISTRATIVE_GENDERS
+            ):
+                raise InvalidSearchParameter(
+                    f"gender must be one of {sorted(codes.ADMINISTRATIVE_GENDERS)}.", parameter=name, value=value
+                )
+    return tokens
 
 
 def _patient_reference(value: str) -> uuid.UUID | None:

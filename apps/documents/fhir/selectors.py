@@ -8,6 +8,7 @@ This module only narrows those querysets by the FHIR search criteria.
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 from dataclasses import dataclass
 
@@ -25,7 +26,7 @@ from quill.errors import NotFound, QuillError
 from . import codes
 from .facts import documents_for_facts
 from .responder import DateParam, TokenParam
-from .search import SearchRequest, as_uuid
+from .search import SearchRequest, StringParam, as_uuid
 
 NOTHING = Q(pk__in=[])
 
@@ -139,6 +140,22 @@ def _by_type(token: TokenParam) -> Q:
     return Q(category__in=categories) if categories else NOTHING
 
 
+def day_condition(field: str, param: DateParam) -> Q:
+    """FHIR date prefix semantics over a date column: each row stands for its whole day."""
+    start, end = param.interval(timezone.get_current_timezone())
+    tz = timezone.get_current_timezone()
+    first = timezone.localtime(start, tz).date()
+    last = timezone.localtime(end - dt.timedelta(microseconds=1), tz).date()
+    after = last + dt.timedelta(days=1)
+    return {
+        "eq": Q(**{f"{field}__gte": first, f"{field}__lt": after}),
+        "ge": Q(**{f"{field}__gte": first}),
+        "gt": Q(**{f"{field}__gte": after}),
+        "le": Q(**{f"{field}__lt": after}),
+        "lt": Q(**{f"{field}__lt": first}),
+    }[param.op]
+
+
 def date_condition(field: str, param: DateParam) -> Q:
     """FHIR date prefix semantics over an instant column; partial dates are read in Quill's time zone."""
     start, end = param.interval(timezone.get_current_timezone())
@@ -161,6 +178,8 @@ _DOCUMENT_CONDITIONS = {
     "type": _by_type,
     "date": lambda param: date_condition("uploaded_at", param),
     "_lastUpdated": lambda param: date_condition("updated_at", param),
+    "creation": lambda param: day_condition("document_date", param),
+    "period": lambda param: day_condition("document_date", param),
 }
 
 
@@ -176,8 +195,8 @@ def fhir_patient_search(*, user: User, search: SearchRequest) -> Page:
     patients = patients_visible_to(user)
     for clause in search.clauses:
         condition = NOTHING
-        for token in clause.values:
-            condition |= _patient_identifier_q(token) if clause.name == "identifier" else _by_id(token)
+        for value in clause.values:
+            condition |= _PATIENT_CONDITIONS[clause.name](value)
         patients = patients.filter(condition)
     total = patients.count()
     rows = []
@@ -185,6 +204,31 @@ def fhir_patient_search(*, user: User, search: SearchRequest) -> Page:
         ordered = patients.order_by("family_name", "given_name", "pk")
         rows = list(ordered[search.offset : search.offset + search.count])
     return Page(total=total, rows=rows)
+
+
+def _string_condition(field: str, param: StringParam) -> Q:
+    """FHIR string matching on one column; "starts with" also matches a later word (second given names)."""
+    if param.modifier == "exact":
+        return Q(**{field: param.value})
+    if param.modifier == "contains":
+        return Q(**{f"{field}__icontains": param.value})
+    return Q(**{f"{field}__istartswith": param.value}) | Q(**{f"{field}__icontains": f" {param.value}"})
+
+
+def _by_family(param: StringParam) -> Q:
+    return _string_condition("family_name", param)
+
+
+def _by_given(param: StringParam) -> Q:
+    return _string_condition("given_name", param)
+
+
+def _by_name(param: StringParam) -> Q:
+    return _by_family(param) | _by_given(param)
+
+
+def _by_gender(token: TokenParam) -> Q:
+    return Q(sex=token.code)
 
 
 def _patient_identifier_q(token: TokenParam, *, prefix: str = "") -> Q:
@@ -206,3 +250,14 @@ def _patient_identifier_q(token: TokenParam, *, prefix: str = "") -> Q:
         condition = Q(**{nhs: code.replace(" ", "")}) | Q(**{mrn: code})
         return (condition | Q(**{pk: patient_uuid})) if patient_uuid else condition
     return NOTHING
+
+
+_PATIENT_CONDITIONS = {
+    "_id": _by_id,
+    "identifier": _patient_identifier_q,
+    "family": _by_family,
+    "given": _by_given,
+    "name": _by_name,
+    "birthdate": lambda param: day_condition("date_of_birth", param),
+    "gender": _by_gender,
+}
