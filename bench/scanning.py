@@ -3,7 +3,7 @@
 Starts SeaweedFS, clamd (with the tests' own signature database) and a Celery
 worker. ``--count`` PDFs of ``--size-kib`` are put into S3 with pending Document
 rows; then (a) the same files are streamed from local disk to clamd INSTREAM
-(Quill's own INSTREAM client, ``apps.documents.scanner.scan_stream``) by
+(Quill's own INSTREAM client, ``apps.files.scanner.scan_stream``) by
 ``--concurrency`` threads, and (b) ``scan_document`` is queued for every document
 and the clock runs until none is pending: the worker (``--concurrency`` 1: the solo
 pool; more: the prefork pool with that many processes, as ``celery worker`` runs in
@@ -88,8 +88,8 @@ def main() -> None:
         h.setup_django(env)
         fixture = h.make_fixture()
         from apps.documents.models import Document
-        from apps.documents.scanner import scan_stream
         from apps.documents.tasks import scan_document
+        from apps.files.scanner import scan_stream
         from quill.queue import enqueue
 
         client = h.s3_client(s3)

@@ -62,8 +62,11 @@ INSTALLED_APPS = [
     "apps.accounts",
     "apps.audit",
     "apps.patients",
+    "apps.files",
     "apps.documents",
+    "apps.fhir",
     "apps.letters",
+    "apps.operations",
     "apps.outbox",
 ]
 
@@ -215,7 +218,7 @@ FILE_UPLOAD_TEMP_DIR = env_str("QUILL_UPLOAD_TEMP_DIR", "") or None
 DATA_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 DATA_UPLOAD_MAX_NUMBER_FILES = QUILL_MAX_BULK_FILES
 
-# --- Retention (apps/documents/retention.py; docs/configuration.md "Retention") -----------------------
+# --- Retention (apps/documents/retention_rules.py; docs/configuration.md "Retention") -----------------------
 # Adults: this many years after the last clinical date of the patient's record; children are kept
 # until their 25th birthday (26th if 17 at the last clinical date), or longer if a category says so.
 QUILL_RETENTION_YEARS = env_int("QUILL_RETENTION_YEARS", 8)

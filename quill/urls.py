@@ -23,5 +23,5 @@ urlpatterns = [
     path("api/", include("apps.documents.api_urls")),
     path("api/", include("apps.letters.api_urls")),
     path("api/", include("apps.audit.api_urls")),
-    path("fhir/r4/", include("apps.documents.fhir_urls")),
+    path("fhir/r4/", include("apps.fhir.urls")),
 ]

@@ -6,7 +6,7 @@ import pytest
 
 from tests import factories
 
-pytest_plugins = ["tests.services.plugin"]
+pytest_plugins = ["tests.services.plugin", "tests.services.storage"]
 
 
 @pytest.fixture

@@ -21,23 +21,8 @@ from rest_framework.views import APIView
 
 from apps.accounts.models import User
 from apps.audit.services import audit_denied, audit_record
-from apps.documents import storage
-from apps.documents.annotations import (
-    annotation_create,
-    annotation_delete,
-    annotation_get_for,
-    annotations_for,
-    may_delete_annotation,
-)
 from apps.documents.audit import audit_document
-from apps.documents.delivery import (
-    RangeNotSatisfiable,
-    document_content_response,
-    ensure_available,
-    range_not_satisfiable_response,
-)
-from apps.documents.errors import InvalidCategory, LengthRequired, MissingFile, UnknownPatient
-from apps.documents.filenames import content_disposition
+from apps.documents.errors import InvalidCategory, UnknownPatient
 from apps.documents.models import AnnotationKind, Category
 from apps.documents.permissions import allowed_categories, ensure_may_file_category
 from apps.documents.selectors import DocumentFilters, document_get_for, document_list, document_versions
@@ -65,8 +50,24 @@ from apps.documents.services import (
     document_upload,
     document_upload_bulk,
 )
-from apps.documents.streaming import parse_repr_digest, receive_body
-from apps.documents.upload_handler import HashingUploadHandler, configured_max_upload_bytes
+from apps.documents.services.annotations import (
+    annotation_create,
+    annotation_delete,
+    annotation_get_for,
+    annotations_for,
+    may_delete_annotation,
+)
+from apps.documents.services.delivery import (
+    RangeNotSatisfiable,
+    document_content_response,
+    ensure_available,
+    range_not_satisfiable_response,
+)
+from apps.files import storage
+from apps.files.errors import LengthRequired, MissingFile
+from apps.files.filenames import content_disposition
+from apps.files.streaming import parse_repr_digest, receive_body
+from apps.files.upload_handler import HashingUploadHandler, configured_max_upload_bytes
 from apps.patients.access import PatientAction
 from apps.patients.selectors import patient_get_for
 from quill.api import Pagination, error_response

@@ -12,12 +12,12 @@ from celery import shared_task
 from django.conf import settings
 from django.utils import timezone
 
-from apps.documents import storage
-from apps.documents.errors import StorageUnavailable, ThumbnailError
 from apps.documents.models import Document, ScanStatus
-from apps.documents.scanner import ScannerUnavailable, scan_stream
 from apps.documents.services.scanning import document_announce, document_begin_scan, document_record_scan
-from apps.documents.thumbnails import make_thumbnail
+from apps.files import storage
+from apps.files.errors import StorageUnavailable, ThumbnailError
+from apps.files.rendering import make_thumbnail
+from apps.files.scanner import ScannerUnavailable, scan_stream
 from quill.queue import enqueue
 
 logger = logging.getLogger(__name__)

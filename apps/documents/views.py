@@ -2,7 +2,7 @@
 
 Views that receive files swap in HashingUploadHandler before anything reads the
 body: they are csrf_exempt on the outside and csrf_protect on the inside (see
-apps/documents/upload_handler.py), so the CSRF check itself parses the body
+apps/files/upload_handler.py), so the CSRF check itself parses the body
 with the hashing handler.
 """
 
@@ -29,23 +29,14 @@ from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from apps.accounts.models import User
+from apps.accounts.photos import user_photo_remove, user_photo_set
 from apps.audit.selectors import action_label
 from apps.audit.services import audit_record
-from apps.documents import storage
-from apps.documents.annotations import (
-    annotation_delete,
-    annotation_get_for,
-    annotations_for,
-    may_delete_annotation,
-)
 from apps.documents.audit import audit_document
-from apps.documents.delivery import ensure_available
-from apps.documents.errors import MissingFile, ThumbnailError
 from apps.documents.forms import DeleteForm, DocumentFilterForm, NewVersionForm, UploadMetadataForm
 from apps.documents.history import document_audit_events
 from apps.documents.models import AnnotationKind, Document, ScanStatus
 from apps.documents.permissions import allowed_categories, ensure_manager
-from apps.documents.photos import patient_photo_remove, patient_photo_set, user_photo_remove, user_photo_set
 from apps.documents.selectors import (
     DocumentFilters,
     deleted_documents,
@@ -62,11 +53,21 @@ from apps.documents.services import (
     document_upload,
     document_upload_bulk,
 )
-from apps.documents.thumbnails import render_page
-from apps.documents.upload_handler import HashingUploadHandler
+from apps.documents.services.annotations import (
+    annotation_delete,
+    annotation_get_for,
+    annotations_for,
+    may_delete_annotation,
+)
+from apps.documents.services.delivery import ensure_available
+from apps.files import storage
+from apps.files.errors import MissingFile, ThumbnailError
+from apps.files.rendering import render_page
+from apps.files.upload_handler import HashingUploadHandler
 from apps.patients import access
 from apps.patients.access import PatientAction
 from apps.patients.models import Patient
+from apps.patients.photos import patient_photo_remove, patient_photo_set
 from apps.patients.selectors import patient_get_for
 from quill.errors import NotFound, PermissionDenied, QuillError
 from quill.portal import refusals_as_pages as portal_refusals

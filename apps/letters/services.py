@@ -17,10 +17,10 @@ from django.utils import timezone
 
 from apps.accounts.models import User
 from apps.audit.services import audit_denied, audit_record
-from apps.documents import storage
-from apps.documents.intake import spool
 from apps.documents.models import Category, Document
 from apps.documents.services.upload import UploadRequest, document_new_version, document_upload
+from apps.files import storage
+from apps.files.spooling import spool
 from apps.letters.errors import (
     ClinicianRequired,
     LetterAlreadyAmended,

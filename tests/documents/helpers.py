@@ -7,9 +7,9 @@ from datetime import date
 
 from django.utils import timezone
 
-from apps.documents.intake import spool
 from apps.documents.models import Document, ScanStatus
 from apps.documents.services import UploadRequest, document_upload
+from apps.files.spooling import spool
 
 
 def stored_document(

@@ -11,9 +11,9 @@ from urllib.parse import urlencode
 import pytest
 
 from apps.audit.models import AuditEvent
-from apps.documents import storage, streaming
-from apps.documents.errors import FileTooLarge, IncompleteBody, InvalidDigest
 from apps.documents.models import Document
+from apps.files import storage, streaming
+from apps.files.errors import FileTooLarge, IncompleteBody, InvalidDigest
 from tests import factories
 from tests.documents import samples
 from tests.documents.test_upload_api import assert_nothing_stored

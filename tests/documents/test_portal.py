@@ -12,9 +12,9 @@ from django.test import Client
 from django.urls import reverse
 
 from apps.audit.models import AuditEvent
-from apps.documents import storage
 from apps.documents.models import Document, ScanStatus
 from apps.documents.services import document_soft_delete
+from apps.files import storage
 from tests import factories
 from tests.documents import samples
 from tests.documents.helpers import stored_document

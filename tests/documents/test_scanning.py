@@ -11,12 +11,12 @@ from django.conf import settings as django_settings
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from apps.audit.models import AuditEvent
-from apps.documents import storage
 from apps.documents.models import Document, ScanStatus
-from apps.documents.scanner import ScannerUnavailable
 from apps.documents.selectors import quarantined_documents
 from apps.documents.services.scanning import document_begin_scan, document_record_scan
 from apps.documents.tasks import scan_document, sweep_pending_scans
+from apps.files import storage
+from apps.files.scanner import ScannerUnavailable
 from tests import factories
 from tests.documents import samples
 from tests.documents.helpers import stored_document
@@ -161,7 +161,7 @@ def _worker_env(files_dir, clamd_socket, redis_url) -> dict[str, str]:
 
 def real_pipeline(settings, tmp_path, clamd_server, redis_url) -> dict[str, str]:
     """Point this test at a files folder and clamd a real worker shares; returns the worker's environment."""
-    from tests.documents.conftest import filesystem_settings
+    from tests.services.storage import filesystem_settings
 
     files_dir = tmp_path / "documents"
     for name, value in filesystem_settings(files_dir).items():

@@ -8,9 +8,9 @@ import pytest
 from django.urls import reverse
 from PIL import Image
 
-from apps.documents import storage
 from apps.documents.models import Document
 from apps.documents.tasks import make_document_thumbnail
+from apps.files import storage
 from tests import factories
 from tests.documents import samples
 from tests.documents.helpers import stored_document

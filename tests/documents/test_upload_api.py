@@ -9,8 +9,8 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from apps.audit.models import AuditEvent
-from apps.documents import storage
 from apps.documents.models import Document
+from apps.files import storage
 from tests import factories
 from tests.documents import samples
 

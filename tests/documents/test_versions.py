@@ -9,8 +9,8 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
 from apps.audit.models import AuditEvent
-from apps.documents import storage
 from apps.documents.models import Document, ScanStatus
+from apps.files import storage
 from tests import factories
 from tests.documents import samples
 from tests.documents.helpers import stored_document

@@ -19,9 +19,9 @@ from apps.documents.models import Document, ScanStatus
 from apps.documents.services import document_soft_delete
 from tests import factories
 from tests.documents import samples
-from tests.documents.conftest import filesystem_settings
 from tests.documents.helpers import stored_document
 from tests.e2e.helpers import sign_in
+from tests.services.storage import filesystem_settings
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 

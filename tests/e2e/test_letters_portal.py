@@ -11,8 +11,8 @@ from apps.documents.models import Document, ScanStatus
 from apps.letters.models import Letter
 from apps.letters.services import letter_create, letter_finalise
 from tests import factories
-from tests.documents.conftest import filesystem_settings
 from tests.e2e.helpers import sign_in
+from tests.services.storage import filesystem_settings
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 

@@ -13,8 +13,8 @@ from apps.audit.models import AuditEvent
 from apps.documents.models import Document, ScanStatus
 from tests import factories
 from tests.documents import samples
-from tests.documents.conftest import filesystem_settings
 from tests.faults.conftest import broker_env, filesystem_env, quill_env, wait_for
+from tests.services.storage import filesystem_settings
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 

@@ -1,7 +1,7 @@
 """The FHIR server and EHRbase are unreachable for a while: outbox messages stay pending and
 retry with backoff, then arrive exactly once when the server is back.
 
-The in-test servers (tests/documents/fhir_server.py, tests/letters/openehr_server.py) sit
+The in-test servers (tests/fhir/fhir_server.py, tests/letters/openehr_server.py) sit
 behind a TCP relay that closes its port ("down": connection refused, as with a stopped
 server) and opens the same port again, so Quill's configured URL never changes. The relay
 task function runs the way a worker runs it; "time passing" is making messages due again.
@@ -14,15 +14,15 @@ from datetime import date
 import pytest
 from django.utils import timezone
 
-from apps.documents.intake import spool
 from apps.documents.models import Document, SyncState
 from apps.documents.services import UploadRequest, document_record_scan, document_upload
+from apps.files.spooling import spool
 from apps.outbox.models import MessageStatus, OutboxMessage, Target
 from apps.outbox.tasks import relay_message
 from tests.documents import samples
-from tests.documents.conftest import filesystem_settings
-from tests.documents.fhir_server import FhirTestServer
+from tests.fhir.fhir_server import FhirTestServer
 from tests.letters.openehr_server import FakeEhrbase
+from tests.services.storage import filesystem_settings
 
 pytestmark = pytest.mark.django_db
 

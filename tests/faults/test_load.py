@@ -11,8 +11,8 @@ from io import StringIO
 import pytest
 from django.core.management import call_command
 
-from tests.documents.conftest import s3_settings
 from tests.faults.conftest import broker_env, quill_env
+from tests.services.storage import s3_settings
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 

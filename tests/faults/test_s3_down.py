@@ -16,12 +16,12 @@ import pytest
 import requests
 
 from apps.audit.models import AuditEvent
-from apps.documents import storage
 from apps.documents.models import Document, Integrity, ScanStatus
+from apps.files import storage
 from tests import factories
 from tests.documents import samples
-from tests.documents.conftest import s3_settings
 from tests.faults.conftest import broker_env, quill_env
+from tests.services.storage import s3_settings
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 

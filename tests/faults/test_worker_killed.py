@@ -40,7 +40,7 @@ def test_worker_killed_mid_scan_is_redelivered_and_scans_once(
     # given gunicorn and a worker on a Redis of their own (nothing left over from other tests'
     # workers), a short visibility timeout, and clamd reached through a slow relay
     files_dir = tmp_path / "documents"
-    from tests.documents.conftest import filesystem_settings
+    from tests.services.storage import filesystem_settings
 
     for name, value in filesystem_settings(files_dir).items():
         setattr(settings, name, value)

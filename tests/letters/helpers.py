@@ -7,8 +7,8 @@ import io
 import pypdf
 
 from apps.audit.models import AuditEvent
-from apps.documents import storage
 from apps.documents.models import Document
+from apps.files import storage
 
 
 def events(action: str, **filters) -> list[AuditEvent]:

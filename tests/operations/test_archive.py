@@ -14,10 +14,10 @@ from django.db import connection
 
 from apps.audit.models import AuditEvent, ChainHead
 from apps.audit.services import audit_record
-from apps.documents import storage
-from apps.documents.archive import IMPORTED_MODELS, encode_row
 from apps.documents.services import document_soft_delete
+from apps.files import storage
 from apps.letters.models import Letter
+from apps.operations.archive import IMPORTED_MODELS, encode_row
 from tests.documents import samples
 from tests.documents.helpers import stored_document
 from tests.operations.helpers import run
@@ -72,7 +72,7 @@ def _wipe_installation(settings, tmp_path, any_storage, request) -> None:
         entry["OPTIONS"] = {**entry["OPTIONS"], "bucket_name": bucket}
         settings.STORAGES = {**settings.STORAGES, "default": entry, "documents": entry}
     else:
-        from tests.documents.conftest import filesystem_settings
+        from tests.services.storage import filesystem_settings
 
         for name, value in filesystem_settings(tmp_path / "restored").items():
             setattr(settings, name, value)

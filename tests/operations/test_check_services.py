@@ -9,8 +9,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 from django.test import Client
 
-from apps.documents import storage
-from tests.documents.fhir_server import FhirTestServer
+from apps.files import storage
+from tests.fhir.fhir_server import FhirTestServer
 from tests.operations.helpers import run
 
 pytestmark = pytest.mark.django_db

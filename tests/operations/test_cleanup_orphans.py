@@ -6,7 +6,8 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
-from apps.documents import integrity, storage
+from apps.files import storage
+from apps.operations import integrity
 from tests.documents import samples
 from tests.documents.helpers import stored_document
 from tests.operations.helpers import run

@@ -8,10 +8,10 @@ import pytest
 from django.utils import timezone
 
 from apps.audit.models import AuditEvent
-from apps.documents import storage
 from apps.documents.models import Document, ErasureDecision, ErasureRequest
-from apps.documents.retention import retain_until
+from apps.documents.retention_rules import retain_until
 from apps.documents.services import document_soft_delete, document_update
+from apps.files import storage
 from tests import factories
 from tests.documents import samples
 from tests.documents.helpers import stored_document

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from apps.audit.models import AuditEvent
-from apps.documents import storage
 from apps.documents.models import Document, Integrity
+from apps.files import storage
 from tests.documents import samples
 from tests.documents.helpers import stored_document
 from tests.operations.helpers import run
@@ -70,7 +70,7 @@ def test_old_orphans_are_problems_recent_ones_are_not(documents, monkeypatch):
     recent = run("verify_storage", "--organisation", str(documents[0].organisation_id))
     assert recent.code == 0 and "1 recent (may be uploads in progress)" in recent.out
 
-    from apps.documents import integrity
+    from apps.operations import integrity
 
     real_now = integrity.now_epoch
     monkeypatch.setattr(integrity, "now_epoch", lambda: real_now() + 2 * 3600)

@@ -15,11 +15,11 @@ from django.utils import timezone
 
 from apps.audit.models import Outcome
 from apps.audit.services import audit_record
-from apps.documents import storage
 from apps.documents.audit import audit_document
 from apps.documents.models import AVAILABLE_SCAN_STATUSES, Document, ScanStatus
-from apps.documents.scanner import ScanResult, scan_stream
 from apps.documents.services.scanning import document_announce
+from apps.files import storage
+from apps.files.scanner import ScanResult, scan_stream
 
 
 def documents_with_scan_status(*, statuses: list[str], organisation_id: str | None = None) -> QuerySet[Document]:

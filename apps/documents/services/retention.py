@@ -17,9 +17,9 @@ from django.utils import timezone
 from apps.accounts.models import User
 from apps.audit.models import Outcome
 from apps.audit.services import audit_record
-from apps.documents import storage
 from apps.documents.models import Document, ErasureDecision, ErasureRequest
-from apps.documents.retention import retain_until
+from apps.documents.retention_rules import retain_until
+from apps.files import storage
 from apps.patients.models import Patient
 from quill.errors import ValidationFailed
 

@@ -17,17 +17,18 @@ from django.utils import timezone
 
 from apps.accounts.models import User
 from apps.audit.services import audit_record
-from apps.documents import storage
 from apps.documents.audit import ensure_not_sealed
-from apps.documents.errors import DigestMismatch, InvalidCategory, UploadRejected
-from apps.documents.filenames import clean_filename, split_extension
-from apps.documents.intake import SpooledFile
+from apps.documents.errors import InvalidCategory
 from apps.documents.models import AVAILABLE_SCAN_STATUSES, Category, Document, ScanStatus
 from apps.documents.permissions import ensure_may_file_category
 from apps.documents.services.retention import patient_retention_recompute, retention_for_new_documents
 from apps.documents.services.scanning import document_announce
-from apps.documents.streaming import ObjectTarget, StreamingPut
-from apps.documents.validation import EXTENSIONS, ValidatedFile, sniff, validate
+from apps.files import storage
+from apps.files.errors import DigestMismatch, UploadRejected
+from apps.files.filenames import clean_filename, split_extension
+from apps.files.spooling import SpooledFile
+from apps.files.streaming import ObjectTarget, StreamingPut
+from apps.files.validation import EXTENSIONS, ValidatedFile, sniff, validate
 from apps.patients.models import Patient
 from quill.errors import QuillError
 from quill.queue import enqueue_on_commit
@@ -41,7 +42,7 @@ class UploadRequest:
 
     ``declared_sha256`` is the digest the client sent (``Repr-Digest``), checked
     against the bytes received; ``streamed`` is an S3 multipart upload of these
-    bytes already under way (see ``apps.documents.streaming``), completed only
+    bytes already under way (see ``apps.files.streaming``), completed only
     once every check has passed, under ``document_id``. ``sealed`` marks the
     signed rendering of another record (a final letter's PDF), which only that
     record's amendment may supersede.

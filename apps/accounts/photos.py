@@ -1,0 +1,51 @@
+"""Services for a user's profile photo (the bytes are handled by ``apps.files.photos``)."""
+
+from __future__ import annotations
+
+from apps.accounts.models import User
+from apps.audit.services import audit_record
+from apps.files.photos import photo_change, photo_replace
+from apps.files.spooling import SpooledFile
+from quill.errors import PermissionDenied
+
+
+def user_photo_prefix(user: User) -> str:
+    return f"{user.organisation_id or 'platform'}/users/{user.pk}"
+
+
+def ensure_may_change_user_photo(*, actor: User, user: User) -> None:
+    if actor.pk == user.pk:
+        return
+    if actor.is_manager and actor.organisation_id == user.organisation_id:
+        return
+    raise PermissionDenied("You may change only your own photo (administrators may change their colleagues').")
+
+
+def _change(*, actor: User, user: User, spooled: SpooledFile | None, action: str) -> User:
+    try:
+        ensure_may_change_user_photo(actor=actor, user=user)
+    except PermissionDenied:
+        if spooled is not None:
+            spooled.discard()
+        raise
+
+    def record(old_keys: list[str]) -> None:
+        audit_record(
+            action=action,
+            actor=actor,
+            organisation_id=user.organisation_id,
+            object_type="user",
+            object_id=user.pk,
+            details={"photo": photo_change(spooled, old_keys)},
+        )
+
+    photo_replace(owner=user, prefix=user_photo_prefix(user), spooled=spooled, record=record)
+    return user
+
+
+def user_photo_set(*, actor: User, user: User, spooled: SpooledFile) -> User:
+    return _change(actor=actor, user=user, spooled=spooled, action="user.photo_changed")
+
+
+def user_photo_remove(*, actor: User, user: User) -> User:
+    return _change(actor=actor, user=user, spooled=None, action="user.photo_removed")

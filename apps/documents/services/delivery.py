@@ -1,0 +1,204 @@
+"""Serving a document's bytes: availability checks, audit, Range, integrity re-hash, safe headers.
+
+A full download is re-hashed while it streams. The last chunk is held back
+until the hash is confirmed: on a mismatch the response is cut short (the
+client sees an incomplete body, never a complete wrong one), the document is
+marked corrupt and the failure audited. Range requests cannot be verified
+against the whole-file hash per request; they are covered by full downloads
+and the `verify_storage` scrub.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import logging
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+
+from apps.accounts.models import User
+from apps.audit.models import Outcome
+from apps.documents.audit import audit_document
+from apps.documents.errors import Quarantined, ScanPending
+from apps.documents.models import Document, Integrity, ScanStatus
+from apps.documents.services.scanning import document_mark_corrupt
+from apps.files import storage
+from apps.files.errors import StorageUnavailable
+from apps.files.filenames import content_disposition
+from quill.errors import Conflict, QuillError
+
+logger = logging.getLogger(__name__)
+
+_RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+
+
+class IntegrityAbort(Exception):
+    """Raised inside the streaming body to abort a response whose bytes do not match."""
+
+
+class DocumentCorrupt(QuillError):
+    error_code = "document_corrupt"
+    http_status = 409
+    default_message = (
+        "The stored copy of this document no longer matches the file that was uploaded, so Quill will not "
+        "show it. Your administrators have been alerted and can restore it from backup."
+    )
+
+
+class RangeNotSatisfiable(QuillError):
+    error_code = "range_not_satisfiable"
+    http_status = 416
+    default_message = "The requested byte range is not within the document."
+
+
+@dataclass(frozen=True)
+class ByteRange:
+    start: int
+    end: int  # inclusive
+
+    @property
+    def length(self) -> int:
+        return self.end - self.start + 1
+
+
+def ensure_available(document: Document) -> None:
+    """Nothing is served before a clean scan, nor once it is known to be corrupt (fail closed)."""
+    if document.scan_status == ScanStatus.INFECTED:
+        raise Quarantined()
+    if document.scan_status in (ScanStatus.PENDING, ScanStatus.ERROR):
+        raise ScanPending()
+    if document.integrity != Integrity.OK:
+        raise DocumentCorrupt()
+    if document.purged_at is not None:
+        raise Conflict("This document's file was permanently removed under the retention policy.")
+
+
+def parse_range(header: str, size: int) -> ByteRange | None:
+    """One `bytes=` range, or None to serve the whole document (absent, multi-range or unparseable)."""
+    match = _RANGE.match(header.strip()) if header else None
+    if match is None:
+        return None
+    first, last = match.groups()
+    if first == "" and last == "":
+        return None
+    if first == "":
+        suffix = int(last)
+        if suffix == 0:
+            raise RangeNotSatisfiable()
+        return ByteRange(max(0, size - suffix), size - 1)
+    start = int(first)
+    end = size - 1 if last == "" else min(int(last), size - 1)
+    if start >= size or (last != "" and int(last) < start):
+        raise RangeNotSatisfiable()
+    return ByteRange(start, end)
+
+
+def repr_digest(document: Document) -> str:
+    return "sha-256=:" + base64.b64encode(bytes.fromhex(document.sha256)).decode("ascii") + ":"
+
+
+def etag(document: Document) -> str:
+    return f'"{document.sha256}"'
+
+
+def _verified_stream(document: Document, chunks: Iterator[bytes], actor: User | None) -> Iterator[bytes]:
+    """Each chunk goes out as soon as it is read, except the one that completes the document.
+
+    That one is sent only once the whole object's SHA-256 matches, so a client never
+    receives a complete body that is wrong: a mismatch, or an object shorter than
+    recorded, leaves it short of Content-Length. (Holding back every previous chunk
+    instead delayed the first byte by a chunk's read and hash and gained nothing.)
+    """
+    digest = hashlib.sha256()
+    received = 0
+    final: bytes | None = None
+    try:
+        for chunk in chunks:
+            digest.update(chunk)
+            received += len(chunk)
+            if final is None and received < document.size:
+                yield chunk
+            elif final is None:
+                final = chunk
+            # Bytes beyond the recorded size are only hashed: the digest cannot match.
+    except StorageUnavailable:
+        logger.error("storage failed mid-download", extra={"document_id": str(document.pk)})
+        raise
+    if digest.hexdigest() != document.sha256:
+        document_mark_corrupt(document_id=document.pk, reason="download re-hash mismatch", actor=actor)
+        raise IntegrityAbort(f"document {document.pk} failed its integrity check")
+    if final is not None:
+        yield final
+
+
+def _security_headers(response: HttpResponse, document: Document, disposition: str) -> None:
+    response["Content-Type"] = document.content_type
+    response["ETag"] = etag(document)
+    response["Repr-Digest"] = repr_digest(document)
+    response["X-Content-Type-Options"] = "nosniff"
+    response["Cache-Control"] = "private, no-store"
+    response["Accept-Ranges"] = "bytes"
+    if disposition == "inline":
+        # Shown inside Quill's own preview frame; scripts never run.
+        response["Content-Disposition"] = content_disposition(document.original_filename).replace(
+            "attachment", "inline", 1
+        )
+        response["Content-Security-Policy"] = "default-src 'none'; img-src 'self'; style-src 'unsafe-inline'"
+        response["X-Frame-Options"] = "SAMEORIGIN"
+    else:
+        response["Content-Disposition"] = content_disposition(document.original_filename)
+        response["Content-Security-Policy"] = "default-src 'none'"
+
+
+def document_content_response(
+    *,
+    request: HttpRequest,
+    user: User | None,
+    document: Document,
+    disposition: str = "attachment",
+    audit_action: str = "document.downloaded",
+) -> HttpResponse:
+    """The document's bytes as an HTTP response (200, 206, 304 or 416), audited."""
+    ensure_available(document)
+    if_none_match = request.headers.get("If-None-Match", "")
+    requested = parse_range(request.headers.get("Range", ""), document.size) if document.size else None
+    details = {"disposition": disposition}
+    if requested:
+        details["range"] = f"{requested.start}-{requested.end}"
+    if if_none_match and etag(document) in [tag.strip() for tag in if_none_match.split(",")]:
+        response = HttpResponse(status=304)
+        response["ETag"] = etag(document)
+        return response
+    try:
+        if requested is None:
+            chunks = storage.open_range(document.storage_key)
+        else:
+            chunks = storage.open_range(document.storage_key, requested.start, requested.end)
+    except FileNotFoundError as exc:
+        document_mark_corrupt(document_id=document.pk, reason="stored object is missing", actor=user)
+        raise DocumentCorrupt() from exc
+    if requested is None:
+        response = StreamingHttpResponse(_verified_stream(document, chunks, user), status=200)
+        response["Content-Length"] = str(document.size)
+    else:
+        response = StreamingHttpResponse(chunks, status=206)
+        response["Content-Length"] = str(requested.length)
+        response["Content-Range"] = f"bytes {requested.start}-{requested.end}/{document.size}"
+    audit_document(
+        audit_action,
+        document=document,
+        actor=user,
+        outcome=Outcome.SUCCESS,
+        details=details,
+    )
+    _security_headers(response, document, disposition)
+    return response
+
+
+def range_not_satisfiable_response(document: Document) -> HttpResponse:
+    response = HttpResponse(status=416)
+    response["Content-Range"] = f"bytes */{document.size}"
+    return response

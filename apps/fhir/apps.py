@@ -1,0 +1,13 @@
+from django.apps import AppConfig
+
+
+class FhirConfig(AppConfig):
+    """FHIR R4: Quill's own MHD endpoint and outbound sync. No models of its own."""
+
+    name = "apps.fhir"
+    label = "fhir"
+
+    def ready(self) -> None:
+        from apps.fhir.sync import register_handlers
+
+        register_handlers()

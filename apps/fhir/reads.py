@@ -1,0 +1,196 @@
+"""What ``/fhir/r4/`` answers: resources and Bundles built from the selectors, each read audited.
+
+Absolute URLs (``fullUrl``, Bundle links, ``attachment.url``) are built from
+``QUILL_PUBLIC_BASE_URL``, not from the request's Host header: behind a proxy the
+request's host is often an internal name, and the synced copies on the external FHIR
+server carry the same URLs, so every consumer sees one address per document.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from typing import Any
+
+from django.conf import settings
+
+from apps.accounts.models import User
+from apps.audit.services import audit_record
+from apps.documents.models import AVAILABLE_SCAN_STATUSES, Document
+from apps.documents.services.delivery import DocumentCorrupt, ensure_available
+from apps.documents.services.scanning import document_mark_corrupt
+from apps.files import storage
+from apps.patients.models import Patient
+from apps.patients.services import patient_mark_viewed
+from quill.errors import QuillError
+
+from .facts import document_facts, patient_facts
+from .mapping import document_reference, patient_resource
+from .responder import binary_resource, searchset_bundle
+from .search import SearchRequest
+from .selectors import Page, fhir_document_get, fhir_document_search, fhir_patient_get, fhir_patient_search
+
+CHANNEL = "fhir"
+# A Binary resource carries the bytes base64-encoded inside JSON, in memory; bigger
+# documents are served raw (any Accept other than FHIR JSON).
+MAX_BINARY_RESOURCE_BYTES = 32 * 1024 * 1024
+
+
+class BinaryTooLargeForJson(QuillError):
+    error_code = "binary_too_large_for_json"
+    http_status = 406
+    default_message = (
+        "This document is too large to send inside a FHIR Binary resource; "
+        "ask for the raw bytes instead (Accept: */* or the document's own content type)."
+    )
+
+
+def public_base_url() -> str:
+    return settings.QUILL_PUBLIC_BASE_URL.rstrip("/")
+
+
+def fhir_base_url() -> str:
+    return f"{public_base_url()}/fhir/r4"
+
+
+# --- Resources -----------------------------------------------------------------------------------
+
+
+def served_document_reference(document: Document) -> dict[str, Any]:
+    """The DocumentReference Quill serves: Quill's ids, ``subject`` = Quill's ``Patient/{id}``."""
+    return document_reference(
+        document_facts(document, served_by_quill=True), base_url=public_base_url(), subject_mode="reference"
+    )
+
+
+def served_patient(patient: Patient) -> dict[str, Any]:
+    return patient_resource(patient_facts(patient))
+
+
+# --- DocumentReference ---------------------------------------------------------------------------
+
+
+def document_search_bundle(*, user: User, search: SearchRequest) -> dict[str, Any]:
+    """ITI-67: a searchset Bundle of the matching DocumentReferences (one audit event per page)."""
+    page = fhir_document_search(user=user, search=search)
+    bundle = _bundle("DocumentReference", search, page, [served_document_reference(row) for row in page.rows])
+    patient_ids = sorted({str(row.patient_id) for row in page.rows})
+    audit_record(
+        action="fhir.search",
+        actor=user,
+        patient_id=patient_ids[0] if len(patient_ids) == 1 else None,
+        object_type="document",
+        details={
+            "resource": "DocumentReference",
+            "criteria": search.as_details(),
+            "total": page.total,
+            "returned": [str(row.pk) for row in page.rows],
+            "patients": patient_ids,
+        },
+    )
+    return bundle
+
+
+def document_reference_read(*, user: User, document_id: str) -> dict[str, Any]:
+    """``DocumentReference/{id}``: any version; 404/403 from the selector, 410 deleted, 409 not clean."""
+    document = fhir_document_get(user=user, document_id=document_id, action="document.view")
+    if document.scan_status not in AVAILABLE_SCAN_STATUSES:
+        ensure_available(document)  # raises ScanPending or Quarantined (409)
+    resource = served_document_reference(document)
+    audit_record(
+        action="document.viewed",
+        actor=user,
+        patient_id=document.patient_id,
+        object_type="document",
+        object_id=document.pk,
+        details={"channel": CHANNEL},
+    )
+    return resource
+
+
+# --- Binary --------------------------------------------------------------------------------------
+
+
+def binary_document(*, user: User, document_id: str) -> Document:
+    """The document behind ``Binary/{id}``, ready to serve: 404 unknown, 410 deleted, 409 not clean or corrupt."""
+    document = fhir_document_get(user=user, document_id=document_id, action="document.download")
+    ensure_available(document)
+    return document
+
+
+def binary_resource_read(*, user: User, document: Document) -> dict[str, Any]:
+    """A FHIR ``Binary`` with the document's bytes (base64), re-hashed before they leave Quill."""
+    if document.size > MAX_BINARY_RESOURCE_BYTES:
+        raise BinaryTooLargeForJson(size=document.size, limit=MAX_BINARY_RESOURCE_BYTES)
+    data = _verified_bytes(document, user)
+    audit_record(
+        action="document.downloaded",
+        actor=user,
+        patient_id=document.patient_id,
+        object_type="document",
+        object_id=document.pk,
+        details={"channel": CHANNEL, "format": "fhir+json"},
+    )
+    return binary_resource(document.content_type, base64.b64encode(data).decode("ascii"), resource_id=str(document.pk))
+
+
+def _verified_bytes(document: Document, user: User) -> bytes:
+    digest = hashlib.sha256()
+    data = bytearray()
+    try:
+        for chunk in storage.open_range(document.storage_key):
+            digest.update(chunk)
+            data += chunk
+    except FileNotFoundError as exc:
+        document_mark_corrupt(document_id=document.pk, reason="stored object is missing", actor=user)
+        raise DocumentCorrupt() from exc
+    if digest.hexdigest() != document.sha256:
+        document_mark_corrupt(document_id=document.pk, reason="FHIR Binary re-hash mismatch", actor=user)
+        raise DocumentCorrupt()
+    return bytes(data)
+
+
+# --- Patient -------------------------------------------------------------------------------------
+
+
+def patient_read(*, user: User, patient_id: str) -> dict[str, Any]:
+    patient = fhir_patient_get(user=user, patient_id=patient_id)
+    resource = served_patient(patient)
+    patient_mark_viewed(user=user, patient=patient, channel=CHANNEL)
+    return resource
+
+
+def patient_search_bundle(*, user: User, search: SearchRequest) -> dict[str, Any]:
+    page = fhir_patient_search(user=user, search=search)
+    bundle = _bundle("Patient", search, page, [served_patient(row) for row in page.rows])
+    audit_record(
+        action="fhir.search",
+        actor=user,
+        patient_id=str(page.rows[0].pk) if len(page.rows) == 1 else None,
+        object_type="patient",
+        details={
+            "resource": "Patient",
+            "criteria": search.as_details(),
+            "total": page.total,
+            "returned": [str(row.pk) for row in page.rows],
+        },
+    )
+    return bundle
+
+
+def _bundle(resource_type: str, search: SearchRequest, page: Page, resources: list[dict[str, Any]]) -> dict[str, Any]:
+    base = f"{fhir_base_url()}/{resource_type}"
+    next_url = previous_url = None
+    if search.count and search.offset + search.count < page.total:
+        next_url = f"{base}?{search.query(offset=search.offset + search.count)}"
+    if search.offset and search.count:
+        previous_url = f"{base}?{search.query(offset=max(0, search.offset - search.count))}"
+    return searchset_bundle(
+        resources,
+        total=page.total,
+        self_url=f"{base}?{search.query()}",
+        next_url=next_url,
+        previous_url=previous_url,
+        base_url=public_base_url(),
+        ignored=search.ignored,
+    )

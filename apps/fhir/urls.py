@@ -1,0 +1,21 @@
+"""``/fhir/r4/`` (included by quill/urls.py): Quill as an IHE MHD Document Responder."""
+
+from django.urls import path, re_path
+
+from apps.fhir import views as fhir_views
+
+app_name = "fhir"
+
+urlpatterns = [
+    path("metadata", fhir_views.MetadataView.as_view(), name="metadata"),
+    path("DocumentReference", fhir_views.DocumentReferenceSearchView.as_view(), name="documentreference-search"),
+    path(
+        "DocumentReference/<str:resource_id>",
+        fhir_views.DocumentReferenceReadView.as_view(),
+        name="documentreference-read",
+    ),
+    path("Binary/<str:resource_id>", fhir_views.BinaryReadView.as_view(), name="binary-read"),
+    path("Patient", fhir_views.PatientSearchView.as_view(), name="patient-search"),
+    path("Patient/<str:resource_id>", fhir_views.PatientReadView.as_view(), name="patient-read"),
+    re_path(r"^(?P<path>.*)$", fhir_views.UnsupportedView.as_view(), name="unsupported"),
+]

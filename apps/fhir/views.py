@@ -1,0 +1,182 @@
+"""Quill's FHIR R4 endpoint ``/fhir/r4/``: an IHE MHD Document Responder (ITI-67, ITI-68).
+
+Thin DRF views: the same authentication as the REST API (API tokens as ``Token`` or
+``Bearer``, or a verified portal session), isolation and role rules in the selectors,
+every read audited in ``apps.fhir.reads``. Errors are OperationOutcomes;
+bodies are ``application/fhir+json``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.http import Http404, HttpResponse
+from fhir.resources.R4B.operationoutcome import OperationOutcome
+from rest_framework import exceptions
+from rest_framework.negotiation import BaseContentNegotiation
+from rest_framework.permissions import AllowAny
+from rest_framework.renderers import JSONRenderer
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from apps.documents.services.delivery import (
+    RangeNotSatisfiable,
+    document_content_response,
+    range_not_satisfiable_response,
+)
+from apps.fhir import codes, reads
+from apps.fhir.mapping import validate_resource
+from apps.fhir.responder import capability_statement
+from apps.fhir.search import parse_document_search, parse_patient_search, wants_fhir_json
+from quill.errors import QuillError
+
+_ISSUE_TYPES = {
+    400: "invalid",
+    401: "login",
+    403: "forbidden",
+    404: "not-found",
+    405: "not-supported",
+    406: "not-supported",
+    409: "conflict",
+    410: "deleted",
+    415: "not-supported",
+    416: "invalid",
+    429: "throttled",
+    503: "transient",
+}
+
+
+class FhirJsonRenderer(JSONRenderer):
+    media_type = codes.FHIR_JSON_MIME_TYPE
+    format = "fhir+json"
+
+
+class FhirContentNegotiation(BaseContentNegotiation):
+    """FHIR JSON whatever the Accept header says (a Binary read may ask for a PDF; it is answered raw)."""
+
+    def select_parser(self, request, parsers):
+        return parsers[0] if parsers else None
+
+    def select_renderer(self, request, renderers, format_suffix=None):
+        return renderers[0], renderers[0].media_type
+
+
+def outcome_response(status: int, message: str, *, error_code: str, headers: dict[str, str] | None = None) -> Response:
+    """An OperationOutcome with one error issue; Quill's ``error_code`` rides in ``issue.details``."""
+    outcome = validate_resource(
+        OperationOutcome,
+        {
+            "resourceType": "OperationOutcome",
+            "issue": [
+                {
+                    "severity": "error",
+                    "code": _ISSUE_TYPES.get(status, "exception" if status >= 500 else "processing"),
+                    "details": {
+                        "coding": [{"system": codes.ERROR_CODE_SYSTEM, "code": error_code}],
+                        "text": message,
+                    },
+                    "diagnostics": message,
+                }
+            ],
+        },
+    )
+    return Response(outcome, status=status, headers=headers)
+
+
+def fhir_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    """Every refusal as an OperationOutcome with the matching HTTP status."""
+    if isinstance(exc, QuillError):
+        return outcome_response(exc.http_status, exc.message, error_code=exc.error_code)
+    if isinstance(exc, Http404):
+        return outcome_response(404, "Not found.", error_code="not_found")
+    if isinstance(exc, DjangoPermissionDenied):
+        exc = exceptions.PermissionDenied()
+    if not isinstance(exc, exceptions.APIException):
+        return None
+    headers = {}
+    if getattr(exc, "auth_header", None):
+        headers["WWW-Authenticate"] = exc.auth_header
+    if isinstance(exc, exceptions.Throttled) and exc.wait:
+        headers["Retry-After"] = str(int(exc.wait) + 1)
+    codes_ = exc.get_codes()
+    error_code = codes_ if isinstance(codes_, str) else exc.default_code
+    return outcome_response(exc.status_code, str(exc.detail), error_code=error_code, headers=headers)
+
+
+def _pairs(request: Request) -> list[tuple[str, str]]:
+    return [(name, value) for name, values in request.query_params.lists() for value in values]
+
+
+class FhirView(APIView):
+    # FHIR describes itself (GET /fhir/r4/metadata); it is not part of the REST API's OpenAPI schema.
+    schema = None
+    renderer_classes = [FhirJsonRenderer]
+    content_negotiation_class = FhirContentNegotiation
+
+    def get_exception_handler(self):
+        return fhir_exception_handler
+
+    def get_authenticate_header(self, request: Request) -> str:
+        return 'Bearer realm="Quill FHIR"'
+
+    def strict(self, request: Request) -> bool:
+        return "handling=strict" in request.headers.get("Prefer", "").replace(" ", "")
+
+
+class MetadataView(FhirView):
+    """The CapabilityStatement is public, as FHIR and SMART expect: clients read it before they authenticate."""
+
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+
+    def get(self, request: Request) -> Response:
+        return Response(
+            capability_statement(reads.public_base_url(), software_version=settings.SPECTACULAR_SETTINGS["VERSION"])
+        )
+
+
+class DocumentReferenceSearchView(FhirView):
+    def get(self, request: Request) -> Response:
+        search = parse_document_search(_pairs(request), strict=self.strict(request))
+        return Response(reads.document_search_bundle(user=request.user, search=search))
+
+
+class DocumentReferenceReadView(FhirView):
+    def get(self, request: Request, resource_id: str) -> Response:
+        return Response(reads.document_reference_read(user=request.user, document_id=resource_id))
+
+
+class BinaryReadView(FhirView):
+    """ITI-68: the raw bytes with their own content type, or a ``Binary`` resource when FHIR JSON is asked for."""
+
+    def get(self, request: Request, resource_id: str) -> HttpResponse:
+        document = reads.binary_document(user=request.user, document_id=resource_id)
+        if wants_fhir_json(request.headers.get("Accept", ""), request.query_params.get("_format")):
+            return Response(reads.binary_resource_read(user=request.user, document=document))
+        try:
+            return document_content_response(request=request, user=request.user, document=document)
+        except RangeNotSatisfiable:
+            return range_not_satisfiable_response(document)
+
+
+class PatientSearchView(FhirView):
+    def get(self, request: Request) -> Response:
+        search = parse_patient_search(_pairs(request), strict=self.strict(request))
+        return Response(reads.patient_search_bundle(user=request.user, search=search))
+
+
+class PatientReadView(FhirView):
+    def get(self, request: Request, resource_id: str) -> Response:
+        return Response(reads.patient_read(user=request.user, patient_id=resource_id))
+
+
+class UnsupportedView(FhirView):
+    """Anything else under ``/fhir/r4/``: an OperationOutcome rather than an HTML 404."""
+
+    def get(self, request: Request, path: str) -> Response:
+        return outcome_response(
+            404, f"Quill's FHIR endpoint does not serve {path!r}; see /fhir/r4/metadata.", error_code="not_supported"
+        )

@@ -1,0 +1,152 @@
+"""Small WebP previews of documents, and profile photos.
+
+Runs in a worker on files that already passed :mod:`apps.files.validation`,
+but stays safe alone: each image is opened with only its own decoder, Pillow's
+decompression-bomb guard stays on, and every failure is a :class:`ThumbnailError`.
+Output is re-encoded, so EXIF (camera GPS and the like) never reaches a thumbnail.
+pdfium is not thread-safe: call this from worker processes, not threads.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable
+
+import pypdfium2 as pdfium
+from PIL import Image, ImageOps
+
+from apps.files.errors import ThumbnailError
+
+WEBP_QUALITY = 80
+PDF_SUPERSAMPLE = 2  # render at twice the target size, then downscale: legible text in small previews
+PDF_MAX_SCALE = 4.0  # a postage-stamp page is not rendered at poster size
+IMAGE_FORMATS = {"image/jpeg": "JPEG", "image/png": "PNG", "image/tiff": "TIFF"}
+PHOTO_FORMATS = ("JPEG", "PNG", "WEBP")
+
+
+def make_thumbnail(path: str, content_type: str, *, max_side: int = 320) -> bytes:
+    """WebP bytes whose longer side is at most ``max_side``: the (first) image, or a PDF's first page."""
+    if content_type == "application/pdf":
+        return _guarded(lambda: _encode_webp(_fit(_render_pdf_first_page(path, max_side), max_side)))
+    image_format = IMAGE_FORMATS.get(content_type)
+    if image_format is None:
+        raise ThumbnailError(
+            f"Quill does not make previews of {content_type or 'this kind of'} files.", content_type=content_type
+        )
+    return _guarded(lambda: _encode_webp(_fit(_open_upright(path, (image_format,), max_side), max_side)))
+
+
+def resize_photo(path: str, *, max_side: int = 512) -> bytes:
+    """A profile photo scaled to fit ``max_side`` (never enlarged), as WebP."""
+    return _guarded(lambda: _encode_webp(_fit(_open_upright(path, PHOTO_FORMATS, max_side), max_side)))
+
+
+def avatar(path: str, *, side: int = 64) -> bytes:
+    """A square ``side`` × ``side`` WebP cropped from the centre of a profile photo."""
+
+    def build() -> bytes:
+        image = _open_upright(path, PHOTO_FORMATS, side)
+        return _encode_webp(ImageOps.fit(image, (side, side), method=Image.Resampling.LANCZOS))
+
+    return _guarded(build)
+
+
+def _guarded(build: Callable[[], bytes]) -> bytes:
+    try:
+        return build()
+    except ThumbnailError:
+        raise
+    except (Image.DecompressionBombError, OSError, ValueError, SyntaxError, EOFError, pdfium.PdfiumError) as exc:
+        raise ThumbnailError() from exc
+
+
+def _open_upright(path: str, formats: tuple[str, ...], target_side: int) -> Image.Image:
+    """Decode the first frame, turned the way the camera meant (EXIF orientation), in a WebP-ready mode."""
+    with Image.open(path, formats=list(formats)) as image:
+        if image.format == "JPEG":
+            image.draft("RGB", (target_side * 2, target_side * 2))  # let libjpeg decode at reduced size
+        upright = ImageOps.exif_transpose(image)
+        upright.load()
+        return _webp_mode(upright)
+
+
+def _webp_mode(image: Image.Image) -> Image.Image:
+    """RGB or RGBA; high-bit-depth greyscale (scanners, radiology exports) stretched to 8 bits, not clipped."""
+    if image.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
+        return _stretch_to_8bit(image.convert("F"))
+    if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
+        return image.convert("RGBA")
+    if image.mode == "RGB":
+        return image
+    return image.convert("RGB")
+
+
+def _stretch_to_8bit(image: Image.Image) -> Image.Image:
+    low, high = image.getextrema()
+    span = (high - low) or 1
+    return image.point(lambda value: (value - low) * 255.0 / span).convert("L").convert("RGB")
+
+
+def _render_pdf_first_page(path: str, max_side: int) -> Image.Image:
+    document = pdfium.PdfDocument(path)
+    try:
+        if len(document) < 1:
+            raise ThumbnailError("This PDF has no pages to preview.")
+        page = document[0]
+        try:
+            width, height = page.get_size()
+            scale = min(PDF_SUPERSAMPLE * max_side / max(width, height, 1), PDF_MAX_SCALE)
+            bitmap = page.render(scale=scale, may_draw_forms=False)
+            try:
+                return bitmap.to_pil().convert("RGB")
+            finally:
+                bitmap.close()
+        finally:
+            page.close()
+    finally:
+        document.close()
+
+
+def _fit(image: Image.Image, max_side: int) -> Image.Image:
+    image.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
+    return image
+
+
+def _encode_webp(image: Image.Image) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format="WEBP", quality=WEBP_QUALITY, method=4)
+    return buffer.getvalue()
+
+
+def render_page(path: str, content_type: str, page: int, *, width: int = 1000) -> tuple[bytes, int]:
+    """(WebP of page ``page`` at about ``width`` px wide, page count): the portal's annotation surface.
+
+    PDFs render the requested page; TIFF scans show their first frame as page 1 of 1.
+    """
+    if content_type == "image/tiff":
+        if page != 1:
+            raise ThumbnailError("This image has one page.")
+        return make_thumbnail(path, content_type, max_side=width), 1
+    if content_type != "application/pdf":
+        raise ThumbnailError("Only PDFs and TIFF scans are shown page by page.", content_type=content_type)
+    return _guarded(lambda: _render_pdf_page(path, page, width))
+
+
+def _render_pdf_page(path: str, number: int, width: int) -> tuple[bytes, int]:
+    document = pdfium.PdfDocument(path)
+    try:
+        count = len(document)
+        if not 1 <= number <= count:
+            raise ThumbnailError(f"This PDF has {count} pages.")
+        page = document[number - 1]
+        try:
+            page_width, _ = page.get_size()
+            bitmap = page.render(scale=min(width / max(page_width, 1), PDF_MAX_SCALE), may_draw_forms=False)
+            try:
+                return _encode_webp(bitmap.to_pil().convert("RGB")), count
+            finally:
+                bitmap.close()
+        finally:
+            page.close()
+    finally:
+        document.close()

@@ -1,0 +1,159 @@
+"""Storage integrity checks for `verify_storage` and `cleanup_orphans`: one small function per check.
+
+Like paperless-ngx's sanity checker, `check_document` calls `_check_original` and
+`_check_thumbnail`; each returns findings and never changes anything. Only a
+definite answer from the store is a finding: a complete read whose SHA-256 differs
+(`mismatch`) or the store saying the object does not exist (`missing`). An outage
+raises `StorageUnavailable` and is never taken for corruption.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.conf import settings
+from django.db.models import Q, QuerySet
+
+from apps.accounts.models import User
+from apps.documents.models import Document
+from apps.files import storage
+from apps.files.errors import StorageUnavailable
+from apps.patients.models import Patient
+
+MISSING = "missing"
+MISMATCH = "mismatch"
+THUMBNAIL_MISSING = "thumbnail_missing"
+_LOOKUP_BATCH = 500
+
+
+@dataclass(frozen=True)
+class Finding:
+    kind: str
+    key: str
+    document_id: str = ""
+    detail: str = ""
+
+    @property
+    def is_corruption(self) -> bool:
+        return self.kind in (MISSING, MISMATCH)
+
+
+@dataclass(frozen=True)
+class Orphan:
+    key: str
+    size: int
+    modified: float
+
+    def age(self, now: float) -> timedelta:
+        return timedelta(seconds=max(0.0, now - self.modified))
+
+
+def ensure_reachable() -> None:
+    """Raise StorageUnavailable unless the store answers (an unmounted folder counts as unreachable).
+
+    Without this, a missing folder or bucket would make every object look `missing`.
+    """
+    if storage.is_s3():
+        client, bucket = storage._s3_client_and_bucket()
+        try:
+            client.head_bucket(Bucket=bucket)
+        except storage._s3_errors() as exc:
+            raise StorageUnavailable() from exc
+        return
+    if not os.path.isdir(settings.QUILL_FILES_DIR):
+        raise StorageUnavailable()
+
+
+def documents_to_verify(*, organisation_id: str | None = None, sample: int | None = None) -> QuerySet[Document]:
+    """Documents whose bytes should exist: everything not purged (soft-deleted ones keep their bytes)."""
+    documents = Document.objects.filter(purged_at__isnull=True)
+    if organisation_id:
+        documents = documents.filter(organisation_id=organisation_id)
+    if sample:
+        return documents.order_by("?")[:sample]
+    return documents.order_by("pk")
+
+
+def check_document(document: Document) -> list[Finding]:
+    findings = _check_original(document)
+    if not findings:
+        findings += _check_thumbnail(document)
+    return findings
+
+
+def _check_original(document: Document) -> list[Finding]:
+    try:
+        digest, size = _hash_object(document.storage_key)
+    except FileNotFoundError:
+        return [Finding(MISSING, document.storage_key, str(document.pk), "the stored object does not exist")]
+    if digest != document.sha256:
+        detail = f"sha256 {digest} ({size} bytes), recorded {document.sha256} ({document.size} bytes)"
+        return [Finding(MISMATCH, document.storage_key, str(document.pk), detail)]
+    return []
+
+
+def _check_thumbnail(document: Document) -> list[Finding]:
+    if document.thumbnail_key and not storage.exists(document.thumbnail_key):
+        return [Finding(THUMBNAIL_MISSING, document.thumbnail_key, str(document.pk), "thumbnail is missing")]
+    return []
+
+
+def _hash_object(key: str) -> tuple[str, int]:
+    """Stream the whole object through SHA-256. A failure part-way is an outage, not a mismatch."""
+    digest = hashlib.sha256()
+    size = 0
+    chunks = storage.open_range(key)
+    try:
+        for chunk in chunks:
+            digest.update(chunk)
+            size += len(chunk)
+    except (FileNotFoundError, StorageUnavailable):
+        raise
+    except Exception as exc:  # a connection dropped mid-read: we know nothing about the bytes
+        raise StorageUnavailable() from exc
+    return digest.hexdigest(), size
+
+
+# --- Orphans ---------------------------------------------------------------------------------
+
+
+def known_keys(keys: list[str]) -> set[str]:
+    """Which of `keys` some row points at: a document's object or thumbnail, a patient's or user's photo."""
+    found: set[str] = set()
+    for model, fields in (
+        (Document, ("storage_key", "thumbnail_key")),
+        (Patient, ("photo_key", "avatar_key")),
+        (User, ("photo_key", "avatar_key")),
+    ):
+        match = Q()
+        for name in fields:
+            match |= Q(**{f"{name}__in": keys})
+        for row in model.objects.filter(match).values_list(*fields):
+            found.update(value for value in row if value)
+    return found
+
+
+def find_orphans(*, prefix: str = "") -> Iterator[Orphan]:
+    """Objects no row points at, looked up in batches (memory stays flat however big the store)."""
+    batch: list[Orphan] = []
+    for key, size, modified in storage.list_keys(prefix):
+        batch.append(Orphan(key, size, modified))
+        if len(batch) >= _LOOKUP_BATCH:
+            yield from _unknown(batch)
+            batch = []
+    if batch:
+        yield from _unknown(batch)
+
+
+def _unknown(batch: list[Orphan]) -> list[Orphan]:
+    known = known_keys([orphan.key for orphan in batch])
+    return [orphan for orphan in batch if orphan.key not in known]
+
+
+def now_epoch() -> float:
+    return time.time()

@@ -1,0 +1,52 @@
+"""Services for a patient's profile photo (the bytes are handled by ``apps.files.photos``)."""
+
+from __future__ import annotations
+
+from apps.accounts.models import User
+from apps.audit.services import audit_record
+from apps.files.photos import photo_change, photo_replace
+from apps.files.spooling import SpooledFile
+from apps.patients import access
+from apps.patients.models import Patient
+from quill.errors import PermissionDenied
+
+
+def patient_photo_prefix(patient: Patient) -> str:
+    return f"{patient.organisation_id}/{patient.pk}"
+
+
+def ensure_may_change_patient_photo(*, actor: User, patient: Patient) -> None:
+    if not access.may_write(actor) or actor.organisation_id != patient.organisation_id:
+        raise PermissionDenied("Only clinical staff may change a patient's photo.")
+
+
+def _change(*, actor: User, patient: Patient, spooled: SpooledFile | None, action: str) -> Patient:
+    try:
+        ensure_may_change_patient_photo(actor=actor, patient=patient)
+    except PermissionDenied:
+        if spooled is not None:
+            spooled.discard()
+        raise
+
+    def record(old_keys: list[str]) -> None:
+        audit_record(
+            action=action,
+            actor=actor,
+            organisation_id=patient.organisation_id,
+            patient_id=patient.pk,
+            object_type="patient",
+            object_id=patient.pk,
+            details={"photo": photo_change(spooled, old_keys)},
+        )
+
+    photo_replace(owner=patient, prefix=patient_photo_prefix(patient), spooled=spooled, record=record)
+    return patient
+
+
+def patient_photo_set(*, actor: User, patient: Patient, spooled: SpooledFile) -> Patient:
+    """Store a new photo and avatar for `patient` (authorised by a selector); old objects go."""
+    return _change(actor=actor, patient=patient, spooled=spooled, action="patient.photo_changed")
+
+
+def patient_photo_remove(*, actor: User, patient: Patient) -> Patient:
+    return _change(actor=actor, patient=patient, spooled=None, action="patient.photo_removed")
