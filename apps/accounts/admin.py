@@ -25,6 +25,7 @@ from django.utils import timezone
 from apps.accounts.models import ApiToken, Organisation, User, validate_cidr_list
 from apps.accounts.roles import Role
 from apps.accounts.services import api_token_create, api_token_revoke
+from apps.audit.actions import Action
 from apps.audit.services import audit_record
 
 _HIDDEN_VALUES = {"password"}  # recorded as changed, never with their values
@@ -67,7 +68,7 @@ class AuditedModelAdmin(admin.ModelAdmin):
 
     def _audit(self, request: HttpRequest, obj: models.Model, operation: str, changes: dict) -> None:
         audit_record(
-            action="admin.change",
+            action=Action.ADMIN_CHANGE,
             actor=request.user,
             organisation_id=self.organisation_id_of(obj),
             object_type=obj._meta.model_name,

@@ -9,6 +9,7 @@ from rest_framework import authentication, exceptions
 
 from apps.accounts.models import ApiToken
 from apps.accounts.services import api_token_touch, hash_token_key
+from apps.audit.actions import Action
 from apps.audit.services import audit_denied
 from quill import request_context
 
@@ -44,7 +45,7 @@ class ApiTokenAuthentication(authentication.BaseAuthentication):
         ip = request_context.current().ip
         if not token.organisation.allows_ip(ip):
             audit_denied(
-                action="access.denied",
+                action=Action.ACCESS_DENIED,
                 actor=token.user,
                 reason="ip_not_allowed",
                 object_type="api_token",

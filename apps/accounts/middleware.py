@@ -10,6 +10,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django_otp import user_has_device
 
+from apps.audit.actions import Action
 from apps.audit.services import audit_denied
 from quill import request_context
 
@@ -36,7 +37,7 @@ class IpAllowlistMiddleware:
         if user.is_authenticated and user.organisation_id and not request.path.startswith(_ALWAYS_OPEN):
             ip = request_context.current().ip
             if not user.organisation.allows_ip(ip):
-                audit_denied(action="access.denied", actor=user, reason="ip_not_allowed", details={"ip": ip})
+                audit_denied(action=Action.ACCESS_DENIED, actor=user, reason="ip_not_allowed", details={"ip": ip})
                 message = "Your network address is not on this organisation's allowlist. Ask your administrator."
                 if _is_machine_path(request.path):
                     return JsonResponse({"detail": {"message": message, "error_code": "ip_not_allowed"}}, status=403)

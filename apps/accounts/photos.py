@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from apps.accounts.models import User
+from apps.audit.actions import Action
 from apps.audit.services import audit_record
 from apps.files.photos import photo_change, photo_replace
 from apps.files.spooling import SpooledFile
@@ -44,8 +45,8 @@ def _change(*, actor: User, user: User, spooled: SpooledFile | None, action: str
 
 
 def user_photo_set(*, actor: User, user: User, spooled: SpooledFile) -> User:
-    return _change(actor=actor, user=user, spooled=spooled, action="user.photo_changed")
+    return _change(actor=actor, user=user, spooled=spooled, action=Action.USER_PHOTO_CHANGED)
 
 
 def user_photo_remove(*, actor: User, user: User) -> User:
-    return _change(actor=actor, user=user, spooled=None, action="user.photo_removed")
+    return _change(actor=actor, user=user, spooled=None, action=Action.USER_PHOTO_REMOVED)

@@ -12,6 +12,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from apps.accounts.models import ApiToken, Organisation, User
+from apps.audit.actions import Action
 from apps.audit.services import audit_record
 
 TOKEN_PREFIX = "qk_"  # noqa: S105 (a public marker, not a secret)
@@ -39,7 +40,7 @@ def api_token_create(
             expires_at=timezone.now() + lifetime,
         )
         audit_record(
-            action="token.created",
+            action=Action.TOKEN_CREATED,
             actor=created_by or user,
             organisation_id=user.organisation_id,
             object_type="api_token",
@@ -55,7 +56,7 @@ def api_token_revoke(*, token: ApiToken, revoked_by: User | None) -> ApiToken:
         token.refresh_from_db()
         if updated:
             audit_record(
-                action="token.revoked",
+                action=Action.TOKEN_REVOKED,
                 actor=revoked_by,
                 organisation_id=token.organisation_id,
                 object_type="api_token",
@@ -78,7 +79,7 @@ def user_sign_out_everywhere(*, user: User) -> None:
     with transaction.atomic():
         User.objects.filter(pk=user.pk).update(session_generation=F("session_generation") + 1)
         user.refresh_from_db(fields=["session_generation"])
-        audit_record(action="auth.sign_out_everywhere", actor=user, object_type="user", object_id=user.pk)
+        audit_record(action=Action.AUTH_SIGN_OUT_EVERYWHERE, actor=user, object_type="user", object_id=user.pk)
 
 
 def organisation_create(*, name: str, address: str = "", require_totp_for_all: bool = False) -> Organisation:
@@ -112,7 +113,7 @@ def user_create(
             is_staff=bool(set(roles) & {"administrator", "owner"}),
         )
         audit_record(
-            action="user.created",
+            action=Action.USER_CREATED,
             actor=created_by,
             organisation_id=organisation.pk if organisation else None,
             object_type="user",
@@ -131,7 +132,7 @@ def user_set_password(*, user: User, password: str, changed_by: User | None = No
         user.set_password(password)
         user.save(update_fields=["password"])
         audit_record(
-            action="user.password_changed",
+            action=Action.USER_PASSWORD_CHANGED,
             actor=changed_by,
             organisation_id=user.organisation_id,
             object_type="user",

@@ -24,6 +24,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 from apps.accounts.forms import SignInForm, TotpCodeForm
 from apps.accounts.models import User
 from apps.accounts.services import user_sign_out_everywhere
+from apps.audit.actions import Action
 from apps.audit.models import Outcome
 from apps.audit.services import audit_record
 
@@ -46,7 +47,7 @@ def login_view(request: HttpRequest) -> HttpResponse:
         if form.is_valid():
             user = form.get_user()
             auth_login(request, user)
-            audit_record(action="auth.login.succeeded", actor=user, object_type="user", object_id=user.pk)
+            audit_record(action=Action.AUTH_LOGIN_SUCCEEDED, actor=user, object_type="user", object_id=user.pk)
             next_url = _safe_next(request, reverse("patients:list"))
             if user_has_device(user, confirmed=True):
                 return redirect(f"{reverse('accounts:verify_totp')}?next={next_url}")
@@ -64,7 +65,7 @@ def _record_failed_login(request: HttpRequest, email: str) -> None:
     known = User.objects.filter(email=email).select_related("organisation").first()
     locked = getattr(request, "axes_locked_out", False)
     audit_record(
-        action="auth.lockout" if locked else "auth.login.failed",
+        action=Action.AUTH_LOCKOUT if locked else Action.AUTH_LOGIN_FAILED,
         actor=None,
         actor_username=email,
         organisation_id=known.organisation_id if known else None,
@@ -87,10 +88,10 @@ def verify_totp_view(request: HttpRequest) -> HttpResponse:
         device = _matching_device(user, form.cleaned_data["code"])
         if device is not None:
             otp_login(request, device)
-            audit_record(action="auth.totp.verified", actor=user, object_type="user", object_id=user.pk)
+            audit_record(action=Action.AUTH_TOTP_VERIFIED, actor=user, object_type="user", object_id=user.pk)
             return redirect(_safe_next(request, reverse("patients:list")))
         audit_record(
-            action="auth.totp.failed", actor=user, object_type="user", object_id=user.pk, outcome=Outcome.DENIED
+            action=Action.AUTH_TOTP_FAILED, actor=user, object_type="user", object_id=user.pk, outcome=Outcome.DENIED
         )
         form.add_error("code", "That code is not right. Codes change every 30 seconds; try the current one.")
     return render(request, "accounts/verify_totp.html", {"form": form, "next": _safe_next(request, "")})
@@ -121,12 +122,14 @@ def enrol_totp_view(request: HttpRequest) -> HttpResponse:
             with transaction.atomic():
                 device.confirmed = True
                 device.save(update_fields=["confirmed"])
-                audit_record(action="auth.totp.enrolled", actor=user, object_type="totp_device", object_id=device.pk)
+                audit_record(
+                    action=Action.AUTH_TOTP_ENROLLED, actor=user, object_type="totp_device", object_id=device.pk
+                )
             otp_login(request, device)
             messages.success(request, "Two-step sign-in is set up. You will be asked for a code each time you sign in.")
             return redirect("patients:list")
         audit_record(
-            action="auth.totp.failed",
+            action=Action.AUTH_TOTP_FAILED,
             actor=user,
             object_type="totp_device",
             object_id=device.pk,
@@ -142,7 +145,7 @@ def enrol_totp_view(request: HttpRequest) -> HttpResponse:
 @require_POST
 def logout_view(request: HttpRequest) -> HttpResponse:
     if request.user.is_authenticated:
-        audit_record(action="auth.logout", actor=request.user, object_type="user", object_id=request.user.pk)
+        audit_record(action=Action.AUTH_LOGOUT, actor=request.user, object_type="user", object_id=request.user.pk)
     logout(request)
     messages.info(request, "You have signed out.")
     return redirect("accounts:login")

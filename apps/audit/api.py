@@ -8,6 +8,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from apps.audit.actions import Action
 from apps.audit.selectors import AuditFilterInvalid, audit_event_search, audit_filters_parse
 from apps.audit.serializers import AuditEventSerializer
 from apps.audit.services import audit_denied, audit_record
@@ -31,7 +32,7 @@ class AuditEventList(APIView):
     def get(self, request: Request) -> Response:
         if not request.user.is_manager:
             details = {"attempted": "audit.list"}
-            audit_denied(action="access.denied", actor=request.user, reason="role_required", details=details)
+            audit_denied(action=Action.ACCESS_DENIED, actor=request.user, reason="role_required", details=details)
             raise PermissionDenied("Only administrators and owners can read the audit trail.")
         try:
             filters = audit_filters_parse(**{name: request.query_params.get(name, "") for name in FILTERS})
@@ -40,7 +41,7 @@ class AuditEventList(APIView):
         paginator = Pagination()
         page = paginator.paginate_queryset(audit_event_search(user=request.user, filters=filters), request, view=self)
         audit_record(
-            action="audit.searched",
+            action=Action.AUDIT_SEARCHED,
             actor=request.user,
             object_type="audit_event",
             details={"criteria": filters.as_details(), "page": paginator.page.number, "channel": "api"},

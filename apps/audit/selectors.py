@@ -13,21 +13,6 @@ from django.utils.dateparse import parse_date, parse_datetime
 
 from apps.audit.models import AuditEvent
 
-ACTION_LABELS = {
-    "patient.viewed": "Viewed the record",
-    "patient.created": "Created the record",
-    "patient.updated": "Changed the record",
-    "patient.break_glass": "Broke the glass to open the restricted record",
-    "patient.care_team.added": "Added someone to the care team",
-    "patient.care_team.removed": "Removed someone from the care team",
-    "patient.access_report.viewed": "Looked at this access report",
-    "access.denied": "Was refused access",
-}
-
-
-def action_label(action: str) -> str:
-    return ACTION_LABELS.get(action, action)
-
 
 def audit_events_visible_to(user: Any) -> QuerySet[AuditEvent]:
     """Events of the user's own organisation, for administrators and owners; nothing for anyone else."""

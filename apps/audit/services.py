@@ -22,6 +22,7 @@ from typing import Any
 from django.db import connection, transaction
 from django.utils import timezone
 
+from apps.audit.actions import Action
 from apps.audit.hashing import canonical_json_around_sequence, event_hash
 from apps.audit.models import PLATFORM_CHAIN, AuditEvent, ChainHead, Outcome
 from quill import request_context
@@ -41,7 +42,7 @@ def _lock_head(chain: str) -> ChainHead:
 
 def audit_record(
     *,
-    action: str,
+    action: Action,
     actor: Any = None,
     organisation_id: uuid.UUID | str | None = None,
     patient_id: uuid.UUID | str | None = None,
@@ -52,6 +53,7 @@ def audit_record(
     actor_username: str = "",
 ) -> AuditEvent:
     """Append one event. `actor` is a User (or None for anonymous/system events)."""
+    action = Action(action)  # ValueError for anything outside the registry (apps/audit/actions.py)
     facts = request_context.current()
     if organisation_id is None and actor is not None:
         organisation_id = getattr(actor, "organisation_id", None)
@@ -66,7 +68,7 @@ def audit_record(
         "actor_id": actor_id,
         "actor_username": username[:254],
         "patient_id": str(patient_id) if patient_id else None,
-        "action": action,
+        "action": action.value,
         "object_type": object_type,
         "object_id": str(object_id) if object_id not in (None, "") else "",
         "outcome": str(outcome),
@@ -133,7 +135,7 @@ def _append_in_one_statement(fields: dict[str, Any]) -> AuditEvent | None:
     return event
 
 
-def audit_denied(*, action: str, actor: Any, reason: str, **kwargs: Any) -> AuditEvent:
+def audit_denied(*, action: Action, actor: Any, reason: str, **kwargs: Any) -> AuditEvent:
     """Record a refused access; a convenience over audit_record."""
     details = {"reason": reason, **kwargs.pop("details", {})}
     return audit_record(action=action, actor=actor, outcome=Outcome.DENIED, details=details, **kwargs)

@@ -20,6 +20,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apps.accounts.models import User
+from apps.audit.actions import Action
 from apps.audit.services import audit_denied, audit_record
 from apps.documents.audit import audit_document
 from apps.documents.errors import InvalidCategory, UnknownPatient
@@ -76,7 +77,7 @@ from quill.errors import NotFound, PermissionDenied, QuillError
 
 def _ensure_document_role(user: User) -> None:
     if allowed_categories(user) == frozenset():
-        audit_denied(action="access.denied", actor=user, reason="role", object_type="document")
+        audit_denied(action=Action.ACCESS_DENIED, actor=user, reason="role", object_type="document")
         raise PermissionDenied("Your role does not allow working with documents.")
 
 
@@ -124,7 +125,7 @@ class DocumentListCreateView(HashingUploadMixin, APIView):
         paginator = Pagination()
         page = paginator.paginate_queryset(document_list(user=request.user, filters=filters), request, view=self)
         audit_record(
-            action="document.listed",
+            action=Action.DOCUMENT_LISTED,
             actor=request.user,
             patient_id=params.get("patient_id"),
             object_type="document",
@@ -323,7 +324,7 @@ class DocumentDetailView(APIView):
     def get(self, request: Request, document_id) -> Response:
         document = document_get_for(user=request.user, document_id=document_id, include_deleted=True)
         audit_document(
-            "document.viewed",
+            Action.DOCUMENT_VIEWED,
             document=document,
             actor=request.user,
         )
@@ -373,7 +374,7 @@ class DocumentVersionsView(HashingUploadMixin, APIView):
         document = document_get_for(user=request.user, document_id=document_id)
         versions = document_versions(document=document)
         audit_document(
-            "document.versions_viewed",
+            Action.DOCUMENT_VERSIONS_VIEWED,
             document=document,
             actor=request.user,
         )
@@ -433,7 +434,7 @@ class DocumentDownloadUrlView(APIView):
             )
             url = request.build_absolute_uri(reverse("documents-signed-download", args=[token]))
         audit_document(
-            "document.url_issued",
+            Action.DOCUMENT_URL_ISSUED,
             document=document,
             actor=request.user,
             details={"expires_in": expires_in, "kind": "presigned-s3" if storage.is_s3() else "signed"},
@@ -494,7 +495,7 @@ class DocumentAnnotationsView(APIView):
         document = document_get_for(user=request.user, document_id=document_id, action="annotation.list")
         annotations = annotations_for(document=document)
         audit_document(
-            "annotation.listed",
+            Action.ANNOTATION_LISTED,
             document=document,
             actor=request.user,
             details={"returned": len(annotations)},

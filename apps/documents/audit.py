@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from apps.audit.actions import Action
 from apps.audit.models import AuditEvent, Outcome
 from apps.audit.services import audit_record
 from apps.documents.errors import LetterDocumentLocked
@@ -42,7 +43,7 @@ def ensure_not_sealed(*, actor: Any, document: Document, attempted: str) -> None
     if not document.sealed:
         return
     audit_document(
-        "access.denied",
+        Action.ACCESS_DENIED,
         document=document,
         actor=actor,
         outcome=Outcome.DENIED,

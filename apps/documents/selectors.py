@@ -9,6 +9,7 @@ from datetime import date
 from django.db.models import Exists, OuterRef, Q, QuerySet
 
 from apps.accounts.models import User
+from apps.audit.actions import Action
 from apps.audit.services import audit_denied
 from apps.documents.models import Document
 from apps.documents.permissions import allowed_categories
@@ -77,7 +78,7 @@ def document_get_for(
     if document is None or document.organisation_id != user.organisation_id:
         if document is not None:
             audit_denied(
-                action="access.denied",
+                action=Action.ACCESS_DENIED,
                 actor=user,
                 reason="other_organisation",
                 object_type="document",
@@ -90,7 +91,7 @@ def document_get_for(
     categories = allowed_categories(user)
     if categories is not None and document.category not in categories:
         audit_denied(
-            action="access.denied",
+            action=Action.ACCESS_DENIED,
             actor=user,
             reason="role",
             object_type="document",
@@ -106,7 +107,7 @@ def document_get_for(
         and not documents_visible_to(user, include_deleted=True, all_versions=True).filter(pk=document.pk).exists()
     ):
         audit_denied(
-            action="access.denied",
+            action=Action.ACCESS_DENIED,
             actor=user,
             reason="restricted_record",
             object_type="document",

@@ -30,7 +30,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from apps.accounts.models import User
 from apps.accounts.photos import user_photo_remove, user_photo_set
-from apps.audit.selectors import action_label
+from apps.audit.actions import Action, action_label
 from apps.audit.services import audit_record
 from apps.documents.audit import audit_document
 from apps.documents.forms import DeleteForm, DocumentFilterForm, NewVersionForm, UploadMetadataForm
@@ -74,25 +74,6 @@ from quill.portal import refusals_as_pages as portal_refusals
 
 PAGE_SIZE = 20
 PAGE_RENDER_WIDTH = 1000
-HISTORY_LABELS = {
-    "document.uploaded": "Uploaded",
-    "document.version_added": "Uploaded as a new version",
-    "document.scanned": "Passed the virus check",
-    "document.quarantined": "Quarantined: virus found",
-    "document.viewed": "Opened the document page",
-    "document.downloaded": "Opened the file (download or preview)",
-    "document.previewed": "Viewed a page preview",
-    "document.versions_viewed": "Listed the versions",
-    "document.url_issued": "Issued a download link",
-    "document.updated": "Changed the details",
-    "document.deleted": "Deleted",
-    "document.restored": "Restored",
-    "document.integrity_failed": "Failed its integrity check",
-    "annotation.created": "Added an annotation",
-    "annotation.deleted": "Deleted an annotation",
-    "annotation.listed": "Listed the annotations",
-    "access.denied": "Was refused access",
-}
 
 
 # --- plumbing ------------------------------------------------------------------------------
@@ -169,7 +150,7 @@ def patient_documents_context(request: HttpRequest, patient: Patient) -> dict[st
     )
     page = Paginator(document_list(user=user, filters=filters), PAGE_SIZE).get_page(request.GET.get("page"))
     audit_record(
-        action="document.listed",
+        action=Action.DOCUMENT_LISTED,
         actor=user,
         patient_id=patient.pk,
         object_type="patient",
@@ -349,7 +330,7 @@ def document_detail(request: HttpRequest, document_id: str) -> HttpResponse:
     annotations = list(annotations_for(document=document))
     events = document_audit_events(document=document, version_ids=[version.pk for version in versions])
     audit_document(
-        "document.viewed",
+        Action.DOCUMENT_VIEWED,
         document=document,
         actor=user,
         details={"channel": "portal", "version": document.version_number},
@@ -364,10 +345,7 @@ def document_detail(request: HttpRequest, document_id: str) -> HttpResponse:
         "annotations": annotations,
         "annotation_data": [_annotation_json(annotation, user) for annotation in annotations],
         "annotation_kinds": AnnotationKind.choices,
-        "events": [
-            {"event": event, "label": HISTORY_LABELS.get(event.action) or action_label(event.action)}
-            for event in events
-        ],
+        "events": [{"event": event, "label": action_label(event.action)} for event in events],
         "is_pdf": document.content_type == "application/pdf",
         "is_image": document.content_type.startswith("image/") and document.content_type != "image/tiff",
         "is_tiff": document.content_type == "image/tiff",
@@ -415,7 +393,7 @@ def document_page_image(request: HttpRequest, document_id: str, page: int) -> Ht
         except ThumbnailError as exc:
             raise NotFound() from exc
     audit_document(
-        "document.previewed",
+        Action.DOCUMENT_PREVIEWED,
         document=document,
         actor=request.user,
         details={"page": page},
@@ -492,7 +470,7 @@ def deleted_list(request: HttpRequest) -> HttpResponse:
     ensure_manager(user=request.user, doing="see deleted documents")
     page = Paginator(deleted_documents(user=request.user), PAGE_SIZE).get_page(request.GET.get("page"))
     audit_record(
-        action="document.deleted_listed",
+        action=Action.DOCUMENT_DELETED_LISTED,
         actor=request.user,
         object_type="document",
         details={"page": page.number, "returned": len(page.object_list)},
@@ -523,7 +501,7 @@ def quarantine_list(request: HttpRequest) -> HttpResponse:
     ensure_manager(user=request.user, doing="see quarantined documents")
     page = Paginator(quarantined_documents(user=request.user), PAGE_SIZE).get_page(request.GET.get("page"))
     audit_record(
-        action="document.quarantine_listed",
+        action=Action.DOCUMENT_QUARANTINE_LISTED,
         actor=request.user,
         object_type="document",
         details={"page": page.number, "returned": len(page.object_list)},
@@ -590,7 +568,7 @@ def patient_photo_image(request: HttpRequest, patient_id: str, size: str) -> Htt
         raise NotFound()
     if size == "photo":
         audit_record(
-            action="patient.photo_viewed",
+            action=Action.PATIENT_PHOTO_VIEWED,
             actor=request.user,
             patient_id=patient.pk,
             object_type="patient",

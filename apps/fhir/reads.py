@@ -15,6 +15,7 @@ from typing import Any
 from django.conf import settings
 
 from apps.accounts.models import User
+from apps.audit.actions import Action
 from apps.audit.services import audit_record
 from apps.documents.models import AVAILABLE_SCAN_STATUSES, Document
 from apps.documents.services.delivery import DocumentCorrupt, ensure_available
@@ -76,7 +77,7 @@ def document_search_bundle(*, user: User, search: SearchRequest) -> dict[str, An
     bundle = _bundle("DocumentReference", search, page, [served_document_reference(row) for row in page.rows])
     patient_ids = sorted({str(row.patient_id) for row in page.rows})
     audit_record(
-        action="fhir.search",
+        action=Action.FHIR_SEARCH,
         actor=user,
         patient_id=patient_ids[0] if len(patient_ids) == 1 else None,
         object_type="document",
@@ -98,7 +99,7 @@ def document_reference_read(*, user: User, document_id: str) -> dict[str, Any]:
         ensure_available(document)  # raises ScanPending or Quarantined (409)
     resource = served_document_reference(document)
     audit_record(
-        action="document.viewed",
+        action=Action.DOCUMENT_VIEWED,
         actor=user,
         patient_id=document.patient_id,
         object_type="document",
@@ -124,7 +125,7 @@ def binary_resource_read(*, user: User, document: Document) -> dict[str, Any]:
         raise BinaryTooLargeForJson(size=document.size, limit=MAX_BINARY_RESOURCE_BYTES)
     data = _verified_bytes(document, user)
     audit_record(
-        action="document.downloaded",
+        action=Action.DOCUMENT_DOWNLOADED,
         actor=user,
         patient_id=document.patient_id,
         object_type="document",
@@ -164,7 +165,7 @@ def patient_search_bundle(*, user: User, search: SearchRequest) -> dict[str, Any
     page = fhir_patient_search(user=user, search=search)
     bundle = _bundle("Patient", search, page, [served_patient(row) for row in page.rows])
     audit_record(
-        action="fhir.search",
+        action=Action.FHIR_SEARCH,
         actor=user,
         patient_id=str(page.rows[0].pk) if len(page.rows) == 1 else None,
         object_type="patient",

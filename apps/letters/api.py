@@ -13,6 +13,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from apps.audit.actions import Action
 from apps.audit.services import audit_record
 from apps.letters.errors import LetterIncomplete, LetterInvalid
 from apps.letters.models import Letter, LetterStatus
@@ -87,7 +88,7 @@ class PatientLettersView(APIView):
     def get(self, request: Request, patient_id: str) -> Response:
         patient = letter_patient_for(user=request.user, patient_id=patient_id, attempted="letter.list")
         audit_record(
-            action="letter.listed",
+            action=Action.LETTER_LISTED,
             actor=request.user,
             organisation_id=patient.organisation_id,
             patient_id=patient.pk,

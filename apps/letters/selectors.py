@@ -13,6 +13,7 @@ import uuid
 from django.db.models import QuerySet
 
 from apps.accounts.models import User
+from apps.audit.actions import Action
 from apps.audit.services import audit_denied
 from apps.letters.models import Letter
 from apps.patients.access import PatientAction
@@ -30,7 +31,7 @@ def _ensure_clinical(*, user: User, patient: Patient, attempted: str, object_id:
     if user.is_clinical:
         return
     audit_denied(
-        action="access.denied",
+        action=Action.ACCESS_DENIED,
         actor=user,
         reason="role_required",
         patient_id=patient.pk,
@@ -72,7 +73,7 @@ def letter_get_for(*, user: User, letter_id: uuid.UUID | str, attempted: str = "
     )
     if letter is None or letter.organisation_id != user.organisation_id:
         audit_denied(
-            action="access.denied",
+            action=Action.ACCESS_DENIED,
             actor=user,
             reason="not_found",
             object_type="letter",

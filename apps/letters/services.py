@@ -16,6 +16,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from apps.accounts.models import User
+from apps.audit.actions import Action
 from apps.audit.services import audit_denied, audit_record
 from apps.documents.models import Category, Document
 from apps.documents.services.upload import UploadRequest, document_new_version, document_upload
@@ -73,7 +74,7 @@ def _ensure_clinician(*, actor: User, patient_id: Any, attempted: str, object_id
     if actor.has_role("clinician"):
         return
     audit_denied(
-        action="access.denied",
+        action=Action.ACCESS_DENIED,
         actor=actor,
         reason="clinician_required",
         patient_id=patient_id,
@@ -156,7 +157,7 @@ def _audit(action: str, *, actor: User, letter: Letter, details: dict[str, Any] 
 
 def letter_mark_viewed(*, user: User, letter: Letter, channel: str) -> None:
     """Record that `user` read `letter` (portal or API); reading is audited like any change."""
-    _audit("letter.viewed", actor=user, letter=letter, details={"channel": channel})
+    _audit(Action.LETTER_VIEWED, actor=user, letter=letter, details={"channel": channel})
 
 
 # --- drafts ---------------------------------------------------------------------
@@ -170,7 +171,7 @@ def letter_create(*, actor: User, patient: Patient, **values: Any) -> Letter:
         letter = Letter.objects.create(
             organisation_id=patient.organisation_id, patient=patient, author=actor, **cleaned
         )
-        _audit("letter.created", actor=actor, letter=letter, details={"fields": sorted(cleaned)})
+        _audit(Action.LETTER_CREATED, actor=actor, letter=letter, details={"fields": sorted(cleaned)})
     return letter
 
 
@@ -188,7 +189,7 @@ def letter_update(*, actor: User, letter: Letter, **values: Any) -> Letter:
                 setattr(locked, name, cleaned[name])
             locked.save(update_fields=[*changed, "updated_at"])
             # Field names only: the text itself is the letter's, not the audit log's.
-            _audit("letter.updated", actor=actor, letter=locked, details={"fields": changed})
+            _audit(Action.LETTER_UPDATED, actor=actor, letter=locked, details={"fields": changed})
     return locked
 
 
@@ -212,7 +213,7 @@ def letter_amend(*, actor: User, letter: Letter) -> Letter:
             amends=locked,
             **{name: getattr(locked, name) for name in EDITABLE_FIELDS},
         )
-        _audit("letter.created", actor=actor, letter=draft, details={"amends": str(locked.pk)})
+        _audit(Action.LETTER_CREATED, actor=actor, letter=draft, details={"amends": str(locked.pk)})
     return draft
 
 
@@ -252,7 +253,7 @@ def letter_finalise(*, actor: User, letter: Letter) -> Letter:
                 organisation_id=locked.organisation_id,
             )
             _audit(
-                "letter.finalised",
+                Action.LETTER_FINALISED,
                 actor=actor,
                 letter=locked,
                 details={

@@ -13,6 +13,7 @@ from django.urls import reverse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST
 
+from apps.audit.actions import Action
 from apps.audit.services import audit_record
 from apps.letters.errors import LetterFinal, LetterIncomplete, LetterInvalid
 from apps.letters.formatting import body_html
@@ -48,7 +49,7 @@ def _apply(form: LetterForm, refusal: LetterInvalid | LetterIncomplete) -> None:
 def patient_letters(request: HttpRequest, patient_id: str) -> HttpResponse:
     patient = letter_patient_for(user=request.user, patient_id=patient_id, attempted="letter.list")
     audit_record(
-        action="letter.listed",
+        action=Action.LETTER_LISTED,
         actor=request.user,
         organisation_id=patient.organisation_id,
         patient_id=patient.pk,

@@ -16,6 +16,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils.html import format_html
 
+from apps.audit.actions import Action
 from apps.audit.services import audit_record
 from apps.outbox.models import MessageStatus, OutboxMessage
 from apps.outbox.services import outbox_requeue
@@ -84,7 +85,7 @@ class OutboxMessageAdmin(OrganisationReadOnlyAdmin):
             ids = sorted(chosen.values_list("pk", flat=True))
             count = outbox_requeue(messages=chosen)
             audit_record(
-                action="outbox.requeued",
+                action=Action.OUTBOX_REQUEUED,
                 actor=request.user,
                 object_type="outbox_message",
                 details={"message_ids": ids, "via": "admin"},

@@ -10,6 +10,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from apps.audit.actions import Action
 from apps.audit.services import audit_denied
 from apps.patients import access
 from apps.patients.access import PatientAction
@@ -41,7 +42,9 @@ SEARCH_PARAMETERS = [
 
 
 def _refuse(request: Request, attempted: str, message: str) -> RoleRequired:
-    audit_denied(action="access.denied", actor=request.user, reason="role_required", details={"attempted": attempted})
+    audit_denied(
+        action=Action.ACCESS_DENIED, actor=request.user, reason="role_required", details={"attempted": attempted}
+    )
     return RoleRequired(message)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from apps.accounts.models import User
+from apps.audit.actions import Action
 from apps.audit.services import audit_record
 from apps.files.photos import photo_change, photo_replace
 from apps.files.spooling import SpooledFile
@@ -45,8 +46,8 @@ def _change(*, actor: User, patient: Patient, spooled: SpooledFile | None, actio
 
 def patient_photo_set(*, actor: User, patient: Patient, spooled: SpooledFile) -> Patient:
     """Store a new photo and avatar for `patient` (authorised by a selector); old objects go."""
-    return _change(actor=actor, patient=patient, spooled=spooled, action="patient.photo_changed")
+    return _change(actor=actor, patient=patient, spooled=spooled, action=Action.PATIENT_PHOTO_CHANGED)
 
 
 def patient_photo_remove(*, actor: User, patient: Patient) -> Patient:
-    return _change(actor=actor, patient=patient, spooled=None, action="patient.photo_removed")
+    return _change(actor=actor, patient=patient, spooled=None, action=Action.PATIENT_PHOTO_REMOVED)

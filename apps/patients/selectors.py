@@ -20,6 +20,7 @@ from django.db.models import BooleanField, Case, Q, QuerySet, Value, When
 from django.utils import timezone
 
 from apps.accounts.models import User
+from apps.audit.actions import Action
 from apps.audit.services import audit_denied
 from apps.patients import access
 from apps.patients.access import PatientAction
@@ -166,7 +167,7 @@ def _as_uuid(patient_id: Any) -> uuid.UUID | None:
 
 def _deny(*, user: User, error: Exception, reason: str, patient: Patient | None, requested_id: Any, action: str):
     audit_denied(
-        action="access.denied",
+        action=Action.ACCESS_DENIED,
         actor=user,
         reason=reason,
         organisation_id=user.organisation_id,

@@ -10,6 +10,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from apps.accounts.models import User
+from apps.audit.actions import Action
 from apps.audit.services import audit_denied, audit_record, changes
 from apps.outbox.models import Target
 from apps.outbox.services import outbox_enqueue
@@ -126,7 +127,7 @@ def _require_role(user: User, *, allowed: bool, reason: str, patient: Patient | 
     if allowed:
         return
     audit_denied(
-        action="access.denied",
+        action=Action.ACCESS_DENIED,
         actor=user,
         reason=reason,
         patient_id=patient.pk if patient else None,
@@ -173,7 +174,7 @@ def patient_create(
     with transaction.atomic():
         _save(patient, force_insert=True)
         audit_record(
-            action="patient.created",
+            action=Action.PATIENT_CREATED,
             actor=user,
             patient_id=patient.pk,
             object_type="patient",
@@ -207,7 +208,7 @@ def patient_update(*, user: User, patient: Patient, fields: dict[str, Any]) -> P
         if diff:
             _save(locked, update_fields=[*diff, "updated_at"])
             audit_record(
-                action="patient.updated",
+                action=Action.PATIENT_UPDATED,
                 actor=user,
                 patient_id=locked.pk,
                 object_type="patient",
@@ -234,7 +235,7 @@ def patient_update(*, user: User, patient: Patient, fields: dict[str, Any]) -> P
 def patient_mark_viewed(*, user: User, patient: Patient, channel: str) -> None:
     """Record that `user` read this patient's record (`channel`: "portal" or "api")."""
     audit_record(
-        action="patient.viewed",
+        action=Action.PATIENT_VIEWED,
         actor=user,
         patient_id=patient.pk,
         object_type="patient",
@@ -246,7 +247,7 @@ def patient_mark_viewed(*, user: User, patient: Patient, channel: str) -> None:
 def patient_mark_searched(*, user: User, criteria: dict[str, Any], result_count: int, page: int, channel: str) -> None:
     """One event per list or search request (never one per row): the criteria and how many matched."""
     audit_record(
-        action="patient.searched",
+        action=Action.PATIENT_SEARCHED,
         actor=user,
         object_type="patient",
         details={"criteria": criteria, "result_count": result_count, "page": page, "channel": channel},
@@ -269,7 +270,7 @@ def break_glass_reason_problem(reason: str) -> str | None:
 def patient_break_glass(*, user: User, patient: Patient, reason: str) -> BreakGlassAccess:
     """Open a restricted record to `user` for QUILL_BREAK_GLASS_MINUTES (clinical roles; reason required)."""
     allowed = access.may_write(user) and user.organisation_id == patient.organisation_id
-    _require_role(user, allowed=allowed, reason="role_required", patient=patient, attempted="patient.break_glass")
+    _require_role(user, allowed=allowed, reason="role_required", patient=patient, attempted=Action.PATIENT_BREAK_GLASS)
     problem = break_glass_reason_problem(reason)
     if problem:
         raise BreakGlassReasonInvalid(problem)
@@ -286,7 +287,7 @@ def patient_break_glass(*, user: User, patient: Patient, reason: str) -> BreakGl
             expires_at=now + timedelta(minutes=settings.QUILL_BREAK_GLASS_MINUTES),
         )
         audit_record(
-            action="patient.break_glass",
+            action=Action.PATIENT_BREAK_GLASS,
             actor=user,
             patient_id=patient.pk,
             object_type="break_glass_access",
@@ -300,7 +301,7 @@ def _care_team_add(*, by: User, patient: Patient, member: User) -> CareTeamMembe
     membership, created = CareTeamMember.objects.get_or_create(patient=patient, user=member)
     if created:
         audit_record(
-            action="patient.care_team.added",
+            action=Action.PATIENT_CARE_TEAM_ADDED,
             actor=by,
             patient_id=patient.pk,
             object_type="user",
@@ -325,7 +326,7 @@ def patient_care_team_remove(*, by: User, patient: Patient, member: User) -> Non
         deleted, _ = CareTeamMember.objects.filter(patient=patient, user=member).delete()
         if deleted:
             audit_record(
-                action="patient.care_team.removed",
+                action=Action.PATIENT_CARE_TEAM_REMOVED,
                 actor=by,
                 patient_id=patient.pk,
                 object_type="user",

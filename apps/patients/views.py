@@ -19,7 +19,8 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST
 
 from apps.accounts.models import User
-from apps.audit.selectors import action_label, audit_events_for_patient
+from apps.audit.actions import Action, action_label
+from apps.audit.selectors import audit_events_for_patient
 from apps.audit.services import audit_denied, audit_record
 from apps.patients import access
 from apps.patients.access import PatientAction
@@ -81,7 +82,9 @@ def _portal(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
 
 def _require_listing_role(user: User) -> None:
     if not access.may_read_demographics(user):
-        audit_denied(action="access.denied", actor=user, reason="role_required", details={"attempted": "patient.list"})
+        audit_denied(
+            action=Action.ACCESS_DENIED, actor=user, reason="role_required", details={"attempted": "patient.list"}
+        )
         raise PermissionDenied("Your role does not include access to patient records.")
 
 
@@ -127,7 +130,10 @@ def _apply_problems(form: PatientForm, refusal: PatientInvalid) -> None:
 def patient_new(request: HttpRequest) -> HttpResponse:
     if not access.may_write(request.user):
         audit_denied(
-            action="access.denied", actor=request.user, reason="role_required", details={"attempted": "patient.create"}
+            action=Action.ACCESS_DENIED,
+            actor=request.user,
+            reason="role_required",
+            details={"attempted": "patient.create"},
         )
         raise PermissionDenied("Only clinical staff can register patients.")
     form = PatientForm(request.POST or None)
@@ -211,7 +217,7 @@ def patient_access_report(request: HttpRequest, patient_id: str) -> HttpResponse
     page = Paginator(audit_events_for_patient(patient=patient), PAGE_SIZE).get_page(request.GET.get("page"))
     rows = [{"event": event, "label": action_label(event.action)} for event in page.object_list]
     audit_record(
-        action="patient.access_report.viewed",
+        action=Action.PATIENT_ACCESS_REPORT_VIEWED,
         actor=request.user,
         patient_id=patient.pk,
         object_type="patient",

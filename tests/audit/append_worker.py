@@ -29,7 +29,7 @@ def main() -> None:
     while time.monotonic() < deadline:
         with transaction.atomic():
             audit_record(
-                action="test.concurrent_append",
+                action="patient.viewed",
                 organisation_id=organisation_id,
                 object_type="worker",
                 object_id=worker,

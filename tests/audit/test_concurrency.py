@@ -46,7 +46,7 @@ def test_eight_processes_append_to_one_chain_without_gaps_or_forks():
     organisation = factories.make_organisation("Busy Clinic")
     from apps.audit.services import audit_record
 
-    audit_record(action="test.before", organisation_id=organisation.pk)
+    audit_record(action="patient.viewed", organisation_id=organisation.pk)
 
     # when eight processes append as fast as they can for several seconds
     start_at = time.time() + 3.0  # time for each child to import Django
@@ -98,7 +98,7 @@ def test_verify_audit_process_exits_non_zero_on_a_broken_chain():
     organisation = factories.make_organisation("Tampered Clinic")
     from apps.audit.services import audit_record
 
-    events = [audit_record(action="test.event", organisation_id=organisation.pk) for _ in range(3)]
+    events = [audit_record(action="patient.viewed", organisation_id=organisation.pk) for _ in range(3)]
     with connection.cursor() as cursor:
         cursor.execute("ALTER TABLE audit_auditevent DISABLE TRIGGER USER")
         cursor.execute("UPDATE audit_auditevent SET action = 'test.forged' WHERE id = %s", [events[1].pk])

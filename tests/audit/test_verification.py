@@ -182,8 +182,10 @@ AWKWARD_DETAILS = [
 def test_links_computed_by_the_database_match_the_python_hash(db, organisation, details):
     from apps.audit.hashing import HASHED_FIELDS, canonical_json, canonical_json_around_sequence, event_hash
 
-    first = audit_record(action="test.first", organisation_id=organisation.pk, details=details)
-    second = audit_record(action="test.second", organisation_id=organisation.pk, details=details, actor_username="é")
+    first = audit_record(action="patient.viewed", organisation_id=organisation.pk, details=details)
+    second = audit_record(
+        action="patient.updated", organisation_id=organisation.pk, details=details, actor_username="é"
+    )
     for event in (first, second):
         stored = AuditEvent.objects.get(pk=event.pk)
         fields = {name: getattr(stored, name) for name in HASHED_FIELDS}

@@ -22,6 +22,7 @@ from django.db import transaction
 from django.db.models import QuerySet
 
 from apps.accounts.models import User
+from apps.audit.actions import Action
 from apps.audit.services import audit_denied, audit_record
 from apps.documents.audit import ensure_not_sealed
 from apps.documents.models import Annotation, AnnotationKind, Document
@@ -154,7 +155,7 @@ def annotation_create(
             document=document, kind=kind, page=page, geometry=shape, text=note, author=actor
         )
         audit_record(
-            action="annotation.created",
+            action=Action.ANNOTATION_CREATED,
             actor=actor,
             organisation_id=document.organisation_id,
             patient_id=document.patient_id,
@@ -175,7 +176,7 @@ def annotation_delete(*, actor: User, annotation: Annotation) -> None:
     ensure_not_sealed(actor=actor, document=document, attempted="annotation.delete")
     if not may_delete_annotation(actor, annotation):
         audit_denied(
-            action="access.denied",
+            action=Action.ACCESS_DENIED,
             actor=actor,
             reason="not_author",
             organisation_id=document.organisation_id,
@@ -190,7 +191,7 @@ def annotation_delete(*, actor: User, annotation: Annotation) -> None:
         if not deleted:
             raise NotFound()
         audit_record(
-            action="annotation.deleted",
+            action=Action.ANNOTATION_DELETED,
             actor=actor,
             organisation_id=document.organisation_id,
             patient_id=document.patient_id,

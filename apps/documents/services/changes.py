@@ -9,6 +9,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from apps.accounts.models import User
+from apps.audit.actions import Action
 from apps.audit.services import changes
 from apps.documents.audit import audit_document, ensure_not_sealed
 from apps.documents.errors import InvalidCategory
@@ -60,7 +61,7 @@ def document_update(
         if diff:
             locked.save(update_fields=[*diff.keys(), "updated_at"])
             audit_document(
-                "document.updated",
+                Action.DOCUMENT_UPDATED,
                 document=locked,
                 actor=actor,
                 details={"changes": diff},
@@ -89,7 +90,7 @@ def document_soft_delete(*, actor: User, document: Document, reason: str) -> Doc
         locked.deleted_reason = reason[:2000]
         locked.save(update_fields=["deleted_at", "deleted_by", "deleted_reason", "updated_at"])
         audit_document(
-            "document.deleted",
+            Action.DOCUMENT_DELETED,
             document=locked,
             actor=actor,
             details={"reason": locked.deleted_reason},
@@ -112,7 +113,7 @@ def document_restore(*, actor: User, document: Document) -> Document:
         locked.deleted_reason = ""
         locked.save(update_fields=["deleted_at", "deleted_by", "deleted_reason", "updated_at"])
         audit_document(
-            "document.restored",
+            Action.DOCUMENT_RESTORED,
             document=locked,
             actor=actor,
             details={"deleted_reason": previous_reason},
@@ -134,7 +135,7 @@ def document_set_legal_hold(*, actor: User, document: Document, hold: bool, reas
             raise Conflict("This document is already on legal hold." if hold else "This document is not on legal hold.")
         Document.objects.filter(pk__in=changed).update(legal_hold=hold, updated_at=timezone.now())
         audit_document(
-            "document.legal_hold_placed" if hold else "document.legal_hold_lifted",
+            Action.DOCUMENT_LEGAL_HOLD_PLACED if hold else Action.DOCUMENT_LEGAL_HOLD_LIFTED,
             document=document,
             actor=actor,
             details={"reason": reason[:2000], "versions": [str(pk) for pk in changed]},

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 
 from apps.accounts.models import User
+from apps.audit.actions import Action
 from apps.audit.models import Outcome
 from apps.documents.audit import audit_document
 from apps.documents.errors import Quarantined, ScanPending
@@ -159,7 +160,7 @@ def document_content_response(
     user: User | None,
     document: Document,
     disposition: str = "attachment",
-    audit_action: str = "document.downloaded",
+    audit_action: str = Action.DOCUMENT_DOWNLOADED,
 ) -> HttpResponse:
     """The document's bytes as an HTTP response (200, 206, 304 or 416), audited."""
     ensure_available(document)

@@ -13,6 +13,7 @@ from django.db import transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
+from apps.audit.actions import Action
 from apps.audit.models import Outcome
 from apps.audit.services import audit_record
 from apps.documents.audit import audit_document
@@ -38,7 +39,7 @@ def document_retry_failed_scan(*, document_id: uuid.UUID | str) -> bool:
         document.scan_status = ScanStatus.PENDING
         document.save(update_fields=["scan_status", "updated_at"])
         audit_document(
-            "document.rescan_requested",
+            Action.DOCUMENT_RESCAN_REQUESTED,
             document=document,
             actor=None,
             actor_username="system:rescan",
@@ -84,7 +85,7 @@ def _quarantine(*, document_id: uuid.UUID | str, signature: str) -> None:
         document.scanned_at = timezone.now()
         document.save(update_fields=["scan_status", "scan_signature", "scanned_at", "updated_at"])
         audit_record(
-            action="document.quarantined",
+            action=Action.DOCUMENT_QUARANTINED,
             actor=None,
             actor_username="system:rescan",
             organisation_id=document.organisation_id,

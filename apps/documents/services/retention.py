@@ -15,6 +15,7 @@ from django.db.models import Exists, Max, OuterRef, Q, QuerySet
 from django.utils import timezone
 
 from apps.accounts.models import User
+from apps.audit.actions import Action
 from apps.audit.models import Outcome
 from apps.audit.services import audit_record
 from apps.documents.models import Document, ErasureDecision, ErasureRequest
@@ -123,7 +124,7 @@ def document_purge(*, document_id: uuid.UUID | str, today: date | None = None) -
         document.purged_at = timezone.now()
         document.save(update_fields=["purged_at", "updated_at"])
         audit_record(
-            action="document.purged",
+            action=Action.DOCUMENT_PURGED,
             actor=None,
             actor_username="system:retention",
             organisation_id=document.organisation_id,
@@ -154,7 +155,7 @@ def erasure_requests_complete() -> list[ErasureRequest]:
                 decision=ErasureDecision.COMPLETED, completed_at=timezone.now()
             )
             if updated:
-                _audit_erasure(request, action="patient.erasure_completed", details={"request": str(request.pk)})
+                _audit_erasure(request, action=Action.PATIENT_ERASURE_COMPLETED, details={"request": str(request.pk)})
                 completed.append(request)
     return completed
 
@@ -218,7 +219,7 @@ def erasure_request_record(
         )
         _audit_erasure(
             request,
-            action="patient.erasure_requested",
+            action=Action.PATIENT_ERASURE_REQUESTED,
             actor=recorded_by,
             outcome=Outcome.DENIED if decision == ErasureDecision.REFUSED else Outcome.SUCCESS,
             details={

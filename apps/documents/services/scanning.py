@@ -8,6 +8,7 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
+from apps.audit.actions import Action
 from apps.audit.models import Outcome
 from apps.documents.audit import audit_document
 from apps.documents.models import Document, Integrity, ScanStatus
@@ -49,7 +50,7 @@ def document_record_scan(*, document: Document, clean: bool, signature: str = ""
             return None
         document.scan_status, document.scan_signature, document.scanned_at = status, signature, now
         audit_document(
-            "document.scanned" if clean else "document.quarantined",
+            Action.DOCUMENT_SCANNED if clean else Action.DOCUMENT_QUARANTINED,
             document=document,
             actor=None,
             actor_username="system:scanner",
@@ -82,7 +83,7 @@ def document_mark_corrupt(*, document_id: uuid.UUID | str, reason: str, actor=No
             return False
         document = Document.objects.get(pk=document_id)
         audit_document(
-            "document.integrity_failed",
+            Action.DOCUMENT_INTEGRITY_FAILED,
             document=document,
             actor=actor,
             actor_username="" if actor else "system:integrity",

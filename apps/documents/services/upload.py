@@ -16,6 +16,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from apps.accounts.models import User
+from apps.audit.actions import Action
 from apps.audit.services import audit_record
 from apps.documents.audit import ensure_not_sealed
 from apps.documents.errors import InvalidCategory
@@ -197,7 +198,7 @@ def _after_commit(documents: list[Document]) -> None:
         enqueue_on_commit(task, str(document.pk))
 
 
-def _audit_upload(document: Document, actor: User, *, action: str = "document.uploaded") -> None:
+def _audit_upload(document: Document, actor: User, *, action: str = Action.DOCUMENT_UPLOADED) -> None:
     audit_record(
         action=action,
         actor=actor,
@@ -240,7 +241,9 @@ def _store(pairs: list[tuple[UploadRequest, Document]], actor: User, *, replaced
                     document_announce(document=document)
             # Last, so the organisation's audit chain is locked only from here to the commit.
             for document in documents:
-                _audit_upload(document, actor, action="document.version_added" if replaced else "document.uploaded")
+                _audit_upload(
+                    document, actor, action=Action.DOCUMENT_VERSION_ADDED if replaced else Action.DOCUMENT_UPLOADED
+                )
             _after_commit(documents)
     except BaseException:
         _remove_objects([document.storage_key for _, document in pairs])

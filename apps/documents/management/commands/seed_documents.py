@@ -21,6 +21,7 @@ from django.db import connection, transaction
 from psycopg.types.json import Jsonb
 
 from apps.accounts.models import Organisation, User
+from apps.audit.actions import Action
 from apps.audit.hashing import event_hash
 from apps.audit.models import AuditEvent, ChainHead
 from apps.audit.services import chain_key
@@ -178,7 +179,7 @@ class Command(QuillCommand):
                 "actor_id": uploader.pk,
                 "actor_username": uploader.email,
                 "patient_id": str(patient_id),
-                "action": "document.uploaded",
+                "action": Action.DOCUMENT_UPLOADED,
                 "object_type": "document",
                 "object_id": str(pk),
                 "outcome": "success",
