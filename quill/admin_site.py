@@ -45,7 +45,7 @@ class OrganisationReadOnlyAdmin(admin.ModelAdmin):
             return rows
         if not self._may_read(request):
             return rows.none()
-        return rows.filter(**{self.organisation_lookup: request.user.organisation_id})
+        return rows.filter(**{self.organisation_lookup: request.user.organisation_id})  # type: ignore[union-attr]
 
     def has_module_permission(self, request: HttpRequest) -> bool:
         return self._may_read(request)

@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 import sys
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from datetime import timedelta
 from typing import Any, TextIO, TypeVar
 
@@ -122,8 +122,9 @@ class QuillCommand(BaseCommand):
         self.verbosity = int(options.get("verbosity", 1))
         self.run(**options)
 
-    def run(self, **options: Any) -> None:
-        raise NotImplementedError
+    # Each command declares its own options as keyword-only parameters (`run(self, *, confirm: bool,
+    # **options)`), which no single base signature admits; so the base only says what `run` is.
+    run: Callable[..., None]
 
     # --- output --------------------------------------------------------------------------------
 
@@ -131,7 +132,7 @@ class QuillCommand(BaseCommand):
         """Yield from `iterable` while showing progress on stderr (quiet with --verbosity 0)."""
         if total is None and hasattr(iterable, "__len__"):
             total = len(iterable)  # type: ignore[arg-type]
-        stream = self.stderr._out if hasattr(self.stderr, "_out") else sys.stderr
+        stream: TextIO = getattr(self.stderr, "_out", sys.stderr)
         progress = Progress(stream, total=total, description=description or "working")
         try:
             for item in iterable:

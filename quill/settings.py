@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
@@ -32,6 +33,7 @@ CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS", [])
 # --- Database -----------------------------------------------------------------
 DATABASE_URL = env_str("DATABASE_URL", "")
 EMBEDDED = DATABASE_URL == ""
+DATABASES: dict[str, dict[str, Any]]
 if EMBEDDED:
     VAR_DIR.mkdir(parents=True, exist_ok=True)
     DATABASES = {
@@ -42,8 +44,12 @@ if EMBEDDED:
         }
     }
 else:
-    DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=env_int("QUILL_DB_CONN_MAX_AGE", 60))}
-    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+    DATABASES = {
+        "default": {
+            **dj_database_url.parse(DATABASE_URL, conn_max_age=env_int("QUILL_DB_CONN_MAX_AGE", 60)),
+            "CONN_HEALTH_CHECKS": True,
+        }
+    }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Applications ---------------------------------------------------------------

@@ -58,6 +58,10 @@ def _redis_location() -> str | None:
 
 
 class FailOpenUserRateThrottle(UserRateThrottle):
+    # Set by SimpleRateThrottle.__init__ from the rate; the stubs do not declare them.
+    num_requests: int
+    duration: int
+
     def allow_request(self, request, view) -> bool:
         try:
             location = _redis_location()

@@ -58,7 +58,7 @@ class Organisation(models.Model):
         return any(address in ipaddress.ip_network(str(cidr), strict=False) for cidr in self.ip_allowlist)
 
 
-class UserManager(BaseUserManager):
+class UserManager(BaseUserManager["User"]):
     use_in_migrations = True
 
     def create_user(self, email: str, password: str | None = None, **fields) -> User:
@@ -134,7 +134,7 @@ class User(AbstractBaseUser, PermissionsMixin):
     def totp_required(self) -> bool:
         if self.is_superuser or self.has_role(*TOTP_REQUIRED_ROLES):
             return True
-        return bool(self.organisation_id and self.organisation.require_totp_for_all)
+        return self.organisation is not None and self.organisation.require_totp_for_all
 
     def get_session_auth_hash(self) -> str:
         # Including the generation makes every existing session invalid at once

@@ -83,6 +83,8 @@ def audit_record(
             if event is None:  # a chain's first event: its head row does not exist yet
                 _lock_head(chain)
                 event = _append_in_one_statement(fields)
+            if event is None:
+                raise RuntimeError(f"the audit chain head {chain!r} could not be created")
             return event
         head = _lock_head(chain)
         fields["sequence"] = head.sequence + 1
@@ -108,6 +110,7 @@ def _append_in_one_statement(fields: dict[str, Any]) -> AuditEvent | None:
     ]  # fmt: skip
     quote = connection.ops.quote_name
     head_table, event_table = quote(ChainHead._meta.db_table), quote(AuditEvent._meta.db_table)
+    event_pk = quote(str(AuditEvent._meta.pk.column))
     # Identifiers come from the models; every value is a parameter.
     sql = (
         f"WITH old AS (SELECT {quote('sequence')} AS seq, {quote('hash')} AS prev FROM {head_table} "  # noqa: S608
@@ -116,10 +119,10 @@ def _append_in_one_statement(fields: dict[str, Any]) -> AuditEvent | None:
         f"{quote('hash')} = encode(sha256(convert_to(old.prev || %s || (old.seq + 1)::text || %s, 'UTF8')), 'hex') "
         f"FROM old WHERE h.{quote('chain')} = %s "
         f"RETURNING h.{quote('sequence')} AS seq, old.prev AS prev, h.{quote('hash')} AS digest) "
-        f"INSERT INTO {event_table} ({', '.join(quote(field.column) for field in columns)}, "
+        f"INSERT INTO {event_table} ({', '.join(quote(str(field.column)) for field in columns)}, "
         f"{quote('sequence')}, {quote('prev_hash')}, {quote('hash')}) "
         f"SELECT {', '.join(['%s'] * len(columns))}, head.seq, head.prev, head.digest FROM head "
-        f"RETURNING {quote(AuditEvent._meta.pk.column)}, {quote('sequence')}, {quote('prev_hash')}, {quote('hash')}"
+        f"RETURNING {event_pk}, {quote('sequence')}, {quote('prev_hash')}, {quote('hash')}"
     )
     params = [fields["chain"], left, right, fields["chain"]]
     event = AuditEvent(**{name: value for name, value in fields.items() if name != "sequence"})

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Callable
+from typing import TypeVar, cast
 
 import pypdfium2 as pdfium
 from PIL import Image, ImageOps
@@ -22,6 +23,9 @@ PDF_SUPERSAMPLE = 2  # render at twice the target size, then downscale: legible 
 PDF_MAX_SCALE = 4.0  # a postage-stamp page is not rendered at poster size
 IMAGE_FORMATS = {"image/jpeg": "JPEG", "image/png": "PNG", "image/tiff": "TIFF"}
 PHOTO_FORMATS = ("JPEG", "PNG", "WEBP")
+
+
+R = TypeVar("R")
 
 
 def make_thumbnail(path: str, content_type: str, *, max_side: int = 320) -> bytes:
@@ -51,7 +55,7 @@ def avatar(path: str, *, side: int = 64) -> bytes:
     return _guarded(build)
 
 
-def _guarded(build: Callable[[], bytes]) -> bytes:
+def _guarded(build: Callable[[], R]) -> R:
     try:
         return build()
     except ThumbnailError:
@@ -82,7 +86,7 @@ def _webp_mode(image: Image.Image) -> Image.Image:
 
 
 def _stretch_to_8bit(image: Image.Image) -> Image.Image:
-    low, high = image.getextrema()
+    low, high = cast(tuple[float, float], image.getextrema())  # one band: (min, max)
     span = (high - low) or 1
     return image.point(lambda value: (value - low) * 255.0 / span).convert("L").convert("RGB")
 
