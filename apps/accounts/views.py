@@ -27,6 +27,7 @@ from apps.accounts.services import user_sign_out_everywhere
 from apps.audit.actions import Action
 from apps.audit.models import Outcome
 from apps.audit.services import audit_record
+from quill.types import AuthenticatedHttpRequest
 
 
 def _safe_next(request: HttpRequest, default: str) -> str:
@@ -40,7 +41,7 @@ def _safe_next(request: HttpRequest, default: str) -> str:
 @csrf_protect
 @require_http_methods(["GET", "POST"])
 def login_view(request: HttpRequest) -> HttpResponse:
-    if request.user.is_authenticated and request.user.is_verified():
+    if request.user.is_authenticated and request.user.is_verified():  # type: ignore[attr-defined]  # django-otp adds it
         return redirect(_safe_next(request, reverse("patients:list")))
     form = SignInForm(request, data=request.POST or None)
     if request.method == "POST":
@@ -79,7 +80,7 @@ def _record_failed_login(request: HttpRequest, email: str) -> None:
 @never_cache
 @login_required
 @require_http_methods(["GET", "POST"])
-def verify_totp_view(request: HttpRequest) -> HttpResponse:
+def verify_totp_view(request: AuthenticatedHttpRequest) -> HttpResponse:
     user = request.user
     if not user_has_device(user, confirmed=True):
         return redirect("accounts:enrol_totp")
@@ -108,7 +109,7 @@ def _matching_device(user: User, code: str) -> TOTPDevice | None:
 @never_cache
 @login_required
 @require_http_methods(["GET", "POST"])
-def enrol_totp_view(request: HttpRequest) -> HttpResponse:
+def enrol_totp_view(request: AuthenticatedHttpRequest) -> HttpResponse:
     user = request.user
     if user_has_device(user, confirmed=True):
         return redirect("accounts:verify_totp")
@@ -153,7 +154,7 @@ def logout_view(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_POST
-def sign_out_everywhere_view(request: HttpRequest) -> HttpResponse:
+def sign_out_everywhere_view(request: AuthenticatedHttpRequest) -> HttpResponse:
     user_sign_out_everywhere(user=request.user)
     logout(request)
     messages.info(request, "You have been signed out on every device and browser.")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.exceptions import ValidationError
-from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -14,6 +13,7 @@ from apps.audit.serializers import AuditEventSerializer
 from apps.audit.services import audit_denied, audit_record
 from quill.api import Pagination
 from quill.errors import PermissionDenied
+from quill.types import AuthenticatedRequest
 
 FILTERS = ("patient_id", "actor", "action", "date_from", "date_to")
 
@@ -29,7 +29,7 @@ class AuditEventList(APIView):
         ],
         responses=AuditEventSerializer(many=True),
     )
-    def get(self, request: Request) -> Response:
+    def get(self, request: AuthenticatedRequest) -> Response:
         if not request.user.is_manager:
             details = {"attempted": "audit.list"}
             audit_denied(action=Action.ACCESS_DENIED, actor=request.user, reason="role_required", details=details)
@@ -44,6 +44,10 @@ class AuditEventList(APIView):
             action=Action.AUDIT_SEARCHED,
             actor=request.user,
             object_type="audit_event",
-            details={"criteria": filters.as_details(), "page": paginator.page.number, "channel": "api"},
+            details={
+                "criteria": filters.as_details(),
+                "page": paginator.page.number if paginator.page else 1,
+                "channel": "api",
+            },
         )
         return paginator.get_paginated_response(AuditEventSerializer(page, many=True).data)

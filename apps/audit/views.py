@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
@@ -13,6 +13,7 @@ from apps.audit.actions import Action
 from apps.audit.services import audit_denied, audit_record
 from apps.patients.selectors import break_glass_grants_visible_to
 from quill.portal import render_refusal
+from quill.types import AuthenticatedHttpRequest
 
 PAGE_SIZE = 25
 
@@ -20,7 +21,7 @@ PAGE_SIZE = 25
 @never_cache
 @login_required
 @require_GET
-def break_glass_list(request: HttpRequest) -> HttpResponse:
+def break_glass_list(request: AuthenticatedHttpRequest) -> HttpResponse:
     """Every break-glass opening in the organisation, newest first, with reason and expiry."""
     if not request.user.is_manager:
         attempted = {"attempted": "break_glass.list"}

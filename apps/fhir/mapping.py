@@ -19,7 +19,7 @@ from typing import Any, Literal
 from fhir.resources.R4B.documentreference import DocumentReference
 from fhir.resources.R4B.operationoutcome import OperationOutcome
 from fhir.resources.R4B.patient import Patient
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from quill.errors import ValidationFailed
 
@@ -328,7 +328,7 @@ def _check_base_url(base_url: str) -> None:
 # --- Validation ------------------------------------------------------------------------------------
 
 
-def validate_resource(model: type, resource: dict[str, Any]) -> dict[str, Any]:
+def validate_resource(model: type[BaseModel], resource: dict[str, Any]) -> dict[str, Any]:
     """Validate ``resource`` with an R4B model and its codes; return the JSON-ready dict."""
     try:
         instance = model.model_validate(resource)

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from django.db.models import Q, QuerySet
 from django.utils import timezone
@@ -83,7 +85,7 @@ def fhir_document_get(*, user: User, document_id: str, action: str) -> Document:
         raise
 
 
-def _document_clause(name: str, values: tuple) -> Q:
+def _document_clause(name: str, values: tuple[Any, ...]) -> Q:
     """OR of the clause's alternatives."""
     condition = NOTHING
     for value in values:
@@ -119,7 +121,7 @@ def _by_patient_identifier(token: TokenParam) -> Q:
 
 def _by_status(token: TokenParam) -> Q:
     # Deleted documents are never served (a read answers 410), so entered-in-error matches nothing.
-    return {"current": Q(is_current=True), "superseded": Q(is_current=False)}.get(token.code, NOTHING)
+    return {"current": Q(is_current=True), "superseded": Q(is_current=False)}.get(token.code or "", NOTHING)
 
 
 def _by_category(token: TokenParam) -> Q:
@@ -168,7 +170,7 @@ def date_condition(field: str, param: DateParam) -> Q:
     }[param.op]
 
 
-_DOCUMENT_CONDITIONS = {
+_DOCUMENT_CONDITIONS: dict[str, Callable[[Any], Q]] = {
     "_id": _by_id,
     "identifier": _by_identifier,
     "patient": _by_patient,

@@ -14,7 +14,8 @@ becomes ``failed`` (also when the last retry is used up).
 from __future__ import annotations
 
 import logging
-from typing import Any, NoReturn
+import uuid
+from typing import Any, NoReturn, cast
 
 from django.conf import settings
 from django.db import transaction
@@ -28,9 +29,9 @@ from apps.outbox.services import fhir_enabled, outbox_enqueue, outbox_requeue
 from apps.patients.models import Patient
 from quill.errors import QuillError
 
-from .client import FhirClient, FhirRejectedError, FhirRetryableError, FhirWriteResult
+from .client import AuthMode, FhirClient, FhirRejectedError, FhirRetryableError, FhirWriteResult
 from .facts import DOCUMENT_FACT_RELATIONS, document_facts, patient_facts
-from .mapping import document_reference, operation_outcome, patient_resource
+from .mapping import SubjectMode, document_reference, operation_outcome, patient_resource
 
 logger = logging.getLogger(__name__)
 
@@ -45,7 +46,7 @@ def fhir_client() -> FhirClient:
     """A client for the configured server (``QUILL_FHIR_*`` settings)."""
     return FhirClient(
         settings.QUILL_FHIR_BASE_URL,
-        auth=settings.QUILL_FHIR_AUTH,
+        auth=cast(AuthMode, settings.QUILL_FHIR_AUTH),  # settings.py accepts only these three
         username=settings.QUILL_FHIR_USERNAME or None,
         password=settings.QUILL_FHIR_PASSWORD or None,
         token=settings.QUILL_FHIR_TOKEN or None,
@@ -72,7 +73,9 @@ def deliver_document_reference(message: OutboxMessage) -> dict[str, Any]:
             if subject_mode == "reference" and not document.patient.fhir_id:
                 patient_result = _push_patient(client, document.patient)
             resource = document_reference(
-                document_facts(document), base_url=settings.QUILL_PUBLIC_BASE_URL, subject_mode=subject_mode
+                document_facts(document),
+                base_url=settings.QUILL_PUBLIC_BASE_URL,
+                subject_mode=cast(SubjectMode, subject_mode),  # settings.py accepts only these two
             )
             result = client.put_document_reference(resource)
     except Exception as exc:
@@ -120,7 +123,7 @@ def fhir_patient_announce(*, patient: Patient) -> OutboxMessage | None:
     )
 
 
-def documents_to_resync(*, failed: bool = False, document_id: str | None = None) -> QuerySet[Document]:
+def documents_to_resync(*, failed: bool = False, document_id: uuid.UUID | str | None = None) -> QuerySet[Document]:
     """Documents the resync command would queue: one by id, the failed ones, or every sendable one."""
     documents = Document.objects.filter(scan_status__in=AVAILABLE_SCAN_STATUSES, purged_at__isnull=True)
     if document_id is not None:
@@ -134,7 +137,7 @@ def dead_patient_messages() -> QuerySet[OutboxMessage]:
     return OutboxMessage.objects.filter(target=Target.FHIR, kind=PATIENT_KIND, status=MessageStatus.DEAD)
 
 
-def document_fhir_resync(*, document: Document) -> OutboxMessage:
+def document_fhir_resync(*, document: Document) -> OutboxMessage | None:
     """Queue one document again: revive its dead message, or announce it afresh."""
     if not fhir_enabled():
         raise QuillError("FHIR sync is off: set QUILL_FHIR_BASE_URL first.")
@@ -142,6 +145,7 @@ def document_fhir_resync(*, document: Document) -> OutboxMessage:
         messages = OutboxMessage.objects.filter(target=Target.FHIR, kind=DOCUMENT_KIND, object_id=str(document.pk))
         pending = messages.filter(status=MessageStatus.PENDING).first()
         dead = messages.filter(status=MessageStatus.DEAD).order_by("-created_at").first()
+        message: OutboxMessage | None
         if pending is None and dead is not None:
             outbox_requeue(messages=OutboxMessage.objects.filter(pk=dead.pk))
             message = OutboxMessage.objects.get(pk=dead.pk)

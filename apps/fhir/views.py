@@ -32,6 +32,7 @@ from apps.fhir.mapping import validate_resource
 from apps.fhir.responder import capability_statement
 from apps.fhir.search import parse_document_search, parse_patient_search, wants_fhir_json
 from quill.errors import QuillError
+from quill.types import AuthenticatedRequest
 
 _ISSUE_TYPES = {
     400: "invalid",
@@ -97,16 +98,18 @@ def fhir_exception_handler(exc: Exception, context: dict[str, Any]) -> Response 
     if not isinstance(exc, exceptions.APIException):
         return None
     headers = {}
-    if getattr(exc, "auth_header", None):
-        headers["WWW-Authenticate"] = exc.auth_header
-    if isinstance(exc, exceptions.Throttled) and exc.wait:
-        headers["Retry-After"] = str(int(exc.wait) + 1)
+    auth_header = getattr(exc, "auth_header", None)
+    if auth_header:
+        headers["WWW-Authenticate"] = auth_header
+    wait = getattr(exc, "wait", None) if isinstance(exc, exceptions.Throttled) else None
+    if wait:
+        headers["Retry-After"] = str(int(wait) + 1)
     codes_ = exc.get_codes()
     error_code = codes_ if isinstance(codes_, str) else exc.default_code
     return outcome_response(exc.status_code, str(exc.detail), error_code=error_code, headers=headers)
 
 
-def _pairs(request: Request) -> list[tuple[str, str]]:
+def _pairs(request: AuthenticatedRequest) -> list[tuple[str, str]]:
     return [(name, value) for name, values in request.query_params.lists() for value in values]
 
 
@@ -122,7 +125,7 @@ class FhirView(APIView):
     def get_authenticate_header(self, request: Request) -> str:
         return 'Bearer realm="Quill FHIR"'
 
-    def strict(self, request: Request) -> bool:
+    def strict(self, request: AuthenticatedRequest) -> bool:
         return "handling=strict" in request.headers.get("Prefer", "").replace(" ", "")
 
 
@@ -132,27 +135,29 @@ class MetadataView(FhirView):
     authentication_classes: list = []
     permission_classes = [AllowAny]
 
-    def get(self, request: Request) -> Response:
+    def get(self, request: AuthenticatedRequest) -> Response:
         return Response(
-            capability_statement(reads.public_base_url(), software_version=settings.SPECTACULAR_SETTINGS["VERSION"])
+            capability_statement(
+                reads.public_base_url(), software_version=str(settings.SPECTACULAR_SETTINGS["VERSION"])
+            )
         )
 
 
 class DocumentReferenceSearchView(FhirView):
-    def get(self, request: Request) -> Response:
+    def get(self, request: AuthenticatedRequest) -> Response:
         search = parse_document_search(_pairs(request), strict=self.strict(request))
         return Response(reads.document_search_bundle(user=request.user, search=search))
 
 
 class DocumentReferenceReadView(FhirView):
-    def get(self, request: Request, resource_id: str) -> Response:
+    def get(self, request: AuthenticatedRequest, resource_id: str) -> Response:
         return Response(reads.document_reference_read(user=request.user, document_id=resource_id))
 
 
 class BinaryReadView(FhirView):
     """ITI-68: the raw bytes with their own content type, or a ``Binary`` resource when FHIR JSON is asked for."""
 
-    def get(self, request: Request, resource_id: str) -> HttpResponse:
+    def get(self, request: AuthenticatedRequest, resource_id: str) -> HttpResponse:
         document = reads.binary_document(user=request.user, document_id=resource_id)
         if wants_fhir_json(request.headers.get("Accept", ""), request.query_params.get("_format")):
             return Response(reads.binary_resource_read(user=request.user, document=document))
@@ -163,20 +168,20 @@ class BinaryReadView(FhirView):
 
 
 class PatientSearchView(FhirView):
-    def get(self, request: Request) -> Response:
+    def get(self, request: AuthenticatedRequest) -> Response:
         search = parse_patient_search(_pairs(request), strict=self.strict(request))
         return Response(reads.patient_search_bundle(user=request.user, search=search))
 
 
 class PatientReadView(FhirView):
-    def get(self, request: Request, resource_id: str) -> Response:
+    def get(self, request: AuthenticatedRequest, resource_id: str) -> Response:
         return Response(reads.patient_read(user=request.user, patient_id=resource_id))
 
 
 class UnsupportedView(FhirView):
     """Anything else under ``/fhir/r4/``: an OperationOutcome rather than an HTML 404."""
 
-    def get(self, request: Request, path: str) -> Response:
+    def get(self, request: AuthenticatedRequest, path: str) -> Response:
         return outcome_response(
             404, f"Quill's FHIR endpoint does not serve {path!r}; see /fhir/r4/metadata.", error_code="not_supported"
         )

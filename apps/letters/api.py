@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
-from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -27,6 +26,7 @@ from apps.letters.services import (
     letter_update,
 )
 from quill.api import Pagination, error_response
+from quill.types import AuthenticatedRequest
 
 
 class LetterSerializer(serializers.ModelSerializer):
@@ -85,7 +85,7 @@ def _field_problem(refusal: LetterInvalid | LetterIncomplete) -> Response:
 
 class PatientLettersView(APIView):
     @extend_schema(responses=LetterSerializer(many=True))
-    def get(self, request: Request, patient_id: str) -> Response:
+    def get(self, request: AuthenticatedRequest, patient_id: str) -> Response:
         patient = letter_patient_for(user=request.user, patient_id=patient_id, attempted="letter.list")
         audit_record(
             action=Action.LETTER_LISTED,
@@ -101,7 +101,7 @@ class PatientLettersView(APIView):
         return paginator.get_paginated_response(LetterSerializer(page, many=True).data)
 
     @extend_schema(request=LetterInputSerializer, responses={201: LetterSerializer})
-    def post(self, request: Request, patient_id: str) -> Response:
+    def post(self, request: AuthenticatedRequest, patient_id: str) -> Response:
         patient = letter_patient_for(user=request.user, patient_id=patient_id, attempted="letter.create", write=True)
         data = LetterInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -114,13 +114,13 @@ class PatientLettersView(APIView):
 
 class LetterDetailView(APIView):
     @extend_schema(responses=LetterSerializer)
-    def get(self, request: Request, letter_id: str) -> Response:
+    def get(self, request: AuthenticatedRequest, letter_id: str) -> Response:
         letter = letter_get_for(user=request.user, letter_id=letter_id)
         letter_mark_viewed(user=request.user, letter=letter, channel="api")
         return Response(LetterSerializer(letter).data)
 
     @extend_schema(request=LetterInputSerializer, responses=LetterSerializer)
-    def patch(self, request: Request, letter_id: str) -> Response:
+    def patch(self, request: AuthenticatedRequest, letter_id: str) -> Response:
         letter = letter_get_for(user=request.user, letter_id=letter_id, attempted="letter.update")
         data = LetterInputSerializer(data=request.data, partial=True)
         data.is_valid(raise_exception=True)
@@ -133,7 +133,7 @@ class LetterDetailView(APIView):
 
 class LetterFinaliseView(APIView):
     @extend_schema(request=None, responses=LetterSerializer)
-    def post(self, request: Request, letter_id: str) -> Response:
+    def post(self, request: AuthenticatedRequest, letter_id: str) -> Response:
         letter = letter_get_for(user=request.user, letter_id=letter_id, attempted="letter.finalise")
         try:
             letter = letter_finalise(actor=request.user, letter=letter)
@@ -144,7 +144,7 @@ class LetterFinaliseView(APIView):
 
 class LetterAmendView(APIView):
     @extend_schema(request=None, responses={201: LetterSerializer})
-    def post(self, request: Request, letter_id: str) -> Response:
+    def post(self, request: AuthenticatedRequest, letter_id: str) -> Response:
         letter = letter_get_for(user=request.user, letter_id=letter_id, attempted="letter.amend")
         reused = letter_amendments(letter=letter).filter(status=LetterStatus.DRAFT).exists()
         draft = letter_amend(actor=request.user, letter=letter)

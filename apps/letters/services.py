@@ -143,7 +143,7 @@ def _lock(letter: Letter) -> Letter:
     )
 
 
-def _audit(action: str, *, actor: User, letter: Letter, details: dict[str, Any] | None = None) -> None:
+def _audit(action: Action, *, actor: User, letter: Letter, details: dict[str, Any] | None = None) -> None:
     audit_record(
         action=action,
         actor=actor,
@@ -307,8 +307,8 @@ def letter_pdf_content(letter: Letter) -> LetterPdf:
     """What the PDF prints, from the letter and its patient, author and organisation."""
     patient, author, organisation = letter.patient, letter.author, letter.organisation
     amends_note = None
-    if letter.amends_id:
-        original = letter.amends
+    original = letter.amends
+    if original is not None:
         amends_note = (
             f"This letter corrects and replaces the letter “{original.subject}” "
             f"dated {original.clinical_date:%d %B %Y}."

@@ -7,7 +7,7 @@ from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.cache import never_cache
@@ -31,6 +31,7 @@ from apps.letters.services import (
 from apps.outbox.models import OutboxMessage, Target
 from quill.errors import Conflict
 from quill.portal import refusals_as_pages as portal_refusals
+from quill.types import AuthenticatedHttpRequest
 
 refusals_as_pages = portal_refusals(not_found="There is no such letter or patient, or it is not yours to see.")
 
@@ -46,7 +47,7 @@ def _apply(form: LetterForm, refusal: LetterInvalid | LetterIncomplete) -> None:
 
 @_portal
 @require_http_methods(["GET"])
-def patient_letters(request: HttpRequest, patient_id: str) -> HttpResponse:
+def patient_letters(request: AuthenticatedHttpRequest, patient_id: str) -> HttpResponse:
     patient = letter_patient_for(user=request.user, patient_id=patient_id, attempted="letter.list")
     audit_record(
         action=Action.LETTER_LISTED,
@@ -67,7 +68,7 @@ def patient_letters(request: HttpRequest, patient_id: str) -> HttpResponse:
 
 @_portal
 @require_http_methods(["GET", "POST"])
-def letter_new(request: HttpRequest, patient_id: str) -> HttpResponse:
+def letter_new(request: AuthenticatedHttpRequest, patient_id: str) -> HttpResponse:
     patient = letter_patient_for(user=request.user, patient_id=patient_id, attempted="letter.create", write=True)
     form = LetterForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
@@ -83,7 +84,7 @@ def letter_new(request: HttpRequest, patient_id: str) -> HttpResponse:
     return render(request, "letters/edit.html", context, status=status)
 
 
-def _after_save(request: HttpRequest, letter: Letter) -> HttpResponse:
+def _after_save(request: AuthenticatedHttpRequest, letter: Letter) -> HttpResponse:
     if request.POST.get("then") == "preview":
         return redirect("letters:detail", letter_id=letter.pk)
     if request.POST.get("then") == "finalise":
@@ -93,7 +94,7 @@ def _after_save(request: HttpRequest, letter: Letter) -> HttpResponse:
 
 @_portal
 @require_http_methods(["GET", "POST"])
-def letter_edit(request: HttpRequest, letter_id: str) -> HttpResponse:
+def letter_edit(request: AuthenticatedHttpRequest, letter_id: str) -> HttpResponse:
     letter = letter_get_for(user=request.user, letter_id=letter_id, attempted="letter.update")
     if letter.status != LetterStatus.DRAFT:
         messages.info(request, "This letter is final and can no longer be edited; write an amendment to correct it.")
@@ -126,13 +127,13 @@ def letter_edit(request: HttpRequest, letter_id: str) -> HttpResponse:
 
 @_portal
 @require_http_methods(["GET"])
-def letter_detail(request: HttpRequest, letter_id: str) -> HttpResponse:
+def letter_detail(request: AuthenticatedHttpRequest, letter_id: str) -> HttpResponse:
     letter = letter_get_for(user=request.user, letter_id=letter_id)
     letter_mark_viewed(user=request.user, letter=letter, channel="portal")
     return render(request, "letters/detail.html", _detail_context(request, letter))
 
 
-def _detail_context(request: HttpRequest, letter: Letter) -> dict[str, Any]:
+def _detail_context(request: AuthenticatedHttpRequest, letter: Letter) -> dict[str, Any]:
     push = OutboxMessage.objects.filter(target=Target.OPENEHR, object_id=str(letter.pk)).order_by("-created_at").first()
     return {
         "patient": letter.patient,
@@ -146,7 +147,7 @@ def _detail_context(request: HttpRequest, letter: Letter) -> dict[str, Any]:
 
 @_portal
 @require_http_methods(["GET", "POST"])
-def letter_finalise_view(request: HttpRequest, letter_id: str) -> HttpResponse:
+def letter_finalise_view(request: AuthenticatedHttpRequest, letter_id: str) -> HttpResponse:
     letter = letter_get_for(user=request.user, letter_id=letter_id, attempted="letter.finalise")
     if letter.status != LetterStatus.DRAFT:
         messages.info(request, "This letter is already final.")
@@ -172,7 +173,7 @@ def letter_finalise_view(request: HttpRequest, letter_id: str) -> HttpResponse:
 
 @_portal
 @require_POST
-def letter_amend_view(request: HttpRequest, letter_id: str) -> HttpResponse:
+def letter_amend_view(request: AuthenticatedHttpRequest, letter_id: str) -> HttpResponse:
     letter = letter_get_for(user=request.user, letter_id=letter_id, attempted="letter.amend")
     try:
         draft = letter_amend(actor=request.user, letter=letter)

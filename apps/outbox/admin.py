@@ -62,7 +62,7 @@ class OutboxMessageAdmin(OrganisationReadOnlyAdmin):
             return False
         if obj is None or request.user.is_superuser:
             return True
-        return str(obj.organisation_id) == str(request.user.organisation_id)
+        return str(obj.organisation_id) == str(request.user.organisation_id)  # type: ignore[union-attr]  # staff only
 
     def has_requeue_permission(self, request: HttpRequest) -> bool:
         return self._may_read(request)

@@ -55,7 +55,7 @@ class Command(QuillCommand):
             if not self.dry_run:
                 document_fhir_resync(document=row)
         patient_count = patients.count() if patients is not None else 0
-        if patient_count and not self.dry_run:
+        if patients is not None and patient_count and not self.dry_run:
             patient_messages_resync(messages=patients)
 
         verb = "Would re-queue" if self.dry_run else "Re-queued"
