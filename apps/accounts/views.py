@@ -24,6 +24,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 from apps.accounts.forms import SignInForm, TotpCodeForm
 from apps.accounts.models import User
 from apps.accounts.services import user_sign_out_everywhere
+from apps.accounts.totp import totp_check
 from apps.audit.actions import Action
 from apps.audit.models import Outcome
 from apps.audit.services import audit_record
@@ -86,24 +87,16 @@ def verify_totp_view(request: AuthenticatedHttpRequest) -> HttpResponse:
         return redirect("accounts:enrol_totp")
     form = TotpCodeForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        device = _matching_device(user, form.cleaned_data["code"])
-        if device is not None:
-            otp_login(request, device)
+        check = totp_check(list(TOTPDevice.objects.devices_for_user(user, confirmed=True)), form.cleaned_data["code"])
+        if check.device is not None:
+            otp_login(request, check.device)
             audit_record(action=Action.AUTH_TOTP_VERIFIED, actor=user, object_type="user", object_id=user.pk)
             return redirect(_safe_next(request, reverse("patients:list")))
         audit_record(
             action=Action.AUTH_TOTP_FAILED, actor=user, object_type="user", object_id=user.pk, outcome=Outcome.DENIED
         )
-        form.add_error("code", "That code is not right. Codes change every 30 seconds; try the current one.")
+        form.add_error("code", check.message)
     return render(request, "accounts/verify_totp.html", {"form": form, "next": _safe_next(request, "")})
-
-
-def _matching_device(user: User, code: str) -> TOTPDevice | None:
-    for device in TOTPDevice.objects.devices_for_user(user, confirmed=True):
-        allowed, _ = device.verify_is_allowed()
-        if allowed and device.verify_token(code):
-            return device
-    return None
 
 
 @never_cache
@@ -118,8 +111,8 @@ def enrol_totp_view(request: AuthenticatedHttpRequest) -> HttpResponse:
         device = TOTPDevice.objects.create(user=user, name="Authenticator app", confirmed=False)
     form = TotpCodeForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        allowed, _ = device.verify_is_allowed()
-        if allowed and device.verify_token(form.cleaned_data["code"]):
+        check = totp_check([device], form.cleaned_data["code"])
+        if check.ok:
             with transaction.atomic():
                 device.confirmed = True
                 device.save(update_fields=["confirmed"])
@@ -136,7 +129,7 @@ def enrol_totp_view(request: AuthenticatedHttpRequest) -> HttpResponse:
             object_id=device.pk,
             outcome=Outcome.DENIED,
         )
-        form.add_error("code", "That code is not right. Check the time on your phone and try the current code.")
+        form.add_error("code", check.message)
     secret = b32encode(device.bin_key).decode("ascii")
     qr_svg = segno.make(device.config_url, error="m").svg_inline(scale=5, title="TOTP QR code")
     context = {"form": form, "secret": " ".join(secret[i : i + 4] for i in range(0, len(secret), 4)), "qr_svg": qr_svg}

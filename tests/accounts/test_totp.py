@@ -221,3 +221,36 @@ def test_navigation_is_hidden_until_the_code_is_entered(client, organisation):
     assert 'aria-label="Main"' not in page
     signed_in = factories.signed_in_client(user).get("/patients/").content.decode()
     assert 'aria-label="Main"' in signed_in
+
+
+def test_a_correct_code_right_after_a_wrong_one_says_how_long_to_wait(administrator):
+    # given a wrong code just entered
+    client = Client()
+    sign_in(client, administrator.email)
+    device = factories.totp_device(administrator)
+    client.post(VERIFY_URL, {"code": wrong_code(factories.current_totp_code(device))})
+    # when the right code follows at once
+    response = client.post(VERIFY_URL, {"code": factories.current_totp_code(device)})
+    # then the page says to wait, not that the code is wrong
+    page = response.content.decode()
+    assert "That code is not right" not in page
+    assert "Wait 1 second, then enter the code your app shows" in page
+    assert client.get("/quill-test/page/")["Location"].startswith(VERIFY_URL)
+
+
+def test_the_enrolment_code_reused_to_sign_in_is_called_used_not_wrong(administrator_without_totp):
+    # given a device just confirmed with the current code
+    client = _enrolment_client(administrator_without_totp)
+    client.get(ENROL_URL)
+    device = TOTPDevice.objects.get(user=administrator_without_totp)
+    code = factories.current_totp_code(device)
+    client.post(ENROL_URL, {"code": code})
+    # when the same code is entered at the next sign-in
+    client = Client()
+    sign_in(client, administrator_without_totp.email)
+    response = client.post(VERIFY_URL, {"code": code})
+    # then it is refused as already used, without starting a wait
+    page = response.content.decode()
+    assert "This code was just used. Wait for your app to show the next code" in page
+    device.refresh_from_db()
+    assert device.throttling_failure_count == 0
