@@ -14,6 +14,10 @@ from django.shortcuts import redirect
 from django.urls import reverse
 from django_otp.admin import OTPAdminSite
 
+from apps.audit.actions import Action
+from apps.audit.services import audit_denied
+from quill.portal import render_refusal
+
 
 class QuillAdminSite(OTPAdminSite):
     site_header = "Quill administration"
@@ -21,7 +25,25 @@ class QuillAdminSite(OTPAdminSite):
     index_title = "Administration"
 
     def login(self, request: HttpRequest, extra_context: dict | None = None) -> HttpResponse:
+        """Where the admin sends whoever it does not let in.
+
+        Someone not signed in, or an administrator whose session has not passed the code,
+        goes to the portal's sign-in page. Someone signed in whose role has no admin
+        (billing, a clinician) is told so, and the refusal is audited; sending them to a
+        sign-in form they have already passed explains nothing.
+        """
         next_url = request.GET.get("next") or reverse("admin:index")
+        user = request.user
+        may_administer = user.is_superuser or (user.is_staff and getattr(user, "is_manager", False))
+        if user.is_authenticated and not may_administer:
+            audit_denied(
+                action=Action.ACCESS_DENIED,
+                actor=user,
+                reason="role_required",
+                details={"attempted": "admin", "path": next_url[:200]},
+            )
+            message = "The administration pages are for administrators and owners; your role does not include them."
+            return render_refusal(request, message, 403)
         return redirect(f"{reverse('accounts:login')}?{urlencode({'next': next_url})}")
 
 

@@ -221,3 +221,18 @@ def test_tokens_users_and_organisations_cannot_be_deleted_in_admin(superuser_cli
     org_delete = f"/admin/accounts/organisation/{clinician.organisation_id}/delete/"
     assert superuser_client.get(org_delete).status_code == 403
     assert Organisation.objects.filter(pk=clinician.organisation_id).exists()
+
+
+@pytest.mark.parametrize("roles", [["billing"], ["clinician"]], ids=["billing", "clinician"])
+def test_a_signed_in_user_without_an_admin_role_is_told_not_allowed(organisation, roles):
+    user = factories.make_user(organisation, roles)
+    client = factories.signed_in_client(user)
+
+    response = client.get("/admin/", follow=True)
+
+    assert response.status_code == 403
+    page = response.content.decode()
+    assert "Not allowed" in page and "administrators and owners" in page
+    assert 'name="password"' not in page
+    denial = AuditEvent.objects.get(action="access.denied", actor_id=user.pk)
+    assert denial.details == {"reason": "role_required", "attempted": "admin", "path": "/admin/"}
