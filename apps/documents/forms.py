@@ -14,12 +14,15 @@ def category_choices(allowed: frozenset[str] | None, *, blank: str | None = None
 
 
 class DocumentFilterForm(forms.Form):
+    """Shown on the patient page beside the upload form, so its ids carry their own prefix."""
+
     category = forms.ChoiceField(required=False)
     encounter_id = forms.CharField(label="Encounter", max_length=64, required=False)
     date_from = forms.DateField(label="From", required=False, widget=IsoDateInput)
     date_to = forms.DateField(label="To", required=False, widget=IsoDateInput)
 
     def __init__(self, *args, allowed: frozenset[str] | None = None, **kwargs) -> None:
+        kwargs.setdefault("auto_id", "filter_%s")
         super().__init__(*args, **kwargs)
         self.fields["category"].choices = category_choices(allowed, blank="Any category")
 

@@ -33,9 +33,3 @@ class LetterForm(forms.Form):
         help_text="Leave a blank line between paragraphs. Start a line with “# ” for a heading, “- ” for a list item.",
         widget=forms.Textarea(attrs={"rows": 18}),
     )
-
-    def __init__(self, *args, **kwargs) -> None:
-        super().__init__(*args, **kwargs)
-        for name, field in self.fields.items():
-            if field.help_text:
-                field.widget.attrs["aria-describedby"] = f"id_{name}_help"
