@@ -29,7 +29,17 @@ from apps.patients.models import BreakGlassAccess, CareTeamMember, Patient
 from apps.patients.nhs_number import normalise_nhs_number
 from quill.errors import NotFound
 
-DATE_OF_BIRTH_FORMATS = ("%Y-%m-%d", "%d/%m/%Y", "%d-%m-%Y", "%d.%m.%Y", "%d %m %Y", "%Y%m%d")
+# The list shows "14 Mar 1958"; clinics also type 14/03/1958, 1958-03-14 and "14 March 1958".
+DATE_OF_BIRTH_FORMATS = (
+    "%Y-%m-%d",
+    "%d/%m/%Y",
+    "%d-%m-%Y",
+    "%d.%m.%Y",
+    "%d %m %Y",
+    "%Y%m%d",
+    "%d %b %Y",
+    "%d %B %Y",
+)
 
 
 def _organisation_patients(user: User) -> QuerySet[Patient]:
@@ -137,9 +147,14 @@ def patient_search(*, user: User, query: PatientQuery) -> QuerySet[Patient]:
 
     Free text also matches an MRN exactly and an NHS number typed with or without spaces.
     """
+    if query.problems:
+        return Patient.objects.none()  # a search that could not be understood matches nobody, not everybody
     patients = patients_listable_by(user)
     if query.text:
-        for word in query.text.split():
+        # "Marwood, Ellis" is how the list writes a name: the comma separates words like a space.
+        for word in re.split(r"[\s,]+", query.text):
+            if not word:
+                continue
             compact = normalise_nhs_number(word)
             patients = patients.filter(
                 Q(given_name__icontains=word)

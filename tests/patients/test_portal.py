@@ -67,6 +67,10 @@ def test_empty_state(clinician_client, organisation):
         ({"q": "31/01/1980"}, {"Jane Smith"}),
         ({"q": "mrn-777"}, {"John Smithson"}),
         ({"q": "nobody"}, set()),
+        ({"q": "SMITH, Jane"}, {"Jane Smith"}),
+        ({"q": "Smithson,John"}, {"John Smithson"}),
+        ({"q": "31 Jan 1980"}, {"Jane Smith"}),
+        ({"date_of_birth": "1 June 1975"}, {"John Smithson"}),
     ],
     ids=[
         "partial-family",
@@ -80,6 +84,10 @@ def test_empty_state(clinician_client, organisation):
         "dob-in-box",
         "mrn",
         "no-match",
+        "list-name-format",
+        "list-name-no-space",
+        "list-date-format",
+        "long-month",
     ],
 )
 def test_search(clinician_client, organisation, params, expected):
@@ -103,11 +111,14 @@ def test_search(clinician_client, organisation, params, expected):
     assert only_event("patient.searched").details["result_count"] == len(expected)
 
 
-def test_search_with_unreadable_date_explains(clinician_client, patient):
-    response = clinician_client.get(reverse("patients:list"), {"date_of_birth": "31st Jan"})
+def test_search_with_unreadable_date_explains_and_lists_nobody(clinician_client, patient):
+    response = clinician_client.get(reverse("patients:list"), {"q": patient.family_name, "date_of_birth": "31st Jan"})
 
     assert response.status_code == 200
     assert b"Enter the date of birth as 31/01/1980 or 1980-01-31." in response.content
+    assert list(response.context["page"].object_list) == []
+    assert b"Nothing was searched" in response.content
+    assert only_event("patient.searched").details["result_count"] == 0
 
 
 def test_create_patient(clinician_client, clinician):
