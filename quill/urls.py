@@ -1,5 +1,6 @@
 from django.contrib import admin
 from django.shortcuts import redirect
+from django.templatetags.static import static
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
@@ -8,6 +9,8 @@ from quill.api_root import api_root
 
 urlpatterns = [
     path("", lambda request: redirect("patients:list"), name="home"),
+    # Browsers ask for /favicon.ico on pages that do not name an icon (the admin, JSON, files).
+    path("favicon.ico", lambda request: redirect(static("img/favicon.svg"), permanent=True), name="favicon"),
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
     path("accounts/", include("apps.accounts.urls")),

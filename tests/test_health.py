@@ -79,3 +79,10 @@ def test_request_id_is_recorded_on_audit_events(clinician):
     )
     assert AuditEvent.objects.get(action="auth.login.failed").request_id == "req-audit-1"
     assert factories.PASSWORD != "wrong-password-entirely"
+
+
+def test_the_favicon_is_served_for_pages_that_do_not_name_one(client):
+    response = client.get("/favicon.ico")
+
+    assert response.status_code == 301
+    assert response["Location"].endswith("img/favicon.svg")
