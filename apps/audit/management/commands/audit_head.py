@@ -12,8 +12,8 @@ import uuid
 from django.core.management.base import BaseCommand, CommandParser
 from django.utils import timezone
 
-from apps.accounts.models import Organisation
 from apps.audit.models import PLATFORM_CHAIN, ChainHead
+from apps.audit.organisations import organisation_names
 
 
 class Command(BaseCommand):
@@ -23,7 +23,7 @@ class Command(BaseCommand):
         parser.add_argument("--json", action="store_true", dest="as_json", help="Print one JSON document.")
 
     def handle(self, *args, as_json: bool = False, **options) -> None:
-        names = dict(Organisation.objects.values_list("pk", "name"))
+        names = organisation_names()
         heads = sorted(ChainHead.objects.all(), key=lambda head: (head.chain == PLATFORM_CHAIN, head.chain))
         taken_at = timezone.now().isoformat()
         rows = [

@@ -6,8 +6,8 @@ import uuid
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from apps.accounts.models import Organisation
 from apps.audit.models import PLATFORM_CHAIN
+from apps.audit.organisations import organisation_exists, organisation_names
 from apps.audit.verification import chains_to_verify, verify_chain
 
 
@@ -23,9 +23,9 @@ class Command(BaseCommand):
                 organisation = str(uuid.UUID(organisation))
             except ValueError as exc:
                 raise CommandError(f"--organisation must be an organisation id (UUID), not {organisation!r}") from exc
-            if not Organisation.objects.filter(pk=organisation).exists():
+            if not organisation_exists(organisation):
                 raise CommandError(f"No organisation has id {organisation}.", returncode=2)
-        names = dict(Organisation.objects.values_list("pk", "name"))
+        names = organisation_names()
         broken = []
         total = 0
         for chain in chains_to_verify(organisation):
