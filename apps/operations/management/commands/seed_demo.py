@@ -4,6 +4,9 @@ Creates "Demo Clinic" with one user per role and a few invented patients.
 Passwords are generated, and because only their hashes are stored they are
 kept in VAR_DIR/demo-credentials.json (mode 0600, git-ignored) so re-runs can
 print them again. Never use this with real patient data.
+
+It lives in operations, the top layer, because it composes several apps
+(accounts and patients today); a lower app may not import a higher one.
 """
 
 from __future__ import annotations
