@@ -20,25 +20,27 @@ ROOT = Path(__file__).resolve().parent.parent
 APPS_DIR = ROOT / "apps"
 QUILL_DIR = ROOT / "quill"
 
-# app -> the apps it may import. Lower layers never import higher ones.
+# app -> the apps it may import: every layer below it (drawn in docs/architecture.md, "Layering").
 #
-#   audit, files       ground: import no other app (audit knows users and organisations by id)
-#   accounts           users and organisations; photos go through files
-#   outbox             the transactional outbox
-#   patients           patients, access, break-glass; photos go through files
-#   documents          documents and everything done to them
-#   fhir, letters      built on documents; neither imports the other
-#   operations         operator work over every layer; exports letters, so it may import them
+#   operations ──▶ letters      fhir        operator work; it exports letters, so it may import them
+#        └────────────┴───────────┘
+#                 documents                 documents and everything done to them
+#                 patients                  patients, access, break-glass
+#                 outbox                    the transactional outbox
+#                 accounts                  users and organisations
+#              audit     files              ground: import no app (audit knows everyone by id)
+_GROUND = {"audit", "files"}
+_DOCUMENTS_AND_BELOW = _GROUND | {"accounts", "outbox", "patients", "documents"}
 ALLOWED: dict[str, set[str]] = {
     "audit": set(),
     "files": set(),
-    "accounts": {"audit", "files"},
-    "outbox": {"audit", "accounts"},
-    "patients": {"audit", "accounts", "outbox", "files"},
-    "documents": {"audit", "accounts", "outbox", "patients", "files"},
-    "fhir": {"audit", "accounts", "outbox", "patients", "files", "documents"},
-    "letters": {"audit", "accounts", "outbox", "patients", "files", "documents"},
-    "operations": {"audit", "accounts", "outbox", "patients", "files", "documents", "letters"},
+    "accounts": _GROUND,
+    "outbox": _GROUND | {"accounts"},
+    "patients": _GROUND | {"accounts", "outbox"},
+    "documents": _GROUND | {"accounts", "outbox", "patients"},
+    "fhir": _DOCUMENTS_AND_BELOW,
+    "letters": _DOCUMENTS_AND_BELOW,
+    "operations": _DOCUMENTS_AND_BELOW | {"letters"},
 }
 
 # Modules of the project package that wire the apps together and so may import them.
