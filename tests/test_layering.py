@@ -111,7 +111,7 @@ def _label_lookups(node: ast.AST) -> list[str]:
 
 
 def _where(path: Path, node: ast.AST) -> str:
-    return f"{path.relative_to(ROOT)}:{node.lineno}"
+    return f"{path.relative_to(ROOT)}:{getattr(node, 'lineno', 0)}"
 
 
 def _scan(files, source_of) -> tuple[list[Edge], list[Edge]]:
