@@ -156,23 +156,6 @@ class QuillCommand(BaseCommand):
         self.stdout.write(self.style.SUCCESS(f"{prefix}{text}"))
 
 
-def organisation_id_option(value: str | None) -> str | None:
-    """Check an --organisation value: a UUID of an existing organisation (exit 2 otherwise)."""
-    if not value:
-        return None
-    import uuid
-
-    from apps.accounts.models import Organisation
-
-    try:
-        organisation_id = str(uuid.UUID(value))
-    except ValueError:
-        raise Unable(f"--organisation must be an organisation id (UUID), not {value!r}.") from None
-    if not Organisation.objects.filter(pk=organisation_id).exists():
-        raise Unable(f"No organisation has id {organisation_id}.")
-    return organisation_id
-
-
 def describe_age(age: timedelta) -> str:
     hours = age.total_seconds() / 3600
     if hours < 1:

@@ -22,6 +22,7 @@ from apps.patients.errors import (
     PatientInvalid,
     RoleRequired,
 )
+from apps.patients.hooks import birth_date_changed
 from apps.patients.models import BreakGlassAccess, CareTeamMember, Patient, Sex
 from apps.patients.nhs_number import nhs_number_problem, normalise_nhs_number
 from apps.patients.selectors import parse_date_of_birth
@@ -218,10 +219,8 @@ def patient_update(*, user: User, patient: Patient, fields: dict[str, Any]) -> P
             if "restricted" in diff and locked.restricted and not access.is_on_care_team(user, locked):
                 _care_team_add(by=user, patient=locked, member=user)
             if "date_of_birth" in diff:
-                # The children's retention rule depends on the birth date.
-                from apps.documents.services.retention import patient_retention_recompute
-
-                patient_retention_recompute(patient_id=locked.pk)
+                # Documents' retention depends on the birth date (the children's rule).
+                birth_date_changed(patient_id=locked.pk)
             if locked.fhir_id:
                 # Already on the FHIR server: send the new demographics (same transaction, via the outbox).
                 outbox_enqueue(

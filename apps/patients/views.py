@@ -16,7 +16,7 @@ from django.template.loader import get_template
 from django.urls import reverse
 from django.utils.http import urlencode
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_http_methods, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from apps.accounts.models import User
 from apps.audit.actions import Action, action_label
@@ -27,6 +27,7 @@ from apps.patients.access import PatientAction
 from apps.patients.errors import BreakGlassRequired, PatientInvalid
 from apps.patients.forms import BreakGlassForm, CareTeamAddForm, PatientForm, PatientSearchForm
 from apps.patients.selectors import (
+    break_glass_grants_visible_to,
     break_glass_live_grant,
     care_team_candidates,
     care_team_of,
@@ -46,6 +47,7 @@ from apps.patients.services import (
 )
 from quill.errors import NotFound, PermissionDenied, QuillError
 from quill.portal import refusals_as_pages as portal_refusals
+from quill.portal import render_refusal
 
 PAGE_SIZE = 25
 DOCUMENTS_TEMPLATE = "documents/_patient_documents.html"
@@ -255,3 +257,26 @@ def patient_care_team_remove_view(request: HttpRequest, patient_id: str, user_id
     patient_care_team_remove(by=request.user, patient=patient, member=member)
     messages.success(request, f"{member.full_name} is no longer on the care team.")
     return redirect(reverse("patients:detail", kwargs={"patient_id": patient.pk}) + "#care-team")
+
+
+@never_cache
+@login_required
+@require_GET
+def break_glass_log(request: HttpRequest) -> HttpResponse:
+    """Every break-glass opening in the organisation, newest first, with reason and expiry (managers only).
+
+    Served at /audit/break-glass/ (quill/urls.py): the managers' review area, though the grants are patients'.
+    """
+    if not request.user.is_manager:
+        attempted = {"attempted": "break_glass.list"}
+        audit_denied(action=Action.ACCESS_DENIED, actor=request.user, reason="role_required", details=attempted)
+        message = "Only administrators and owners can review break-glass openings."
+        return render_refusal(request, message, 403)
+    page = Paginator(break_glass_grants_visible_to(request.user), PAGE_SIZE).get_page(request.GET.get("page"))
+    audit_record(
+        action=Action.AUDIT_BREAK_GLASS_LISTED,
+        actor=request.user,
+        object_type="break_glass_access",
+        details={"page": page.number},
+    )
+    return render(request, "patients/break_glass_log.html", {"page": page})

@@ -5,21 +5,22 @@ The key is printed once; only its hash is stored.
 
 from __future__ import annotations
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError, CommandParser
 
 from apps.accounts.models import User
 from apps.accounts.services import api_token_create
+from quill.commands import QuillCommand
 
 
-class Command(BaseCommand):
+class Command(QuillCommand):
     help = "Create an API token for a user and print its key (shown once; only a hash is stored)."
 
-    def add_arguments(self, parser) -> None:
+    def add_command_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--email", required=True, help="The user the token acts as.")
         parser.add_argument("--name", required=True, help="What the token is for, e.g. 'EHR integration'.")
         parser.add_argument("--days", type=int, default=None, help="Lifetime in days (default QUILL_API_TOKEN_DAYS).")
 
-    def handle(self, *args, **options) -> None:
+    def run(self, **options) -> None:
         email = options["email"].strip().lower()
         user = User.objects.select_related("organisation").filter(email__iexact=email).first()
         if user is None:

@@ -7,11 +7,12 @@ import secrets
 import sys
 
 from django.core.exceptions import ValidationError
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError, CommandParser
 
 from apps.accounts.models import Organisation, User
 from apps.accounts.roles import Role
 from apps.accounts.services import organisation_create, user_create
+from quill.commands import QuillCommand
 
 
 def generate_password() -> str:
@@ -19,12 +20,12 @@ def generate_password() -> str:
     return secrets.token_urlsafe(24)
 
 
-class Command(BaseCommand):
+class Command(QuillCommand):
     help = (
         "Create a user in an organisation. Without --password, asks for one on a terminal, or generates and prints one."
     )
 
-    def add_arguments(self, parser) -> None:
+    def add_command_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--email", required=True)
         parser.add_argument("--name", required=True, help="Full name.")
         parser.add_argument("--organisation", required=True, help="Organisation name (or id).")
@@ -35,7 +36,7 @@ class Command(BaseCommand):
             "--create-organisation", action="store_true", help="Create the organisation if it does not exist."
         )
 
-    def handle(self, *args, **options) -> None:
+    def run(self, **options) -> None:
         email = options["email"].strip().lower()
         roles = self._roles(options["roles"])
         if User.objects.filter(email__iexact=email).exists():

@@ -9,21 +9,22 @@ from __future__ import annotations
 import json
 import uuid
 
-from django.core.management.base import BaseCommand, CommandParser
+from django.core.management.base import CommandParser
 from django.utils import timezone
 
-from apps.accounts.models import Organisation
 from apps.audit.models import PLATFORM_CHAIN, ChainHead
+from apps.audit.organisations import organisation_names
+from quill.commands import QuillCommand
 
 
-class Command(BaseCommand):
+class Command(QuillCommand):
     help = "Print every organisation's (and the platform's) latest audit sequence number and hash."
 
-    def add_arguments(self, parser: CommandParser) -> None:
+    def add_command_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--json", action="store_true", dest="as_json", help="Print one JSON document.")
 
-    def handle(self, *args, as_json: bool = False, **options) -> None:
-        names = dict(Organisation.objects.values_list("pk", "name"))
+    def run(self, *, as_json: bool = False, **options) -> None:
+        names = organisation_names()
         heads = sorted(ChainHead.objects.all(), key=lambda head: (head.chain == PLATFORM_CHAIN, head.chain))
         taken_at = timezone.now().isoformat()
         rows = [

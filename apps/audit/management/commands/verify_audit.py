@@ -4,28 +4,29 @@ from __future__ import annotations
 
 import uuid
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 
-from apps.accounts.models import Organisation
 from apps.audit.models import PLATFORM_CHAIN
+from apps.audit.organisations import organisation_exists, organisation_names
 from apps.audit.verification import chains_to_verify, verify_chain
+from quill.commands import ProblemsFound, QuillCommand, Unable
 
 
-class Command(BaseCommand):
+class Command(QuillCommand):
     help = "Verify the audit hash chains (all, or one organisation's). Exits 1 naming the first broken event."
 
-    def add_arguments(self, parser: CommandParser) -> None:
+    def add_command_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--organisation", metavar="ID", help="Verify only this organisation's chain (its UUID).")
 
-    def handle(self, *args, organisation: str | None = None, **options) -> None:
+    def run(self, *, organisation: str | None = None, **options) -> None:
         if organisation:
             try:
                 organisation = str(uuid.UUID(organisation))
             except ValueError as exc:
                 raise CommandError(f"--organisation must be an organisation id (UUID), not {organisation!r}") from exc
-            if not Organisation.objects.filter(pk=organisation).exists():
-                raise CommandError(f"No organisation has id {organisation}.", returncode=2)
-        names = dict(Organisation.objects.values_list("pk", "name"))
+            if not organisation_exists(organisation):
+                raise Unable(f"No organisation has id {organisation}.")
+        names = organisation_names()
         broken = []
         total = 0
         for chain in chains_to_verify(organisation):
@@ -41,7 +42,6 @@ class Command(BaseCommand):
                 self.stdout.write(f"BROKEN  {label}: {result.checked} events verified; {result.problem}")
         self.stdout.write(f"{total} events checked in total.")
         if broken:
-            raise CommandError(
-                "Audit chain verification FAILED. First broken event: " + "; ".join(str(p) for p in broken),
-                returncode=1,
+            raise ProblemsFound(
+                "Audit chain verification FAILED. First broken event: " + "; ".join(str(p) for p in broken)
             )

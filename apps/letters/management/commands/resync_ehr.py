@@ -5,25 +5,27 @@ from __future__ import annotations
 import uuid
 
 from django.conf import settings
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError, CommandParser
 from django.db import transaction
 
 from apps.letters.models import Letter, LetterStatus
 from apps.letters.services import OUTBOX_KIND
 from apps.outbox.models import MessageStatus, OutboxMessage, Target
 from apps.outbox.services import outbox_enqueue, outbox_requeue
+from quill.commands import QuillCommand
 
 
-class Command(BaseCommand):
+class Command(QuillCommand):
     help = "Queue openEHR pushes again: --letter ID for one letter, --failed for every dead-lettered push."
+    changes_state = True  # --dry-run: say what would be queued; change nothing
 
-    def add_arguments(self, parser) -> None:
+    def add_command_arguments(self, parser: CommandParser) -> None:
         which = parser.add_mutually_exclusive_group(required=True)
         which.add_argument("--letter", help="The id of one final letter.")
         which.add_argument("--failed", action="store_true", help="Every dead-lettered letter push.")
-        parser.add_argument("--dry-run", action="store_true", help="Say what would be queued; change nothing.")
 
-    def handle(self, *args, letter: str | None = None, failed: bool = False, dry_run: bool = False, **options):
+    def run(self, *, letter: str | None = None, failed: bool = False, **options) -> None:
+        dry_run = self.dry_run
         if not settings.QUILL_EHRBASE_URL:
             raise CommandError("QUILL_EHRBASE_URL is not set; letters cannot be sent to EHRbase.")
         messages = OutboxMessage.objects.filter(target=Target.OPENEHR, kind=OUTBOX_KIND)

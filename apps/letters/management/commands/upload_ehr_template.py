@@ -3,25 +3,24 @@
 from __future__ import annotations
 
 from django.conf import settings
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 
 from apps.letters.openehr.client import EhrbaseError
 from apps.letters.openehr.template import TEMPLATE_ID, load_letter_template, parse_template
 from apps.letters.push import ehrbase_client
+from quill.commands import QuillCommand
 
 
-class Command(BaseCommand):
+class Command(QuillCommand):
     help = "Upload the quill_letter.v1 template to EHRbase; 'already there' (409) is success."
+    changes_state = True  # --dry-run: check the template and settings; send nothing
 
-    def add_arguments(self, parser) -> None:
-        parser.add_argument("--dry-run", action="store_true", help="Check the template and settings; send nothing.")
-
-    def handle(self, *args, dry_run: bool = False, **options) -> None:
+    def run(self, **options) -> None:
         if not settings.QUILL_EHRBASE_URL:
             raise CommandError("QUILL_EHRBASE_URL is not set; there is no EHRbase to upload to.")
         opt = load_letter_template()
         info = parse_template(opt)
-        if dry_run:
+        if self.dry_run:
             self.stdout.write(
                 f"Would upload template {info.template_id} ({len(info.archetype_ids)} archetypes, "
                 f"{len(opt):,} bytes) to {settings.QUILL_EHRBASE_URL}."

@@ -18,10 +18,11 @@ from datetime import timedelta
 
 from django.core.management.base import CommandParser
 
+from apps.accounts.options import organisation_id_option
 from apps.files import storage
 from apps.files.errors import StorageUnavailable
 from apps.operations import integrity
-from quill.commands import QuillCommand, Unable, describe_age, organisation_id_option, parse_duration
+from quill.commands import QuillCommand, Unable, describe_age, parse_duration
 
 MINIMUM_AGE = timedelta(hours=1)
 

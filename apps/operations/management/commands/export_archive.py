@@ -15,9 +15,10 @@ import os
 
 from django.core.management.base import CommandParser
 
+from apps.accounts.options import organisation_id_option
 from apps.files.errors import StorageUnavailable
 from apps.operations.archive import export_archive
-from quill.commands import QuillCommand, Unable, organisation_id_option
+from quill.commands import QuillCommand, Unable
 
 
 class Command(QuillCommand):

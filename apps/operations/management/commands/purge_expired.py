@@ -14,9 +14,10 @@ from __future__ import annotations
 from django.core.management.base import CommandParser
 from django.utils import timezone
 
+from apps.accounts.options import organisation_id_option
 from apps.documents.services.retention import document_purge, documents_to_purge, erasure_requests_complete
 from apps.files.errors import StorageUnavailable
-from quill.commands import QuillCommand, Unable, organisation_id_option
+from quill.commands import QuillCommand, Unable
 
 
 class Command(QuillCommand):

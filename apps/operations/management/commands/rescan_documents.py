@@ -18,6 +18,7 @@ from collections import Counter
 from django.conf import settings
 from django.core.management.base import CommandParser
 
+from apps.accounts.options import organisation_id_option
 from apps.documents.models import AVAILABLE_SCAN_STATUSES, ScanStatus
 from apps.documents.services.rescanning import (
     document_rescan_in_place,
@@ -27,7 +28,7 @@ from apps.documents.services.rescanning import (
 from apps.documents.tasks import scan_document
 from apps.files.errors import StorageUnavailable
 from apps.files.scanner import ScannerUnavailable, ping
-from quill.commands import QuillCommand, Unable, organisation_id_option
+from quill.commands import QuillCommand, Unable
 from quill.queue import enqueue
 
 

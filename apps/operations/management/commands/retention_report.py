@@ -17,6 +17,7 @@ from django.db.models import Count, Q
 from django.utils import timezone
 
 from apps.accounts.models import Organisation
+from apps.accounts.options import organisation_id_option
 from apps.documents.models import Document
 from apps.documents.services.retention import (
     documents_due,
@@ -24,7 +25,7 @@ from apps.documents.services.retention import (
     patient_retention_recompute,
     patients_with_documents,
 )
-from quill.commands import QuillCommand, organisation_id_option
+from quill.commands import QuillCommand
 
 
 class Command(QuillCommand):

@@ -14,10 +14,11 @@ from datetime import timedelta
 
 from django.core.management.base import CommandParser
 
+from apps.accounts.options import organisation_id_option
 from apps.documents.services import document_mark_corrupt
 from apps.files.errors import StorageUnavailable
 from apps.operations import integrity
-from quill.commands import QuillCommand, Unable, describe_age, organisation_id_option
+from quill.commands import QuillCommand, Unable, describe_age
 
 # Younger orphans are most likely uploads still in progress; they are listed but not counted as problems.
 ORPHAN_GRACE = timedelta(hours=1)

@@ -4,6 +4,9 @@ Creates "Demo Clinic" with one user per role and a few invented patients.
 Passwords are generated, and because only their hashes are stored they are
 kept in VAR_DIR/demo-credentials.json (mode 0600, git-ignored) so re-runs can
 print them again. Never use this with real patient data.
+
+It lives in operations, the top layer, because it composes several apps
+(accounts and patients today); a lower app may not import a higher one.
 """
 
 from __future__ import annotations
@@ -14,7 +17,6 @@ from datetime import date
 from pathlib import Path
 
 from django.conf import settings
-from django.core.management.base import BaseCommand
 from django.db import transaction
 
 from apps.accounts.management.commands.create_user import generate_password
@@ -22,6 +24,7 @@ from apps.accounts.models import Organisation, User
 from apps.accounts.services import organisation_create, user_create, user_set_password
 from apps.patients.models import Patient
 from apps.patients.services import patient_create
+from quill.commands import QuillCommand
 
 DEMO_ORGANISATION = "Demo Clinic"
 SIGN_IN_URL = "http://127.0.0.1:8000/accounts/sign-in/"
@@ -73,10 +76,10 @@ def save_credentials(path: Path, credentials: dict[str, str]) -> None:
     os.replace(temporary, path)
 
 
-class Command(BaseCommand):
+class Command(QuillCommand):
     help = "Create (or re-print) the demo organisation, one user per role and a few invented patients."
 
-    def handle(self, *args, **options) -> None:
+    def run(self, **options) -> None:
         path = credentials_path()
         stored = load_credentials(path)
         with transaction.atomic():
