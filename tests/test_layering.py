@@ -45,7 +45,8 @@ ALLOWED: dict[str, set[str]] = {
 
 # Modules of the project package that wire the apps together and so may import them.
 # Everything else in quill/ is plumbing that any app can import, so it must not import apps.
-QUILL_MAY_IMPORT_APPS = {"urls.py", "settings.py", "api_root.py", "admin_site.py"}
+# types.py names the User model for the type checker only (under TYPE_CHECKING, never at run time).
+QUILL_MAY_IMPORT_APPS = {"urls.py", "settings.py", "api_root.py", "admin_site.py", "types.py"}
 
 # Models looked up by app label (``get_model("accounts", "Organisation")``) against the layering.
 # Not an import, but a dependency all the same, so each file that does it is listed with its reason.

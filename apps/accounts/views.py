@@ -25,10 +25,10 @@ from apps.accounts.forms import SignInForm, TotpCodeForm
 from apps.accounts.models import User
 from apps.accounts.services import user_sign_out_everywhere
 from apps.accounts.totp import totp_check
-from apps.accounts.types import AuthenticatedHttpRequest
 from apps.audit.actions import Action
 from apps.audit.models import Outcome
 from apps.audit.services import audit_record
+from quill.types import AuthenticatedHttpRequest
 
 
 def _safe_next(request: HttpRequest, default: str) -> str:

@@ -7,13 +7,13 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from apps.accounts.types import AuthenticatedRequest
 from apps.audit.actions import Action
 from apps.audit.selectors import AuditFilterInvalid, audit_event_search, audit_filters_parse
 from apps.audit.serializers import AuditEventSerializer
 from apps.audit.services import audit_denied, audit_record
 from quill.api import Pagination
 from quill.errors import PermissionDenied
+from quill.types import AuthenticatedRequest
 
 FILTERS = ("patient_id", "actor", "action", "date_from", "date_to")
 

@@ -22,7 +22,6 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from apps.accounts.types import AuthenticatedRequest
 from apps.documents.services.delivery import (
     RangeNotSatisfiable,
     document_content_response,
@@ -33,6 +32,7 @@ from apps.fhir.mapping import validate_resource
 from apps.fhir.responder import capability_statement
 from apps.fhir.search import parse_document_search, parse_patient_search, wants_fhir_json
 from quill.errors import QuillError
+from quill.types import AuthenticatedRequest
 
 _ISSUE_TYPES = {
     400: "invalid",

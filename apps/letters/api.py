@@ -12,7 +12,6 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from apps.accounts.types import AuthenticatedRequest
 from apps.audit.actions import Action
 from apps.audit.services import audit_record
 from apps.letters.errors import LetterIncomplete, LetterInvalid
@@ -27,6 +26,7 @@ from apps.letters.services import (
     letter_update,
 )
 from quill.api import Pagination, error_response
+from quill.types import AuthenticatedRequest
 
 
 class LetterSerializer(serializers.ModelSerializer):

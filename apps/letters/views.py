@@ -13,7 +13,6 @@ from django.urls import reverse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST
 
-from apps.accounts.types import AuthenticatedHttpRequest
 from apps.audit.actions import Action
 from apps.audit.services import audit_record
 from apps.letters.errors import LetterFinal, LetterIncomplete, LetterInvalid
@@ -32,6 +31,7 @@ from apps.letters.services import (
 from apps.outbox.models import OutboxMessage, Target
 from quill.errors import Conflict
 from quill.portal import refusals_as_pages as portal_refusals
+from quill.types import AuthenticatedHttpRequest
 
 refusals_as_pages = portal_refusals(not_found="There is no such letter or patient, or it is not yours to see.")
 
