@@ -26,6 +26,7 @@ from apps.audit.actions import Action
 from apps.audit.services import audit_denied, audit_record
 from apps.documents.audit import ensure_not_sealed
 from apps.documents.models import Annotation, AnnotationKind, Document
+from apps.documents.permissions import may_delete_annotation
 from quill.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 
 MAX_POINTS = 2000
@@ -164,10 +165,6 @@ def annotation_create(
             details={"document_id": str(document.pk), "kind": kind, "page": page},
         )
     return annotation
-
-
-def may_delete_annotation(user: User, annotation: Annotation) -> bool:
-    return annotation.author_id == user.pk or user.is_manager
 
 
 def annotation_delete(*, actor: User, annotation: Annotation) -> None:
