@@ -1,4 +1,4 @@
-"""Services that change accounts: tokens, sign-out everywhere, organisations and users."""
+"""Services that change accounts: tokens, sign-out everywhere, TOTP enrolment, organisations and users."""
 
 from __future__ import annotations
 
@@ -10,9 +10,11 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from apps.accounts.models import ApiToken, Organisation, User
 from apps.audit.actions import Action
+from apps.audit.models import Outcome
 from apps.audit.services import audit_record
 
 TOKEN_PREFIX = "qk_"  # noqa: S105 (a public marker, not a secret)
@@ -140,3 +142,30 @@ def user_set_password(*, user: User, password: str, changed_by: User | None = No
             details={"email": user.email},
         )
     return user
+
+
+def totp_device_start(*, actor: User) -> TOTPDevice:
+    """The authenticator device `actor` is enrolling (unconfirmed), made on their first visit."""
+    device = TOTPDevice.objects.filter(user=actor, confirmed=False).first()
+    if device is None:
+        device = TOTPDevice.objects.create(user=actor, name="Authenticator app", confirmed=False)
+    return device
+
+
+def totp_device_confirm(*, actor: User, device: TOTPDevice, code: str) -> bool:
+    """Confirm the device with a current code (audited `auth.totp.enrolled`); a wrong code is audited too."""
+    allowed, _ = device.verify_is_allowed()
+    if allowed and device.verify_token(code):
+        with transaction.atomic():
+            device.confirmed = True
+            device.save(update_fields=["confirmed"])
+            audit_record(action=Action.AUTH_TOTP_ENROLLED, actor=actor, object_type="totp_device", object_id=device.pk)
+        return True
+    audit_record(
+        action=Action.AUTH_TOTP_FAILED,
+        actor=actor,
+        object_type="totp_device",
+        object_id=device.pk,
+        outcome=Outcome.DENIED,
+    )
+    return False

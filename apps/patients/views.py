@@ -26,9 +26,11 @@ from apps.patients import access
 from apps.patients.access import PatientAction
 from apps.patients.errors import BreakGlassRequired, PatientInvalid
 from apps.patients.forms import BreakGlassForm, CareTeamAddForm, PatientForm, PatientSearchForm
+from apps.patients.regions import patient_regions
 from apps.patients.selectors import (
     break_glass_live_grant,
     care_team_candidates,
+    care_team_member_candidate_get,
     care_team_of,
     patient_get_for,
     patient_query_parse,
@@ -44,7 +46,7 @@ from apps.patients.services import (
     patient_mark_viewed,
     patient_update,
 )
-from quill.errors import NotFound, PermissionDenied, QuillError
+from quill.errors import PermissionDenied, QuillError
 from quill.portal import refusals_as_pages as portal_refusals
 
 PAGE_SIZE = 25
@@ -187,6 +189,8 @@ def patient_detail(request: HttpRequest, patient_id: str) -> HttpResponse:
         "team_form": CareTeamAddForm(candidates=care_team_candidates(patient=patient)) if may_manage_team else None,
         "documents_enabled": _documents_enabled(),
     }
+    if context["documents_enabled"]:
+        context.update(patient_regions(request, patient))
     return render(request, "patients/detail.html", context)
 
 
@@ -233,7 +237,7 @@ def patient_care_team_add_view(request: HttpRequest, patient_id: str) -> HttpRes
     patient = patient_get_for(user=request.user, patient_id=patient_id, action=PatientAction.CARE_TEAM)
     form = CareTeamAddForm(request.POST, candidates=care_team_candidates(patient=patient))
     if form.is_valid():
-        member = User.objects.get(pk=form.cleaned_data["member"], organisation_id=patient.organisation_id)
+        member = care_team_member_candidate_get(patient=patient, user_id=form.cleaned_data["member"])
         try:
             patient_care_team_add(by=request.user, patient=patient, member=member)
         except PatientInvalid as refusal:
@@ -249,9 +253,7 @@ def patient_care_team_add_view(request: HttpRequest, patient_id: str) -> HttpRes
 @require_POST
 def patient_care_team_remove_view(request: HttpRequest, patient_id: str, user_id: int) -> HttpResponse:
     patient = patient_get_for(user=request.user, patient_id=patient_id, action=PatientAction.CARE_TEAM)
-    member = User.objects.filter(pk=user_id, organisation_id=patient.organisation_id).first()
-    if member is None:
-        raise NotFound()
+    member = care_team_member_candidate_get(patient=patient, user_id=user_id)
     patient_care_team_remove(by=request.user, patient=patient, member=member)
     messages.success(request, f"{member.full_name} is no longer on the care team.")
     return redirect(reverse("patients:detail", kwargs={"patient_id": patient.pk}) + "#care-team")

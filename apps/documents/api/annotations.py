@@ -10,15 +10,10 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apps.audit.actions import Action
-from apps.documents.audit import audit_document
-from apps.documents.selectors import document_get_for
+from apps.documents.selectors import annotation_get_for, annotations_for, document_get_for
 from apps.documents.serializers import AnnotationSerializer
-from apps.documents.services.annotations import (
-    annotation_create,
-    annotation_delete,
-    annotation_get_for,
-    annotations_for,
-)
+from apps.documents.services.annotations import annotation_create, annotation_delete
+from apps.documents.services.reading import document_record_read
 
 
 class DocumentAnnotationsView(APIView):
@@ -30,8 +25,8 @@ class DocumentAnnotationsView(APIView):
     def get(self, request: Request, document_id) -> Response:
         document = document_get_for(user=request.user, document_id=document_id, action="annotation.list")
         annotations = annotations_for(document=document)
-        audit_document(
-            Action.ANNOTATION_LISTED,
+        document_record_read(
+            action=Action.ANNOTATION_LISTED,
             document=document,
             actor=request.user,
             details={"returned": len(annotations)},

@@ -14,9 +14,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from apps.accounts.models import User
+from apps.accounts.selectors import active_user_get
 from apps.audit.actions import Action
-from apps.documents.audit import audit_document
 from apps.documents.selectors import document_get_for
 from apps.documents.serializers import DownloadUrlSerializer
 from apps.documents.services.delivery import (
@@ -25,6 +24,7 @@ from apps.documents.services.delivery import (
     ensure_available,
     range_not_satisfiable_response,
 )
+from apps.documents.services.reading import document_record_read
 from apps.files import storage
 from apps.files.filenames import content_disposition
 from quill.api import error_response
@@ -65,8 +65,8 @@ class DocumentDownloadUrlView(APIView):
                 document_id=document.pk, user_id=request.user.pk, expires_in=expires_in
             )
             url = request.build_absolute_uri(reverse("documents-signed-download", args=[token]))
-        audit_document(
-            Action.DOCUMENT_URL_ISSUED,
+        document_record_read(
+            action=Action.DOCUMENT_URL_ISSUED,
             document=document,
             actor=request.user,
             details={"expires_in": expires_in, "kind": "presigned-s3" if storage.is_s3() else "signed"},
@@ -88,7 +88,7 @@ class SignedDownloadView(APIView):
             return error_response("link_expired", "This download link has expired; ask Quill for a new one.", 403)
         except (signing.BadSignature, ValueError, KeyError):
             return error_response("link_invalid", "This download link is not valid.", 403)
-        user = User.objects.filter(pk=user_id, is_active=True).select_related("organisation").first()
+        user = active_user_get(user_id=user_id)
         if user is None:
             return error_response("link_invalid", "This download link is not valid.", 403)
         document = document_get_for(user=user, document_id=document_id, action="document.download", related=())

@@ -11,7 +11,6 @@ from rest_framework.views import APIView
 
 from apps.audit.actions import Action
 from apps.documents.api._common import HashingUploadMixin, _validated
-from apps.documents.audit import audit_document
 from apps.documents.selectors import document_get_for, document_versions
 from apps.documents.serializers import (
     DocumentDeleteSerializer,
@@ -28,6 +27,7 @@ from apps.documents.services import (
     document_soft_delete,
     document_update,
 )
+from apps.documents.services.reading import document_record_read
 from apps.files.errors import MissingFile
 
 
@@ -37,8 +37,8 @@ class DocumentDetailView(APIView):
     @extend_schema(responses=DocumentSerializer)
     def get(self, request: Request, document_id) -> Response:
         document = document_get_for(user=request.user, document_id=document_id, include_deleted=True)
-        audit_document(
-            Action.DOCUMENT_VIEWED,
+        document_record_read(
+            action=Action.DOCUMENT_VIEWED,
             document=document,
             actor=request.user,
         )
@@ -87,8 +87,8 @@ class DocumentVersionsView(HashingUploadMixin, APIView):
     def get(self, request: Request, document_id) -> Response:
         document = document_get_for(user=request.user, document_id=document_id)
         versions = document_versions(document=document)
-        audit_document(
-            Action.DOCUMENT_VERSIONS_VIEWED,
+        document_record_read(
+            action=Action.DOCUMENT_VERSIONS_VIEWED,
             document=document,
             actor=request.user,
         )

@@ -16,15 +16,20 @@ from django.views.decorators.http import require_GET, require_POST
 
 from apps.accounts.models import User
 from apps.audit.actions import Action, action_label
-from apps.documents.audit import audit_document
 from apps.documents.forms import DeleteForm, NewVersionForm
-from apps.documents.history import document_audit_events
 from apps.documents.models import AnnotationKind, Document
 from apps.documents.permissions import allowed_categories, may_delete_annotation
-from apps.documents.selectors import document_get_for, document_versions
+from apps.documents.selectors import (
+    annotation_get_for,
+    annotations_for,
+    document_audit_events,
+    document_get_for,
+    document_versions,
+)
 from apps.documents.services import UploadRequest, document_new_version, document_soft_delete
-from apps.documents.services.annotations import annotation_delete, annotation_get_for, annotations_for
+from apps.documents.services.annotations import annotation_delete
 from apps.documents.services.delivery import ensure_available
+from apps.documents.services.reading import document_record_read
 from apps.documents.views._common import ACCEPT, _portal, _receives_files, _stream_object, _uploaded_files
 from apps.files import storage
 from apps.files.errors import MissingFile, ThumbnailError
@@ -82,8 +87,8 @@ def document_detail(request: HttpRequest, document_id: str) -> HttpResponse:
     versions = list(document_versions(document=document))
     annotations = list(annotations_for(document=document))
     events = document_audit_events(document=document, version_ids=[version.pk for version in versions])
-    audit_document(
-        Action.DOCUMENT_VIEWED,
+    document_record_read(
+        action=Action.DOCUMENT_VIEWED,
         document=document,
         actor=user,
         details={"channel": "portal", "version": document.version_number},
@@ -145,8 +150,8 @@ def document_page_image(request: HttpRequest, document_id: str, page: int) -> Ht
             data, page_count = render_page(local, document.content_type, page, width=PAGE_RENDER_WIDTH)
         except ThumbnailError as exc:
             raise NotFound() from exc
-    audit_document(
-        Action.DOCUMENT_PREVIEWED,
+    document_record_read(
+        action=Action.DOCUMENT_PREVIEWED,
         document=document,
         actor=request.user,
         details={"page": page},

@@ -36,7 +36,11 @@ from quill.errors import QuillError
 
 
 def patient_documents_context(request: HttpRequest, patient: Patient) -> dict[str, Any]:
-    """What templates/documents/_patient_documents.html shows: filters, one page of documents, upload."""
+    """What templates/documents/_patient_documents.html shows: filters, one page of documents, upload.
+
+    Registered as the patient page's `documents_region` (apps.patients.regions), so the patient
+    page's view calls it and records the listing; the template only shows the result.
+    """
     user = request.user
     allowed = allowed_categories(user)
     if allowed == frozenset():

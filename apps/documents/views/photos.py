@@ -11,8 +11,8 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods
 
-from apps.accounts.models import User
 from apps.accounts.photos import user_photo_remove, user_photo_set
+from apps.accounts.selectors import colleague_get_for
 from apps.audit.actions import Action
 from apps.audit.services import audit_record
 from apps.documents.views._common import _patient, _portal, _receives_files, _stream_object, _uploaded_files
@@ -89,17 +89,10 @@ def patient_photo_image(request: HttpRequest, patient_id: str, size: str) -> Htt
     return _stream_object(key, "image/webp")
 
 
-def _colleague(user: User, user_id: int) -> User:
-    colleague = User.objects.filter(pk=user_id, organisation_id=user.organisation_id, is_active=True).first()
-    if colleague is None or user.organisation_id is None:
-        raise NotFound()
-    return colleague
-
-
 @_receives_files
 @require_http_methods(["GET", "POST"])
 def user_photo_view(request: HttpRequest, user_id: int | None = None) -> HttpResponse:
-    subject = request.user if user_id is None else _colleague(request.user, user_id)
+    subject = request.user if user_id is None else colleague_get_for(user=request.user, user_id=user_id)
     refusal: QuillError | None = None
     if request.method == "POST":
         refusal = _change_photo(
@@ -123,7 +116,7 @@ def user_photo_view(request: HttpRequest, user_id: int | None = None) -> HttpRes
 @_portal
 @require_GET
 def user_photo_image(request: HttpRequest, user_id: int, size: str) -> HttpResponse:
-    colleague = _colleague(request.user, user_id)
+    colleague = colleague_get_for(user=request.user, user_id=user_id)
     key = colleague.photo_key if size == "photo" else colleague.avatar_key
     if not key:
         raise NotFound()
