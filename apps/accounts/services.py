@@ -25,7 +25,7 @@ def hash_token_key(key: str) -> str:
 
 
 def api_token_create(
-    *, user: User, name: str, days: int | None = None, created_by: User | None = None
+    *, user: User, name: str, days: int | None = None, actor: User | None = None
 ) -> tuple[ApiToken, str]:
     """Create a token for `user` in the user's organisation; return it and the key, shown once."""
     if user.organisation_id is None:
@@ -43,7 +43,7 @@ def api_token_create(
         )
         audit_record(
             action=Action.TOKEN_CREATED,
-            actor=created_by or user,
+            actor=actor or user,
             organisation_id=user.organisation_id,
             object_type="api_token",
             object_id=token.pk,
@@ -52,14 +52,14 @@ def api_token_create(
     return token, key
 
 
-def api_token_revoke(*, token: ApiToken, revoked_by: User | None) -> ApiToken:
+def api_token_revoke(*, token: ApiToken, actor: User | None) -> ApiToken:
     with transaction.atomic():
         updated = ApiToken.objects.filter(pk=token.pk, revoked_at__isnull=True).update(revoked_at=timezone.now())
         token.refresh_from_db()
         if updated:
             audit_record(
                 action=Action.TOKEN_REVOKED,
-                actor=revoked_by,
+                actor=actor,
                 organisation_id=token.organisation_id,
                 object_type="api_token",
                 object_id=token.pk,
@@ -98,7 +98,7 @@ def user_create(
     password: str,
     organisation: Organisation | None,
     roles: list[str],
-    created_by: User | None = None,
+    actor: User | None = None,
 ) -> User:
     """Create a user; the password must pass the configured validators."""
     from django.contrib.auth.password_validation import validate_password
@@ -116,7 +116,7 @@ def user_create(
         )
         audit_record(
             action=Action.USER_CREATED,
-            actor=created_by,
+            actor=actor,
             organisation_id=organisation.pk if organisation else None,
             object_type="user",
             object_id=user.pk,
@@ -125,7 +125,7 @@ def user_create(
     return user
 
 
-def user_set_password(*, user: User, password: str, changed_by: User | None = None) -> User:
+def user_set_password(*, user: User, password: str, actor: User | None = None) -> User:
     """Set a new password; it must pass the configured validators. Ends the user's other sessions."""
     from django.contrib.auth.password_validation import validate_password
 
@@ -135,7 +135,7 @@ def user_set_password(*, user: User, password: str, changed_by: User | None = No
         user.save(update_fields=["password"])
         audit_record(
             action=Action.USER_PASSWORD_CHANGED,
-            actor=changed_by,
+            actor=actor,
             organisation_id=user.organisation_id,
             object_type="user",
             object_id=user.pk,

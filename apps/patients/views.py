@@ -100,7 +100,7 @@ def patient_list(request: HttpRequest) -> HttpResponse:
     patients = patient_search(user=request.user, query=query)
     page = Paginator(patients, PAGE_SIZE).get_page(request.GET.get("page"))
     patient_mark_searched(
-        user=request.user,
+        actor=request.user,
         criteria=query.as_details(),
         result_count=page.paginator.count,
         page=page.number,
@@ -141,7 +141,7 @@ def patient_new(request: HttpRequest) -> HttpResponse:
     form = PatientForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
-            patient = patient_create(user=request.user, **form.cleaned_data)
+            patient = patient_create(actor=request.user, **form.cleaned_data)
         except PatientInvalid as refusal:
             _apply_problems(form, refusal)
         else:
@@ -161,14 +161,14 @@ def patient_edit(request: HttpRequest, patient_id: str) -> HttpResponse:
     form = PatientForm(request.POST or None, initial=_form_initial(patient))
     if request.method == "POST" and form.is_valid():
         try:
-            patient_update(user=request.user, patient=patient, fields=form.cleaned_data)
+            patient_update(actor=request.user, patient=patient, fields=form.cleaned_data)
         except PatientInvalid as refusal:
             _apply_problems(form, refusal)
         else:
             messages.success(request, "The changes have been saved.")
             return redirect("patients:detail", patient_id=patient.pk)
     if request.method == "GET":
-        patient_mark_viewed(user=request.user, patient=patient, channel="portal-edit")
+        patient_mark_viewed(actor=request.user, patient=patient, channel="portal-edit")
     return render(request, "patients/form.html", {"form": form, "patient": patient}, status=_status(request, form))
 
 
@@ -176,7 +176,7 @@ def patient_edit(request: HttpRequest, patient_id: str) -> HttpResponse:
 @require_http_methods(["GET"])
 def patient_detail(request: HttpRequest, patient_id: str) -> HttpResponse:
     patient = patient_get_for(user=request.user, patient_id=patient_id, action=PatientAction.VIEW)
-    patient_mark_viewed(user=request.user, patient=patient, channel="portal")
+    patient_mark_viewed(actor=request.user, patient=patient, channel="portal")
     user = request.user
     may_manage_team = user.is_manager or access.is_on_care_team(user, patient)
     context = {
@@ -203,7 +203,7 @@ def patient_break_glass_view(request: HttpRequest, patient_id: str) -> HttpRespo
     form = BreakGlassForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
-            grant = patient_break_glass(user=request.user, patient=patient, reason=form.cleaned_data["reason"])
+            grant = patient_break_glass(actor=request.user, patient=patient, reason=form.cleaned_data["reason"])
         except PatientInvalid as refusal:
             _apply_problems(form, refusal)
         else:
@@ -239,7 +239,7 @@ def patient_care_team_add_view(request: HttpRequest, patient_id: str) -> HttpRes
     if form.is_valid():
         member = care_team_member_candidate_get(patient=patient, user_id=form.cleaned_data["member"])
         try:
-            patient_care_team_add(by=request.user, patient=patient, member=member)
+            patient_care_team_add(actor=request.user, patient=patient, member=member)
         except PatientInvalid as refusal:
             messages.error(request, refusal.message)
         else:
@@ -254,6 +254,6 @@ def patient_care_team_add_view(request: HttpRequest, patient_id: str) -> HttpRes
 def patient_care_team_remove_view(request: HttpRequest, patient_id: str, user_id: int) -> HttpResponse:
     patient = patient_get_for(user=request.user, patient_id=patient_id, action=PatientAction.CARE_TEAM)
     member = care_team_member_candidate_get(patient=patient, user_id=user_id)
-    patient_care_team_remove(by=request.user, patient=patient, member=member)
+    patient_care_team_remove(actor=request.user, patient=patient, member=member)
     messages.success(request, f"{member.full_name} is no longer on the care team.")
     return redirect(reverse("patients:detail", kwargs={"patient_id": patient.pk}) + "#care-team")

@@ -102,7 +102,7 @@ class ApiTokenAdmin(OrganisationScopedAdmin):
             user=form.cleaned_data["user"],
             name=form.cleaned_data["name"],
             days=form.cleaned_data["days"],
-            created_by=request.user,
+            actor=request.user,
         )
         # The admin goes on to use `obj` (log entry, redirect), so make it the created row.
         for field in ApiToken._meta.concrete_fields:
@@ -118,7 +118,7 @@ class ApiTokenAdmin(OrganisationScopedAdmin):
     def revoke_tokens(self, request: HttpRequest, queryset: QuerySet) -> None:
         revoked = 0
         for token in queryset.filter(revoked_at__isnull=True):
-            api_token_revoke(token=token, revoked_by=request.user)
+            api_token_revoke(token=token, actor=request.user)
             revoked += 1
         self.message_user(request, f"Revoked {revoked} token(s). They stop working on their next request.")
 

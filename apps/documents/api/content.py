@@ -40,7 +40,7 @@ class DocumentContentView(APIView):
         disposition = "inline" if request.query_params.get("disposition") == "inline" else "attachment"
         try:
             return document_content_response(
-                request=request, user=request.user, document=document, disposition=disposition
+                request=request, actor=request.user, document=document, disposition=disposition
             )
         except RangeNotSatisfiable:
             return range_not_satisfiable_response(document)
@@ -93,6 +93,6 @@ class SignedDownloadView(APIView):
             return error_response("link_invalid", "This download link is not valid.", 403)
         document = document_get_for(user=user, document_id=document_id, action="document.download", related=())
         try:
-            return document_content_response(request=request, user=user, document=document)
+            return document_content_response(request=request, actor=user, document=document)
         except RangeNotSatisfiable:
             return range_not_satisfiable_response(document)

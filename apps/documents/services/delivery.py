@@ -160,7 +160,7 @@ def _security_headers(response: HttpResponse, document: Document, disposition: s
 def document_content_response(
     *,
     request: HttpRequest,
-    user: User | None,
+    actor: User | None,
     document: Document,
     disposition: str = "attachment",
     audit_action: str = Action.DOCUMENT_DOWNLOADED,
@@ -182,10 +182,10 @@ def document_content_response(
         else:
             chunks = storage.open_range(document.storage_key, requested.start, requested.end)
     except FileNotFoundError as exc:
-        document_mark_corrupt(document_id=document.pk, reason="stored object is missing", actor=user)
+        document_mark_corrupt(document_id=document.pk, reason="stored object is missing", actor=actor)
         raise DocumentCorrupt() from exc
     if requested is None:
-        response = StreamingHttpResponse(_verified_stream(document, chunks, user), status=200)
+        response = StreamingHttpResponse(_verified_stream(document, chunks, actor), status=200)
         response["Content-Length"] = str(document.size)
     else:
         response = StreamingHttpResponse(chunks, status=206)
@@ -194,7 +194,7 @@ def document_content_response(
     document_record_read(
         action=audit_action,
         document=document,
-        actor=user,
+        actor=actor,
         details=details,
     )
     _security_headers(response, document, disposition)
