@@ -1,4 +1,4 @@
-"""Services that change accounts: tokens, sign-out everywhere, organisations and users."""
+"""Services that change accounts: tokens, sign-out everywhere, TOTP enrolment, organisations and users."""
 
 from __future__ import annotations
 
@@ -10,9 +10,12 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from apps.accounts.models import ApiToken, Organisation, User
+from apps.accounts.totp import TotpCheck, totp_check
 from apps.audit.actions import Action
+from apps.audit.models import Outcome
 from apps.audit.services import audit_record
 
 TOKEN_PREFIX = "qk_"  # noqa: S105 (a public marker, not a secret)
@@ -23,7 +26,7 @@ def hash_token_key(key: str) -> str:
 
 
 def api_token_create(
-    *, user: User, name: str, days: int | None = None, created_by: User | None = None
+    *, user: User, name: str, days: int | None = None, actor: User | None = None
 ) -> tuple[ApiToken, str]:
     """Create a token for `user` in the user's organisation; return it and the key, shown once."""
     if user.organisation_id is None:
@@ -41,7 +44,7 @@ def api_token_create(
         )
         audit_record(
             action=Action.TOKEN_CREATED,
-            actor=created_by or user,
+            actor=actor or user,
             organisation_id=user.organisation_id,
             object_type="api_token",
             object_id=token.pk,
@@ -50,14 +53,14 @@ def api_token_create(
     return token, key
 
 
-def api_token_revoke(*, token: ApiToken, revoked_by: User | None) -> ApiToken:
+def api_token_revoke(*, token: ApiToken, actor: User | None) -> ApiToken:
     with transaction.atomic():
         updated = ApiToken.objects.filter(pk=token.pk, revoked_at__isnull=True).update(revoked_at=timezone.now())
         token.refresh_from_db()
         if updated:
             audit_record(
                 action=Action.TOKEN_REVOKED,
-                actor=revoked_by,
+                actor=actor,
                 organisation_id=token.organisation_id,
                 object_type="api_token",
                 object_id=token.pk,
@@ -96,7 +99,7 @@ def user_create(
     password: str,
     organisation: Organisation | None,
     roles: list[str],
-    created_by: User | None = None,
+    actor: User | None = None,
 ) -> User:
     """Create a user; the password must pass the configured validators."""
     from django.contrib.auth.password_validation import validate_password
@@ -114,7 +117,7 @@ def user_create(
         )
         audit_record(
             action=Action.USER_CREATED,
-            actor=created_by,
+            actor=actor,
             organisation_id=organisation.pk if organisation else None,
             object_type="user",
             object_id=user.pk,
@@ -123,7 +126,7 @@ def user_create(
     return user
 
 
-def user_set_password(*, user: User, password: str, changed_by: User | None = None) -> User:
+def user_set_password(*, user: User, password: str, actor: User | None = None) -> User:
     """Set a new password; it must pass the configured validators. Ends the user's other sessions."""
     from django.contrib.auth.password_validation import validate_password
 
@@ -133,10 +136,37 @@ def user_set_password(*, user: User, password: str, changed_by: User | None = No
         user.save(update_fields=["password"])
         audit_record(
             action=Action.USER_PASSWORD_CHANGED,
-            actor=changed_by,
+            actor=actor,
             organisation_id=user.organisation_id,
             object_type="user",
             object_id=user.pk,
             details={"email": user.email},
         )
     return user
+
+
+def totp_device_start(*, actor: User) -> TOTPDevice:
+    """The authenticator device `actor` is enrolling (unconfirmed), made on their first visit."""
+    device = TOTPDevice.objects.filter(user=actor, confirmed=False).first()
+    if device is None:
+        device = TOTPDevice.objects.create(user=actor, name="Authenticator app", confirmed=False)
+    return device
+
+
+def totp_device_confirm(*, actor: User, device: TOTPDevice, code: str) -> TotpCheck:
+    """Confirm the device with a current code (audited `auth.totp.enrolled`); a refused code is audited too."""
+    check = totp_check([device], code)
+    if check.ok:
+        with transaction.atomic():
+            device.confirmed = True
+            device.save(update_fields=["confirmed"])
+            audit_record(action=Action.AUTH_TOTP_ENROLLED, actor=actor, object_type="totp_device", object_id=device.pk)
+        return check
+    audit_record(
+        action=Action.AUTH_TOTP_FAILED,
+        actor=actor,
+        object_type="totp_device",
+        object_id=device.pk,
+        outcome=Outcome.DENIED,
+    )
+    return check

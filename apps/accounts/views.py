@@ -9,7 +9,6 @@ from django.contrib import messages
 from django.contrib.auth import login as auth_login
 from django.contrib.auth import logout
 from django.contrib.auth.decorators import login_required
-from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -23,7 +22,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from apps.accounts.forms import SignInForm, TotpCodeForm
 from apps.accounts.models import User
-from apps.accounts.services import user_sign_out_everywhere
+from apps.accounts.services import totp_device_confirm, totp_device_start, user_sign_out_everywhere
 from apps.accounts.totp import totp_check
 from apps.audit.actions import Action
 from apps.audit.models import Outcome
@@ -106,29 +105,14 @@ def enrol_totp_view(request: AuthenticatedHttpRequest) -> HttpResponse:
     user = request.user
     if user_has_device(user, confirmed=True):
         return redirect("accounts:verify_totp")
-    device = TOTPDevice.objects.filter(user=user, confirmed=False).first()
-    if device is None:
-        device = TOTPDevice.objects.create(user=user, name="Authenticator app", confirmed=False)
+    device = totp_device_start(actor=user)
     form = TotpCodeForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        check = totp_check([device], form.cleaned_data["code"])
+        check = totp_device_confirm(actor=user, device=device, code=form.cleaned_data["code"])
         if check.ok:
-            with transaction.atomic():
-                device.confirmed = True
-                device.save(update_fields=["confirmed"])
-                audit_record(
-                    action=Action.AUTH_TOTP_ENROLLED, actor=user, object_type="totp_device", object_id=device.pk
-                )
             otp_login(request, device)
             messages.success(request, "Two-step sign-in is set up. You will be asked for a code each time you sign in.")
             return redirect("patients:list")
-        audit_record(
-            action=Action.AUTH_TOTP_FAILED,
-            actor=user,
-            object_type="totp_device",
-            object_id=device.pk,
-            outcome=Outcome.DENIED,
-        )
         form.add_error("code", check.message)
     secret = b32encode(device.bin_key).decode("ascii")
     qr_svg = segno.make(device.config_url, error="m").svg_inline(scale=5, title="TOTP QR code")

@@ -7,7 +7,11 @@ class DocumentsConfig(AppConfig):
 
     def ready(self) -> None:
         from apps.documents.services.retention import patient_retention_recompute
+        from apps.documents.views.patient import patient_documents_context
         from apps.patients.hooks import on_birth_date_changed
+        from apps.patients.regions import register_patient_region
 
         # The children's retention rule depends on the birth date: recompute when it changes.
         on_birth_date_changed("documents.retention", patient_retention_recompute)
+        # The patient page shows the documents region, which the patients app cannot import.
+        register_patient_region("documents_region", patient_documents_context)

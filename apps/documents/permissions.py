@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from apps.accounts.models import User
-from apps.documents.models import Category
+from apps.documents.models import Annotation, Category
 from quill.errors import PermissionDenied
 
 BILLING_CATEGORIES = frozenset({Category.INSURANCE})
@@ -29,3 +29,8 @@ def ensure_may_file_category(*, user: User, category: str) -> None:
 def ensure_manager(*, user: User, doing: str) -> None:
     if not user.is_manager:
         raise PermissionDenied(f"Only administrators and owners may {doing}.")
+
+
+def may_delete_annotation(user: User, annotation: Annotation) -> bool:
+    """Its author, or an administrator or owner."""
+    return annotation.author_id == user.pk or user.is_manager

@@ -1,17 +1,22 @@
-"""Reading documents. Organisation isolation and role rules are enforced here."""
+"""Reading documents, their annotations and their history. Organisation isolation and role rules live here.
+
+Selectors never write; the audit events of a read are recorded by the caller through a service.
+"""
 
 from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
+from typing import Any
 
 from django.db.models import Exists, OuterRef, Q, QuerySet
 
 from apps.accounts.models import User
 from apps.audit.actions import Action
+from apps.audit.models import AuditEvent
 from apps.audit.services import audit_denied
-from apps.documents.models import Document
+from apps.documents.models import Annotation, Document, ScanStatus
 from apps.documents.permissions import allowed_categories
 from apps.patients.access import restricted_closed_to
 from quill.errors import NotFound, PermissionDenied
@@ -177,3 +182,57 @@ def quarantined_documents(*, user: User) -> QuerySet:
         .select_related("patient", "uploaded_by")
         .order_by("-scanned_at")
     )
+
+
+# --- for workers ---------------------------------------------------------------------------
+
+
+def document_scan_status(*, document_id: uuid.UUID | str) -> str | None:
+    """The document's scan status, or None when it no longer exists (for routing a fresh upload)."""
+    return Document.objects.filter(pk=document_id).values_list("scan_status", flat=True).first()
+
+
+def documents_stuck_pending(*, uploaded_before: datetime, limit: int) -> list[uuid.UUID]:
+    """Ids of documents still waiting for their scan since before `uploaded_before`, oldest first."""
+    return list(
+        Document.objects.filter(scan_status=ScanStatus.PENDING, uploaded_at__lte=uploaded_before)
+        .order_by("uploaded_at")
+        .values_list("pk", flat=True)[:limit]
+    )
+
+
+# --- annotations -----------------------------------------------------------------------------
+# The caller has already authorised the document with `document_get_for`.
+
+
+def annotations_for(*, document: Document) -> QuerySet[Annotation]:
+    """Every annotation on this version of the document, page by page, oldest first."""
+    return Annotation.objects.filter(document=document).select_related("author").order_by("page", "created_at")
+
+
+def annotation_get_for(*, document: Document, annotation_id: Any) -> Annotation:
+    annotation = annotations_for(document=document).filter(pk=_uuid_or_none(annotation_id)).first()
+    if annotation is None:
+        raise NotFound()
+    return annotation
+
+
+def _uuid_or_none(value: Any) -> str | None:
+    try:
+        return str(uuid.UUID(str(value)))
+    except ValueError:
+        return None
+
+
+# --- history ---------------------------------------------------------------------------------
+
+HISTORY_LIMIT = 100
+
+
+def document_audit_events(*, document: Document, version_ids: list, limit: int = HISTORY_LIMIT) -> QuerySet:
+    """Events about any version of this document or its annotations, newest first (own organisation only)."""
+    ids = [str(pk) for pk in version_ids]
+    return AuditEvent.objects.filter(
+        Q(object_type="document", object_id__in=ids) | Q(object_type="annotation", details__document_id__in=ids),
+        organisation_id=document.organisation_id,
+    ).order_by("-occurred_at", "-sequence")[:limit]

@@ -4,7 +4,8 @@ import functools
 
 from rest_framework import serializers
 
-from apps.documents.models import Category, Document, ScanStatus
+from apps.documents.models import AnnotationKind, Category, Document, ScanStatus
+from apps.documents.permissions import may_delete_annotation
 
 
 class UserSummarySerializer(serializers.Serializer):
@@ -125,3 +126,19 @@ class BulkUploadSerializer(serializers.Serializer):
     refused = serializers.IntegerField()
     total = serializers.IntegerField()
     files = BulkFileResultSerializer(many=True)
+
+
+class AnnotationSerializer(serializers.Serializer):
+    id = serializers.UUIDField(read_only=True)
+    document_id = serializers.UUIDField(read_only=True)
+    kind = serializers.ChoiceField(choices=AnnotationKind.choices)
+    page = serializers.IntegerField(min_value=1, default=1)
+    geometry = serializers.JSONField()
+    text = serializers.CharField(required=False, allow_blank=True, default="")
+    author = UserSummarySerializer(read_only=True)
+    created_at = serializers.DateTimeField(read_only=True)
+    can_delete = serializers.SerializerMethodField()
+
+    def get_can_delete(self, annotation) -> bool:
+        user = self.context.get("user")
+        return bool(user and may_delete_annotation(user, annotation))

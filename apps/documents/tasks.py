@@ -3,35 +3,31 @@
 from __future__ import annotations
 
 import logging
-import os
-import shutil
-import tempfile
 from datetime import timedelta
 
 from celery import shared_task
 from django.conf import settings
 from django.utils import timezone
 
-from apps.documents.models import Document, ScanStatus
+from apps.documents.models import ScanStatus
+from apps.documents.selectors import document_scan_status, documents_stuck_pending
 from apps.documents.services.scanning import document_announce, document_begin_scan, document_record_scan
+from apps.documents.services.thumbnails import document_make_thumbnail
 from apps.files import storage
-from apps.files.errors import StorageUnavailable, ThumbnailError
-from apps.files.rendering import make_thumbnail
+from apps.files.errors import StorageUnavailable
 from apps.files.scanner import ScannerUnavailable, scan_stream
 from quill.queue import enqueue
 
 logger = logging.getLogger(__name__)
 
-THUMBNAIL_TYPES = {"application/pdf", "image/jpeg", "image/png", "image/tiff"}
-
 
 @shared_task(name="documents.after_upload", acks_late=True)
 def after_upload(document_id: str) -> str:
     """Route a fresh upload: scan it, or (scanner disabled) make it available at once."""
-    document = Document.objects.filter(pk=document_id).only("scan_status").first()
-    if document is None:
+    scan_status = document_scan_status(document_id=document_id)
+    if scan_status is None:
         return "missing"
-    if document.scan_status == ScanStatus.NOT_SCANNED:
+    if scan_status == ScanStatus.NOT_SCANNED:
         enqueue(make_document_thumbnail, document_id)
         return "not_scanned"
     enqueue(scan_document, document_id)
@@ -76,39 +72,14 @@ def scan_document(document_id: str) -> str:
 )
 def make_document_thumbnail(document_id: str) -> str:
     """Make a small WebP preview; failure never blocks the document (a placeholder shows)."""
-    document = Document.objects.filter(pk=document_id).first()
-    if document is None or not document.is_available or document.thumbnail_key:
-        return "skipped"
-    if document.content_type not in THUMBNAIL_TYPES:
-        return "unsupported"
-    with tempfile.TemporaryDirectory(prefix="quill-thumb-") as workdir:
-        local = os.path.join(workdir, "original")
-        try:
-            reader = storage.open_reader(document.storage_key)
-        except FileNotFoundError:
-            return "missing-object"
-        with reader, open(local, "wb") as sink:
-            shutil.copyfileobj(reader, sink, storage.CHUNK_SIZE)
-        try:
-            data = make_thumbnail(local, document.content_type)
-        except ThumbnailError:
-            logger.warning("thumbnail failed; a placeholder will show", extra={"document_id": document_id})
-            return "failed"
-    key = storage.thumbnail_key(document.storage_key)
-    storage.put_bytes(key=key, data=data, content_type="image/webp")
-    Document.objects.filter(pk=document_id).update(thumbnail_key=key)
-    return "made"
+    return document_make_thumbnail(document_id=document_id)
 
 
 @shared_task(name="documents.sweep_pending_scans")
 def sweep_pending_scans(limit: int = 1000) -> int:
     """Re-queue documents stuck in `pending` (a lost queue message, a broker outage)."""
     cutoff = timezone.now() - timedelta(seconds=settings.QUILL_SCAN_SWEEP_AFTER_SECONDS)
-    stuck = list(
-        Document.objects.filter(scan_status=ScanStatus.PENDING, uploaded_at__lte=cutoff)
-        .order_by("uploaded_at")
-        .values_list("pk", flat=True)[:limit]
-    )
+    stuck = documents_stuck_pending(uploaded_before=cutoff, limit=limit)
     for pk in stuck:
         enqueue(scan_document, str(pk))
     return len(stuck)

@@ -157,7 +157,7 @@ def _verified_bytes(document: Document, user: User) -> bytes:
 def patient_read(*, user: User, patient_id: str) -> dict[str, Any]:
     patient = fhir_patient_get(user=user, patient_id=patient_id)
     resource = served_patient(patient)
-    patient_mark_viewed(user=user, patient=patient, channel=CHANNEL)
+    patient_mark_viewed(actor=user, patient=patient, channel=CHANNEL)
     return resource
 
 

@@ -162,7 +162,7 @@ class BinaryReadView(FhirView):
         if wants_fhir_json(request.headers.get("Accept", ""), request.query_params.get("_format")):
             return Response(reads.binary_resource_read(user=request.user, document=document))
         try:
-            return document_content_response(request=request, user=request.user, document=document)
+            return document_content_response(request=request, actor=request.user, document=document)
         except RangeNotSatisfiable:
             return range_not_satisfiable_response(document)
 

@@ -116,7 +116,7 @@ class LetterDetailView(APIView):
     @extend_schema(responses=LetterSerializer)
     def get(self, request: AuthenticatedRequest, letter_id: str) -> Response:
         letter = letter_get_for(user=request.user, letter_id=letter_id)
-        letter_mark_viewed(user=request.user, letter=letter, channel="api")
+        letter_mark_viewed(actor=request.user, letter=letter, channel="api")
         return Response(LetterSerializer(letter).data)
 
     @extend_schema(request=LetterInputSerializer, responses=LetterSerializer)

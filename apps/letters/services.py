@@ -155,9 +155,9 @@ def _audit(action: Action, *, actor: User, letter: Letter, details: dict[str, An
     )
 
 
-def letter_mark_viewed(*, user: User, letter: Letter, channel: str) -> None:
-    """Record that `user` read `letter` (portal or API); reading is audited like any change."""
-    _audit(Action.LETTER_VIEWED, actor=user, letter=letter, details={"channel": channel})
+def letter_mark_viewed(*, actor: User, letter: Letter, channel: str) -> None:
+    """Record that `actor` read `letter` (portal or API); reading is audited like any change."""
+    _audit(Action.LETTER_VIEWED, actor=actor, letter=letter, details={"channel": channel})
 
 
 # --- drafts ---------------------------------------------------------------------

@@ -113,7 +113,7 @@ def letter_edit(request: AuthenticatedHttpRequest, letter_id: str) -> HttpRespon
                 messages.success(request, "Draft saved.")
                 return _after_save(request, letter)
     else:
-        letter_mark_viewed(user=request.user, letter=letter, channel="portal")
+        letter_mark_viewed(actor=request.user, letter=letter, channel="portal")
         form = LetterForm(initial={name: getattr(letter, name) for name in EDITABLE_FIELDS})
     status = 400 if form.errors else 200
     context = {
@@ -129,7 +129,7 @@ def letter_edit(request: AuthenticatedHttpRequest, letter_id: str) -> HttpRespon
 @require_http_methods(["GET"])
 def letter_detail(request: AuthenticatedHttpRequest, letter_id: str) -> HttpResponse:
     letter = letter_get_for(user=request.user, letter_id=letter_id)
-    letter_mark_viewed(user=request.user, letter=letter, channel="portal")
+    letter_mark_viewed(actor=request.user, letter=letter, channel="portal")
     return render(request, "letters/detail.html", _detail_context(request, letter))
 
 

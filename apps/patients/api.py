@@ -65,7 +65,7 @@ class PatientListCreate(APIView):
         paginator = Pagination()
         page = paginator.paginate_queryset(patient_search(user=request.user, query=query), request, view=self)
         patient_mark_searched(
-            user=request.user,
+            actor=request.user,
             criteria=query.as_details(),
             result_count=paginator.page.paginator.count,
             page=paginator.page.number,
@@ -80,7 +80,7 @@ class PatientListCreate(APIView):
         incoming = PatientWriteSerializer(data=request.data)
         incoming.is_valid(raise_exception=True)
         try:
-            patient = patient_create(user=request.user, **incoming.validated_data)
+            patient = patient_create(actor=request.user, **incoming.validated_data)
         except PatientInvalid as refusal:
             raise as_validation_error(refusal) from refusal
         return Response(PatientSerializer(patient).data, status=status.HTTP_201_CREATED)
@@ -90,7 +90,7 @@ class PatientDetail(APIView):
     @extend_schema(responses=PatientSerializer)
     def get(self, request: Request, patient_id: str) -> Response:
         patient = patient_get_for(user=request.user, patient_id=patient_id, action=PatientAction.VIEW)
-        patient_mark_viewed(user=request.user, patient=patient, channel="api")
+        patient_mark_viewed(actor=request.user, patient=patient, channel="api")
         return Response(PatientSerializer(patient).data)
 
     @extend_schema(request=PatientWriteSerializer, responses=PatientSerializer)
@@ -99,7 +99,7 @@ class PatientDetail(APIView):
         incoming = PatientWriteSerializer(data=request.data, partial=True)
         incoming.is_valid(raise_exception=True)
         try:
-            patient = patient_update(user=request.user, patient=patient, fields=dict(incoming.validated_data))
+            patient = patient_update(actor=request.user, patient=patient, fields=dict(incoming.validated_data))
         except PatientInvalid as refusal:
             raise as_validation_error(refusal) from refusal
         return Response(PatientSerializer(patient).data)
@@ -116,7 +116,7 @@ class PatientBreakGlass(APIView):
         incoming = BreakGlassSerializer(data=request.data)
         incoming.is_valid(raise_exception=True)
         try:
-            grant = patient_break_glass(user=request.user, patient=patient, reason=incoming.validated_data["reason"])
+            grant = patient_break_glass(actor=request.user, patient=patient, reason=incoming.validated_data["reason"])
         except PatientInvalid as refusal:
             raise as_validation_error(refusal) from refusal
         return Response(BreakGlassGrantSerializer(grant).data, status=status.HTTP_201_CREATED)

@@ -239,6 +239,14 @@ def care_team_of(*, patient: Patient) -> QuerySet[CareTeamMember]:
     return CareTeamMember.objects.filter(patient=patient).select_related("user").order_by("user__full_name")
 
 
+def care_team_member_candidate_get(*, patient: Patient, user_id: Any) -> User:
+    """A user of the patient's organisation (active or not), to add to or remove from its care team."""
+    member = User.objects.filter(pk=user_id, organisation_id=patient.organisation_id).first()
+    if member is None:
+        raise NotFound()
+    return member
+
+
 def care_team_candidates(*, patient: Patient) -> list[User]:
     """Clinical users of the patient's organisation not yet on its care team."""
     users = (

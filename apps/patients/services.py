@@ -124,12 +124,12 @@ def _snapshot(patient: Patient) -> dict[str, Any]:
     return {name: getattr(patient, name) for name in EDITABLE_FIELDS}
 
 
-def _require_role(user: User, *, allowed: bool, reason: str, patient: Patient | None, attempted: str) -> None:
+def _require_role(actor: User, *, allowed: bool, reason: str, patient: Patient | None, attempted: str) -> None:
     if allowed:
         return
     audit_denied(
         action=Action.ACCESS_DENIED,
-        actor=user,
+        actor=actor,
         reason=reason,
         patient_id=patient.pk if patient else None,
         object_type="patient",
@@ -144,7 +144,7 @@ def _require_role(user: User, *, allowed: bool, reason: str, patient: Patient | 
 
 def patient_create(
     *,
-    user: User,
+    actor: User,
     given_name: str,
     family_name: str,
     date_of_birth: date | str | None,
@@ -157,8 +157,8 @@ def patient_create(
 
     The creator of a restricted record joins its care team, so they can still open it.
     """
-    allowed = access.may_write(user) and bool(user.organisation_id)
-    _require_role(user, allowed=allowed, reason="role_required", patient=None, attempted="patient.create")
+    allowed = access.may_write(actor) and bool(actor.organisation_id)
+    _require_role(actor, allowed=allowed, reason="role_required", patient=None, attempted="patient.create")
     fields = _normalise(
         {
             "given_name": given_name,
@@ -170,24 +170,24 @@ def patient_create(
             "restricted": bool(restricted),
         }
     )
-    patient = Patient(organisation_id=user.organisation_id, **fields)
+    patient = Patient(organisation_id=actor.organisation_id, **fields)
     _validate(patient)
     with transaction.atomic():
         _save(patient, force_insert=True)
         audit_record(
             action=Action.PATIENT_CREATED,
-            actor=user,
+            actor=actor,
             patient_id=patient.pk,
             object_type="patient",
             object_id=patient.pk,
             details={"fields": changes({}, _snapshot(patient))},
         )
         if patient.restricted:
-            _care_team_add(by=user, patient=patient, member=user)
+            _care_team_add(actor=actor, patient=patient, member=actor)
     return patient
 
 
-def patient_update(*, user: User, patient: Patient, fields: dict[str, Any]) -> Patient:
+def patient_update(*, actor: User, patient: Patient, fields: dict[str, Any]) -> Patient:
     """Change demographics (clinical roles, with access); the event holds each changed field before and after.
 
     The row is locked for the change, so concurrent edits apply one after the other.
@@ -196,8 +196,8 @@ def patient_update(*, user: User, patient: Patient, fields: dict[str, Any]) -> P
     unknown = set(fields) - set(EDITABLE_FIELDS)
     if unknown:
         raise PatientInvalid({name: [("This field cannot be changed.", "read_only")] for name in sorted(unknown)})
-    allowed = access.may_write(user)
-    _require_role(user, allowed=allowed, reason="role_required", patient=patient, attempted="patient.update")
+    allowed = access.may_write(actor)
+    _require_role(actor, allowed=allowed, reason="role_required", patient=patient, attempted="patient.update")
     cleaned = _normalise(fields)
     with transaction.atomic():
         locked = Patient.objects.select_for_update().get(pk=patient.pk, organisation_id=patient.organisation_id)
@@ -210,14 +210,14 @@ def patient_update(*, user: User, patient: Patient, fields: dict[str, Any]) -> P
             _save(locked, update_fields=[*diff, "updated_at"])
             audit_record(
                 action=Action.PATIENT_UPDATED,
-                actor=user,
+                actor=actor,
                 patient_id=locked.pk,
                 object_type="patient",
                 object_id=locked.pk,
                 details={"changes": diff},
             )
-            if "restricted" in diff and locked.restricted and not access.is_on_care_team(user, locked):
-                _care_team_add(by=user, patient=locked, member=user)
+            if "restricted" in diff and locked.restricted and not access.is_on_care_team(actor, locked):
+                _care_team_add(actor=actor, patient=locked, member=actor)
             if "date_of_birth" in diff:
                 # Documents' retention depends on the birth date (the children's rule).
                 birth_date_changed(patient_id=locked.pk)
@@ -231,11 +231,11 @@ def patient_update(*, user: User, patient: Patient, fields: dict[str, Any]) -> P
     return patient
 
 
-def patient_mark_viewed(*, user: User, patient: Patient, channel: str) -> None:
-    """Record that `user` read this patient's record (`channel`: "portal" or "api")."""
+def patient_mark_viewed(*, actor: User, patient: Patient, channel: str) -> None:
+    """Record that `actor` read this patient's record (`channel`: "portal" or "api")."""
     audit_record(
         action=Action.PATIENT_VIEWED,
-        actor=user,
+        actor=actor,
         patient_id=patient.pk,
         object_type="patient",
         object_id=patient.pk,
@@ -243,11 +243,11 @@ def patient_mark_viewed(*, user: User, patient: Patient, channel: str) -> None:
     )
 
 
-def patient_mark_searched(*, user: User, criteria: dict[str, Any], result_count: int, page: int, channel: str) -> None:
+def patient_mark_searched(*, actor: User, criteria: dict[str, Any], result_count: int, page: int, channel: str) -> None:
     """One event per list or search request (never one per row): the criteria and how many matched."""
     audit_record(
         action=Action.PATIENT_SEARCHED,
-        actor=user,
+        actor=actor,
         object_type="patient",
         details={"criteria": criteria, "result_count": result_count, "page": page, "channel": channel},
     )
@@ -266,10 +266,10 @@ def break_glass_reason_problem(reason: str) -> str | None:
     return None
 
 
-def patient_break_glass(*, user: User, patient: Patient, reason: str) -> BreakGlassAccess:
-    """Open a restricted record to `user` for QUILL_BREAK_GLASS_MINUTES (clinical roles; reason required)."""
-    allowed = access.may_write(user) and user.organisation_id == patient.organisation_id
-    _require_role(user, allowed=allowed, reason="role_required", patient=patient, attempted=Action.PATIENT_BREAK_GLASS)
+def patient_break_glass(*, actor: User, patient: Patient, reason: str) -> BreakGlassAccess:
+    """Open a restricted record to `actor` for QUILL_BREAK_GLASS_MINUTES (clinical roles; reason required)."""
+    allowed = access.may_write(actor) and actor.organisation_id == patient.organisation_id
+    _require_role(actor, allowed=allowed, reason="role_required", patient=patient, attempted=Action.PATIENT_BREAK_GLASS)
     problem = break_glass_reason_problem(reason)
     if problem:
         raise BreakGlassReasonInvalid(problem)
@@ -280,14 +280,14 @@ def patient_break_glass(*, user: User, patient: Patient, reason: str) -> BreakGl
     with transaction.atomic():
         grant = BreakGlassAccess.objects.create(
             patient=patient,
-            user=user,
+            user=actor,
             reason=reason,
             granted_at=now,
             expires_at=now + timedelta(minutes=settings.QUILL_BREAK_GLASS_MINUTES),
         )
         audit_record(
             action=Action.PATIENT_BREAK_GLASS,
-            actor=user,
+            actor=actor,
             patient_id=patient.pk,
             object_type="break_glass_access",
             object_id=grant.pk,
@@ -296,12 +296,12 @@ def patient_break_glass(*, user: User, patient: Patient, reason: str) -> BreakGl
     return grant
 
 
-def _care_team_add(*, by: User, patient: Patient, member: User) -> CareTeamMember:
+def _care_team_add(*, actor: User, patient: Patient, member: User) -> CareTeamMember:
     membership, created = CareTeamMember.objects.get_or_create(patient=patient, user=member)
     if created:
         audit_record(
             action=Action.PATIENT_CARE_TEAM_ADDED,
-            actor=by,
+            actor=actor,
             patient_id=patient.pk,
             object_type="user",
             object_id=member.pk,
@@ -310,23 +310,23 @@ def _care_team_add(*, by: User, patient: Patient, member: User) -> CareTeamMembe
     return membership
 
 
-def patient_care_team_add(*, by: User, patient: Patient, member: User) -> CareTeamMember:
+def patient_care_team_add(*, actor: User, patient: Patient, member: User) -> CareTeamMember:
     """Put a clinical user of the patient's organisation on its care team (managers or care-team members)."""
     if member.organisation_id != patient.organisation_id or not member.is_clinical or not member.is_active:
         raise PatientInvalid(
             {"member": [("Only active clinical staff of this organisation can join a care team.", "invalid_member")]}
         )
     with transaction.atomic():
-        return _care_team_add(by=by, patient=patient, member=member)
+        return _care_team_add(actor=actor, patient=patient, member=member)
 
 
-def patient_care_team_remove(*, by: User, patient: Patient, member: User) -> None:
+def patient_care_team_remove(*, actor: User, patient: Patient, member: User) -> None:
     with transaction.atomic():
         deleted, _ = CareTeamMember.objects.filter(patient=patient, user=member).delete()
         if deleted:
             audit_record(
                 action=Action.PATIENT_CARE_TEAM_REMOVED,
-                actor=by,
+                actor=actor,
                 patient_id=patient.pk,
                 object_type="user",
                 object_id=member.pk,

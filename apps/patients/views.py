@@ -26,10 +26,12 @@ from apps.patients import access
 from apps.patients.access import PatientAction
 from apps.patients.errors import BreakGlassRequired, PatientInvalid
 from apps.patients.forms import BreakGlassForm, CareTeamAddForm, PatientForm, PatientSearchForm
+from apps.patients.regions import patient_regions
 from apps.patients.selectors import (
     break_glass_grants_visible_to,
     break_glass_live_grant,
     care_team_candidates,
+    care_team_member_candidate_get,
     care_team_of,
     patient_get_for,
     patient_query_parse,
@@ -45,7 +47,7 @@ from apps.patients.services import (
     patient_mark_viewed,
     patient_update,
 )
-from quill.errors import NotFound, PermissionDenied, QuillError
+from quill.errors import PermissionDenied, QuillError
 from quill.portal import refusals_as_pages as portal_refusals
 from quill.portal import render_refusal
 
@@ -100,7 +102,7 @@ def patient_list(request: HttpRequest) -> HttpResponse:
     patients = patient_search(user=request.user, query=query)
     page = Paginator(patients, PAGE_SIZE).get_page(request.GET.get("page"))
     patient_mark_searched(
-        user=request.user,
+        actor=request.user,
         criteria=query.as_details(),
         result_count=page.paginator.count,
         page=page.number,
@@ -141,7 +143,7 @@ def patient_new(request: HttpRequest) -> HttpResponse:
     form = PatientForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
-            patient = patient_create(user=request.user, **form.cleaned_data)
+            patient = patient_create(actor=request.user, **form.cleaned_data)
         except PatientInvalid as refusal:
             _apply_problems(form, refusal)
         else:
@@ -161,14 +163,14 @@ def patient_edit(request: HttpRequest, patient_id: str) -> HttpResponse:
     form = PatientForm(request.POST or None, initial=_form_initial(patient))
     if request.method == "POST" and form.is_valid():
         try:
-            patient_update(user=request.user, patient=patient, fields=form.cleaned_data)
+            patient_update(actor=request.user, patient=patient, fields=form.cleaned_data)
         except PatientInvalid as refusal:
             _apply_problems(form, refusal)
         else:
             messages.success(request, "The changes have been saved.")
             return redirect("patients:detail", patient_id=patient.pk)
     if request.method == "GET":
-        patient_mark_viewed(user=request.user, patient=patient, channel="portal-edit")
+        patient_mark_viewed(actor=request.user, patient=patient, channel="portal-edit")
     return render(request, "patients/form.html", {"form": form, "patient": patient}, status=_status(request, form))
 
 
@@ -176,7 +178,7 @@ def patient_edit(request: HttpRequest, patient_id: str) -> HttpResponse:
 @require_http_methods(["GET"])
 def patient_detail(request: HttpRequest, patient_id: str) -> HttpResponse:
     patient = patient_get_for(user=request.user, patient_id=patient_id, action=PatientAction.VIEW)
-    patient_mark_viewed(user=request.user, patient=patient, channel="portal")
+    patient_mark_viewed(actor=request.user, patient=patient, channel="portal")
     user = request.user
     may_manage_team = user.is_manager or access.is_on_care_team(user, patient)
     context = {
@@ -189,6 +191,8 @@ def patient_detail(request: HttpRequest, patient_id: str) -> HttpResponse:
         "team_form": CareTeamAddForm(candidates=care_team_candidates(patient=patient)) if may_manage_team else None,
         "documents_enabled": _documents_enabled(),
     }
+    if context["documents_enabled"]:
+        context.update(patient_regions(request, patient))
     return render(request, "patients/detail.html", context)
 
 
@@ -201,7 +205,7 @@ def patient_break_glass_view(request: HttpRequest, patient_id: str) -> HttpRespo
     form = BreakGlassForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
-            grant = patient_break_glass(user=request.user, patient=patient, reason=form.cleaned_data["reason"])
+            grant = patient_break_glass(actor=request.user, patient=patient, reason=form.cleaned_data["reason"])
         except PatientInvalid as refusal:
             _apply_problems(form, refusal)
         else:
@@ -235,9 +239,9 @@ def patient_care_team_add_view(request: HttpRequest, patient_id: str) -> HttpRes
     patient = patient_get_for(user=request.user, patient_id=patient_id, action=PatientAction.CARE_TEAM)
     form = CareTeamAddForm(request.POST, candidates=care_team_candidates(patient=patient))
     if form.is_valid():
-        member = User.objects.get(pk=form.cleaned_data["member"], organisation_id=patient.organisation_id)
+        member = care_team_member_candidate_get(patient=patient, user_id=form.cleaned_data["member"])
         try:
-            patient_care_team_add(by=request.user, patient=patient, member=member)
+            patient_care_team_add(actor=request.user, patient=patient, member=member)
         except PatientInvalid as refusal:
             messages.error(request, refusal.message)
         else:
@@ -251,10 +255,8 @@ def patient_care_team_add_view(request: HttpRequest, patient_id: str) -> HttpRes
 @require_POST
 def patient_care_team_remove_view(request: HttpRequest, patient_id: str, user_id: int) -> HttpResponse:
     patient = patient_get_for(user=request.user, patient_id=patient_id, action=PatientAction.CARE_TEAM)
-    member = User.objects.filter(pk=user_id, organisation_id=patient.organisation_id).first()
-    if member is None:
-        raise NotFound()
-    patient_care_team_remove(by=request.user, patient=patient, member=member)
+    member = care_team_member_candidate_get(patient=patient, user_id=user_id)
+    patient_care_team_remove(actor=request.user, patient=patient, member=member)
     messages.success(request, f"{member.full_name} is no longer on the care team.")
     return redirect(reverse("patients:detail", kwargs={"patient_id": patient.pk}) + "#care-team")
 

@@ -58,7 +58,7 @@ def test_revoked_token_is_refused_on_next_request(clinician, administrator):
     client = _client(key)
     assert client.get(WHOAMI).status_code == 200
     # when it is revoked
-    api_token_revoke(token=token, revoked_by=administrator)
+    api_token_revoke(token=token, actor=administrator)
     # then its next request gets 401 with the error shape
     response = client.get(WHOAMI)
     assert response.status_code == 401

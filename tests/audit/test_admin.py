@@ -31,7 +31,7 @@ def test_audit_events_are_listed_read_only(administrator, organisation, other_or
 
 def test_break_glass_openings_are_listed(administrator, clinician, organisation):
     restricted = factories.make_patient(organisation, restricted=True)
-    patient_break_glass(user=clinician, patient=restricted, reason="Urgent review of medication list")
+    patient_break_glass(actor=clinician, patient=restricted, reason="Urgent review of medication list")
     client = factories.signed_in_client(administrator)
 
     response = client.get(reverse("admin:patients_breakglassaccess_changelist"))

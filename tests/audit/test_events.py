@@ -116,9 +116,9 @@ def test_auth_totp_enrolled(client, organisation):
 
 
 def test_token_created_and_revoked(in_request, administrator, clinician, organisation):
-    token, _key = api_token_create(user=clinician, name="EHR feed", created_by=administrator)
-    api_token_revoke(token=token, revoked_by=administrator)
-    api_token_revoke(token=token, revoked_by=administrator)  # a second revoke changes nothing
+    token, _key = api_token_create(user=clinician, name="EHR feed", actor=administrator)
+    api_token_revoke(token=token, actor=administrator)
+    api_token_revoke(token=token, actor=administrator)  # a second revoke changes nothing
 
     for action in ("token.created", "token.revoked"):
         event = only_event(action)
@@ -129,7 +129,7 @@ def test_token_created_and_revoked(in_request, administrator, clinician, organis
 
 
 def test_patient_created(in_request, clinician, organisation):
-    patient = patient_create(user=clinician, given_name="Ada", family_name="Lovelace", date_of_birth="1985-12-10")
+    patient = patient_create(actor=clinician, given_name="Ada", family_name="Lovelace", date_of_birth="1985-12-10")
 
     event = only_event("patient.created")
     assert_fields(
@@ -140,7 +140,7 @@ def test_patient_created(in_request, clinician, organisation):
 
 
 def test_patient_updated(in_request, clinician, organisation, patient):
-    patient_update(user=clinician, patient=patient, fields={"given_name": "Renamed", "mrn": patient.mrn})
+    patient_update(actor=clinician, patient=patient, fields={"given_name": "Renamed", "mrn": patient.mrn})
 
     event = only_event("patient.updated")
     assert_fields(
@@ -151,7 +151,7 @@ def test_patient_updated(in_request, clinician, organisation, patient):
 
 
 def test_unchanged_update_records_nothing(clinician, patient):
-    patient_update(user=clinician, patient=patient, fields={"mrn": patient.mrn})
+    patient_update(actor=clinician, patient=patient, fields={"mrn": patient.mrn})
 
     assert events("patient.updated") == []
 
@@ -171,7 +171,7 @@ def test_patient_viewed_through_the_portal(clinician, organisation, patient):
 def test_patient_break_glass(in_request, clinician, organisation):
     restricted = factories.make_patient(organisation, restricted=True)
 
-    grant = patient_break_glass(user=clinician, patient=restricted, reason="Collapsed in clinic, needs history")
+    grant = patient_break_glass(actor=clinician, patient=restricted, reason="Collapsed in clinic, needs history")
 
     event = only_event("patient.break_glass")
     assert_fields(
@@ -210,7 +210,7 @@ def test_rolled_back_change_leaves_no_event(clinician, patient):
 
     # when an update succeeds but the surrounding transaction then fails
     with pytest.raises(RuntimeError), transaction.atomic():
-        patient_update(user=clinician, patient=patient, fields={"family_name": "Rolledback"})
+        patient_update(actor=clinician, patient=patient, fields={"family_name": "Rolledback"})
         raise RuntimeError("something after the update failed")
 
     # then neither the change nor its event exists, and the chain head is unchanged
@@ -225,7 +225,7 @@ def test_failed_create_leaves_no_event(clinician, patient):
 
     with pytest.raises(DuplicateNhsNumber):
         patient_create(
-            user=clinician, given_name="A", family_name="B", date_of_birth="1980-01-01", nhs_number=patient.nhs_number
+            actor=clinician, given_name="A", family_name="B", date_of_birth="1980-01-01", nhs_number=patient.nhs_number
         )
 
     assert events("patient.created") == []

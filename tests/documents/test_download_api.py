@@ -371,6 +371,6 @@ def test_birth_date_correction_recomputes_retention(filesystem_storage, clinicia
 
     document = stored_document(user=clinician, patient=patient, data=samples.pdf(), document_date="2026-01-10")
     adult_until = Document.objects.get(pk=document.pk).retain_until
-    patient_update(user=clinician, patient=patient, fields={"date_of_birth": "2015-06-01"})
+    patient_update(actor=clinician, patient=patient, fields={"date_of_birth": "2015-06-01"})
     child_until = Document.objects.get(pk=document.pk).retain_until
     assert child_until > adult_until

@@ -451,7 +451,7 @@ def test_demographic_change_of_a_synced_patient_is_sent_again(settings, clinicia
     patient.fhir_id = "p-123"
     patient.save(update_fields=["fhir_id"])
     # when a clinician corrects the family name
-    patient_update(user=clinician, patient=patient, fields={"family_name": "Corrected"})
+    patient_update(actor=clinician, patient=patient, fields={"family_name": "Corrected"})
     # then one patient message is waiting in the outbox
     messages = OutboxMessage.objects.filter(target="fhir", kind="patient", object_id=str(patient.pk))
     assert messages.count() == 1

@@ -36,7 +36,7 @@ def test_restricted_record_needs_break_glass_and_the_refusal_is_audited(clinicia
 
 
 def test_care_team_member_opens_restricted_record(clinician, administrator, restricted):
-    patient_care_team_add(by=administrator, patient=restricted, member=clinician)
+    patient_care_team_add(actor=administrator, patient=restricted, member=clinician)
 
     opened = patient_get_for(user=clinician, patient_id=restricted.pk, action=PatientAction.VIEW)
 
@@ -56,7 +56,7 @@ def test_billing_can_never_open_or_break_glass(billing_user, restricted):
     with pytest.raises(RestrictedRecord):
         patient_get_for(user=billing_user, patient_id=restricted.pk, action=PatientAction.VIEW)
     with pytest.raises(RoleRequired):
-        patient_break_glass(user=billing_user, patient=restricted, reason=REASON)
+        patient_break_glass(actor=billing_user, patient=restricted, reason=REASON)
 
     assert not BreakGlassAccess.objects.exists()
     assert events("patient.break_glass") == []
@@ -66,7 +66,7 @@ def test_billing_can_never_open_or_break_glass(billing_user, restricted):
 def test_break_glass_opens_for_the_configured_time_and_is_recorded(clinician, restricted):
     before = timezone.now()
 
-    grant = patient_break_glass(user=clinician, patient=restricted, reason=REASON)
+    grant = patient_break_glass(actor=clinician, patient=restricted, reason=REASON)
 
     assert timedelta(minutes=15) <= grant.expires_at - before < timedelta(minutes=15, seconds=5)
     assert patient_get_for(user=clinician, patient_id=restricted.pk, action=PatientAction.VIEW) == restricted
@@ -103,7 +103,7 @@ def test_expired_grant_is_honoured(clinician, restricted):
 )
 def test_break_glass_reason_must_be_meaningful(clinician, restricted, reason):
     with pytest.raises(BreakGlassReasonInvalid) as refused:
-        patient_break_glass(user=clinician, patient=restricted, reason=reason)
+        patient_break_glass(actor=clinician, patient=restricted, reason=reason)
 
     assert refused.value.error_code == "invalid_reason"
     assert not BreakGlassAccess.objects.exists()
@@ -138,10 +138,10 @@ def test_portal_break_glass_flow(clinician, restricted):
 
 
 def test_administrators_can_list_break_glass_events(administrator, clinician, restricted, other_organisation):
-    patient_break_glass(user=clinician, patient=restricted, reason=REASON)
+    patient_break_glass(actor=clinician, patient=restricted, reason=REASON)
     outsider_patient = factories.make_patient(other_organisation, restricted=True, family_name="Elsewhere")
     outsider = factories.make_user(other_organisation, ["clinician"])
-    patient_break_glass(user=outsider, patient=outsider_patient, reason=REASON)
+    patient_break_glass(actor=outsider, patient=outsider_patient, reason=REASON)
 
     response = factories.signed_in_client(administrator).get(reverse("break_glass_log"))
 
@@ -160,7 +160,7 @@ def test_clinicians_cannot_list_break_glass_events(clinician):
 def test_restricting_a_record_puts_the_editor_on_its_care_team(clinician, patient):
     from apps.patients.services import patient_update
 
-    patient_update(user=clinician, patient=patient, fields={"restricted": True})
+    patient_update(actor=clinician, patient=patient, fields={"restricted": True})
 
     assert CareTeamMember.objects.filter(patient=patient, user=clinician).exists()
     assert patient_get_for(user=clinician, patient_id=patient.pk, action=PatientAction.VIEW) == patient

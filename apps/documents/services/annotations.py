@@ -1,4 +1,4 @@
-"""Annotations on a document's pages: services that add and remove them, and the selector that reads them.
+"""Annotations on a document's pages: the services that add and remove them (reads are selectors).
 
 Geometry is stored in page-relative coordinates (0..1 from the top-left corner),
 so an annotation stays put whatever size the preview is drawn at:
@@ -15,17 +15,16 @@ The caller has already authorised the document with ``document_get_for``
 from __future__ import annotations
 
 import math
-import uuid
 from typing import Any
 
 from django.db import transaction
-from django.db.models import QuerySet
 
 from apps.accounts.models import User
 from apps.audit.actions import Action
 from apps.audit.services import audit_denied, audit_record
 from apps.documents.audit import ensure_not_sealed
 from apps.documents.models import Annotation, AnnotationKind, Document
+from apps.documents.permissions import may_delete_annotation
 from quill.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 
 MAX_POINTS = 2000
@@ -36,25 +35,6 @@ MAX_PAGE = 10_000
 class AnnotationInvalid(ValidationFailed):
     error_code = "annotation_invalid"
     default_message = "This annotation cannot be saved: its shape or position is not valid."
-
-
-def annotations_for(*, document: Document) -> QuerySet[Annotation]:
-    """Every annotation on this version of the document, page by page, oldest first."""
-    return Annotation.objects.filter(document=document).select_related("author").order_by("page", "created_at")
-
-
-def annotation_get_for(*, document: Document, annotation_id: Any) -> Annotation:
-    annotation = annotations_for(document=document).filter(pk=_uuid_or_none(annotation_id)).first()
-    if annotation is None:
-        raise NotFound()
-    return annotation
-
-
-def _uuid_or_none(value: Any) -> str | None:
-    try:
-        return str(uuid.UUID(str(value)))
-    except ValueError:
-        return None
 
 
 # --- checks: one small function per rule ------------------------------------------------
@@ -164,10 +144,6 @@ def annotation_create(
             details={"document_id": str(document.pk), "kind": kind, "page": page},
         )
     return annotation
-
-
-def may_delete_annotation(user: User, annotation: Annotation) -> bool:
-    return annotation.author_id == user.pk or user.is_manager
 
 
 def annotation_delete(*, actor: User, annotation: Annotation) -> None:

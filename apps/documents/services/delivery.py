@@ -1,4 +1,8 @@
-"""Serving a document's bytes: availability checks, audit, Range, integrity re-hash, safe headers.
+"""Serving a document's bytes: availability checks, Range, integrity re-hash, safe headers.
+
+The response is built here; its state changes are service calls: the download's audit
+event (`document_record_read`) and marking a mismatching document corrupt
+(`document_mark_corrupt`).
 
 A full download is re-hashed while it streams. The last chunk is held back
 until the hash is confirmed: on a mismatch the response is cut short (the
@@ -21,10 +25,9 @@ from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 
 from apps.accounts.models import User
 from apps.audit.actions import Action
-from apps.audit.models import Outcome
-from apps.documents.audit import audit_document
 from apps.documents.errors import Quarantined, ScanPending
 from apps.documents.models import Document, Integrity, ScanStatus
+from apps.documents.services.reading import document_record_read
 from apps.documents.services.scanning import document_mark_corrupt
 from apps.files import storage
 from apps.files.errors import StorageUnavailable
@@ -157,7 +160,7 @@ def _security_headers(response: HttpResponse, document: Document, disposition: s
 def document_content_response(
     *,
     request: HttpRequest,
-    user: User | None,
+    actor: User | None,
     document: Document,
     disposition: str = "attachment",
     audit_action: str = Action.DOCUMENT_DOWNLOADED,
@@ -179,20 +182,19 @@ def document_content_response(
         else:
             chunks = storage.open_range(document.storage_key, requested.start, requested.end)
     except FileNotFoundError as exc:
-        document_mark_corrupt(document_id=document.pk, reason="stored object is missing", actor=user)
+        document_mark_corrupt(document_id=document.pk, reason="stored object is missing", actor=actor)
         raise DocumentCorrupt() from exc
     if requested is None:
-        response = StreamingHttpResponse(_verified_stream(document, chunks, user), status=200)
+        response = StreamingHttpResponse(_verified_stream(document, chunks, actor), status=200)
         response["Content-Length"] = str(document.size)
     else:
         response = StreamingHttpResponse(chunks, status=206)
         response["Content-Length"] = str(requested.length)
         response["Content-Range"] = f"bytes {requested.start}-{requested.end}/{document.size}"
-    audit_document(
-        audit_action,
+    document_record_read(
+        action=audit_action,
         document=document,
-        actor=user,
-        outcome=Outcome.SUCCESS,
+        actor=actor,
         details=details,
     )
     _security_headers(response, document, disposition)

@@ -168,7 +168,7 @@ def erasure_request_record(
     patient: Patient,
     requested_by: str,
     reason: str,
-    recorded_by: User | None = None,
+    actor: User | None = None,
     received_at: datetime | None = None,
     today: date | None = None,
 ) -> ErasureRequest:
@@ -210,7 +210,7 @@ def erasure_request_record(
             organisation_id=patient.organisation_id,
             patient=patient,
             requested_by=requested_by[:200],
-            recorded_by=recorded_by,
+            recorded_by=actor,
             reason=reason,
             received_at=received_at or timezone.now(),
             decision=decision,
@@ -220,7 +220,7 @@ def erasure_request_record(
         _audit_erasure(
             request,
             action=Action.PATIENT_ERASURE_REQUESTED,
-            actor=recorded_by,
+            actor=actor,
             outcome=Outcome.DENIED if decision == ErasureDecision.REFUSED else Outcome.SUCCESS,
             details={
                 "request": str(request.pk),

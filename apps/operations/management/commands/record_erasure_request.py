@@ -55,7 +55,7 @@ class Command(QuillCommand):
                 raise Unable(f"--received must be a date such as 2025-03-31, not {received!r}.") from None
         try:
             request = erasure_request_record(
-                patient=record, requested_by=requested_by, reason=reason, recorded_by=staff, received_at=received_at
+                patient=record, requested_by=requested_by, reason=reason, actor=staff, received_at=received_at
             )
         except QuillError as exc:
             raise Unable(str(exc)) from exc

@@ -116,7 +116,7 @@ class Command(QuillCommand):
         for fields in DEMO_PATIENTS:
             if Patient.objects.filter(organisation=organisation, nhs_number=fields["nhs_number"]).exists():
                 continue
-            patient_create(user=clinician, **fields)
+            patient_create(actor=clinician, **fields)
             created += 1
         return created
 

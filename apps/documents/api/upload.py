@@ -1,0 +1,243 @@
+"""Listing documents and uploading them: multipart (one or several files) and the raw body."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import status
+from rest_framework.exceptions import ValidationError
+from rest_framework.parsers import MultiPartParser
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from apps.audit.actions import Action
+from apps.audit.services import audit_record
+from apps.documents.api._common import HashingUploadMixin, _ensure_document_role, _upload_patient, _validated
+from apps.documents.errors import InvalidCategory
+from apps.documents.models import Category
+from apps.documents.permissions import ensure_may_file_category
+from apps.documents.selectors import DocumentFilters, document_list
+from apps.documents.serializers import (
+    BulkUploadSerializer,
+    DirectUploadFieldsSerializer,
+    DocumentFilterSerializer,
+    DocumentSerializer,
+    UploadFieldsSerializer,
+)
+from apps.documents.services import UploadRequest, document_stream_target, document_upload, document_upload_bulk
+from apps.files.errors import LengthRequired, MissingFile
+from apps.files.streaming import parse_repr_digest, receive_body
+from apps.files.upload_handler import configured_max_upload_bytes
+from apps.patients.access import PatientAction
+from apps.patients.selectors import patient_get_for
+from quill.api import Pagination
+from quill.errors import QuillError
+
+
+class DocumentListCreateView(HashingUploadMixin, APIView):
+    parser_classes = [MultiPartParser]
+
+    @extend_schema(parameters=[DocumentFilterSerializer], responses=DocumentSerializer(many=True))
+    def get(self, request: Request) -> Response:
+        _ensure_document_role(request.user)
+        params = _validated(DocumentFilterSerializer, request.query_params)
+        if params.get("patient_id"):
+            patient_get_for(user=request.user, patient_id=params["patient_id"], action=PatientAction.VIEW)
+        filters = DocumentFilters(**params)
+        paginator = Pagination()
+        page = paginator.paginate_queryset(document_list(user=request.user, filters=filters), request, view=self)
+        audit_record(
+            action=Action.DOCUMENT_LISTED,
+            actor=request.user,
+            patient_id=params.get("patient_id"),
+            object_type="document",
+            details={"filters": {k: str(v) for k, v in params.items()}, "returned": len(page)},
+        )
+        return paginator.get_paginated_response(DocumentSerializer(page, many=True).data)
+
+    @extend_schema(request={"multipart/form-data": UploadFieldsSerializer}, responses={201: DocumentSerializer})
+    def post(self, request: Request) -> Response:
+        _ensure_document_role(request.user)
+        files = self.uploaded_files(request)
+        if not files:
+            raise MissingFile()
+        if len(files) > 1:
+            raise QuillErrorTooMany()
+        fields = _upload_fields(request)
+        patient = _upload_patient(request.user, fields["patient_id"])
+        upload = files[0]
+        item = UploadRequest(
+            spooled=upload.spooled,
+            filename=upload.name or "",
+            category=fields["category"],
+            title=fields["title"],
+            encounter_id=fields["encounter_id"],
+            document_date=fields["document_date"],
+        )
+        document = document_upload(actor=request.user, patient=patient, item=item)
+        return Response(DocumentSerializer(document).data, status=status.HTTP_201_CREATED)
+
+
+class QuillErrorTooMany(QuillError):
+    error_code = "too_many_files"
+    http_status = 400
+    default_message = "Send one file to this endpoint; use /api/documents/bulk/ for several."
+
+
+def _upload_fields(request: Request) -> dict:
+    data = {key: request.data.get(key) for key in UploadFieldsSerializer().fields if key in request.data}
+    if "category" in data and data["category"] not in Category.values:
+        raise InvalidCategory()
+    return _validated(UploadFieldsSerializer, data)
+
+
+class UseFormUpload(QuillError):
+    error_code = "unsupported_media_type"
+    http_status = 415
+    default_message = (
+        "Send the file itself as the request body, with its own Content-Type (for example application/pdf "
+        "or application/octet-stream). Form bodies are not accepted here: multipart forms go to "
+        "/api/documents/ or /api/documents/bulk/."
+    )
+
+
+def _drain(request: Request, length: int, limit: int) -> None:
+    """Read and drop an unread body (up to `limit`), so the client sees the refusal, not a reset."""
+    remaining = min(length, limit)
+    while remaining > 0:
+        chunk = request._request.read(min(1024 * 1024, remaining))
+        if not chunk:
+            break
+        remaining -= len(chunk)
+
+
+class DocumentDirectUploadView(APIView):
+    """One file as the whole request body, its details in the query string.
+
+    With ``Repr-Digest: sha-256=:…:`` (RFC 9530) the bytes are checked against the
+    digest, and large files go into storage while they arrive instead of after.
+    """
+
+    parser_classes: list = []  # the body is the file: read by receive_body, never parsed
+
+    @extend_schema(
+        parameters=[
+            DirectUploadFieldsSerializer,
+            OpenApiParameter(
+                "Repr-Digest",
+                str,
+                OpenApiParameter.HEADER,
+                required=False,
+                description="RFC 9530 digest of the file, e.g. sha-256=:<base64>:. Checked; enables streaming.",
+            ),
+        ],
+        request={"application/octet-stream": OpenApiTypes.BINARY},
+        responses={201: DocumentSerializer},
+    )
+    def post(self, request: Request) -> Response:
+        max_bytes = configured_max_upload_bytes()
+        announced = request.META.get("CONTENT_LENGTH", "")
+        length = int(announced) if announced.isdigit() else 0
+        try:
+            _ensure_document_role(request.user)
+            if request.content_type.startswith(("multipart/", "application/x-www-form-urlencoded")):
+                raise UseFormUpload()
+            if not announced.isdigit():
+                raise LengthRequired()
+            data = dict(request.query_params.items())
+            if "category" in data and data["category"] not in Category.values:
+                raise InvalidCategory()
+            fields = _validated(DirectUploadFieldsSerializer, data)
+            patient = _upload_patient(request.user, fields["patient_id"])
+            ensure_may_file_category(user=request.user, category=fields["category"])
+            declared = parse_repr_digest(request.headers.get("Repr-Digest", ""))
+            document_id = uuid.uuid4()
+            spooled, streamed = receive_body(
+                request._request,
+                length=length,
+                max_bytes=max_bytes,
+                filename=fields["filename"],
+                tmp_dir=settings.FILE_UPLOAD_TEMP_DIR,
+                target_for=lambda head: document_stream_target(
+                    patient=patient, document_id=document_id, head=head, declared_sha256=declared
+                ),
+            )
+        except (QuillError, ValidationError):
+            _drain(request, length, max_bytes)
+            raise
+        item = UploadRequest(
+            spooled=spooled,
+            filename=fields["filename"],
+            category=fields["category"],
+            title=fields["title"],
+            encounter_id=fields["encounter_id"],
+            document_date=fields["document_date"],
+            document_id=document_id,
+            declared_sha256=declared,
+            streamed=streamed,
+        )
+        document = document_upload(actor=request.user, patient=patient, item=item)
+        return Response(DocumentSerializer(document).data, status=status.HTTP_201_CREATED)
+
+
+class DocumentBulkUploadView(HashingUploadMixin, APIView):
+    parser_classes = [MultiPartParser]
+
+    @extend_schema(request={"multipart/form-data": UploadFieldsSerializer}, responses={201: BulkUploadSerializer})
+    def post(self, request: Request) -> Response:
+        _ensure_document_role(request.user)
+        files = self.uploaded_files(request, "files")
+        if not files:
+            raise MissingFile("Attach one or more files in the 'files' field.")
+        if len(files) > settings.QUILL_MAX_BULK_FILES:
+            raise QuillErrorTooMany(f"Send at most {settings.QUILL_MAX_BULK_FILES} files at once.")
+        fields = _upload_fields(request)
+        patient = _upload_patient(request.user, fields["patient_id"])
+        items = [
+            UploadRequest(
+                spooled=upload.spooled,
+                filename=upload.name or "",
+                category=fields["category"],
+                title=fields["title"] if len(files) == 1 else "",
+                encounter_id=fields["encounter_id"],
+                document_date=fields["document_date"],
+            )
+            for upload in files
+        ]
+        outcomes = document_upload_bulk(actor=request.user, patient=patient, items=items)
+        results = []
+        for outcome in outcomes:
+            if outcome.document is not None:
+                results.append(
+                    {
+                        "filename": outcome.filename,
+                        "outcome": "stored",
+                        "document": DocumentSerializer(outcome.document).data,
+                    }
+                )
+            elif outcome.error is not None:
+                results.append({"filename": outcome.filename, "outcome": "refused", **outcome.error.as_detail()})
+            else:
+                results.append(
+                    {
+                        "filename": outcome.filename,
+                        "outcome": "not_stored",
+                        "error_code": "batch_refused",
+                        "message": "Not stored, because another file in this upload was refused.",
+                    }
+                )
+        refused = sum(1 for outcome in outcomes if outcome.error is not None)
+        stored = sum(1 for outcome in outcomes if outcome.document is not None)
+        body = {"stored": stored, "refused": refused, "total": len(outcomes), "files": results}
+        if refused:
+            worst = max((o.error for o in outcomes if o.error is not None), key=lambda e: e.http_status)
+            body["detail"] = {
+                "message": f"{refused} of {len(outcomes)} files were refused, so none was stored.",
+                "error_code": "bulk_refused",
+            }
+            return Response(body, status=worst.http_status if worst.http_status in (413, 415) else 400)
+        return Response(body, status=status.HTTP_201_CREATED)

@@ -1,0 +1,219 @@
+"""One document's pages: detail, status, thumbnail, page preview, new version, delete, annotations."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from typing import Any
+
+from django.contrib import messages
+from django.core.exceptions import ObjectDoesNotExist
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_POST
+
+from apps.accounts.models import User
+from apps.audit.actions import Action, action_label
+from apps.documents.forms import DeleteForm, NewVersionForm
+from apps.documents.models import AnnotationKind, Document
+from apps.documents.permissions import allowed_categories, may_delete_annotation
+from apps.documents.selectors import (
+    annotation_get_for,
+    annotations_for,
+    document_audit_events,
+    document_get_for,
+    document_versions,
+)
+from apps.documents.services import UploadRequest, document_new_version, document_soft_delete
+from apps.documents.services.annotations import annotation_delete
+from apps.documents.services.delivery import ensure_available
+from apps.documents.services.reading import document_record_read
+from apps.documents.views._common import ACCEPT, _portal, _receives_files, _stream_object, _uploaded_files
+from apps.files import storage
+from apps.files.errors import MissingFile, ThumbnailError
+from apps.files.rendering import render_page
+from quill.errors import NotFound, PermissionDenied, QuillError
+
+PAGE_RENDER_WIDTH = 1000
+
+
+@_portal
+@require_GET
+def document_status(request: HttpRequest, document_id: str) -> JsonResponse:
+    """Scan state for the upload list's polling (not audited: no content, only the check's progress)."""
+    document = document_get_for(user=request.user, document_id=document_id, action="document.status")
+    return JsonResponse(
+        {
+            "id": str(document.pk),
+            "scan_status": document.scan_status,
+            "label": document.get_scan_status_display(),
+            "available": document.is_available,
+            "url": reverse("documents:detail", args=[document.pk]),
+        }
+    )
+
+
+# --- one document -----------------------------------------------------------------------------
+
+
+def _annotation_json(annotation, user: User) -> dict[str, Any]:
+    return {
+        "id": str(annotation.pk),
+        "kind": annotation.kind,
+        "page": annotation.page,
+        "geometry": annotation.geometry,
+        "text": annotation.text,
+        "author": {"id": annotation.author_id, "name": annotation.author.full_name},
+        "created_at": annotation.created_at.isoformat(),
+        "can_delete": may_delete_annotation(user, annotation),
+    }
+
+
+def _letter_url(document: Document) -> str:
+    """The letter a sealed PDF renders; for an older version without its own, the patient's letters."""
+    try:
+        return reverse("letters:detail", args=[document.letter.pk])  # type: ignore[attr-defined]
+    except ObjectDoesNotExist:
+        return reverse("letters:patient_letters", args=[document.patient_id])
+
+
+@_portal
+@require_GET
+def document_detail(request: HttpRequest, document_id: str) -> HttpResponse:
+    user = request.user
+    document = document_get_for(user=user, document_id=document_id, include_deleted=True)
+    versions = list(document_versions(document=document))
+    annotations = list(annotations_for(document=document))
+    events = document_audit_events(document=document, version_ids=[version.pk for version in versions])
+    document_record_read(
+        action=Action.DOCUMENT_VIEWED,
+        document=document,
+        actor=user,
+        details={"channel": "portal", "version": document.version_number},
+    )
+    current = next((version for version in versions if version.is_current), None)
+    allowed = allowed_categories(user)
+    context = {
+        "document": document,
+        "patient": document.patient,
+        "versions": versions,
+        "current": current,
+        "annotations": annotations,
+        "annotation_data": [_annotation_json(annotation, user) for annotation in annotations],
+        "annotation_kinds": AnnotationKind.choices,
+        "events": [{"event": event, "label": action_label(event.action)} for event in events],
+        "is_pdf": document.content_type == "application/pdf",
+        "is_image": document.content_type.startswith("image/") and document.content_type != "image/tiff",
+        "is_tiff": document.content_type == "image/tiff",
+        "may_replace": document.is_current
+        and document.deleted_at is None
+        and not document.sealed
+        and (allowed is None or document.category in allowed),
+        "may_delete": user.is_manager and document.deleted_at is None and not document.sealed,
+        "may_annotate": not document.sealed,
+        "letter_url": _letter_url(document) if document.sealed else "",
+        "version_form": NewVersionForm(),
+        "delete_form": DeleteForm(),
+        "accept": ACCEPT,
+        "content_url": reverse("documents-content", args=[document.pk]),
+    }
+    return render(request, "documents/detail.html", context)
+
+
+@_portal
+@require_GET
+def document_thumbnail(request: HttpRequest, document_id: str) -> HttpResponse:
+    """The WebP thumbnail made after a clean scan (covered by the list's `document.listed` event)."""
+    document = document_get_for(user=request.user, document_id=document_id, action="document.thumbnail", related=())
+    if not document.thumbnail_key or not document.is_available:
+        raise NotFound()
+    return _stream_object(document.thumbnail_key, "image/webp")
+
+
+@_portal
+@require_GET
+def document_page_image(request: HttpRequest, document_id: str, page: int) -> HttpResponse:
+    """One page of a PDF (or a TIFF's first page) as WebP, for the annotation surface; audited."""
+    document = document_get_for(user=request.user, document_id=document_id, action="document.preview", related=())
+    ensure_available(document)
+    with tempfile.TemporaryDirectory(prefix="quill-page-") as workdir:
+        local = os.path.join(workdir, "original")
+        try:
+            reader = storage.open_reader(document.storage_key)
+        except FileNotFoundError as exc:
+            raise NotFound() from exc
+        with reader, open(local, "wb") as sink:
+            shutil.copyfileobj(reader, sink, storage.CHUNK_SIZE)
+        try:
+            data, page_count = render_page(local, document.content_type, page, width=PAGE_RENDER_WIDTH)
+        except ThumbnailError as exc:
+            raise NotFound() from exc
+    document_record_read(
+        action=Action.DOCUMENT_PREVIEWED,
+        document=document,
+        actor=request.user,
+        details={"page": page},
+    )
+    response = HttpResponse(data, content_type="image/webp")
+    response["X-Page-Count"] = str(page_count)
+    response["Cache-Control"] = "private, no-store"
+    response["X-Content-Type-Options"] = "nosniff"
+    return response
+
+
+@_receives_files
+@require_POST
+def document_new_version_view(request: HttpRequest, document_id: str) -> HttpResponse:
+    document = document_get_for(user=request.user, document_id=document_id, action="document.new_version")
+    form = NewVersionForm(request.POST)
+    try:
+        files = _uploaded_files(request, "file")
+        if not files:
+            raise MissingFile()
+        if not form.is_valid():
+            raise QuillError("Check the title and clinical date, then upload again.")
+        item = UploadRequest(
+            spooled=files[0].spooled,
+            filename=files[0].name or "",
+            category=document.category,
+            title=form.cleaned_data.get("title") or "",
+            document_date=form.cleaned_data.get("document_date"),
+        )
+        new = document_new_version(actor=request.user, current=document, item=item)
+    except PermissionDenied:
+        raise
+    except QuillError as refusal:
+        messages.error(request, f"The new version was not stored: {refusal.message}")
+        return redirect(reverse("documents:detail", args=[document.pk]) + "#replace")
+    messages.success(request, f"Version {new.version_number} was uploaded; version {document.version_number} is kept.")
+    return redirect("documents:detail", document_id=new.pk)
+
+
+@_portal
+@require_POST
+def document_delete_view(request: HttpRequest, document_id: str) -> HttpResponse:
+    document = document_get_for(user=request.user, document_id=document_id, action="document.delete")
+    form = DeleteForm(request.POST)
+    reason = form.cleaned_data["reason"] if form.is_valid() else request.POST.get("reason", "")
+    try:
+        document_soft_delete(actor=request.user, document=document, reason=reason)
+    except PermissionDenied:
+        raise
+    except QuillError as refusal:
+        messages.error(request, refusal.message)
+        return redirect("documents:detail", document_id=document.pk)
+    messages.success(request, f"“{document.title}” was deleted. An administrator can restore it from Deleted.")
+    return redirect(reverse("patients:detail", args=[document.patient_id]) + "#documents")
+
+
+@_portal
+@require_POST
+def annotation_delete_view(request: HttpRequest, document_id: str, annotation_id: str) -> HttpResponse:
+    """The no-JavaScript delete button; the page's script uses the API instead."""
+    document = document_get_for(user=request.user, document_id=document_id, action="annotation.delete")
+    annotation = annotation_get_for(document=document, annotation_id=annotation_id)
+    annotation_delete(actor=request.user, annotation=annotation)
+    messages.success(request, "The annotation was deleted.")
+    return redirect(reverse("documents:detail", args=[document.pk]) + "#annotations")

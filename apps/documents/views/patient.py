@@ -1,0 +1,184 @@
+"""The patient page's documents region and uploading to a patient (one file, or several at once)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.contrib import messages
+from django.core.paginator import Paginator
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.http import urlencode
+from django.views.decorators.http import require_http_methods
+
+from apps.audit.actions import Action
+from apps.audit.services import audit_record
+from apps.documents.forms import DocumentFilterForm, UploadMetadataForm
+from apps.documents.permissions import allowed_categories
+from apps.documents.selectors import DocumentFilters, document_list
+from apps.documents.services import UploadRequest, document_upload, document_upload_bulk
+from apps.documents.views._common import (
+    ACCEPT,
+    PAGE_SIZE,
+    _ensure_document_role,
+    _patient,
+    _receives_files,
+    _uploaded_files,
+)
+from apps.files.errors import MissingFile
+from apps.patients import access
+from apps.patients.models import Patient
+from quill.errors import QuillError
+
+# --- the patient page's documents region ------------------------------------------------------
+
+
+def patient_documents_context(request: HttpRequest, patient: Patient) -> dict[str, Any]:
+    """What templates/documents/_patient_documents.html shows: filters, one page of documents, upload.
+
+    Registered as the patient page's `documents_region` (apps.patients.regions), so the patient
+    page's view calls it and records the listing; the template only shows the result.
+    """
+    user = request.user
+    allowed = allowed_categories(user)
+    if allowed == frozenset():
+        return {"no_role": True}
+    form = DocumentFilterForm(request.GET or None, allowed=allowed)
+    cleaned = form.cleaned_data if form.is_valid() else {}
+    filters = DocumentFilters(
+        patient_id=patient.pk,
+        category=cleaned.get("category") or "",
+        encounter_id=(cleaned.get("encounter_id") or "").strip(),
+        date_from=cleaned.get("date_from"),
+        date_to=cleaned.get("date_to"),
+    )
+    page = Paginator(document_list(user=user, filters=filters), PAGE_SIZE).get_page(request.GET.get("page"))
+    audit_record(
+        action=Action.DOCUMENT_LISTED,
+        actor=user,
+        patient_id=patient.pk,
+        object_type="patient",
+        object_id=patient.pk,
+        details={
+            "channel": "portal",
+            "filters": {key: str(value) for key, value in cleaned.items() if value},
+            "page": page.number,
+            "documents": [str(document.pk) for document in page.object_list],
+        },
+    )
+    keep = urlencode({key: value for key, value in request.GET.items() if key != "page" and value})
+    return {
+        "no_role": False,
+        "filter_form": form,
+        "filtered": bool(keep),
+        "page": page,
+        "keep": keep,
+        "upload_form": UploadMetadataForm(allowed=allowed),
+        "may_change_photo": access.may_write(user),
+        "accept": ACCEPT,
+    }
+
+
+# --- upload ---------------------------------------------------------------------------------
+
+
+def _upload_fields(form: UploadMetadataForm) -> dict[str, Any]:
+    data = form.cleaned_data
+    return {
+        "category": data["category"],
+        "title": data.get("title") or "",
+        "encounter_id": data.get("encounter_id") or "",
+        "document_date": data.get("document_date"),
+    }
+
+
+@_receives_files
+@require_http_methods(["GET", "POST"])
+def document_upload_view(request: HttpRequest, patient_id: str) -> HttpResponse:
+    """One file without JavaScript (the JavaScript upload sends each file to the API instead)."""
+    patient = _patient(request.user, patient_id)
+    allowed = _ensure_document_role(request.user)
+    form = UploadMetadataForm(request.POST or None, allowed=allowed)
+    refusal: QuillError | None = None
+    if request.method == "POST":
+        try:
+            files = _uploaded_files(request, "file")
+            if not files:
+                raise MissingFile()
+            if form.is_valid():
+                item = UploadRequest(spooled=files[0].spooled, filename=files[0].name or "", **_upload_fields(form))
+                document = document_upload(actor=request.user, patient=patient, item=item)
+                messages.success(
+                    request, f"“{document.title}” was uploaded. It can be opened once its virus check finishes."
+                )
+                return redirect(reverse("patients:detail", args=[patient.pk]) + "#documents")
+        except QuillError as error:
+            refusal = error
+    status = refusal.http_status if refusal else (400 if form.errors else 200)
+    context = {"patient": patient, "upload_form": form, "refusal": refusal, "accept": ACCEPT}
+    return render(request, "documents/upload.html", context, status=status)
+
+
+def _bulk_rows(outcomes: list) -> list[dict[str, Any]]:
+    rows = []
+    for outcome in outcomes:
+        if outcome.document is not None:
+            rows.append({"filename": outcome.filename, "outcome": "stored", "document": outcome.document})
+        elif outcome.error is not None:
+            rows.append({"filename": outcome.filename, "outcome": "refused", **outcome.error.as_detail()})
+        else:
+            rows.append(
+                {
+                    "filename": outcome.filename,
+                    "outcome": "not_stored",
+                    "error_code": "batch_refused",
+                    "message": "Not stored, because another file in this upload was refused.",
+                }
+            )
+    return rows
+
+
+@_receives_files
+@require_http_methods(["GET", "POST"])
+def document_bulk_view(request: HttpRequest, patient_id: str) -> HttpResponse:
+    """Several files, all or nothing; every file's outcome and the totals are shown."""
+    patient = _patient(request.user, patient_id)
+    allowed = _ensure_document_role(request.user)
+    form = UploadMetadataForm(request.POST or None, allowed=allowed)
+    refusal: QuillError | None = None
+    rows: list[dict[str, Any]] = []
+    status = 200
+    if request.method == "POST":
+        try:
+            files = _uploaded_files(request, "files")
+            if not files:
+                raise MissingFile("Choose one or more files to upload.")
+            if len(files) > settings.QUILL_MAX_BULK_FILES:
+                raise QuillError(f"Upload at most {settings.QUILL_MAX_BULK_FILES} files at once.")
+            if form.is_valid():
+                fields = _upload_fields(form)
+                if len(files) > 1:
+                    fields["title"] = ""
+                items = [UploadRequest(spooled=f.spooled, filename=f.name or "", **fields) for f in files]
+                rows = _bulk_rows(document_upload_bulk(actor=request.user, patient=patient, items=items))
+                status = 201 if all(row["outcome"] == "stored" for row in rows) else 400
+            else:
+                status = 400
+        except QuillError as error:
+            refusal, status = error, error.http_status
+    totals = {
+        "stored": sum(1 for row in rows if row["outcome"] == "stored"),
+        "refused": sum(1 for row in rows if row["outcome"] == "refused"),
+        "total": len(rows),
+    }
+    context = {
+        "patient": patient,
+        "upload_form": form,
+        "refusal": refusal,
+        "rows": rows,
+        "totals": totals,
+        "accept": ACCEPT,
+    }
+    return render(request, "documents/bulk.html", context, status=status)
