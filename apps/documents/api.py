@@ -22,7 +22,7 @@ from rest_framework.views import APIView
 from apps.accounts.models import User
 from apps.audit.services import audit_denied, audit_record
 from apps.documents.audit import audit_document
-from apps.documents.errors import InvalidCategory, UnknownPatient
+from apps.documents.errors import InvalidCategory, QuillErrorTooMany, RangeNotSatisfiable, UnknownPatient, UseFormUpload
 from apps.documents.models import AnnotationKind, Category
 from apps.documents.permissions import allowed_categories, ensure_may_file_category
 from apps.documents.selectors import DocumentFilters, document_get_for, document_list, document_versions
@@ -57,12 +57,7 @@ from apps.documents.services.annotations import (
     annotations_for,
     may_delete_annotation,
 )
-from apps.documents.services.delivery import (
-    RangeNotSatisfiable,
-    document_content_response,
-    ensure_available,
-    range_not_satisfiable_response,
-)
+from apps.documents.services.delivery import document_content_response, ensure_available, range_not_satisfiable_response
 from apps.files import storage
 from apps.files.errors import LengthRequired, MissingFile
 from apps.files.filenames import content_disposition
@@ -155,27 +150,11 @@ class DocumentListCreateView(HashingUploadMixin, APIView):
         return Response(DocumentSerializer(document).data, status=status.HTTP_201_CREATED)
 
 
-class QuillErrorTooMany(QuillError):
-    error_code = "too_many_files"
-    http_status = 400
-    default_message = "Send one file to this endpoint; use /api/documents/bulk/ for several."
-
-
 def _upload_fields(request: Request) -> dict:
     data = {key: request.data.get(key) for key in UploadFieldsSerializer().fields if key in request.data}
     if "category" in data and data["category"] not in Category.values:
         raise InvalidCategory()
     return _validated(UploadFieldsSerializer, data)
-
-
-class UseFormUpload(QuillError):
-    error_code = "unsupported_media_type"
-    http_status = 415
-    default_message = (
-        "Send the file itself as the request body, with its own Content-Type (for example application/pdf "
-        "or application/octet-stream). Form bodies are not accepted here: multipart forms go to "
-        "/api/documents/ or /api/documents/bulk/."
-    )
 
 
 def _drain(request: Request, length: int, limit: int) -> None:

@@ -10,18 +10,11 @@ from django.db.models import Exists, OuterRef, Q, QuerySet
 
 from apps.accounts.models import User
 from apps.audit.services import audit_denied
+from apps.documents.errors import RestrictedPatientDocument
 from apps.documents.models import Document
 from apps.documents.permissions import allowed_categories
 from apps.patients.access import restricted_closed_to
 from quill.errors import NotFound, PermissionDenied
-
-
-class RestrictedPatientDocument(PermissionDenied):
-    error_code = "break_glass_required"
-    default_message = (
-        "This patient's record is restricted to their care team. Break the glass on the patient's page, "
-        "giving a reason, to open it."
-    )
 
 
 def _restricted_rule(user: User) -> Q:

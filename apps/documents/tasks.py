@@ -15,9 +15,9 @@ from django.utils import timezone
 from apps.documents.models import Document, ScanStatus
 from apps.documents.services.scanning import document_announce, document_begin_scan, document_record_scan
 from apps.files import storage
-from apps.files.errors import StorageUnavailable, ThumbnailError
+from apps.files.errors import ScannerUnavailable, StorageUnavailable, ThumbnailError
 from apps.files.rendering import make_thumbnail
-from apps.files.scanner import ScannerUnavailable, scan_stream
+from apps.files.scanner import scan_stream
 from quill.queue import enqueue
 
 logger = logging.getLogger(__name__)

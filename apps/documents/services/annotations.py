@@ -24,17 +24,13 @@ from django.db.models import QuerySet
 from apps.accounts.models import User
 from apps.audit.services import audit_denied, audit_record
 from apps.documents.audit import ensure_not_sealed
+from apps.documents.errors import AnnotationInvalid
 from apps.documents.models import Annotation, AnnotationKind, Document
-from quill.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
+from quill.errors import Conflict, NotFound, PermissionDenied
 
 MAX_POINTS = 2000
 MAX_TEXT = 2000
 MAX_PAGE = 10_000
-
-
-class AnnotationInvalid(ValidationFailed):
-    error_code = "annotation_invalid"
-    default_message = "This annotation cannot be saved: its shape or position is not valid."
 
 
 def annotations_for(*, document: Document) -> QuerySet[Annotation]:

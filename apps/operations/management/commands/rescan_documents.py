@@ -25,8 +25,8 @@ from apps.documents.services.rescanning import (
     documents_with_scan_status,
 )
 from apps.documents.tasks import scan_document
-from apps.files.errors import StorageUnavailable
-from apps.files.scanner import ScannerUnavailable, ping
+from apps.files.errors import ScannerUnavailable, StorageUnavailable
+from apps.files.scanner import ping
 from quill.commands import QuillCommand, Unable, organisation_id_option
 from quill.queue import enqueue
 
