@@ -1,6 +1,7 @@
 # Quill — the two commands for a fresh machine:
 #   make run    embedded default (SQLite, local files, no services) with demo data
 #   make test   the whole suite on PostgreSQL with real Redis, SeaweedFS, clamd and Chromium
+#   make lock   regenerate requirements/*.lock after editing requirements/*.txt
 
 SHELL := /bin/bash
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
@@ -10,19 +11,30 @@ PIP := $(VENV)/bin/pip
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/quill
 TEST_REDIS_DB ?= 15
 PYTEST_ARGS ?=
+# make lock UPGRADE=django          moves one package (and what it needs) to its newest allowed version
+# make lock UPGRADE="django celery" several; plain `make lock` changes only what the .txt files changed
+UPGRADE ?=
+PIP_TOOLS_VERSION := 7.7.0
+# Locks are compiled against PyPI alone, whatever this machine's pip config adds (mirrors,
+# find-links), so that the hashes in them are PyPI's and install anywhere.
+PIP_COMPILE := env -u PIP_FIND_LINKS -u PIP_INDEX_URL -u PIP_EXTRA_INDEX_URL PIP_CONFIG_FILE=/dev/null \
+	CUSTOM_COMPILE_COMMAND="make lock" $(PY) -m piptools compile --quiet --generate-hashes --allow-unsafe \
+	--strip-extras --index-url https://pypi.org/simple --no-emit-index-url \
+	$(foreach package,$(UPGRADE),--upgrade-package $(package))
 
-.PHONY: run test lint format bench venv deps dev-deps serve migrate seed clean
+.PHONY: run test lint format bench venv deps dev-deps lock serve migrate seed clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip
 
-$(VENV)/.base-installed: requirements/base.txt | $(PY)
-	$(PIP) install --quiet --disable-pip-version-check -r requirements/base.txt
+# Installs come only from the hashed locks; the stamps are redone when a lock changes.
+$(VENV)/.base-installed: requirements/base.lock | $(PY)
+	$(PIP) install --quiet --disable-pip-version-check --require-hashes -r requirements/base.lock
 	touch $@
 
-$(VENV)/.dev-installed: requirements/base.txt requirements/dev.txt | $(PY)
-	$(PIP) install --quiet --disable-pip-version-check -r requirements/dev.txt
+$(VENV)/.dev-installed: requirements/dev.lock | $(PY)
+	$(PIP) install --quiet --disable-pip-version-check --require-hashes -r requirements/dev.lock
 	touch $@ $(VENV)/.base-installed
 
 deps: $(VENV)/.base-installed
@@ -45,6 +57,12 @@ lint: dev-deps
 format: dev-deps
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
+
+# dev.lock is compiled with base.lock as constraints, so both pin every shared package alike.
+lock: | $(PY)
+	$(PIP) install --quiet --disable-pip-version-check pip-tools==$(PIP_TOOLS_VERSION)
+	$(PIP_COMPILE) --output-file requirements/base.lock requirements/base.txt
+	$(PIP_COMPILE) --constraint requirements/base.lock --output-file requirements/dev.lock requirements/dev.txt
 
 bench: dev-deps
 	bash scripts/install-test-deps.sh

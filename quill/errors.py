@@ -3,11 +3,27 @@
 Services raise these; the API layer maps them to
 ``{"detail": {"message": ..., "error_code": ...}}`` with ``http_status``.
 The domain never imports the API layer.
+
+Each app keeps its error classes in ``apps/<app>/errors.py``; codes sent without a
+class of their own are listed there in ``CODES_WITHOUT_CLASS``. Every code is in
+``docs/errors.md`` (``tests/test_error_codes.py`` keeps the two in step).
 """
 
 from __future__ import annotations
 
 from typing import Any
+
+# Codes sent without a class (code -> HTTP status): DRF's own exceptions as quill.api and the
+# FHIR handler map them (both send the DRF codes below; ParseError differs, see apps.fhir.errors).
+CODES_WITHOUT_CLASS: dict[str, int] = {
+    "authentication_failed": 401,
+    "method_not_allowed": 405,
+    "malformed_request": 400,
+    "not_acceptable": 406,
+    "not_authenticated": 401,
+    "throttled": 429,
+    "unsupported_media_type": 415,
+}
 
 
 class QuillError(Exception):

@@ -7,7 +7,14 @@ The byte layer's refusals (a file that cannot be accepted, storage down) are in
 
 from __future__ import annotations
 
+from apps.patients.errors import BreakGlassRequired
 from quill.errors import Conflict, QuillError, ValidationFailed
+
+# Codes in bulk upload answers without a class of their own (code -> HTTP status of the answer).
+CODES_WITHOUT_CLASS: dict[str, int] = {
+    "batch_refused": 400,  # per file: not stored because another file in the batch was refused
+    "bulk_refused": 400,  # the batch: some files were refused, so none was stored (413/415 if the worst was)
+}
 
 
 class InvalidCategory(ValidationFailed):
@@ -59,4 +66,57 @@ class IntegrityError(QuillError):
     default_message = (
         "The stored copy of this document no longer matches the file that was uploaded, so Quill will not "
         "show it. Administrators have been alerted; ask them to restore it from backup."
+    )
+
+
+class RestrictedPatientDocument(BreakGlassRequired):
+    """A document of a restricted patient: the same refusal as the patient's record, worded for a document."""
+
+    default_message = (
+        "This patient's record is restricted to their care team. Break the glass on the patient's page, "
+        "giving a reason, to open it."
+    )
+
+
+class AnnotationInvalid(ValidationFailed):
+    error_code = "annotation_invalid"
+    default_message = "This annotation cannot be saved: its shape or position is not valid."
+
+
+class IntegrityAbort(Exception):  # internal: never reaches a client as an error_code
+    """Raised inside the streaming body to abort a response whose bytes do not match."""
+
+
+class DocumentCorrupt(QuillError):
+    error_code = "document_corrupt"
+    http_status = 409
+    default_message = (
+        "The stored copy of this document no longer matches the file that was uploaded, so Quill will not "
+        "show it. Your administrators have been alerted and can restore it from backup."
+    )
+
+
+class RangeNotSatisfiable(QuillError):
+    error_code = "range_not_satisfiable"
+    http_status = 416
+    default_message = "The requested byte range is not within the document."
+
+
+class QuillErrorTooMany(QuillError):
+    """The single-file upload endpoint was sent more than one file."""
+
+    error_code = "too_many_files"
+    http_status = 400
+    default_message = "Send one file to this endpoint; use /api/documents/bulk/ for several."
+
+
+class UseFormUpload(QuillError):
+    """The direct (raw body) upload endpoint was sent a form; the same code DRF uses for a body it cannot parse."""
+
+    error_code = "unsupported_media_type"
+    http_status = 415
+    default_message = (
+        "Send the file itself as the request body, with its own Content-Type (for example application/pdf "
+        "or application/octet-stream). Form bodies are not accepted here: multipart forms go to "
+        "/api/documents/ or /api/documents/bulk/."
     )

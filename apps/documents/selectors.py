@@ -16,18 +16,11 @@ from apps.accounts.models import User
 from apps.audit.actions import Action
 from apps.audit.models import AuditEvent
 from apps.audit.services import audit_denied
+from apps.documents.errors import RestrictedPatientDocument
 from apps.documents.models import Annotation, Document, ScanStatus
 from apps.documents.permissions import allowed_categories
 from apps.patients.access import restricted_closed_to
 from quill.errors import NotFound, PermissionDenied
-
-
-class RestrictedPatientDocument(PermissionDenied):
-    error_code = "break_glass_required"
-    default_message = (
-        "This patient's record is restricted to their care team. Break the glass on the patient's page, "
-        "giving a reason, to open it."
-    )
 
 
 def _restricted_rule(user: User) -> Q:

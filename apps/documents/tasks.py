@@ -14,8 +14,8 @@ from apps.documents.selectors import document_scan_status, documents_stuck_pendi
 from apps.documents.services.scanning import document_announce, document_begin_scan, document_record_scan
 from apps.documents.services.thumbnails import document_make_thumbnail
 from apps.files import storage
-from apps.files.errors import StorageUnavailable
-from apps.files.scanner import ScannerUnavailable, scan_stream
+from apps.files.errors import ScannerUnavailable, StorageUnavailable
+from apps.files.scanner import scan_stream
 from quill.queue import enqueue
 
 logger = logging.getLogger(__name__)

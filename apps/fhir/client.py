@@ -19,7 +19,7 @@ from typing import Any, Literal
 
 import requests
 
-from quill.errors import QuillError, ServiceUnavailable
+from apps.fhir.errors import FhirConfigurationError, FhirRejectedError, FhirRetryableError
 
 from . import codes
 
@@ -32,50 +32,6 @@ _HISTORY_RE = re.compile(
     r"/(?P<type>[A-Za-z]+)/(?P<id>[A-Za-z0-9\-.]{1,64})(?:/_history/(?P<vid>[A-Za-z0-9\-.]{1,64}))?/?$"
 )
 _ETAG_RE = re.compile(r'^(?:W/)?"(?P<vid>[^"]*)"$')
-
-
-class FhirConfigurationError(QuillError):
-    """The FHIR client settings are incomplete or contradictory."""
-
-    error_code = "fhir_misconfigured"
-    http_status = 500
-    default_message = "The FHIR server connection is not configured correctly."
-
-
-class FhirRetryableError(ServiceUnavailable):
-    """The FHIR server could not take the write now; try again later.
-
-    Raised for connection failures, timeouts, 408, 429 and 5xx. ``retry_after`` is the
-    server's ``Retry-After`` in seconds when it sent one.
-    """
-
-    error_code = "fhir_unavailable"
-    default_message = "The FHIR server is unavailable; the write will be retried."
-
-    def __init__(self, message: str | None = None, retry_after: float | None = None, *, status: int | None = None):
-        super().__init__(message, retry_after=retry_after, status=status)
-        self.retry_after = retry_after
-        self.status = status
-
-
-class FhirRejectedError(QuillError):
-    """The FHIR server refused the write; sending it again unchanged will not help.
-
-    Raised for 4xx other than 408/429 (412 "multiple matches" included) and for
-    responses Quill cannot interpret. ``operation_outcome`` is the server's
-    OperationOutcome when the body carried one.
-    """
-
-    error_code = "fhir_rejected"
-    http_status = 502
-    default_message = "The FHIR server rejected the resource."
-
-    def __init__(
-        self, message: str | None = None, status: int | None = None, operation_outcome: dict[str, Any] | None = None
-    ):
-        super().__init__(message, status=status, operation_outcome=operation_outcome)
-        self.status = status
-        self.operation_outcome = operation_outcome
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from quill.errors import ValidationFailed
+from apps.fhir.errors import UnknownCategory
 
 # --- Code and identifier systems -------------------------------------------------------------------
 
@@ -203,11 +203,6 @@ SEX_TO_GENDER: dict[str, str] = {
     "o": "other",
     "u": "unknown",
 }
-
-
-class UnknownCategory(ValidationFailed):
-    error_code = "unknown_category"
-    default_message = "That document category is not one Quill knows."
 
 
 def category_codes(category: str) -> CategoryCodes:

@@ -21,7 +21,7 @@ from fhir.resources.R4B.operationoutcome import OperationOutcome
 from fhir.resources.R4B.patient import Patient
 from pydantic import BaseModel, ValidationError
 
-from quill.errors import ValidationFailed
+from apps.fhir.errors import FhirCodeError, FhirMappingError
 
 from . import codes
 
@@ -29,20 +29,6 @@ SubjectMode = Literal["reference", "identifier"]
 SUBJECT_MODES: frozenset[str] = frozenset({"reference", "identifier"})
 
 _SHA1_HEX = re.compile(r"^[0-9a-fA-F]{40}$")
-
-
-class FhirMappingError(ValidationFailed):
-    """The facts cannot be turned into a valid FHIR resource."""
-
-    error_code = "fhir_mapping_failed"
-    default_message = "The record cannot be expressed as a valid FHIR resource."
-
-
-class FhirCodeError(ValidationFailed):
-    """A resource carries a code outside its required value set."""
-
-    error_code = "fhir_invalid_code"
-    default_message = "The FHIR resource carries a code outside its value set."
 
 
 @dataclass(frozen=True, slots=True)

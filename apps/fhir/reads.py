@@ -17,13 +17,14 @@ from django.conf import settings
 from apps.accounts.models import User
 from apps.audit.actions import Action
 from apps.audit.services import audit_record
+from apps.documents.errors import DocumentCorrupt
 from apps.documents.models import AVAILABLE_SCAN_STATUSES, Document
-from apps.documents.services.delivery import DocumentCorrupt, ensure_available
+from apps.documents.services.delivery import ensure_available
 from apps.documents.services.scanning import document_mark_corrupt
+from apps.fhir.errors import BinaryTooLargeForJson
 from apps.files import storage
 from apps.patients.models import Patient
 from apps.patients.services import patient_mark_viewed
-from quill.errors import QuillError
 
 from .facts import document_facts, patient_facts
 from .mapping import document_reference, patient_resource
@@ -35,15 +36,6 @@ CHANNEL = "fhir"
 # A Binary resource carries the bytes base64-encoded inside JSON, in memory; bigger
 # documents are served raw (any Accept other than FHIR JSON).
 MAX_BINARY_RESOURCE_BYTES = 32 * 1024 * 1024
-
-
-class BinaryTooLargeForJson(QuillError):
-    error_code = "binary_too_large_for_json"
-    http_status = 406
-    default_message = (
-        "This document is too large to send inside a FHIR Binary resource; "
-        "ask for the raw bytes instead (Accept: */* or the document's own content type)."
-    )
 
 
 def public_base_url() -> str:

@@ -18,6 +18,7 @@ from fhir.resources.R4B.bundle import Bundle
 from fhir.resources.R4B.capabilitystatement import CapabilityStatement
 from fhir.resources.R4B.operationoutcome import OperationOutcome
 
+from apps.fhir.errors import InvalidSearchParameter
 from quill.errors import ValidationFailed
 
 from . import codes
@@ -35,13 +36,6 @@ _DATE_RE = re.compile(
     r"(?:T(?P<hour>\d{2}):(?P<minute>\d{2})(?::(?P<second>\d{2})(?:\.(?P<fraction>\d{1,9}))?)?"
     r"(?P<tz>Z|[+-]\d{2}:\d{2}))?)?)?$"
 )
-
-
-class InvalidSearchParameter(ValidationFailed):
-    """A FHIR search parameter value Quill cannot interpret."""
-
-    error_code = "invalid_search_parameter"
-    default_message = "A search parameter is not valid."
 
 
 # --- CapabilityStatement ---------------------------------------------------------------------------

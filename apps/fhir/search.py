@@ -18,8 +18,10 @@ from dataclasses import dataclass
 from typing import Any, NamedTuple
 from urllib.parse import urlencode
 
+from apps.fhir.errors import InvalidSearchParameter
+
 from . import codes
-from .responder import MAX_PAGE_SIZE, InvalidSearchParameter, parse_date_param, parse_token_param
+from .responder import MAX_PAGE_SIZE, parse_date_param, parse_token_param
 
 DEFAULT_PAGE_SIZE = 20
 OFFSET_PARAM = "_offset"

@@ -20,10 +20,11 @@ from django.utils import timezone
 from apps.accounts.models import User
 from apps.documents.models import AVAILABLE_SCAN_STATUSES, Document
 from apps.documents.selectors import document_get_for, documents_visible_to
+from apps.fhir.errors import DocumentGone
 from apps.patients.access import PatientAction
 from apps.patients.models import Patient
 from apps.patients.selectors import patient_get_for, patients_visible_to
-from quill.errors import NotFound, QuillError
+from quill.errors import NotFound
 
 from . import codes
 from .facts import documents_for_facts
@@ -31,14 +32,6 @@ from .responder import DateParam, TokenParam
 from .search import SearchRequest, StringParam, as_uuid
 
 NOTHING = Q(pk__in=[])
-
-
-class DocumentGone(QuillError):
-    """The document existed and was deleted (FHIR answers 410 Gone)."""
-
-    error_code = "document_deleted"
-    http_status = 410
-    default_message = "This document has been deleted."
 
 
 @dataclass(frozen=True)

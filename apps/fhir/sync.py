@@ -23,13 +23,14 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from apps.documents.models import AVAILABLE_SCAN_STATUSES, Document, SyncState
-from apps.outbox.handlers import RetryableDelivery, TerminalDelivery
+from apps.fhir.errors import FhirRejectedError, FhirRetryableError
+from apps.outbox.errors import RetryableDelivery, TerminalDelivery
 from apps.outbox.models import MessageStatus, OutboxMessage, Target
 from apps.outbox.services import fhir_enabled, outbox_enqueue, outbox_requeue
 from apps.patients.models import Patient
 from quill.errors import QuillError
 
-from .client import AuthMode, FhirClient, FhirRejectedError, FhirRetryableError, FhirWriteResult
+from .client import AuthMode, FhirClient, FhirWriteResult
 from .facts import DOCUMENT_FACT_RELATIONS, document_facts, patient_facts
 from .mapping import SubjectMode, document_reference, operation_outcome, patient_resource
 

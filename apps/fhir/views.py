@@ -22,11 +22,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from apps.documents.services.delivery import (
-    RangeNotSatisfiable,
-    document_content_response,
-    range_not_satisfiable_response,
-)
+from apps.documents.errors import RangeNotSatisfiable
+from apps.documents.services.delivery import document_content_response, range_not_satisfiable_response
 from apps.fhir import codes, reads
 from apps.fhir.mapping import validate_resource
 from apps.fhir.responder import capability_statement

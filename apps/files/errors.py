@@ -190,3 +190,7 @@ class NotAPhoto(UploadRejected):
     error_code = "not_a_photo"
     http_status = 415
     default_message = "A profile photo must be a JPEG, PNG or WebP image. Choose a photo and try again."
+
+
+class ScannerUnavailable(Exception):  # internal: the scan task retries; never reaches a client
+    """clamd could not be reached or failed mid-scan; the scan is retried later."""

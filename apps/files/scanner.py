@@ -17,12 +17,10 @@ from typing import BinaryIO
 import clamd
 from django.conf import settings
 
+from apps.files.errors import ScannerUnavailable
+
 CHUNK_SIZE = 1024 * 1024  # must stay below clamd's StreamMaxLength
 EICAR = b"X5O!P%@AP[4\\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*"
-
-
-class ScannerUnavailable(Exception):
-    """clamd could not be reached or failed mid-scan; the scan is retried later."""
 
 
 @dataclass(frozen=True)

@@ -13,17 +13,13 @@ from __future__ import annotations
 
 from django.conf import settings
 
+from apps.letters.errors import EhrRejectedError, EhrRetryableError, FlatBuildError
 from apps.letters.models import Letter, LetterStatus
-from apps.letters.openehr.client import (
-    CompositionResult,
-    EhrbaseClient,
-    EhrRejectedError,
-    EhrRetryableError,
-)
-from apps.letters.openehr.flat import FlatBuildError, LetterComposition, build_flat
+from apps.letters.openehr.client import CompositionResult, EhrbaseClient
+from apps.letters.openehr.flat import LetterComposition, build_flat
 from apps.letters.openehr.template import TEMPLATE_ID
 from apps.letters.selectors import letter_recipient_text
-from apps.outbox.handlers import RetryableDelivery, TerminalDelivery
+from apps.outbox.errors import RetryableDelivery, TerminalDelivery
 from apps.outbox.models import OutboxMessage
 
 

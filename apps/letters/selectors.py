@@ -15,16 +15,12 @@ from django.db.models import QuerySet
 from apps.accounts.models import User
 from apps.audit.actions import Action
 from apps.audit.services import audit_denied
+from apps.letters.errors import LetterRoleRequired
 from apps.letters.models import Letter
 from apps.patients.access import PatientAction
 from apps.patients.models import Patient
 from apps.patients.selectors import patient_get_for
-from quill.errors import NotFound, PermissionDenied
-
-
-class LetterRoleRequired(PermissionDenied):
-    error_code = "permission_denied"
-    default_message = "Your role does not include clinical letters."
+from quill.errors import NotFound
 
 
 def _ensure_clinical(*, user: User, patient: Patient, attempted: str, object_id: object = "") -> None:

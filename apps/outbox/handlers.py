@@ -10,20 +10,6 @@ from collections.abc import Callable
 
 from apps.outbox.models import OutboxMessage
 
-
-class RetryableDelivery(Exception):
-    def __init__(self, message: str, *, retry_after: float | None = None, response: dict | None = None) -> None:
-        super().__init__(message)
-        self.retry_after = retry_after
-        self.response = response
-
-
-class TerminalDelivery(Exception):
-    def __init__(self, message: str, *, response: dict | None = None) -> None:
-        super().__init__(message)
-        self.response = response
-
-
 Handler = Callable[[OutboxMessage], dict | None]
 _HANDLERS: dict[tuple[str, str], Handler] = {}
 

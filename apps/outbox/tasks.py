@@ -8,7 +8,8 @@ from celery import shared_task
 from django.db import transaction
 from django.utils import timezone
 
-from apps.outbox.handlers import RetryableDelivery, TerminalDelivery, handler_for
+from apps.outbox.errors import RetryableDelivery, TerminalDelivery
+from apps.outbox.handlers import handler_for
 from apps.outbox.models import MessageStatus, OutboxMessage
 from apps.outbox.services import outbox_mark_dead, outbox_mark_done, outbox_mark_retry
 from quill.queue import enqueue

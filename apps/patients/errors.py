@@ -6,6 +6,19 @@ from typing import Any
 
 from quill.errors import Conflict, PermissionDenied, ValidationFailed
 
+# Field problem codes (code -> HTTP status): PatientInvalid carries the first one as its error_code,
+# and the API sends it with ``fields`` (``required`` is sent as the generic ``invalid``).
+CODES_WITHOUT_CLASS: dict[str, int] = {
+    "duplicate_nhs_number": 400,
+    "invalid_choice": 400,
+    "invalid_date": 400,
+    "invalid_member": 400,
+    "invalid_nhs_number": 400,
+    "invalid_reason": 400,
+    "read_only": 400,
+    "too_long": 400,
+}
+
 
 class BreakGlassRequired(PermissionDenied):
     """A restricted record the user may open only by breaking the glass (clinical roles)."""
@@ -25,14 +38,17 @@ class RestrictedRecord(PermissionDenied):
 
 
 class RoleRequired(PermissionDenied):
-    error_code = "permission_denied"
+    """The generic ``permission_denied``, worded for a missing role."""
+
     default_message = "Your role does not allow this."
 
 
 class PatientInvalid(ValidationFailed):
-    """Field-level problems; `fields` maps a field name to [(message, code), ...]."""
+    """Field-level problems; `fields` maps a field name to [(message, code), ...].
 
-    error_code = "invalid"
+    The instance's ``error_code`` is the first field problem's code (see ``CODES_WITHOUT_CLASS``).
+    """
+
     default_message = "Some details need correcting."
 
     def __init__(self, fields: dict[str, list[tuple[str, str]]], message: str | None = None, **data: Any) -> None:

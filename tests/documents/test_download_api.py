@@ -12,8 +12,8 @@ import pytest
 import requests
 
 from apps.audit.models import AuditEvent
+from apps.documents.errors import IntegrityAbort
 from apps.documents.models import Document, Integrity, ScanStatus
-from apps.documents.services.delivery import IntegrityAbort
 from apps.files import storage
 from tests import factories
 from tests.documents import samples

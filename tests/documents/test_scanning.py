@@ -16,7 +16,7 @@ from apps.documents.selectors import quarantined_documents
 from apps.documents.services.scanning import document_begin_scan, document_record_scan
 from apps.documents.tasks import scan_document, sweep_pending_scans
 from apps.files import storage
-from apps.files.scanner import ScannerUnavailable
+from apps.files.errors import ScannerUnavailable
 from tests import factories
 from tests.documents import samples
 from tests.documents.helpers import stored_document

@@ -12,14 +12,8 @@ from collections.abc import Iterator
 import pytest
 import requests
 
-from apps.fhir.client import (
-    FhirClient,
-    FhirConfigurationError,
-    FhirRejectedError,
-    FhirRetryableError,
-    FhirWriteResult,
-    parse_retry_after,
-)
+from apps.fhir.client import FhirClient, FhirWriteResult, parse_retry_after
+from apps.fhir.errors import FhirConfigurationError, FhirRejectedError, FhirRetryableError
 from apps.fhir.mapping import document_reference, patient_resource
 from tests.fhir.fhir_server import FhirTestServer
 from tests.fhir.test_mapping import BASE_URL, make_document, make_patient

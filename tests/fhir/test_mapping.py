@@ -14,10 +14,9 @@ from fhir.resources.R4B.operationoutcome import OperationOutcome
 from fhir.resources.R4B.patient import Patient
 
 from apps.fhir import codes
+from apps.fhir.errors import FhirCodeError, FhirMappingError
 from apps.fhir.mapping import (
     DocumentFacts,
-    FhirCodeError,
-    FhirMappingError,
     PatientFacts,
     check_codes,
     document_reference,

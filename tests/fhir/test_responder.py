@@ -14,10 +14,10 @@ from fhir.resources.R4B.bundle import Bundle
 from fhir.resources.R4B.capabilitystatement import CapabilityStatement
 from fhir.resources.R4B.operationoutcome import OperationOutcome
 
+from apps.fhir.errors import InvalidSearchParameter
 from apps.fhir.mapping import check_codes, document_reference
 from apps.fhir.responder import (
     DateParam,
-    InvalidSearchParameter,
     TokenParam,
     binary_resource,
     capability_statement,

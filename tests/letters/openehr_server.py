@@ -19,8 +19,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from apps.letters.errors import TemplateParseError
 from apps.letters.openehr.client import REPORT_ID_AQL
-from apps.letters.openehr.template import TemplateInfo, TemplateParseError, parse_template
+from apps.letters.openehr.template import TemplateInfo, parse_template
 
 BASE_PATH = "/ehrbase/rest/openehr/v1"
 SYSTEM_ID = "quill-test"

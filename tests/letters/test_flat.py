@@ -4,6 +4,7 @@ from datetime import UTC, date, datetime, timedelta, timezone
 
 import pytest
 
+from apps.letters.errors import FlatBuildError
 from apps.letters.openehr.flat import (
     KEY_RECIPIENT,
     KEY_REPORT_ID,
@@ -11,7 +12,6 @@ from apps.letters.openehr.flat import (
     KEY_STATUS,
     KEY_SUBJECT,
     KEY_SYNOPSIS,
-    FlatBuildError,
     LetterComposition,
     build_flat,
 )

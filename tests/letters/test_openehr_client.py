@@ -3,12 +3,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from apps.letters.openehr.client import (
-    CompositionResult,
-    EhrbaseClient,
-    EhrRejectedError,
-    EhrRetryableError,
-)
+from apps.letters.errors import EhrRejectedError, EhrRetryableError
+from apps.letters.openehr.client import CompositionResult, EhrbaseClient
 from apps.letters.openehr.flat import KEY_REPORT_ID, KEY_STATUS, LetterComposition, build_flat
 from apps.letters.openehr.template import TEMPLATE_ID, load_letter_template
 

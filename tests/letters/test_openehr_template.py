@@ -2,14 +2,8 @@ import re
 
 import pytest
 
-from apps.letters.openehr.template import (
-    CTX_KEYS,
-    TEMPLATE_ID,
-    TemplateParseError,
-    build_id,
-    load_letter_template,
-    parse_template,
-)
+from apps.letters.errors import TemplateParseError
+from apps.letters.openehr.template import CTX_KEYS, TEMPLATE_ID, build_id, load_letter_template, parse_template
 
 
 @pytest.fixture(scope="module")

@@ -257,11 +257,12 @@ def test_every_secret_the_compose_file_requires_is_in_the_example(compose, examp
 def test_dockerfile_builds_a_non_root_gunicorn_image():
     dockerfile = (ROOT / "docker" / "Dockerfile").read_text()
     assert re.search(r"^FROM python:3\.11-slim AS app$", dockerfile, re.MULTILINE)
-    assert "pip install --no-compile -r requirements/base.txt" in dockerfile
+    assert "COPY requirements/base.lock requirements/base.lock" in dockerfile
+    assert "pip install --no-compile --require-hashes -r requirements/base.lock" in dockerfile
     assert "collectstatic --noinput" in dockerfile
     users = re.findall(r"^USER (\S+)", dockerfile, re.MULTILINE)
     assert users and users[-1].split(":")[0] not in {"root", "0"}
-    assert "gunicorn==" in (ROOT / "requirements" / "base.txt").read_text()
+    assert "\ngunicorn==" in (ROOT / "requirements" / "base.lock").read_text()
     assert os.stat(ROOT / "docker" / "entrypoint.sh").st_mode & stat.S_IXUSR
     assert "quill.wsgi:application" in (ROOT / "docker" / "entrypoint.sh").read_text()
 

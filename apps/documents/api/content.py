@@ -16,10 +16,10 @@ from rest_framework.views import APIView
 
 from apps.accounts.selectors import active_user_get
 from apps.audit.actions import Action
+from apps.documents.errors import RangeNotSatisfiable
 from apps.documents.selectors import document_get_for
 from apps.documents.serializers import DownloadUrlSerializer
 from apps.documents.services.delivery import (
-    RangeNotSatisfiable,
     document_content_response,
     ensure_available,
     range_not_satisfiable_response,

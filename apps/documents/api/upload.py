@@ -17,7 +17,7 @@ from rest_framework.views import APIView
 from apps.audit.actions import Action
 from apps.audit.services import audit_record
 from apps.documents.api._common import HashingUploadMixin, _ensure_document_role, _upload_patient, _validated
-from apps.documents.errors import InvalidCategory
+from apps.documents.errors import InvalidCategory, QuillErrorTooMany, UseFormUpload
 from apps.documents.models import Category
 from apps.documents.permissions import ensure_may_file_category
 from apps.documents.selectors import DocumentFilters, document_list
@@ -82,27 +82,11 @@ class DocumentListCreateView(HashingUploadMixin, APIView):
         return Response(DocumentSerializer(document).data, status=status.HTTP_201_CREATED)
 
 
-class QuillErrorTooMany(QuillError):
-    error_code = "too_many_files"
-    http_status = 400
-    default_message = "Send one file to this endpoint; use /api/documents/bulk/ for several."
-
-
 def _upload_fields(request: Request) -> dict:
     data = {key: request.data.get(key) for key in UploadFieldsSerializer().fields if key in request.data}
     if "category" in data and data["category"] not in Category.values:
         raise InvalidCategory()
     return _validated(UploadFieldsSerializer, data)
-
-
-class UseFormUpload(QuillError):
-    error_code = "unsupported_media_type"
-    http_status = 415
-    default_message = (
-        "Send the file itself as the request body, with its own Content-Type (for example application/pdf "
-        "or application/octet-stream). Form bodies are not accepted here: multipart forms go to "
-        "/api/documents/ or /api/documents/bulk/."
-    )
 
 
 def _drain(request: Request, length: int, limit: int) -> None:

@@ -23,18 +23,14 @@ from apps.accounts.models import User
 from apps.audit.actions import Action
 from apps.audit.services import audit_denied, audit_record
 from apps.documents.audit import ensure_not_sealed
+from apps.documents.errors import AnnotationInvalid
 from apps.documents.models import Annotation, AnnotationKind, Document
 from apps.documents.permissions import may_delete_annotation
-from quill.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
+from quill.errors import Conflict, NotFound, PermissionDenied
 
 MAX_POINTS = 2000
 MAX_TEXT = 2000
 MAX_PAGE = 10_000
-
-
-class AnnotationInvalid(ValidationFailed):
-    error_code = "annotation_invalid"
-    default_message = "This annotation cannot be saved: its shape or position is not valid."
 
 
 # --- checks: one small function per rule ------------------------------------------------

@@ -25,37 +25,18 @@ from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 
 from apps.accounts.models import User
 from apps.audit.actions import Action
-from apps.documents.errors import Quarantined, ScanPending
+from apps.documents.errors import DocumentCorrupt, IntegrityAbort, Quarantined, RangeNotSatisfiable, ScanPending
 from apps.documents.models import Document, Integrity, ScanStatus
 from apps.documents.services.reading import document_record_read
 from apps.documents.services.scanning import document_mark_corrupt
 from apps.files import storage
 from apps.files.errors import StorageUnavailable
 from apps.files.filenames import content_disposition
-from quill.errors import Conflict, QuillError
+from quill.errors import Conflict
 
 logger = logging.getLogger(__name__)
 
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
-
-
-class IntegrityAbort(Exception):
-    """Raised inside the streaming body to abort a response whose bytes do not match."""
-
-
-class DocumentCorrupt(QuillError):
-    error_code = "document_corrupt"
-    http_status = 409
-    default_message = (
-        "The stored copy of this document no longer matches the file that was uploaded, so Quill will not "
-        "show it. Your administrators have been alerted and can restore it from backup."
-    )
-
-
-class RangeNotSatisfiable(QuillError):
-    error_code = "range_not_satisfiable"
-    http_status = 416
-    default_message = "The requested byte range is not within the document."
 
 
 @dataclass(frozen=True)

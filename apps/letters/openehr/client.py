@@ -18,7 +18,7 @@ from urllib.parse import quote
 
 import requests
 
-from quill.errors import QuillError
+from apps.letters.errors import EhrRejectedError, EhrRetryableError
 
 from .flat import ROOT
 
@@ -35,36 +35,6 @@ REPORT_ID_AQL = (
     "AND c/archetype_details/template_id/value = $template_id "
     "AND c/context/other_context[at0001]/items[at0002]/value/value = $report_id"
 )
-
-
-class EhrbaseError(QuillError):
-    """Talking to the openEHR server failed."""
-
-    error_code = "ehrbase_error"
-    http_status = 502
-    default_message = "The openEHR server could not be reached."
-
-
-class EhrRetryableError(EhrbaseError):
-    """A transient failure: the same request may succeed later."""
-
-    error_code = "ehrbase_unavailable"
-    http_status = 503
-
-    def __init__(self, message: str, retry_after: float | None = None) -> None:
-        super().__init__(message, retry_after=retry_after)
-        self.retry_after = retry_after
-
-
-class EhrRejectedError(EhrbaseError):
-    """The server refused the request; sending it again unchanged will not help."""
-
-    error_code = "ehrbase_rejected"
-
-    def __init__(self, message: str, status: int, body: str) -> None:
-        super().__init__(message, status=status, body=body)
-        self.status = status
-        self.body = body
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 
-from quill.errors import ValidationFailed
+from apps.letters.errors import FlatBuildError
 
 from .template import TEMPLATE_ID
 
@@ -26,13 +26,6 @@ KEY_STATUS = f"{ROOT}/context/status"
 KEY_SUBJECT = f"{ROOT}/context/letter_details/subject"
 KEY_RECIPIENT = f"{ROOT}/context/letter_details/recipient"
 KEY_SYNOPSIS = f"{ROOT}/clinical_synopsis/synopsis"
-
-
-class FlatBuildError(ValidationFailed):
-    """The letter cannot be expressed as a valid composition."""
-
-    error_code = "openehr_flat_invalid"
-    default_message = "The letter cannot be sent to the openEHR server."
 
 
 @dataclass(frozen=True)

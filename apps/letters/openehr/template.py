@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from importlib import resources
 
-from quill.errors import ValidationFailed
+from apps.letters.errors import TemplateParseError
 
 TEMPLATE_ID = "quill_letter.v1"
 TEMPLATE_RESOURCE = "quill_letter.v1.opt"
@@ -79,13 +79,6 @@ CTX_KEYS = frozenset(
         "ctx/location",
     }
 )
-
-
-class TemplateParseError(ValidationFailed):
-    """The operational template cannot be read or is not one we can use."""
-
-    error_code = "openehr_template_invalid"
-    default_message = "The openEHR operational template is not valid."
 
 
 @dataclass(frozen=True)

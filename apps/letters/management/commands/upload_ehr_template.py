@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.core.management.base import CommandError
 
-from apps.letters.openehr.client import EhrbaseError
+from apps.letters.errors import EhrbaseError
 from apps.letters.openehr.template import TEMPLATE_ID, load_letter_template, parse_template
 from apps.letters.push import ehrbase_client
 from quill.commands import QuillCommand

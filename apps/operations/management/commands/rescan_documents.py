@@ -26,8 +26,8 @@ from apps.documents.services.rescanning import (
     documents_with_scan_status,
 )
 from apps.documents.tasks import scan_document
-from apps.files.errors import StorageUnavailable
-from apps.files.scanner import ScannerUnavailable, ping
+from apps.files.errors import ScannerUnavailable, StorageUnavailable
+from apps.files.scanner import ping
 from quill.commands import QuillCommand, Unable
 from quill.queue import enqueue
 

@@ -1,0 +1,107 @@
+"""Refusals of Quill's FHIR facade and of outbound FHIR sync.
+
+Read-side refusals (``InvalidSearchParameter``, ``DocumentGone``, ``BinaryTooLargeForJson``)
+reach clients as OperationOutcomes with the code in ``issue.details.coding``
+(system ``urn:quill:error-code``). Sync-side ones (``Fhir*Error``, ``UnknownCategory``)
+are seen by operators in the outbox and ``resync_fhir``, not by API clients.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from quill.errors import QuillError, ServiceUnavailable, ValidationFailed
+
+# Codes sent without a class of their own (code -> HTTP status), all in OperationOutcomes.
+CODES_WITHOUT_CLASS: dict[str, int] = {
+    "not_supported": 404,  # views.UnsupportedView: a path under /fhir/r4/ Quill does not serve
+    "parse_error": 400,  # views.fhir_exception_handler: DRF's ParseError keeps its own default code here
+    "search_parameter_ignored": 200,  # responder: a warning issue in a searchset Bundle, not a refusal
+}
+
+
+class FhirConfigurationError(QuillError):
+    """The FHIR client settings are incomplete or contradictory."""
+
+    error_code = "fhir_misconfigured"
+    http_status = 500
+    default_message = "The FHIR server connection is not configured correctly."
+
+
+class FhirRetryableError(ServiceUnavailable):
+    """The FHIR server could not take the write now; try again later.
+
+    Raised for connection failures, timeouts, 408, 429 and 5xx. ``retry_after`` is the
+    server's ``Retry-After`` in seconds when it sent one.
+    """
+
+    error_code = "fhir_unavailable"
+    default_message = "The FHIR server is unavailable; the write will be retried."
+
+    def __init__(self, message: str | None = None, retry_after: float | None = None, *, status: int | None = None):
+        super().__init__(message, retry_after=retry_after, status=status)
+        self.retry_after = retry_after
+        self.status = status
+
+
+class FhirRejectedError(QuillError):
+    """The FHIR server refused the write; sending it again unchanged will not help.
+
+    Raised for 4xx other than 408/429 (412 "multiple matches" included) and for
+    responses Quill cannot interpret. ``operation_outcome`` is the server's
+    OperationOutcome when the body carried one.
+    """
+
+    error_code = "fhir_rejected"
+    http_status = 502
+    default_message = "The FHIR server rejected the resource."
+
+    def __init__(
+        self, message: str | None = None, status: int | None = None, operation_outcome: dict[str, Any] | None = None
+    ):
+        super().__init__(message, status=status, operation_outcome=operation_outcome)
+        self.status = status
+        self.operation_outcome = operation_outcome
+
+
+class FhirMappingError(ValidationFailed):
+    """The facts cannot be turned into a valid FHIR resource."""
+
+    error_code = "fhir_mapping_failed"
+    default_message = "The record cannot be expressed as a valid FHIR resource."
+
+
+class FhirCodeError(ValidationFailed):
+    """A resource carries a code outside its required value set."""
+
+    error_code = "fhir_invalid_code"
+    default_message = "The FHIR resource carries a code outside its value set."
+
+
+class UnknownCategory(ValidationFailed):
+    error_code = "unknown_category"
+    default_message = "That document category is not one Quill knows."
+
+
+class InvalidSearchParameter(ValidationFailed):
+    """A FHIR search parameter value Quill cannot interpret."""
+
+    error_code = "invalid_search_parameter"
+    default_message = "A search parameter is not valid."
+
+
+class BinaryTooLargeForJson(QuillError):
+    error_code = "binary_too_large_for_json"
+    http_status = 406
+    default_message = (
+        "This document is too large to send inside a FHIR Binary resource; "
+        "ask for the raw bytes instead (Accept: */* or the document's own content type)."
+    )
+
+
+class DocumentGone(QuillError):
+    """The document existed and was deleted (FHIR answers 410 Gone)."""
+
+    error_code = "document_deleted"
+    http_status = 410
+    default_message = "This document has been deleted."
