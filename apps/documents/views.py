@@ -36,7 +36,7 @@ from apps.documents.audit import audit_document
 from apps.documents.forms import DeleteForm, DocumentFilterForm, NewVersionForm, UploadMetadataForm
 from apps.documents.history import document_audit_events
 from apps.documents.models import AnnotationKind, Document, ScanStatus
-from apps.documents.permissions import allowed_categories, ensure_manager
+from apps.documents.permissions import allowed_categories, ensure_document_role, ensure_manager
 from apps.documents.selectors import (
     DocumentFilters,
     deleted_documents,
@@ -130,13 +130,6 @@ def _patient(user: User, patient_id: Any) -> Patient:
     return patient_get_for(user=user, patient_id=patient_id, action=PatientAction.VIEW)
 
 
-def _ensure_document_role(user: User) -> frozenset[str] | None:
-    allowed = allowed_categories(user)
-    if allowed == frozenset():
-        raise PermissionDenied("Your role does not include working with documents.")
-    return allowed
-
-
 def _stream_object(key: str, content_type: str) -> StreamingHttpResponse:
     try:
         chunks = storage.open_range(key)
@@ -215,7 +208,7 @@ def _upload_fields(form: UploadMetadataForm) -> dict[str, Any]:
 def document_upload_view(request: HttpRequest, patient_id: str) -> HttpResponse:
     """One file without JavaScript (the JavaScript upload sends each file to the API instead)."""
     patient = _patient(request.user, patient_id)
-    allowed = _ensure_document_role(request.user)
+    allowed = ensure_document_role(user=request.user)
     form = UploadMetadataForm(request.POST or None, allowed=allowed)
     refusal: QuillError | None = None
     if request.method == "POST":
@@ -261,7 +254,7 @@ def _bulk_rows(outcomes: list) -> list[dict[str, Any]]:
 def document_bulk_view(request: HttpRequest, patient_id: str) -> HttpResponse:
     """Several files, all or nothing; every file's outcome and the totals are shown."""
     patient = _patient(request.user, patient_id)
-    allowed = _ensure_document_role(request.user)
+    allowed = ensure_document_role(user=request.user)
     form = UploadMetadataForm(request.POST or None, allowed=allowed)
     refusal: QuillError | None = None
     rows: list[dict[str, Any]] = []
