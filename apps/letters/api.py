@@ -15,7 +15,7 @@ from rest_framework.views import APIView
 
 from apps.audit.services import audit_record
 from apps.letters.errors import LetterIncomplete, LetterInvalid
-from apps.letters.models import Letter, LetterStatus
+from apps.letters.models import Letter, LetterStatus, letter_max_length
 from apps.letters.selectors import letter_amendments, letter_get_for, letter_patient_for, letters_for_patient
 from apps.letters.services import (
     EDITABLE_FIELDS,
@@ -63,13 +63,23 @@ class LetterSerializer(serializers.ModelSerializer):
 
 
 class LetterInputSerializer(serializers.Serializer):
-    recipient_name = serializers.CharField(required=False, allow_blank=True, trim_whitespace=False, max_length=200)
-    recipient_role = serializers.CharField(required=False, allow_blank=True, trim_whitespace=False, max_length=200)
-    recipient_address = serializers.CharField(required=False, allow_blank=True, trim_whitespace=False, max_length=2000)
-    subject = serializers.CharField(required=False, allow_blank=True, trim_whitespace=False, max_length=255)
-    body = serializers.CharField(required=False, allow_blank=True, trim_whitespace=False, max_length=100_000)
+    recipient_name = serializers.CharField(
+        required=False, allow_blank=True, trim_whitespace=False, max_length=letter_max_length("recipient_name")
+    )
+    recipient_role = serializers.CharField(
+        required=False, allow_blank=True, trim_whitespace=False, max_length=letter_max_length("recipient_role")
+    )
+    recipient_address = serializers.CharField(
+        required=False, allow_blank=True, trim_whitespace=False, max_length=letter_max_length("recipient_address")
+    )
+    subject = serializers.CharField(
+        required=False, allow_blank=True, trim_whitespace=False, max_length=letter_max_length("subject")
+    )
+    body = serializers.CharField(
+        required=False, allow_blank=True, trim_whitespace=False, max_length=letter_max_length("body")
+    )
     clinical_date = serializers.DateField(required=False)
-    encounter_id = serializers.CharField(required=False, allow_blank=True, max_length=64)
+    encounter_id = serializers.CharField(required=False, allow_blank=True, max_length=letter_max_length("encounter_id"))
 
     def validate(self, attrs: dict) -> dict:
         unknown = sorted(set(self.initial_data) - set(EDITABLE_FIELDS)) if isinstance(self.initial_data, dict) else []

@@ -29,7 +29,7 @@ from apps.letters.errors import (
     LetterInvalid,
     LetterNotFinal,
 )
-from apps.letters.models import Letter, LetterStatus
+from apps.letters.models import Letter, LetterStatus, letter_max_length
 from apps.letters.pdf import LetterPdf, render_letter_pdf
 from apps.outbox.models import Target
 from apps.outbox.services import outbox_enqueue
@@ -47,14 +47,6 @@ EDITABLE_FIELDS = (
     "clinical_date",
     "encounter_id",
 )
-_MAX_LENGTHS = {
-    "recipient_name": 200,
-    "recipient_role": 200,
-    "recipient_address": 2000,
-    "subject": 255,
-    "body": 100_000,
-    "encounter_id": 64,
-}
 _LABELS = {
     "recipient_name": "Recipient name",
     "recipient_role": "Recipient role",
@@ -103,8 +95,9 @@ def _clean(values: dict[str, Any]) -> dict[str, Any]:
             continue
         value = value.replace("\r\n", "\n").replace("\x00", "")
         value = value if name == "body" else value.strip()
-        if len(value) > _MAX_LENGTHS[name]:
-            problems[name] = f"{_LABELS[name]} is longer than {_MAX_LENGTHS[name]:,} characters."
+        max_length = letter_max_length(name)
+        if len(value) > max_length:
+            problems[name] = f"{_LABELS[name]} is longer than {max_length:,} characters."
             continue
         cleaned[name] = value
     if problems:
