@@ -49,6 +49,19 @@ def test_full_download_has_bytes_and_safe_headers(any_storage, clinician, patien
     assert AuditEvent.objects.filter(action="document.downloaded", object_id=str(document.pk)).count() == 1
 
 
+def test_inline_download_is_framed_by_quill_only(filesystem_storage, clinician, patient):
+    document = stored_document(user=clinician, patient=patient, data=samples.pdf(), filename="Lettre à Zoë.pdf")
+
+    response = factories.token_client(clinician).get(f"/api/documents/{document.pk}/content?disposition=inline")
+
+    assert response.status_code == 200
+    assert response["Content-Disposition"] == (
+        "inline; filename=\"Lettre a Zoe.pdf\"; filename*=UTF-8''Lettre%20%C3%A0%20Zo%C3%AB.pdf"
+    )
+    assert response["X-Frame-Options"] == "SAMEORIGIN"
+    assert response["Content-Security-Policy"].startswith("default-src 'none'; img-src 'self'")
+
+
 def test_full_download_reads_the_document_with_its_patient_in_one_query(
     filesystem_storage, clinician, patient, django_assert_num_queries
 ):
