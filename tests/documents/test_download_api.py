@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import os
-import struct
 import time
 
 import pytest
@@ -142,8 +141,7 @@ def _flip_one_byte(document: Document) -> bytes:
 
 def _large_dicom(size: int) -> bytes:
     """A valid DICOM file several storage chunks long: the sample with `size` bytes of pixel data."""
-    pixels = samples.random_binary(size)
-    return samples.dicom() + struct.pack("<HH2sHI", 0x7FE0, 0x0010, b"OB", 0, len(pixels)) + pixels
+    return samples.dicom_with_pixel_data(samples.random_binary(size))
 
 
 def _stored_large_dicom(clinician, patient) -> Document:
