@@ -13,7 +13,6 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from apps.audit.services import audit_record
 from apps.letters.errors import LetterIncomplete, LetterInvalid
 from apps.letters.models import Letter, LetterStatus, letter_max_length
 from apps.letters.selectors import letter_amendments, letter_get_for, letter_patient_for, letters_for_patient
@@ -24,6 +23,7 @@ from apps.letters.services import (
     letter_finalise,
     letter_mark_viewed,
     letter_update,
+    letters_mark_listed,
 )
 from quill.api import Pagination, error_response
 
@@ -96,15 +96,7 @@ class PatientLettersView(APIView):
     @extend_schema(responses=LetterSerializer(many=True))
     def get(self, request: Request, patient_id: str) -> Response:
         patient = letter_patient_for(user=request.user, patient_id=patient_id, attempted="letter.list")
-        audit_record(
-            action="letter.listed",
-            actor=request.user,
-            organisation_id=patient.organisation_id,
-            patient_id=patient.pk,
-            object_type="patient",
-            object_id=patient.pk,
-            details={"channel": "api"},
-        )
+        letters_mark_listed(actor=request.user, patient=patient, channel="api")
         paginator = Pagination()
         page = paginator.paginate_queryset(letters_for_patient(patient=patient), request, view=self)
         return paginator.get_paginated_response(LetterSerializer(page, many=True).data)

@@ -152,6 +152,19 @@ def letter_mark_viewed(*, user: User, letter: Letter, channel: str) -> None:
     _audit("letter.viewed", actor=user, letter=letter, details={"channel": channel})
 
 
+def letters_mark_listed(*, actor: User, patient: Patient, channel: str) -> None:
+    """Record that `actor` listed `patient`'s letters (portal or API)."""
+    audit_record(
+        action="letter.listed",
+        actor=actor,
+        organisation_id=patient.organisation_id,
+        patient_id=patient.pk,
+        object_type="patient",
+        object_id=patient.pk,
+        details={"channel": channel},
+    )
+
+
 # --- drafts ---------------------------------------------------------------------
 
 
