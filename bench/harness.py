@@ -134,13 +134,17 @@ def mark_clean(document_ids: Sequence[str]) -> None:
 
 
 def write_dicom(path: Path, size: int) -> Path:
-    """A file Quill accepts as DICOM (preamble, DICM, a file-meta element), then random bytes."""
+    """A file Quill accepts as DICOM (file meta, then an OB Pixel Data element), the bulk random bytes."""
     import struct
 
-    head = b"\0" * 128 + b"DICM" + struct.pack("<HH", 2, 0) + b"UL" + struct.pack("<HI", 4, 0)
+    syntax = b"1.2.840.10008.1.2.1\x00"  # explicit VR little endian, padded to an even length
+    meta = struct.pack("<HH2sH", 2, 0x10, b"UI", len(syntax)) + syntax
+    head = b"\0" * 128 + b"DICM" + struct.pack("<HH2sHI", 2, 0, b"UL", 4, len(meta)) + meta
+    pixels = (size - len(head) - 12) & ~1  # the OB element's 12-byte header; values have even lengths
+    head += struct.pack("<HH2sHI", 0x7FE0, 0x0010, b"OB", 0, pixels)
     with open(path, "wb") as sink:
         sink.write(head)
-        remaining = size - len(head)
+        remaining = pixels
         while remaining > 0:
             n = min(CHUNK, remaining)
             sink.write(os.urandom(n))

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from apps.accounts.models import User
+from apps.audit.actions import Action
+from apps.audit.services import audit_denied
 from apps.documents.models import Annotation, Category
 from quill.errors import PermissionDenied
 
@@ -16,6 +18,15 @@ def allowed_categories(user: User) -> frozenset[str] | None:
     if user.has_role("billing"):
         return BILLING_CATEGORIES
     return frozenset()
+
+
+def ensure_document_role(*, user: User) -> frozenset[str] | None:
+    """The categories `user` may work with; a role with none is refused, and the refusal audited."""
+    allowed = allowed_categories(user)
+    if allowed == frozenset():
+        audit_denied(action=Action.ACCESS_DENIED, actor=user, reason="role", object_type="document")
+        raise PermissionDenied("Your role does not allow working with documents.")
+    return allowed
 
 
 def ensure_may_file_category(*, user: User, category: str) -> None:

@@ -75,27 +75,14 @@ def document_get_for(
     document = next(iter(found.order_by()[:1]), None)
     if document is None or document.organisation_id != user.organisation_id:
         if document is not None:
-            audit_denied(
-                action=Action.ACCESS_DENIED,
-                actor=user,
-                reason="other_organisation",
-                object_type="document",
-                object_id=document_uuid,
-                details={"attempted": action},
-            )
+            _audit_document_denied(user=user, reason="other_organisation", document_id=document_uuid, attempted=action)
         raise NotFound()
     if document.deleted_at is not None and not (include_deleted and user.is_manager):
         raise NotFound()
     categories = allowed_categories(user)
     if categories is not None and document.category not in categories:
-        audit_denied(
-            action=Action.ACCESS_DENIED,
-            actor=user,
-            reason="role",
-            object_type="document",
-            object_id=document.pk,
-            patient_id=document.patient_id,
-            details={"attempted": action},
+        _audit_document_denied(
+            user=user, reason="role", document_id=document.pk, attempted=action, patient_id=document.patient_id
         )
         raise PermissionDenied(
             "Your role allows only insurance documents." if categories else "Your role does not allow documents."
@@ -104,17 +91,30 @@ def document_get_for(
         document.patient.restricted
         and not documents_visible_to(user, include_deleted=True, all_versions=True).filter(pk=document.pk).exists()
     ):
-        audit_denied(
-            action=Action.ACCESS_DENIED,
-            actor=user,
+        _audit_document_denied(
+            user=user,
             reason="restricted_record",
-            object_type="document",
-            object_id=document.pk,
+            document_id=document.pk,
+            attempted=action,
             patient_id=document.patient_id,
-            details={"attempted": action},
         )
         raise RestrictedPatientDocument()
     return document
+
+
+def _audit_document_denied(
+    *, user: User, reason: str, document_id: uuid.UUID, attempted: str, patient_id: uuid.UUID | None = None
+) -> None:
+    """One ``access.denied`` event for a refused document lookup; ``attempted`` is the action asked for."""
+    audit_denied(
+        action=Action.ACCESS_DENIED,
+        actor=user,
+        reason=reason,
+        object_type="document",
+        object_id=document_id,
+        patient_id=patient_id,
+        details={"attempted": attempted},
+    )
 
 
 @dataclass(frozen=True)

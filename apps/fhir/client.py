@@ -9,8 +9,6 @@ outbox relay decides when to retry, using the error class to tell transient from
 
 from __future__ import annotations
 
-import datetime as dt
-import email.utils
 import json
 import re
 from collections.abc import Mapping
@@ -20,6 +18,7 @@ from typing import Any, Literal
 import requests
 
 from apps.fhir.errors import FhirConfigurationError, FhirRejectedError, FhirRetryableError
+from quill.http import parse_retry_after
 
 from . import codes
 
@@ -240,22 +239,3 @@ def _parse_etag(etag: str | None) -> str | None:
     if match is None:
         return None
     return match["vid"] or None
-
-
-def parse_retry_after(value: str | None, *, now: dt.datetime | None = None) -> float | None:
-    """Seconds to wait from a ``Retry-After`` header (delta-seconds or HTTP-date); None if absent or unreadable."""
-    if value is None or not value.strip():
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return float(value)
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
-        return None
-    if when is None:
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=dt.UTC)
-    now = now or dt.datetime.now(dt.UTC)
-    return max(0.0, (when - now).total_seconds())

@@ -18,6 +18,8 @@ import re
 import unicodedata
 from urllib.parse import quote
 
+from django.utils.http import content_disposition_header
+
 MAX_FILENAME_BYTES = 255
 FALLBACK_STEM = "document"
 
@@ -86,15 +88,17 @@ def _ascii_fallback(name: str) -> str:
     decomposed = unicodedata.normalize("NFKD", stem)
     ascii_stem = "".join(ch for ch in decomposed if " " <= ch <= "~")
     ascii_stem = _collapse_whitespace(ascii_stem).strip(". ") or FALLBACK_STEM
-    fallback = f"{ascii_stem}.{extension}" if extension else ascii_stem
-    return fallback.replace("\\", "\\\\").replace('"', '\\"')
+    return f"{ascii_stem}.{extension}" if extension else ascii_stem
 
 
-def content_disposition(filename: str) -> str:
-    """``attachment`` with an ASCII ``filename=`` fallback and the exact name in ``filename*`` (RFC 6266/5987).
+def content_disposition(filename: str, *, as_attachment: bool = True) -> str:
+    """``attachment`` (or ``inline``) with an ASCII ``filename=`` fallback and the exact name in ``filename*``.
 
+    Django's ``content_disposition_header`` writes the type and the quoted ASCII fallback; it
+    sends ``filename*`` only *instead of* ``filename``, so the RFC 5987 form is added here, after
+    the fallback as RFC 6266 appendix D advises, for user agents that need the plain form.
     The name is cleaned first, so no CR/LF or control character can reach the header.
     """
     name = clean_filename(filename)
     encoded = quote(name, safe=_ATTR_CHAR_SAFE, encoding="utf-8")
-    return f"attachment; filename=\"{_ascii_fallback(name)}\"; filename*=UTF-8''{encoded}"
+    return f"{content_disposition_header(as_attachment, _ascii_fallback(name))}; filename*=UTF-8''{encoded}"

@@ -3,7 +3,8 @@
 The type comes from the file's magic bytes, never from the client's
 ``Content-Type``; the filename's extension must agree with it; then one deep
 check per type proves the file opens (PDF parses without encryption or active
-content, images decode within a pixel limit, DICOM has a data set).
+content, images decode within a pixel limit, DICOM's header parses with pydicom
+and declares no more pixels than that limit).
 
 Each check is one small function raising a typed refusal from
 :mod:`apps.documents.errors`. :func:`validate` discards the spooled temp file
@@ -26,11 +27,17 @@ Decisions:
 from __future__ import annotations
 
 import struct
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import BinaryIO
 
 from PIL import Image, UnidentifiedImageError
+from pydicom import config as pydicom_config
+from pydicom.dataelem import RawDataElement
+from pydicom.dataset import FileDataset, FileMetaDataset
+from pydicom.errors import BytesLengthException, InvalidDicomError
+from pydicom.filereader import read_file_meta_info, read_partial
+from pydicom.uid import DeflatedExplicitVRLittleEndian
 from pypdf import PdfReader
 from pypdf.errors import PyPdfError
 from pypdf.generic import (
@@ -274,36 +281,146 @@ def _check_image_decodes(image: Image.Image) -> None:
 
 # --- DICOM ---------------------------------------------------------------------------------
 
-# Value representations of DICOM PS3.5; those in _LONG_VRS have a 2-byte reserved field and 4-byte length.
-_DICOM_VRS = frozenset(
-    b"AE AS AT CS DA DS DT FL FD IS LO LT OB OD OF OL OV OW PN SH SL SQ SS ST SV TM UC UI UL UN UR US UT UV".split()
+# Pixel Data, Float Pixel Data, Double Float Pixel Data: where the header ends.
+_DICOM_PIXEL_DATA_TAGS = frozenset({0x7FE00010, 0x7FE00008, 0x7FE00009})
+_DICOM_UNDEFINED_LENGTH = 0xFFFFFFFF
+# The file meta elements start after the preamble, 'DICM' and the 12-byte group length element.
+_DICOM_FILE_META_START = 128 + 4 + 12
+# Values longer than this are skipped, not read: the header check needs only the element lengths.
+_DICOM_DEFER_BYTES = 4096
+_DICOM_PARSE_ERRORS = (
+    InvalidDicomError,
+    EOFError,
+    OSError,
+    ValueError,
+    KeyError,
+    TypeError,
+    AttributeError,
+    NotImplementedError,
+    BytesLengthException,  # a value of the wrong length for its VR
+    RecursionError,
+    OverflowError,
+    struct.error,
 )
-_LONG_VRS = frozenset(b"OB OD OF OL OV OW SQ UC UN UR UT SV UV".split())
+
+
+@dataclass(frozen=True)
+class _DicomHeader:
+    """The data set as far as the pixel data, and where the file meta and the pixel data say they end."""
+
+    dataset: FileDataset
+    file_meta_end: int | None  # from the File Meta Information Group Length, when there is one
+    reached_pixel_data: bool
+    pixel_data_end: int | None  # None: no pixel data, or encapsulated (undefined length)
 
 
 def _check_dicom(spooled: SpooledFile, max_pixels: int) -> None:
-    _check_dicom_first_element(spooled)
+    meta = _check_dicom_file_meta(spooled)
+    if meta.TransferSyntaxUID == DeflatedExplicitVRLittleEndian:
+        # pydicom inflates the whole data set in memory to read it: a zip bomb. Nothing in
+        # Quill decodes DICOM, so a deflated file is stored on its file meta alone.
+        return
+    header = _check_dicom_parses(spooled, meta)
+    _check_dicom_values_in_file(header, spooled.size)
+    _check_dicom_nothing_cut_off(header, spooled.size)
+    _check_dicom_image_has_pixels(header)
+    _check_dicom_pixels(header.dataset, max_pixels)
 
 
-def _check_dicom_first_element(spooled: SpooledFile) -> None:
-    """After 'DICM' comes the file meta group: (0002,xxxx) in explicit VR little endian, whose value fits."""
-    element = spooled.head[132:144]
-    if len(element) < 8:
+def _check_dicom_file_meta(spooled: SpooledFile) -> FileMetaDataset:
+    """After 'DICM' comes the file meta group; its Transfer Syntax UID (type 1) says how to read the rest."""
+    try:
+        meta = read_file_meta_info(spooled.path)
+        transfer_syntax = meta.get("TransferSyntaxUID")
+    except _DICOM_PARSE_ERRORS as exc:
+        raise CorruptFile() from exc
+    if not transfer_syntax:
         raise CorruptFile()
-    group, _element = struct.unpack("<HH", element[:4])
-    vr = element[4:6]
-    if group != 0x0002 or vr not in _DICOM_VRS:
+    return meta
+
+
+def _check_dicom_parses(spooled: SpooledFile, meta: FileMetaDataset) -> _DicomHeader:
+    """pydicom reads every element before the pixel data; the pixel data itself is never read."""
+    pixel_data: list[int | None] = []
+    with spooled.open() as stream:
+
+        def at_pixel_data(tag: int, vr: str | None, length: int) -> bool:
+            if tag not in _DICOM_PIXEL_DATA_TAGS:
+                return False
+            # Called with the stream at the start of the value.
+            pixel_data.append(None if length == _DICOM_UNDEFINED_LENGTH else stream.tell() + length)
+            return True
+
+        try:
+            with pydicom_config.strict_reading():
+                dataset = read_partial(stream, stop_when=at_pixel_data, defer_size=_DICOM_DEFER_BYTES)
+            group_length = meta.get("FileMetaInformationGroupLength")
+        except _DICOM_PARSE_ERRORS as exc:
+            raise CorruptFile() from exc
+    return _DicomHeader(
+        dataset=dataset,
+        file_meta_end=_DICOM_FILE_META_START + int(group_length) if group_length is not None else None,
+        reached_pixel_data=bool(pixel_data),
+        pixel_data_end=pixel_data[0] if pixel_data else None,
+    )
+
+
+def _check_dicom_values_in_file(header: _DicomHeader, size: int) -> None:
+    """Every value the header declares is in the file: pydicom reads a value cut short without complaint."""
+    if header.pixel_data_end is not None and header.pixel_data_end > size:
         raise CorruptFile()
-    if vr in _LONG_VRS:
-        if len(element) < 12:
+    for element in _dicom_raw_elements(header.dataset):
+        value_end = element.value_tell + element.length
+        short_value = element.value is not None and len(element.value) < element.length
+        if value_end > size or short_value:
             raise CorruptFile()
-        (length,) = struct.unpack("<I", element[8:12])
-        value_start = 144
+
+
+def _check_dicom_nothing_cut_off(header: _DicomHeader, size: int) -> None:
+    """Without pixel data the file ends where its last element does.
+
+    pydicom reads an element header cut mid-way as the end of the data set, so only the
+    lengths show that the file was cut there.
+    """
+    if header.reached_pixel_data:
+        return
+    elements = list(header.dataset.elements())
+    if elements:
+        last = max(elements, key=lambda element: getattr(element, "value_tell", -1))
+        if not isinstance(last, RawDataElement) or last.length == _DICOM_UNDEFINED_LENGTH:
+            return  # a sequence of undefined length: where it ends is not declared
+        data_end: int | None = last.value_tell + last.length
     else:
-        (length,) = struct.unpack("<H", element[6:8])
-        value_start = 140
-    if length != 0xFFFFFFFF and value_start + length > spooled.size:
+        data_end = header.file_meta_end
+    if data_end is not None and data_end != size:
         raise CorruptFile()
+
+
+def _check_dicom_image_has_pixels(header: _DicomHeader) -> None:
+    """An image (Rows and Columns) with no Pixel Data was cut off between two elements."""
+    if not header.reached_pixel_data and "Rows" in header.dataset and "Columns" in header.dataset:
+        raise CorruptFile()
+
+
+def _dicom_raw_elements(dataset: FileDataset) -> Iterator[RawDataElement]:
+    """The top-level elements as read (``elements()`` does not convert them), with a declared length."""
+    for element in dataset.elements():
+        if isinstance(element, RawDataElement) and element.length != _DICOM_UNDEFINED_LENGTH:
+            yield element
+
+
+def _check_dicom_pixels(dataset: FileDataset, max_pixels: int) -> None:
+    """Refuse by declared size (rows × columns × frames), as for other images; no pixel is decoded."""
+    try:
+        rows = int(dataset.get("Rows") or 0)
+        columns = int(dataset.get("Columns") or 0)
+        frames = int(dataset.get("NumberOfFrames") or 1)
+    except _DICOM_PARSE_ERRORS as exc:
+        raise CorruptFile() from exc
+    if rows < 0 or columns < 0 or frames < 1:
+        raise CorruptFile()
+    if rows * columns * frames > max_pixels:
+        raise ImageTooLarge(width=columns, height=rows, max_pixels=max_pixels)
 
 
 _DEEP_CHECKS: dict[str, Callable[[SpooledFile, int], None]] = {

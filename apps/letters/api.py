@@ -12,10 +12,8 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from apps.audit.actions import Action
-from apps.audit.services import audit_record
 from apps.letters.errors import LetterIncomplete, LetterInvalid
-from apps.letters.models import Letter, LetterStatus
+from apps.letters.models import Letter, LetterStatus, letter_max_length
 from apps.letters.selectors import letter_amendments, letter_get_for, letter_patient_for, letters_for_patient
 from apps.letters.services import (
     EDITABLE_FIELDS,
@@ -24,6 +22,7 @@ from apps.letters.services import (
     letter_finalise,
     letter_mark_viewed,
     letter_update,
+    letters_mark_listed,
 )
 from quill.api import Pagination, error_response
 from quill.types import AuthenticatedRequest
@@ -64,13 +63,23 @@ class LetterSerializer(serializers.ModelSerializer):
 
 
 class LetterInputSerializer(serializers.Serializer):
-    recipient_name = serializers.CharField(required=False, allow_blank=True, trim_whitespace=False, max_length=200)
-    recipient_role = serializers.CharField(required=False, allow_blank=True, trim_whitespace=False, max_length=200)
-    recipient_address = serializers.CharField(required=False, allow_blank=True, trim_whitespace=False, max_length=2000)
-    subject = serializers.CharField(required=False, allow_blank=True, trim_whitespace=False, max_length=255)
-    body = serializers.CharField(required=False, allow_blank=True, trim_whitespace=False, max_length=100_000)
+    recipient_name = serializers.CharField(
+        required=False, allow_blank=True, trim_whitespace=False, max_length=letter_max_length("recipient_name")
+    )
+    recipient_role = serializers.CharField(
+        required=False, allow_blank=True, trim_whitespace=False, max_length=letter_max_length("recipient_role")
+    )
+    recipient_address = serializers.CharField(
+        required=False, allow_blank=True, trim_whitespace=False, max_length=letter_max_length("recipient_address")
+    )
+    subject = serializers.CharField(
+        required=False, allow_blank=True, trim_whitespace=False, max_length=letter_max_length("subject")
+    )
+    body = serializers.CharField(
+        required=False, allow_blank=True, trim_whitespace=False, max_length=letter_max_length("body")
+    )
     clinical_date = serializers.DateField(required=False)
-    encounter_id = serializers.CharField(required=False, allow_blank=True, max_length=64)
+    encounter_id = serializers.CharField(required=False, allow_blank=True, max_length=letter_max_length("encounter_id"))
 
     def validate(self, attrs: dict) -> dict:
         unknown = sorted(set(self.initial_data) - set(EDITABLE_FIELDS)) if isinstance(self.initial_data, dict) else []
@@ -87,15 +96,7 @@ class PatientLettersView(APIView):
     @extend_schema(responses=LetterSerializer(many=True))
     def get(self, request: AuthenticatedRequest, patient_id: str) -> Response:
         patient = letter_patient_for(user=request.user, patient_id=patient_id, attempted="letter.list")
-        audit_record(
-            action=Action.LETTER_LISTED,
-            actor=request.user,
-            organisation_id=patient.organisation_id,
-            patient_id=patient.pk,
-            object_type="patient",
-            object_id=patient.pk,
-            details={"channel": "api"},
-        )
+        letters_mark_listed(actor=request.user, patient=patient, channel="api")
         paginator = Pagination()
         page = paginator.paginate_queryset(letters_for_patient(patient=patient), request, view=self)
         return paginator.get_paginated_response(LetterSerializer(page, many=True).data)

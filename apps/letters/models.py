@@ -24,9 +24,9 @@ class Letter(models.Model):
     author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="letters")
     recipient_name = models.CharField(max_length=200, blank=True)
     recipient_role = models.CharField(max_length=200, blank=True)
-    recipient_address = models.TextField(blank=True)
+    recipient_address = models.TextField(max_length=2000, blank=True)
     subject = models.CharField(max_length=255, blank=True)
-    body = models.TextField(blank=True)
+    body = models.TextField(max_length=100_000, blank=True)
     clinical_date = models.DateField(default=timezone.localdate)
     encounter_id = models.CharField(max_length=64, blank=True)
     status = models.CharField(max_length=8, choices=LetterStatus.choices, default=LetterStatus.DRAFT)
@@ -46,3 +46,13 @@ class Letter(models.Model):
 
     def __str__(self) -> str:
         return self.subject or "(untitled letter)"
+
+
+def letter_max_length(field_name: str) -> int:
+    """The longest text a letter field takes: the one limit the form, the API and the services apply.
+
+    On the two TextFields the limit is not in the database; Django only checks it in forms.
+    """
+    max_length = Letter._meta.get_field(field_name).max_length
+    assert max_length is not None, f"Letter.{field_name} has no max_length"
+    return max_length

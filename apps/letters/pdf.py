@@ -1,8 +1,8 @@
 """Render a finalised clinical letter to PDF (A4, reportlab platypus).
 
 User text is escaped before it reaches reportlab's paragraph mini-markup, which
-would otherwise interpret ``<`` and ``&``. The body understands blank-line
-paragraphs, ``# `` headings and ``- `` bullet lists, nothing more.
+would otherwise interpret ``<`` and ``&``. The body is parsed by `markup.parse_body`,
+the same parser the portal preview uses.
 """
 
 from __future__ import annotations
@@ -31,6 +31,8 @@ from reportlab.platypus import (
     Table,
     TableStyle,
 )
+
+from apps.letters import markup
 
 MARGIN = 20 * mm
 _DEJAVU = Path("/usr/share/fonts/truetype/dejavu")
@@ -161,36 +163,18 @@ def _recipient_block(letter: LetterPdf, styles: dict[str, ParagraphStyle]) -> li
 
 
 def _body(body: str, styles: dict[str, ParagraphStyle]) -> list[Flowable]:
-    flowables: list[Flowable] = []
-    paragraph: list[str] = []
-    bullets: list[str] = []
+    return [_block_flowable(block, styles) for block in markup.parse_body(body)]
 
-    def flush() -> None:
-        if paragraph:
-            flowables.append(Paragraph("<br/>".join(escape(line) for line in paragraph), styles["para"]))
-            paragraph.clear()
-        if bullets:
-            items = [ListItem(Paragraph(escape(item), styles["base"]), leftIndent=12) for item in bullets]
-            flowables.append(ListFlowable(items, bulletType="bullet", start="•", leftIndent=12, spaceBefore=4))
-            bullets.clear()
 
-    for raw in body.splitlines():
-        line = raw.rstrip()
-        if not line.strip():
-            flush()
-        elif line.startswith("# "):
-            flush()
-            flowables.append(Paragraph(escape(line[2:].strip()), styles["heading"]))
-        elif line.lstrip().startswith("- "):
-            if paragraph:
-                flush()
-            bullets.append(line.lstrip()[2:].strip())
-        else:
-            if bullets:
-                flush()
-            paragraph.append(line)
-    flush()
-    return flowables
+def _block_flowable(block: markup.Block, styles: dict[str, ParagraphStyle]) -> Flowable:
+    match block:
+        case markup.Heading(text=text):
+            return Paragraph(escape(text), styles["heading"])
+        case markup.Paragraph(lines=lines):
+            return Paragraph("<br/>".join(escape(line) for line in lines), styles["para"])
+        case markup.BulletList(items=items):
+            entries = [ListItem(Paragraph(escape(item), styles["base"]), leftIndent=12) for item in items]
+            return ListFlowable(entries, bulletType="bullet", start="•", leftIndent=12, spaceBefore=4)
 
 
 def _signature(letter: LetterPdf, styles: dict[str, ParagraphStyle]) -> Flowable:

@@ -30,7 +30,7 @@ from apps.letters.errors import (
     LetterInvalid,
     LetterNotFinal,
 )
-from apps.letters.models import Letter, LetterStatus
+from apps.letters.models import Letter, LetterStatus, letter_max_length
 from apps.letters.pdf import LetterPdf, render_letter_pdf
 from apps.outbox.models import Target
 from apps.outbox.services import outbox_enqueue
@@ -48,14 +48,6 @@ EDITABLE_FIELDS = (
     "clinical_date",
     "encounter_id",
 )
-_MAX_LENGTHS = {
-    "recipient_name": 200,
-    "recipient_role": 200,
-    "recipient_address": 2000,
-    "subject": 255,
-    "body": 100_000,
-    "encounter_id": 64,
-}
 _LABELS = {
     "recipient_name": "Recipient name",
     "recipient_role": "Recipient role",
@@ -104,8 +96,9 @@ def _clean(values: dict[str, Any]) -> dict[str, Any]:
             continue
         value = value.replace("\r\n", "\n").replace("\x00", "")
         value = value if name == "body" else value.strip()
-        if len(value) > _MAX_LENGTHS[name]:
-            problems[name] = f"{_LABELS[name]} is longer than {_MAX_LENGTHS[name]:,} characters."
+        max_length = letter_max_length(name)
+        if len(value) > max_length:
+            problems[name] = f"{_LABELS[name]} is longer than {max_length:,} characters."
             continue
         cleaned[name] = value
     if problems:
@@ -158,6 +151,19 @@ def _audit(action: Action, *, actor: User, letter: Letter, details: dict[str, An
 def letter_mark_viewed(*, actor: User, letter: Letter, channel: str) -> None:
     """Record that `actor` read `letter` (portal or API); reading is audited like any change."""
     _audit(Action.LETTER_VIEWED, actor=actor, letter=letter, details={"channel": channel})
+
+
+def letters_mark_listed(*, actor: User, patient: Patient, channel: str) -> None:
+    """Record that `actor` listed `patient`'s letters (portal or API)."""
+    audit_record(
+        action=Action.LETTER_LISTED,
+        actor=actor,
+        organisation_id=patient.organisation_id,
+        patient_id=patient.pk,
+        object_type="patient",
+        object_id=patient.pk,
+        details={"channel": channel},
+    )
 
 
 # --- drafts ---------------------------------------------------------------------

@@ -13,8 +13,6 @@ from django.urls import reverse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST
 
-from apps.audit.actions import Action
-from apps.audit.services import audit_record
 from apps.letters.errors import LetterFinal, LetterIncomplete, LetterInvalid
 from apps.letters.formatting import body_html
 from apps.letters.forms import LetterForm
@@ -27,6 +25,7 @@ from apps.letters.services import (
     letter_finalise,
     letter_mark_viewed,
     letter_update,
+    letters_mark_listed,
 )
 from apps.outbox.models import OutboxMessage, Target
 from quill.errors import Conflict
@@ -49,15 +48,7 @@ def _apply(form: LetterForm, refusal: LetterInvalid | LetterIncomplete) -> None:
 @require_http_methods(["GET"])
 def patient_letters(request: AuthenticatedHttpRequest, patient_id: str) -> HttpResponse:
     patient = letter_patient_for(user=request.user, patient_id=patient_id, attempted="letter.list")
-    audit_record(
-        action=Action.LETTER_LISTED,
-        actor=request.user,
-        organisation_id=patient.organisation_id,
-        patient_id=patient.pk,
-        object_type="patient",
-        object_id=patient.pk,
-        details={"channel": "portal"},
-    )
+    letters_mark_listed(actor=request.user, patient=patient, channel="portal")
     context = {
         "patient": patient,
         "letters": letters_for_patient(patient=patient),

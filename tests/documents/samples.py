@@ -267,6 +267,40 @@ def dicom(*, preamble: bytes = b"") -> bytes:
     return preamble.ljust(128, b"\x00")[:128] + b"DICM" + group_length + meta + dataset
 
 
+def dicom_image(*, rows: int = 4, columns: int = 5, frames: int | None = None) -> bytes:
+    """A valid Part 10 Secondary Capture image written by pydicom: 8-bit monochrome, all black."""
+    from pydicom.dataset import Dataset, FileMetaDataset
+    from pydicom.uid import ExplicitVRLittleEndian, SecondaryCaptureImageStorage, generate_uid
+
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID = SecondaryCaptureImageStorage
+    meta.MediaStorageSOPInstanceUID = generate_uid()
+    meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    dataset = Dataset()
+    dataset.file_meta = meta
+    dataset.SOPClassUID = SecondaryCaptureImageStorage
+    dataset.SOPInstanceUID = meta.MediaStorageSOPInstanceUID
+    dataset.PatientName = "TEST^PATIENT"
+    dataset.Modality = "OT"
+    dataset.Rows, dataset.Columns = rows, columns
+    if frames is not None:
+        dataset.NumberOfFrames = frames
+    dataset.SamplesPerPixel = 1
+    dataset.PhotometricInterpretation = "MONOCHROME2"
+    dataset.BitsAllocated = dataset.BitsStored = 8
+    dataset.HighBit = 7
+    dataset.PixelRepresentation = 0
+    dataset.PixelData = bytes(rows * columns * (frames or 1))
+    buffer = io.BytesIO()
+    dataset.save_as(buffer, enforce_file_format=True)
+    return buffer.getvalue()
+
+
+def dicom_with_pixel_data(pixels: bytes) -> bytes:
+    """The minimal sample followed by an OB Pixel Data element holding `pixels` (which may be noise)."""
+    return dicom() + _dicom_element(0x7FE0, 0x0010, b"OB", pixels)
+
+
 def dicom_without_elements() -> bytes:
     """Preamble and 'DICM' and nothing after."""
     return b"\x00" * 128 + b"DICM"

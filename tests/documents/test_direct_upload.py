@@ -27,8 +27,11 @@ def digest_header(data: bytes) -> str:
 
 
 def large_dicom(size: int = LARGE) -> bytes:
-    head = samples.dicom()
-    return head + os.urandom(size - len(head))
+    """A valid DICOM file of exactly `size` bytes whose pixel data is noise."""
+    element_header = 12  # tag, "OB", reserved, 4-byte length
+    data = samples.dicom_with_pixel_data(os.urandom(size - len(samples.dicom()) - element_header))
+    assert len(data) == size
+    return data
 
 
 def _post(client, patient, filename, data, *, digest: str | None = None, extra=None, **fields):

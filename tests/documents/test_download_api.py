@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import os
-import struct
 import time
 
 import pytest
@@ -47,6 +46,19 @@ def test_full_download_has_bytes_and_safe_headers(any_storage, clinician, patien
     assert "filename*=UTF-8''Lettre%20%C3%A0%20Zo%C3%AB.pdf" in disposition
     assert 'filename="Lettre a Zoe.pdf"' in disposition
     assert AuditEvent.objects.filter(action="document.downloaded", object_id=str(document.pk)).count() == 1
+
+
+def test_inline_download_is_framed_by_quill_only(filesystem_storage, clinician, patient):
+    document = stored_document(user=clinician, patient=patient, data=samples.pdf(), filename="Lettre à Zoë.pdf")
+
+    response = factories.token_client(clinician).get(f"/api/documents/{document.pk}/content?disposition=inline")
+
+    assert response.status_code == 200
+    assert response["Content-Disposition"] == (
+        "inline; filename=\"Lettre a Zoe.pdf\"; filename*=UTF-8''Lettre%20%C3%A0%20Zo%C3%AB.pdf"
+    )
+    assert response["X-Frame-Options"] == "SAMEORIGIN"
+    assert response["Content-Security-Policy"].startswith("default-src 'none'; img-src 'self'")
 
 
 def test_full_download_reads_the_document_with_its_patient_in_one_query(
@@ -129,8 +141,7 @@ def _flip_one_byte(document: Document) -> bytes:
 
 def _large_dicom(size: int) -> bytes:
     """A valid DICOM file several storage chunks long: the sample with `size` bytes of pixel data."""
-    pixels = samples.random_binary(size)
-    return samples.dicom() + struct.pack("<HH2sHI", 0x7FE0, 0x0010, b"OB", 0, len(pixels)) + pixels
+    return samples.dicom_with_pixel_data(samples.random_binary(size))
 
 
 def _stored_large_dicom(clinician, patient) -> Document:

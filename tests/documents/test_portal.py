@@ -300,3 +300,13 @@ def test_quarantine_view_lists_infected_documents_with_their_signature(
 def test_navigation_links_for_administrators(filesystem_storage, administrator):
     html = factories.signed_in_client(administrator).get(reverse("patients:list")).content.decode()
     assert reverse("documents:quarantine") in html and reverse("documents:deleted") in html
+
+
+def test_upload_page_refuses_a_user_without_a_role(filesystem_storage, organisation, patient):
+    roleless = factories.make_user(organisation, roles=())
+
+    response = factories.signed_in_client(roleless).get(reverse("documents:upload", args=[patient.pk]))
+
+    assert response.status_code == 403
+    # The patient rule refuses first; the refusal is audited once, not again by the documents rule.
+    assert [event.details["reason"] for event in AuditEvent.objects.filter(action="access.denied")] == ["role_required"]

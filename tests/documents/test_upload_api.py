@@ -75,6 +75,7 @@ REFUSALS = [
     pytest.param("x.pdf", samples.truncated_pdf, {}, 400, "corrupt_file", id="truncated-pdf"),
     pytest.param("x.png", samples.pixel_bomb_png, {}, 400, "image_too_large", id="pixel-bomb"),
     pytest.param("x.png", samples.truncated_png, {}, 400, "corrupt_file", id="truncated-png"),
+    pytest.param("x.dcm", lambda: samples.dicom_image()[:-7], {}, 400, "corrupt_file", id="truncated-dicom"),
     pytest.param("x.exe", samples.windows_executable, {}, 415, "unsupported_type", id="executable"),
     pytest.param("x.bin", samples.random_binary, {}, 415, "unsupported_type", id="random-binary"),
     pytest.param("x.jpg", samples.pdf, {}, 415, "extension_mismatch", id="pdf-named-jpg"),
@@ -103,6 +104,22 @@ def test_refused_upload_stores_nothing(
     detail = response.json()["detail"]
     assert detail["error_code"] == error_code
     assert detail["message"]
+    assert_nothing_stored(upload_tmp, patient, callbacks)
+
+
+def test_dicom_over_the_pixel_limit_stores_nothing(
+    settings, filesystem_storage, clinician, patient, upload_tmp, django_capture_on_commit_callbacks
+):
+    settings.QUILL_MAX_IMAGE_PIXELS = 4 * 5 * 3 - 1
+    client = factories.token_client(clinician)
+
+    with django_capture_on_commit_callbacks() as callbacks:
+        response = _post(
+            client, patient, "ct.dcm", samples.dicom_image(rows=4, columns=5, frames=3), category="imaging"
+        )
+
+    assert response.status_code == 400, response.content
+    assert response.json()["detail"]["error_code"] == "image_too_large"
     assert_nothing_stored(upload_tmp, patient, callbacks)
 
 

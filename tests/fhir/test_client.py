@@ -12,7 +12,7 @@ from collections.abc import Iterator
 import pytest
 import requests
 
-from apps.fhir.client import FhirClient, FhirWriteResult, parse_retry_after
+from apps.fhir.client import FhirClient, FhirWriteResult
 from apps.fhir.errors import FhirConfigurationError, FhirRejectedError, FhirRetryableError
 from apps.fhir.mapping import document_reference, patient_resource
 from tests.fhir.fhir_server import FhirTestServer
@@ -304,23 +304,3 @@ def test_the_test_server_search_finds_the_written_resource(server: FhirTestServe
     assert bundle["total"] == 1
     assert bundle["entry"][0]["resource"]["id"] == result.id
     assert metadata["resourceType"] == "CapabilityStatement"
-
-
-@pytest.mark.parametrize(
-    ("header", "expected"),
-    [
-        (None, None),
-        ("", None),
-        ("0", 0.0),
-        ("120", 120.0),
-        ("Wed, 21 Oct 2015 07:28:00 GMT", 60.0),
-        ("Wed, 21 Oct 2015 07:26:00 GMT", 0.0),  # in the past: retry now
-        ("soon", None),
-        ("-5", None),
-    ],
-    ids=repr,
-)
-def test_parse_retry_after(header: str | None, expected: float | None) -> None:
-    now = dt.datetime(2015, 10, 21, 7, 27, tzinfo=dt.UTC)
-
-    assert parse_retry_after(header, now=now) == expected

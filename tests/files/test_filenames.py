@@ -85,3 +85,9 @@ def test_content_disposition(given: str, fallback: str, exact: str) -> None:
 def test_content_disposition_cannot_inject_headers() -> None:
     header = content_disposition("a\r\nSet-Cookie: x=1.pdf")
     assert "\r" not in header and "\n" not in header
+
+
+def test_content_disposition_inline_has_the_same_parameters() -> None:
+    header = content_disposition("Résumé.pdf", as_attachment=False)
+
+    assert header == "inline; filename=\"Resume.pdf\"; filename*=UTF-8''R%C3%A9sum%C3%A9.pdf"

@@ -65,6 +65,19 @@ def test_sniff_reads_magic_bytes(make: Callable[[], bytes], expected: str | None
         ),
         pytest.param(samples.dicom, "IM000001", ValidatedFile("application/dicom", "dcm"), id="dicom-no-extension"),
         pytest.param(samples.dicom, "ct.dcm", ValidatedFile("application/dicom", "dcm"), id="dicom-dcm"),
+        pytest.param(samples.dicom_image, "ct.dcm", ValidatedFile("application/dicom", "dcm"), id="dicom-image"),
+        pytest.param(
+            lambda: samples.dicom_image(rows=100, columns=100, frames=5000),
+            "cine.dcm",
+            ValidatedFile("application/dicom", "dcm"),
+            id="dicom-multiframe-at-the-limit",
+        ),
+        pytest.param(
+            lambda: samples.dicom_with_pixel_data(samples.random_binary(4096)),
+            "IM000002",
+            ValidatedFile("application/dicom", "dcm"),
+            id="dicom-opaque-pixel-data",
+        ),
     ],
 )
 def test_validate_accepts_good_files_and_keeps_them(
@@ -105,6 +118,47 @@ def test_validate_accepts_good_files_and_keeps_them(
         pytest.param(lambda: samples.jpeg()[:4000], "a.jpg", MAX_PIXELS, "corrupt_file", 400, id="truncated-jpeg"),
         pytest.param(lambda: b"II*\x00" + b"\xff" * 200, "a.tiff", MAX_PIXELS, "corrupt_file", 400, id="garbage-tiff"),
         pytest.param(samples.dicom_without_elements, "a.dcm", MAX_PIXELS, "corrupt_file", 400, id="dicom-no-data"),
+        pytest.param(
+            lambda: samples.dicom_image()[:-7], "a.dcm", MAX_PIXELS, "corrupt_file", 400, id="dicom-truncated-pixels"
+        ),
+        pytest.param(
+            lambda: samples.dicom_image()[:300], "a.dcm", MAX_PIXELS, "corrupt_file", 400, id="dicom-truncated-header"
+        ),
+        pytest.param(
+            lambda: samples.dicom_image()[:150], "a.dcm", MAX_PIXELS, "corrupt_file", 400, id="dicom-truncated-meta"
+        ),
+        pytest.param(
+            lambda: samples.dicom_image()[: -(12 + 4 * 5)],  # OB Pixel Data: 12-byte header, 4 x 5 bytes
+            "a.dcm",
+            MAX_PIXELS,
+            "corrupt_file",
+            400,
+            id="dicom-image-cut-before-its-pixels",
+        ),
+        pytest.param(
+            lambda: samples.dicom() + b"\x10\x00\x20\x00LO\xff\x00short",
+            "a.dcm",
+            MAX_PIXELS,
+            "corrupt_file",
+            400,
+            id="dicom-value-past-the-end",
+        ),
+        pytest.param(
+            lambda: samples.dicom_image(rows=4, columns=5),
+            "big.dcm",
+            4 * 5 - 1,
+            "image_too_large",
+            400,
+            id="dicom-over-limit",
+        ),
+        pytest.param(
+            lambda: samples.dicom_image(rows=4, columns=5, frames=3),
+            "cine.dcm",
+            4 * 5 * 3 - 1,
+            "image_too_large",
+            400,
+            id="dicom-frames-over-limit",
+        ),
         pytest.param(samples.pixel_bomb_png, "bomb.png", MAX_PIXELS, "image_too_large", 400, id="pixel-bomb"),
         pytest.param(
             lambda: samples.pixel_bomb_png(8_000, 8_000),

@@ -70,6 +70,30 @@ def test_create_refuses_bad_values_and_stores_nothing(clinician, patient, values
     assert events("letter.created") == []
 
 
+@pytest.mark.parametrize(
+    ("field", "limit"),
+    [
+        ("recipient_name", 200),
+        ("recipient_role", 200),
+        ("recipient_address", 2000),
+        ("subject", 255),
+        ("body", 100_000),
+        ("encounter_id", 64),
+    ],
+    ids=lambda value: str(value),
+)
+def test_create_takes_each_field_up_to_the_model_limit_and_refuses_one_more(clinician, patient, field, limit):
+    letter = letter_create(actor=clinician, patient=patient, **{field: "x" * limit})
+    assert len(getattr(letter, field)) == limit
+
+    with pytest.raises(LetterInvalid) as excinfo:
+        letter_create(actor=clinician, patient=patient, **{field: "x" * (limit + 1)})
+
+    assert list(excinfo.value.fields) == [field]
+    assert f"longer than {limit:,} characters" in excinfo.value.fields[field]
+    assert Letter.objects.count() == 1
+
+
 def test_update_changes_a_draft_and_audits_the_field_names(clinician, draft):
     letter = letter_update(actor=clinician, letter=draft, body="New text", subject=draft.subject)
 

@@ -12,12 +12,13 @@ from datetime import date
 import pytest
 from django.db import connection
 
+from apps.accounts.models import Organisation
 from apps.audit.models import AuditEvent, ChainHead
 from apps.audit.services import audit_record
 from apps.documents.services import document_soft_delete
 from apps.files import storage
 from apps.letters.models import Letter
-from apps.operations.archive import IMPORTED_MODELS, encode_row
+from apps.operations.archive.format import IMPORTED_MODELS, ArchiveError, decode_row, encode_row
 from tests.documents import samples
 from tests.documents.helpers import stored_document
 from tests.operations.helpers import run
@@ -199,3 +200,17 @@ def test_import_of_something_else_fails_cleanly(db, tmp_path):
     bogus = tmp_path / "bogus.tar"
     bogus.write_bytes(b"not a tar at all")
     assert run("import_archive", "--verify-only", str(bogus)).code == 1
+
+
+def test_a_row_missing_a_column_is_refused(organisation):
+    row = encode_row(organisation)
+    del row["name"]
+
+    with pytest.raises(ArchiveError, match="lacks name"):
+        decode_row(Organisation, row)
+
+
+def test_decode_row_gives_back_the_row_exactly(installation):
+    for model in IMPORTED_MODELS:
+        for obj in model._base_manager.all():
+            assert encode_row(decode_row(model, encode_row(obj))) == encode_row(obj)

@@ -6,20 +6,11 @@ from django.conf import settings
 from rest_framework.request import Request
 
 from apps.accounts.models import User
-from apps.audit.actions import Action
-from apps.audit.services import audit_denied
 from apps.documents.errors import UnknownPatient
-from apps.documents.permissions import allowed_categories
 from apps.files.upload_handler import HashingUploadHandler
 from apps.patients.access import PatientAction
 from apps.patients.selectors import patient_get_for
-from quill.errors import NotFound, PermissionDenied
-
-
-def _ensure_document_role(user: User) -> None:
-    if allowed_categories(user) == frozenset():
-        audit_denied(action=Action.ACCESS_DENIED, actor=user, reason="role", object_type="document")
-        raise PermissionDenied("Your role does not allow working with documents.")
+from quill.errors import NotFound
 
 
 class HashingUploadMixin:

@@ -16,10 +16,10 @@ from rest_framework.views import APIView
 
 from apps.audit.actions import Action
 from apps.audit.services import audit_record
-from apps.documents.api._common import HashingUploadMixin, _ensure_document_role, _upload_patient, _validated
+from apps.documents.api._common import HashingUploadMixin, _upload_patient, _validated
 from apps.documents.errors import InvalidCategory, QuillErrorTooMany, UseFormUpload
 from apps.documents.models import Category
-from apps.documents.permissions import ensure_may_file_category
+from apps.documents.permissions import ensure_document_role, ensure_may_file_category
 from apps.documents.selectors import DocumentFilters, document_list
 from apps.documents.serializers import (
     BulkUploadSerializer,
@@ -43,7 +43,7 @@ class DocumentListCreateView(HashingUploadMixin, APIView):
 
     @extend_schema(parameters=[DocumentFilterSerializer], responses=DocumentSerializer(many=True))
     def get(self, request: Request) -> Response:
-        _ensure_document_role(request.user)
+        ensure_document_role(user=request.user)
         params = _validated(DocumentFilterSerializer, request.query_params)
         if params.get("patient_id"):
             patient_get_for(user=request.user, patient_id=params["patient_id"], action=PatientAction.VIEW)
@@ -61,7 +61,7 @@ class DocumentListCreateView(HashingUploadMixin, APIView):
 
     @extend_schema(request={"multipart/form-data": UploadFieldsSerializer}, responses={201: DocumentSerializer})
     def post(self, request: Request) -> Response:
-        _ensure_document_role(request.user)
+        ensure_document_role(user=request.user)
         files = self.uploaded_files(request)
         if not files:
             raise MissingFile()
@@ -127,7 +127,7 @@ class DocumentDirectUploadView(APIView):
         announced = request.META.get("CONTENT_LENGTH", "")
         length = int(announced) if announced.isdigit() else 0
         try:
-            _ensure_document_role(request.user)
+            ensure_document_role(user=request.user)
             if request.content_type.startswith(("multipart/", "application/x-www-form-urlencoded")):
                 raise UseFormUpload()
             if not announced.isdigit():
@@ -173,7 +173,7 @@ class DocumentBulkUploadView(HashingUploadMixin, APIView):
 
     @extend_schema(request={"multipart/form-data": UploadFieldsSerializer}, responses={201: BulkUploadSerializer})
     def post(self, request: Request) -> Response:
-        _ensure_document_role(request.user)
+        ensure_document_role(user=request.user)
         files = self.uploaded_files(request, "files")
         if not files:
             raise MissingFile("Attach one or more files in the 'files' field.")

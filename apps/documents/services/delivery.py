@@ -128,9 +128,7 @@ def _security_headers(response: HttpResponse, document: Document, disposition: s
     response["Accept-Ranges"] = "bytes"
     if disposition == "inline":
         # Shown inside Quill's own preview frame; scripts never run.
-        response["Content-Disposition"] = content_disposition(document.original_filename).replace(
-            "attachment", "inline", 1
-        )
+        response["Content-Disposition"] = content_disposition(document.original_filename, as_attachment=False)
         response["Content-Security-Policy"] = "default-src 'none'; img-src 'self'; style-src 'unsafe-inline'"
         response["X-Frame-Options"] = "SAMEORIGIN"
     else:

@@ -250,20 +250,24 @@ def _store(pairs: list[tuple[UploadRequest, Document]], actor: User, *, replaced
         raise
 
 
+def _new_first_version(item: UploadRequest, *, actor: User, patient: Patient) -> Document:
+    """A new document that starts its own lineage (unsaved)."""
+    return _new_document(
+        item,
+        actor=actor,
+        patient=patient,
+        document_id=item.document_id,
+        lineage_id=item.document_id,
+        version_number=1,
+        supersedes=None,
+    )
+
+
 def document_upload(*, actor: User, patient: Patient, item: UploadRequest) -> Document:
     """Validate and store one file for `patient` (already authorised for `actor` by a selector)."""
     try:
         _prepare(item, actor)
-        document_id = item.document_id
-        document = _new_document(
-            item,
-            actor=actor,
-            patient=patient,
-            document_id=document_id,
-            lineage_id=document_id,
-            version_number=1,
-            supersedes=None,
-        )
+        document = _new_first_version(item, actor=actor, patient=patient)
         _store([(item, document)], actor)
         return document
     finally:
@@ -287,16 +291,7 @@ def document_upload_bulk(*, actor: User, patient: Patient, items: list[UploadReq
             return outcomes
         pairs = []
         for item, outcome in zip(items, outcomes, strict=True):
-            document_id = item.document_id
-            outcome.document = _new_document(
-                item,
-                actor=actor,
-                patient=patient,
-                document_id=document_id,
-                lineage_id=document_id,
-                version_number=1,
-                supersedes=None,
-            )
+            outcome.document = _new_first_version(item, actor=actor, patient=patient)
             pairs.append((item, outcome.document))
         try:
             _store(pairs, actor)

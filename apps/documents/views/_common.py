@@ -19,13 +19,12 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 
 from apps.accounts.models import User
-from apps.documents.permissions import allowed_categories
 from apps.files import storage
 from apps.files.upload_handler import HashingUploadHandler
 from apps.patients.access import PatientAction
 from apps.patients.models import Patient
 from apps.patients.selectors import patient_get_for
-from quill.errors import NotFound, PermissionDenied
+from quill.errors import NotFound
 from quill.portal import refusals_as_pages as portal_refusals
 
 PAGE_SIZE = 20
@@ -66,13 +65,6 @@ def _uploaded_files(request: HttpRequest, field: str) -> list:
 
 def _patient(user: User, patient_id: Any) -> Patient:
     return patient_get_for(user=user, patient_id=patient_id, action=PatientAction.VIEW)
-
-
-def _ensure_document_role(user: User) -> frozenset[str] | None:
-    allowed = allowed_categories(user)
-    if allowed == frozenset():
-        raise PermissionDenied("Your role does not include working with documents.")
-    return allowed
 
 
 def _stream_object(key: str, content_type: str) -> StreamingHttpResponse:

@@ -16,13 +16,12 @@ from django.views.decorators.http import require_http_methods
 from apps.audit.actions import Action
 from apps.audit.services import audit_record
 from apps.documents.forms import DocumentFilterForm, UploadMetadataForm
-from apps.documents.permissions import allowed_categories
+from apps.documents.permissions import allowed_categories, ensure_document_role
 from apps.documents.selectors import DocumentFilters, document_list
 from apps.documents.services import UploadRequest, document_upload, document_upload_bulk
 from apps.documents.views._common import (
     ACCEPT,
     PAGE_SIZE,
-    _ensure_document_role,
     _patient,
     _receives_files,
     _uploaded_files,
@@ -99,7 +98,7 @@ def _upload_fields(form: UploadMetadataForm) -> dict[str, Any]:
 def document_upload_view(request: HttpRequest, patient_id: str) -> HttpResponse:
     """One file without JavaScript (the JavaScript upload sends each file to the API instead)."""
     patient = _patient(request.user, patient_id)
-    allowed = _ensure_document_role(request.user)
+    allowed = ensure_document_role(user=request.user)
     form = UploadMetadataForm(request.POST or None, allowed=allowed)
     refusal: QuillError | None = None
     if request.method == "POST":
@@ -145,7 +144,7 @@ def _bulk_rows(outcomes: list) -> list[dict[str, Any]]:
 def document_bulk_view(request: HttpRequest, patient_id: str) -> HttpResponse:
     """Several files, all or nothing; every file's outcome and the totals are shown."""
     patient = _patient(request.user, patient_id)
-    allowed = _ensure_document_role(request.user)
+    allowed = ensure_document_role(user=request.user)
     form = UploadMetadataForm(request.POST or None, allowed=allowed)
     refusal: QuillError | None = None
     rows: list[dict[str, Any]] = []

@@ -11,14 +11,13 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from typing import Any, Literal
 from urllib.parse import quote
 
 import requests
 
 from apps.letters.errors import EhrRejectedError, EhrRetryableError
+from quill.http import parse_retry_after
 
 from .flat import ROOT
 
@@ -214,7 +213,8 @@ class EhrbaseClient:
             return response
         if status >= 500 or status in _RETRYABLE_STATUSES:
             raise EhrRetryableError(
-                f"{method} {path} answered {status}.", retry_after=_retry_after(response.headers.get("Retry-After"))
+                f"{method} {path} answered {status}.",
+                retry_after=parse_retry_after(response.headers.get("Retry-After")),
             )
         raise EhrRejectedError(f"{method} {path} was rejected with {status}.", status, response.text[:_BODY_EXCERPT])
 
@@ -283,18 +283,3 @@ def _composition_uid(response: requests.Response) -> str:
             if isinstance(value, str) and _VERSION_UID.match(value):
                 return value
     raise _rejected("The openEHR server stored the composition but did not say its uid.", response)
-
-
-def _retry_after(value: str | None) -> float | None:
-    if not value:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return float(value)
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - datetime.now(UTC)).total_seconds())

@@ -3,7 +3,7 @@
     manage.py export_archive PATH.tar [--organisation ID]
 
 Rows, audit events (in chain order), stored objects and a manifest with every file's sha256
-and the audit chain heads; see apps/operations/archive.py for the layout. Each object is
+and the audit chain heads; see apps/operations/archive/ for the layout. Each object is
 re-hashed as it is copied: a missing object or one whose bytes no longer match its recorded
 sha256 is reported and makes the command exit 1 (the archive is still written, and says so
 in its manifest). The archive holds patient data and password hashes: keep it encrypted.
@@ -17,7 +17,7 @@ from django.core.management.base import CommandParser
 
 from apps.accounts.options import organisation_id_option
 from apps.files.errors import StorageUnavailable
-from apps.operations.archive import export_archive
+from apps.operations.archive.export import export_archive
 from quill.commands import QuillCommand, Unable
 
 

@@ -15,7 +15,7 @@ def seal_letter_documents(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("letters", "0001_initial"),
+        ("letters", "0002_letter_text_limits"),
         ("documents", "0004_document_sealed"),
     ]
 

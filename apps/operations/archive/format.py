@@ -1,0 +1,155 @@
+"""The archive's layout and row encoding, shared by the export and the restore.
+
+What goes in which member, which rows are in scope (one organisation or all), and how a row
+becomes one JSON line and back. Rows are JSON objects keyed by column (``attname``) with
+full-precision timestamps: audit hashes depend on the microseconds.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+from django.core import serializers
+from django.db import models
+from django.db.models import Q
+
+from apps.accounts.models import Organisation, User
+from apps.audit.models import AuditEvent, ChainHead
+from apps.documents.models import Annotation, Document, ErasureRequest
+from apps.letters.models import Letter
+from apps.patients.models import BreakGlassAccess, CareTeamMember, Patient
+
+FORMAT = "quill-archive"
+VERSION = 1
+MANIFEST = "manifest.json"
+OBJECT_INDEX = "objects.jsonl"
+EVENTS = "audit/events.jsonl"
+CHAIN_HEADS = "rows/chain_heads.jsonl"
+CHUNK = 1024 * 1024
+
+
+class ArchiveError(Exception):
+    """The archive is unusable, does not match its manifest, or cannot be imported here."""
+
+
+@dataclass(frozen=True)
+class Table:
+    file: str
+    model: type[models.Model]
+    rows: Callable[[Scope], models.QuerySet]
+
+
+@dataclass
+class Scope:
+    organisation_ids: list[uuid.UUID] | None  # None: everything
+
+    def orgs(self, lookup: str = "organisation_id") -> Q:
+        return Q() if self.organisation_ids is None else Q(**{f"{lookup}__in": self.organisation_ids})
+
+    @property
+    def chains(self) -> list[str] | None:
+        return None if self.organisation_ids is None else [str(pk) for pk in self.organisation_ids]
+
+
+def users_in_scope(scope: Scope) -> models.QuerySet:
+    """All users, or the organisation's plus anyone its rows point at (e.g. a platform superuser)."""
+    if scope.organisation_ids is None:
+        return User.objects.order_by("pk")
+    patient_orgs, document_orgs = scope.orgs("patient__organisation_id"), scope.orgs("document__organisation_id")
+    documents = Document.objects.filter(scope.orgs())
+    sources = [
+        documents.values_list("uploaded_by_id", flat=True),
+        documents.exclude(deleted_by=None).values_list("deleted_by_id", flat=True),
+        Letter.objects.filter(scope.orgs()).values_list("author_id", flat=True),
+        Annotation.objects.filter(document_orgs).values_list("author_id", flat=True),
+        CareTeamMember.objects.filter(patient_orgs).values_list("user_id", flat=True),
+        BreakGlassAccess.objects.filter(patient_orgs).values_list("user_id", flat=True),
+        ErasureRequest.objects.filter(scope.orgs()).exclude(recorded_by=None).values_list("recorded_by_id", flat=True),
+    ]
+    referenced = set().union(*(set(source) for source in sources))
+    return User.objects.filter(scope.orgs() | Q(pk__in=referenced)).order_by("pk")
+
+
+def chain_heads_in_scope(scope: Scope) -> models.QuerySet:
+    heads = ChainHead.objects.order_by("chain")
+    return heads if scope.chains is None else heads.filter(chain__in=scope.chains)
+
+
+TABLES = [
+    Table("rows/organisations.jsonl", Organisation, lambda s: Organisation.objects.filter(s.orgs("pk")).order_by("pk")),
+    Table("rows/users.jsonl", User, users_in_scope),
+    Table("rows/patients.jsonl", Patient, lambda s: Patient.objects.filter(s.orgs()).order_by("pk")),
+    Table(
+        "rows/care_team.jsonl",
+        CareTeamMember,
+        lambda s: CareTeamMember.objects.filter(s.orgs("patient__organisation_id")).order_by("pk"),
+    ),
+    Table(
+        "rows/break_glass.jsonl",
+        BreakGlassAccess,
+        lambda s: BreakGlassAccess.objects.filter(s.orgs("patient__organisation_id")).order_by("pk"),
+    ),
+    Table(
+        "rows/documents.jsonl",
+        Document,
+        lambda s: Document.objects.filter(s.orgs()).order_by("lineage_id", "version_number"),
+    ),
+    Table(
+        "rows/annotations.jsonl",
+        Annotation,
+        lambda s: Annotation.objects.filter(s.orgs("document__organisation_id")).order_by("pk"),
+    ),
+    Table("rows/letters.jsonl", Letter, lambda s: Letter.objects.filter(s.orgs()).order_by("created_at", "pk")),
+    Table(
+        "rows/erasure_requests.jsonl", ErasureRequest, lambda s: ErasureRequest.objects.filter(s.orgs()).order_by("pk")
+    ),
+    Table(CHAIN_HEADS, ChainHead, chain_heads_in_scope),
+]
+IMPORTED_MODELS = [table.model for table in TABLES] + [AuditEvent]
+
+
+# --- Row encoding ------------------------------------------------------------------------------
+
+
+def _fields(model: type[models.Model]) -> list[models.Field]:
+    return list(model._meta.concrete_fields)
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, datetime | date):
+        return value.isoformat()  # full precision: audit hashes depend on the microseconds
+    if isinstance(value, uuid.UUID | Decimal):
+        return str(value)
+    return value
+
+
+def encode_row(obj: models.Model) -> dict[str, Any]:
+    return {f.attname: _plain(f.value_from_object(obj)) for f in _fields(type(obj))}
+
+
+def decode_row(model: type[models.Model], row: dict[str, Any]) -> models.Model:
+    """The unsaved model instance for one archived row, built by Django's Python deserializer."""
+    missing = [f.attname for f in _fields(model) if f.attname not in row]
+    if missing:
+        raise ArchiveError(f"{model._meta.label} row lacks {missing[0]}")
+    pk = model._meta.pk
+    serialized = {
+        "model": model._meta.label_lower,
+        "pk": row[pk.attname],
+        "fields": {f.name: row[f.attname] for f in _fields(model) if f is not pk},
+    }
+    try:
+        [deserialized] = serializers.deserialize("python", [serialized])
+    except serializers.base.DeserializationError as exc:
+        raise ArchiveError(f"{model._meta.label} row {row[pk.attname]} cannot be read: {exc}") from exc
+    return deserialized.object
+
+
+def check_key(key: str) -> None:
+    if not key or key.startswith("/") or ".." in key.split("/") or "\\" in key:
+        raise ArchiveError(f"unsafe storage key in the archive: {key!r}")
