@@ -26,8 +26,6 @@ DOC = ROOT / "docs" / "errors.md"
 
 # Exceptions defined outside an errors module on purpose, each with its reason.
 OUTSIDE_ERRORS_MODULES = {
-    "apps.audit.selectors.AuditFilterInvalid": "audit is another team's; a ValueError for a bad filter, no code",
-    "apps.operations.archive.ArchiveError": "archive.py is another team's; an operator-command failure, no code",
     "quill.commands.ProblemsFound": "the command base's exit-code protocol (CommandError), no code",
     "quill.commands.Unable": "the command base's exit-code protocol (CommandError), no code",
 }

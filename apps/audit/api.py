@@ -8,7 +8,8 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apps.audit.actions import Action
-from apps.audit.selectors import AuditFilterInvalid, audit_event_search, audit_filters_parse
+from apps.audit.errors import AuditFilterInvalid
+from apps.audit.selectors import audit_event_search, audit_filters_parse
 from apps.audit.serializers import AuditEventSerializer
 from apps.audit.services import audit_denied, audit_record
 from quill.api import Pagination

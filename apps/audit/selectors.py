@@ -11,6 +11,7 @@ from django.db.models import Q, QuerySet
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 
+from apps.audit.errors import AuditFilterInvalid
 from apps.audit.models import AuditEvent
 
 
@@ -29,13 +30,6 @@ def audit_events_for_patient(*, patient: Any) -> QuerySet[AuditEvent]:
     return AuditEvent.objects.filter(organisation_id=patient.organisation_id, patient_id=patient.pk).order_by(
         "-occurred_at", "-sequence"
     )
-
-
-class AuditFilterInvalid(ValueError):
-    def __init__(self, field: str, message: str) -> None:
-        self.field = field
-        self.message = message
-        super().__init__(message)
 
 
 @dataclass(frozen=True)

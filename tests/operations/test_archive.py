@@ -18,7 +18,8 @@ from apps.audit.services import audit_record
 from apps.documents.services import document_soft_delete
 from apps.files import storage
 from apps.letters.models import Letter
-from apps.operations.archive.format import IMPORTED_MODELS, ArchiveError, decode_row, encode_row
+from apps.operations.archive.format import IMPORTED_MODELS, decode_row, encode_row
+from apps.operations.errors import ArchiveError
 from tests.documents import samples
 from tests.documents.helpers import stored_document
 from tests.operations.helpers import run

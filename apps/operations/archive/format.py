@@ -22,6 +22,7 @@ from apps.accounts.models import Organisation, User
 from apps.audit.models import AuditEvent, ChainHead
 from apps.documents.models import Annotation, Document, ErasureRequest
 from apps.letters.models import Letter
+from apps.operations.errors import ArchiveError
 from apps.patients.models import BreakGlassAccess, CareTeamMember, Patient
 
 FORMAT = "quill-archive"
@@ -31,10 +32,6 @@ OBJECT_INDEX = "objects.jsonl"
 EVENTS = "audit/events.jsonl"
 CHAIN_HEADS = "rows/chain_heads.jsonl"
 CHUNK = 1024 * 1024
-
-
-class ArchiveError(Exception):
-    """The archive is unusable, does not match its manifest, or cannot be imported here."""
 
 
 @dataclass(frozen=True)

@@ -14,8 +14,8 @@ from __future__ import annotations
 from django.core.management.base import CommandParser
 
 from apps.files.errors import StorageUnavailable
-from apps.operations.archive.format import ArchiveError
 from apps.operations.archive.restore import import_archive
+from apps.operations.errors import ArchiveError
 from quill.commands import ProblemsFound, QuillCommand, Unable
 
 
