@@ -1,6 +1,6 @@
 # Quill — the two commands for a fresh machine:
 #   make run    embedded default (SQLite, local files, no services) with demo data
-#   make test   the whole suite on PostgreSQL with real Redis, SeaweedFS, clamd and Chromium
+#   make test   lint (ruff, mypy), then the whole suite on PostgreSQL with real Redis, SeaweedFS, clamd and Chromium
 #   make lock   regenerate requirements/*.lock after editing requirements/*.txt
 
 SHELL := /bin/bash
@@ -15,11 +15,11 @@ PYTEST_ARGS ?=
 # make lock UPGRADE="django celery" several; plain `make lock` changes only what the .txt files changed
 UPGRADE ?=
 PIP_TOOLS_VERSION := 7.7.0
-# Locks are compiled against PyPI alone, whatever this machine's pip config adds (mirrors,
-# find-links), so that the hashes in them are PyPI's and install anywhere.
+# Locks are compiled against pip's default index alone (PyPI), whatever this machine's pip config adds
+# (mirrors, find-links), so that the hashes in them are PyPI's and install anywhere.
 PIP_COMPILE := env -u PIP_FIND_LINKS -u PIP_INDEX_URL -u PIP_EXTRA_INDEX_URL PIP_CONFIG_FILE=/dev/null \
 	CUSTOM_COMPILE_COMMAND="make lock" $(PY) -m piptools compile --quiet --generate-hashes --allow-unsafe \
-	--strip-extras --index-url https://pypi.org/simple --no-emit-index-url \
+	--strip-extras --no-emit-index-url \
 	$(foreach package,$(UPGRADE),--upgrade-package $(package))
 
 .PHONY: run test lint format bench venv deps dev-deps lock serve migrate seed clean
@@ -45,14 +45,16 @@ run: deps
 	env -u DATABASE_URL $(PY) manage.py seed_demo
 	env -u DATABASE_URL DJANGO_DEBUG=true $(PY) manage.py runserver 127.0.0.1:8000
 
-test: dev-deps
+test: lint
 	bash scripts/install-test-deps.sh
 	DATABASE_URL=$(TEST_DATABASE_URL) QUILL_ENV=development QUILL_TEST_REDIS_DB=$(TEST_REDIS_DB) \
 	QUILL_REDIS_URL=redis://127.0.0.1:6379/$(TEST_REDIS_DB) $(PY) -m pytest $(PYTEST_ARGS)
 
+# make test runs this first, so CI enforces the linter, the formatter and the type checker.
 lint: dev-deps
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	env -u DATABASE_URL $(VENV)/bin/mypy
 
 format: dev-deps
 	$(VENV)/bin/ruff format .
