@@ -7,7 +7,7 @@ the clinician role is 403 (audited).
 
 from __future__ import annotations
 
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -30,6 +30,7 @@ from quill.types import AuthenticatedRequest
 
 class LetterSerializer(serializers.ModelSerializer):
     author = serializers.SerializerMethodField()
+    signed_by = serializers.SerializerMethodField()
     patient = serializers.UUIDField(source="patient_id", read_only=True)
     amends = serializers.UUIDField(source="amends_id", read_only=True, allow_null=True)
     document = serializers.UUIDField(source="document_id", read_only=True, allow_null=True)
@@ -40,6 +41,7 @@ class LetterSerializer(serializers.ModelSerializer):
             "id",
             "patient",
             "author",
+            "signed_by",
             "status",
             "recipient_name",
             "recipient_role",
@@ -60,6 +62,15 @@ class LetterSerializer(serializers.ModelSerializer):
 
     def get_author(self, letter: Letter) -> dict:
         return {"id": letter.author_id, "name": letter.author.full_name}
+
+    @extend_schema_field(
+        {"type": "object", "nullable": True, "properties": {"id": {"type": "integer"}, "name": {"type": "string"}}}
+    )
+    def get_signed_by(self, letter: Letter) -> dict | None:
+        """The clinician who finalised the letter (null for a draft)."""
+        if letter.signed_by_id is None or letter.signed_by is None:
+            return None
+        return {"id": letter.signed_by_id, "name": letter.signed_by.full_name}
 
 
 class LetterInputSerializer(serializers.Serializer):

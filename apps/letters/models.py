@@ -21,7 +21,20 @@ class Letter(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     organisation = models.ForeignKey(Organisation, on_delete=models.PROTECT, related_name="letters")
     patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="letters")
-    author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="letters")
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        related_name="letters",
+        help_text="Who started the draft.",
+    )
+    signed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        help_text="The clinician who finalised (signed) the letter; the PDF and the openEHR composition name them.",
+    )
     recipient_name = models.CharField(max_length=200, blank=True)
     recipient_role = models.CharField(max_length=200, blank=True)
     recipient_address = models.TextField(max_length=2000, blank=True)
@@ -46,6 +59,11 @@ class Letter(models.Model):
 
     def __str__(self) -> str:
         return self.subject or "(untitled letter)"
+
+    @property
+    def signatory(self):
+        """Who signs: the clinician who finalised it, or for a draft its author (who would sign it now)."""
+        return self.signed_by or self.author
 
 
 def letter_max_length(field_name: str) -> int:

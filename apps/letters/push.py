@@ -38,7 +38,7 @@ def deliver_letter_composition(message: OutboxMessage) -> dict:
         raise TerminalDelivery("QUILL_EHRBASE_URL is not set; configure it and run `manage.py resync_ehr --failed`.")
     letter = (
         Letter.objects.select_for_update(of=("self",))
-        .select_related("author", "amends")
+        .select_related("author", "signed_by", "amends")
         .filter(pk=message.object_id)
         .first()
     )
@@ -93,7 +93,7 @@ def composition_of(letter: Letter, *, amends_composition_uid: str | None = None)
         subject=letter.subject,
         body=letter.body,
         recipient=letter_recipient_text(letter),
-        author_name=letter.author.full_name or letter.author.email,
+        author_name=letter.signatory.full_name or letter.signatory.email,
         clinical_time=letter.clinical_date,
         amends_composition_uid=amends_composition_uid,
     )

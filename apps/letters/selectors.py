@@ -51,7 +51,7 @@ def letters_for_patient(*, patient: Patient) -> QuerySet[Letter]:
     """A patient's letters, newest first (the caller authorised the patient with `letter_patient_for`)."""
     return (
         Letter.objects.filter(organisation_id=patient.organisation_id, patient=patient)
-        .select_related("author", "amends", "document")
+        .select_related("author", "signed_by", "amends", "document")
         .order_by("-created_at", "-pk")
     )
 

@@ -246,12 +246,13 @@ def letter_finalise(*, actor: User, letter: Letter) -> Letter:
             if missing:
                 raise LetterIncomplete(missing)
             now = timezone.now()
+            locked.signed_by = actor  # whoever finalises signs, also a colleague's draft
             document = _store_pdf(actor=actor, letter=locked)
             stored_key = document.storage_key
             locked.status = LetterStatus.FINAL
             locked.finalised_at = now
             locked.document = document
-            locked.save(update_fields=["status", "finalised_at", "document", "updated_at"])
+            locked.save(update_fields=["status", "finalised_at", "document", "signed_by", "updated_at"])
             outbox_enqueue(
                 target=Target.OPENEHR,
                 kind=OUTBOX_KIND,
@@ -266,6 +267,8 @@ def letter_finalise(*, actor: User, letter: Letter) -> Letter:
                     "document_id": str(document.pk),
                     "sha256": document.sha256,
                     "amends": str(locked.amends_id) if locked.amends_id else "",
+                    "author_id": locked.author_id,
+                    "signed_by_id": actor.pk,
                 },
             )
     except BaseException:
@@ -310,8 +313,8 @@ def _remove_object(key: str) -> None:
 
 
 def letter_pdf_content(letter: Letter) -> LetterPdf:
-    """What the PDF prints, from the letter and its patient, author and organisation."""
-    patient, author, organisation = letter.patient, letter.author, letter.organisation
+    """What the PDF prints, from the letter and its patient, signatory and organisation."""
+    patient, signatory, organisation = letter.patient, letter.signatory, letter.organisation
     amends_note = None
     original = letter.amends
     if original is not None:
@@ -332,7 +335,7 @@ def letter_pdf_content(letter: Letter) -> LetterPdf:
         recipient_address=tuple(line.strip() for line in letter.recipient_address.splitlines() if line.strip()),
         subject=letter.subject,
         body=letter.body,
-        author_name=author.full_name or author.email,
+        author_name=signatory.full_name or signatory.email,
         author_role="Clinician",
         status="amended" if letter.amends_id else "final",
         amends_note=amends_note,

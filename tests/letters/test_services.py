@@ -305,3 +305,36 @@ def test_finalise_succeeds_when_the_task_broker_is_down(
     assert len(callbacks) >= 2  # the scan and the relay were both attempted after commit
     assert Letter.objects.get(pk=draft.pk).status == LetterStatus.FINAL
     assert OutboxMessage.objects.get().status == MessageStatus.PENDING  # relay_due will pick it up
+
+
+def test_a_colleague_who_finalises_a_draft_signs_it(organisation, clinician, patient, draft, document_files):
+    # given Dr Ada Lovelace's draft, finished by a colleague
+    clinician.full_name = "Dr Ada Lovelace"
+    clinician.save(update_fields=["full_name"])
+    colleague = factories.make_user(organisation, ["clinician"], full_name="Dr Grace Hopper")
+    letter_update(actor=colleague, letter=draft, body="The knee is improving. Seen by Dr Hopper.")
+
+    # when the colleague finalises it
+    letter = letter_finalise(actor=colleague, letter=draft)
+
+    # then the letter keeps its author, records its signatory, and the PDF names the signatory
+    letter.refresh_from_db()
+    assert (letter.author_id, letter.signed_by_id) == (clinician.pk, colleague.pk)
+    text = pdf_text_of(Document.objects.get(pk=letter.document_id))
+    assert "Dr Grace Hopper" in text
+    assert "Dr Ada Lovelace" not in text
+    (event,) = events("letter.finalised")
+    assert (event.actor_id, event.details["author_id"], event.details["signed_by_id"]) == (
+        colleague.pk,
+        clinician.pk,
+        colleague.pk,
+    )
+
+
+def test_the_letter_page_says_who_signed_and_who_drafted(organisation, clinician, patient, draft, document_files):
+    colleague = factories.make_user(organisation, ["clinician"], full_name="Dr Grace Hopper")
+    letter = letter_finalise(actor=colleague, letter=draft)
+
+    page = factories.signed_in_client(clinician).get(f"/letters/{letter.pk}/").content.decode()
+
+    assert f"Signed by Dr Grace Hopper (drafted by {clinician.full_name})" in page
