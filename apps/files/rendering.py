@@ -154,3 +154,8 @@ def _render_pdf_page(path: str, number: int, width: int) -> tuple[bytes, int]:
             page.close()
     finally:
         document.close()
+
+
+def pdf_page_count(data: bytes) -> int:
+    """How many pages a PDF has, without rendering any."""
+    return _guarded(lambda: len(pdfium.PdfDocument(data)))

@@ -16,11 +16,17 @@ def body_html(body: str) -> SafeString:
     return mark_safe("\n".join(_block_html(block) for block in markup.parse_body(body)))  # noqa: S308 - escaped below
 
 
+def _inline(text: str) -> str:
+    return "".join(
+        f"<strong>{escape(span.text)}</strong>" if span.bold else str(escape(span.text)) for span in markup.spans(text)
+    )
+
+
 def _block_html(block: markup.Block) -> str:
     match block:
         case markup.Heading(text=text):
-            return f"<h3>{escape(text)}</h3>"
+            return f"<h3>{_inline(text)}</h3>"
         case markup.Paragraph(lines=lines):
-            return "<p>" + "<br>".join(escape(line) for line in lines) + "</p>"
+            return "<p>" + "<br>".join(_inline(line) for line in lines) + "</p>"
         case markup.BulletList(items=items):
-            return "<ul>" + "".join(f"<li>{escape(item)}</li>" for item in items) + "</ul>"
+            return "<ul>" + "".join(f"<li>{_inline(item)}</li>" for item in items) + "</ul>"

@@ -5,6 +5,7 @@ from __future__ import annotations
 from django import forms
 from django.utils import timezone
 
+from apps.letters import markup
 from apps.letters.models import letter_max_length
 from quill.widgets import IsoDateInput
 
@@ -39,6 +40,6 @@ class LetterForm(forms.Form):
         max_length=letter_max_length("body"),
         required=False,
         strip=False,
-        help_text="Leave a blank line between paragraphs. Start a line with “# ” for a heading, “- ” for a list item.",
+        help_text=markup.HELP_TEXT,
         widget=forms.Textarea(attrs={"rows": 18}),
     )

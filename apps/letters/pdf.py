@@ -166,21 +166,28 @@ def _body(body: str, styles: dict[str, ParagraphStyle]) -> list[Flowable]:
     return [_block_flowable(block, styles) for block in markup.parse_body(body)]
 
 
+def _inline(text: str) -> str:
+    """Reportlab markup for one line: escaped text, ``**bold**`` as <b>."""
+    return "".join(f"<b>{escape(span.text)}</b>" if span.bold else escape(span.text) for span in markup.spans(text))
+
+
 def _block_flowable(block: markup.Block, styles: dict[str, ParagraphStyle]) -> Flowable:
     match block:
         case markup.Heading(text=text):
-            return Paragraph(escape(text), styles["heading"])
+            return Paragraph(_inline(text), styles["heading"])
         case markup.Paragraph(lines=lines):
-            return Paragraph("<br/>".join(escape(line) for line in lines), styles["para"])
+            return Paragraph("<br/>".join(_inline(line) for line in lines), styles["para"])
         case markup.BulletList(items=items):
-            entries = [ListItem(Paragraph(escape(item), styles["base"]), leftIndent=12) for item in items]
+            entries = [ListItem(Paragraph(_inline(item), styles["base"]), leftIndent=12) for item in items]
             return ListFlowable(entries, bulletType="bullet", start="•", leftIndent=12, spaceBefore=4)
 
 
 def _signature(letter: LetterPdf, styles: dict[str, ParagraphStyle]) -> Flowable:
-    lines = [
-        Spacer(1, 10 * mm),
-        Paragraph("Yours sincerely,", styles["base"]),
+    """The signatory's block; "Yours sincerely," first unless the text signed off already."""
+    lines: list[Flowable] = [Spacer(1, 10 * mm)]
+    if not markup.ends_with_sign_off(letter.body):
+        lines.append(Paragraph(escape(markup.DEFAULT_SIGN_OFF), styles["base"]))
+    lines += [
         Spacer(1, 8 * mm),
         Paragraph(f"<b>{escape(letter.author_name)}</b>", styles["base"]),
         Paragraph(escape(letter.author_role), styles["base"]),

@@ -279,7 +279,7 @@ def letter_finalise(*, actor: User, letter: Letter) -> Letter:
 
 
 def _store_pdf(*, actor: User, letter: Letter) -> Document:
-    pdf = render_letter_pdf(letter_pdf_content(letter))
+    pdf = render_letter_pdf(letter_pdf_content(letter, signing=True))
     item = UploadRequest(
         spooled=spool([pdf], max_bytes=settings.QUILL_MAX_UPLOAD_BYTES),
         filename=f"letter-{letter.clinical_date:%Y-%m-%d}.pdf",
@@ -312,8 +312,12 @@ def _remove_object(key: str) -> None:
         logger.exception("could not remove a letter PDF after a failed finalise", extra={"key": key})
 
 
-def letter_pdf_content(letter: Letter) -> LetterPdf:
-    """What the PDF prints, from the letter and its patient, signatory and organisation."""
+def letter_pdf_content(letter: Letter, *, signing: bool = False) -> LetterPdf:
+    """What the PDF prints, from the letter and its patient, signatory and organisation.
+
+    ``signing`` is the rendering stored when the letter is finalised; any other rendering of
+    a draft (its preview) says that it is a draft, not yet signed.
+    """
     patient, signatory, organisation = letter.patient, letter.signatory, letter.organisation
     amends_note = None
     original = letter.amends
@@ -337,6 +341,10 @@ def letter_pdf_content(letter: Letter) -> LetterPdf:
         body=letter.body,
         author_name=signatory.full_name or signatory.email,
         author_role="Clinician",
-        status="amended" if letter.amends_id else "final",
+        status=(
+            ("amended" if letter.amends_id else "final")
+            if signing or letter.status == LetterStatus.FINAL
+            else "draft, not signed"
+        ),
         amends_note=amends_note,
     )

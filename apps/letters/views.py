@@ -13,10 +13,12 @@ from django.urls import reverse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST
 
+from apps.files.errors import ThumbnailError
 from apps.letters.errors import LetterFinal, LetterIncomplete, LetterInvalid
 from apps.letters.formatting import body_html
 from apps.letters.forms import LetterForm
 from apps.letters.models import Letter, LetterStatus
+from apps.letters.preview import PAGE_WIDTH, letter_page_count, letter_preview_page
 from apps.letters.selectors import letter_amendments, letter_get_for, letter_patient_for, letters_for_patient
 from apps.letters.services import (
     EDITABLE_FIELDS,
@@ -28,7 +30,7 @@ from apps.letters.services import (
     letters_mark_listed,
 )
 from apps.outbox.models import OutboxMessage, Target
-from quill.errors import Conflict
+from quill.errors import Conflict, NotFound, QuillError
 from quill.portal import refusals_as_pages as portal_refusals
 from quill.types import AuthenticatedHttpRequest
 
@@ -126,7 +128,15 @@ def letter_detail(request: AuthenticatedHttpRequest, letter_id: str) -> HttpResp
 
 def _detail_context(request: AuthenticatedHttpRequest, letter: Letter) -> dict[str, Any]:
     push = OutboxMessage.objects.filter(target=Target.OPENEHR, object_id=str(letter.pk)).order_by("-created_at").first()
+    try:
+        page_count = letter_page_count(letter)
+        preview_problem = ""
+    except QuillError as refusal:  # a final letter's PDF still being checked for viruses, say
+        page_count, preview_problem = 0, refusal.message
     return {
+        "pages": range(1, page_count + 1),
+        "page_width": PAGE_WIDTH,
+        "preview_problem": preview_problem,
         "patient": letter.patient,
         "letter": letter,
         "body_html": body_html(letter.body),
@@ -134,6 +144,21 @@ def _detail_context(request: AuthenticatedHttpRequest, letter: Letter) -> dict[s
         "push": push,
         "is_clinician": request.user.has_role("clinician"),
     }
+
+
+@_portal
+@require_http_methods(["GET"])
+def letter_preview_page_view(request: AuthenticatedHttpRequest, letter_id: str, page: int) -> HttpResponse:
+    """One page of the letter's PDF as WebP (the letter page's preview; reading it is audited there)."""
+    letter = letter_get_for(user=request.user, letter_id=letter_id)
+    try:
+        data, _ = letter_preview_page(letter, page)
+    except ThumbnailError as exc:  # no such page
+        raise NotFound() from exc
+    response = HttpResponse(data, content_type="image/webp")
+    response["Cache-Control"] = "private, no-store"
+    response["X-Content-Type-Options"] = "nosniff"
+    return response
 
 
 @_portal

@@ -48,6 +48,10 @@ def test_editing_a_draft_keeps_its_clinical_date(live_server, page, screenshot):
 
     expect(page).to_have_url(f"{live_server.url}/letters/{letter.pk}/")
     expect(page.get_by_text("Draft saved.")).to_be_visible()
+    preview = page.get_by_role("img", name="Page 1 of 1 of the letter")
+    expect(preview).to_have_js_property("complete", True)
+    assert preview.evaluate("image => image.naturalWidth") == 1000
+    screenshot("letter-preview")
     letter = Letter.objects.get(pk=letter.pk)
     assert (letter.subject, letter.clinical_date) == ("Knee pain follow-up, six weeks", date(2024, 5, 1))
 

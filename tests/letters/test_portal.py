@@ -1,9 +1,15 @@
+import io
+
+import pypdf
 import pytest
 
+from apps.documents.models import Document
 from apps.letters.models import Letter, LetterStatus
+from apps.letters.preview import letter_pdf_bytes
+from apps.letters.services import letter_finalise
 from tests import factories
 
-from .helpers import events
+from .helpers import events, pdf_text_of
 
 pytestmark = pytest.mark.django_db
 
@@ -153,3 +159,56 @@ def test_autosave_contract_session_patch_needs_the_forms_csrf_token(clinician, d
     assert refused.status_code == 403
     assert saved.status_code == 200
     assert Letter.objects.get(pk=draft.pk).body == "autosaved"
+
+
+def test_the_pdf_signs_off_once_and_prints_bold_as_bold(clinician, patient, write_final):
+    letter = write_final(patient, body="Please **stop warfarin** today.\n\nYours sincerely,")
+
+    text = pdf_text_of(letter.document)
+
+    assert text.count("Yours sincerely,") == 1
+    assert "stop warfarin" in text and "**" not in text
+
+
+def test_the_pdf_adds_the_sign_off_when_the_text_has_none(clinician, patient, write_final):
+    letter = write_final(patient, body="Seen in clinic today.")
+
+    assert pdf_text_of(letter.document).count("Yours sincerely,") == 1
+
+
+def test_the_preview_is_the_pdf_itself(portal, draft, document_files):
+    page = portal.get(f"/letters/{draft.pk}/").content.decode()
+
+    assert f'src="/letters/{draft.pk}/pages/1.webp"' in page
+    assert f"/letters/{draft.pk}/pages/2.webp" not in page
+    image = portal.get(f"/letters/{draft.pk}/pages/1.webp")
+    assert image.status_code == 200 and image["Content-Type"] == "image/webp"
+    assert image.content[:4] == b"RIFF" and image.content[8:12] == b"WEBP"
+    assert portal.get(f"/letters/{draft.pk}/pages/2.webp").status_code == 404
+
+
+def test_a_final_letters_preview_waits_for_its_virus_check(portal, patient, write_final, settings):
+    letter = write_final(patient)
+    Document.objects.filter(pk=letter.document_id).update(scan_status="pending")
+
+    page = portal.get(f"/letters/{letter.pk}/").content.decode()
+
+    assert "being checked for viruses" in page and "pages/1.webp" not in page
+    assert portal.get(f"/letters/{letter.pk}/pages/1.webp").status_code == 409
+
+
+def test_another_organisations_letter_pages_are_not_found(other_clinician, draft, document_files):
+    outsider = factories.signed_in_client(other_clinician)
+
+    assert outsider.get(f"/letters/{draft.pk}/pages/1.webp").status_code == 404
+
+
+def test_a_drafts_pdf_says_it_is_not_signed_and_the_final_one_that_it_is(clinician, patient, draft, document_files):
+    assert b"draft, not signed" in _pdf_text(letter_pdf_bytes(draft)).encode()
+    final = letter_finalise(actor=clinician, letter=draft)
+    text = pdf_text_of(final.document)
+    assert "Status: final" in text and "not signed" not in text
+
+
+def _pdf_text(data: bytes) -> str:
+    return "\n".join(page.extract_text() for page in pypdf.PdfReader(io.BytesIO(data)).pages)
