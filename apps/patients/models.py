@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import date
 
 from django.conf import settings
 from django.db import models
@@ -61,6 +62,22 @@ class Patient(models.Model):
     @property
     def display_name(self) -> str:
         return f"{self.given_name} {self.family_name}"
+
+    def age_on(self, day: date) -> str:
+        """Age as the NHS patient banner shows it: days under a month, months under two years, then years."""
+        born = self.date_of_birth
+        years = day.year - born.year - ((day.month, day.day) < (born.month, born.day))
+        if years >= 2:
+            return f"{years} years"
+        months = (day.year - born.year) * 12 + day.month - born.month - (day.day < born.day)
+        if months >= 1:
+            return f"{months} month{'s' if months != 1 else ''}"
+        days = (day - born).days
+        return f"{days} day{'s' if days != 1 else ''}"
+
+    @property
+    def age(self) -> str:
+        return self.age_on(timezone.localdate())
 
     @property
     def nhs_number_display(self) -> str:
