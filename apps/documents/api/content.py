@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 from django.conf import settings
 from django.core import signing
-from django.http import HttpResponse
+from django.http import HttpResponse, StreamingHttpResponse
 from django.urls import reverse
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.permissions import AllowAny
@@ -36,7 +36,7 @@ class DocumentContentView(APIView):
         parameters=[OpenApiParameter("disposition", str, enum=["attachment", "inline"])],
         responses={(200, "application/octet-stream"): bytes},
     )
-    def get(self, request: AuthenticatedRequest, document_id) -> HttpResponse:
+    def get(self, request: AuthenticatedRequest, document_id) -> HttpResponse | StreamingHttpResponse:
         document = document_get_for(user=request.user, document_id=document_id, action="document.download", related=())
         disposition = "inline" if request.query_params.get("disposition") == "inline" else "attachment"
         try:
@@ -82,7 +82,7 @@ class SignedDownloadView(APIView):
     permission_classes = [AllowAny]
 
     @extend_schema(responses={(200, "application/octet-stream"): bytes}, auth=[])
-    def get(self, request: Request, token: str) -> HttpResponse:
+    def get(self, request: Request, token: str) -> HttpResponse | StreamingHttpResponse:
         try:
             document_id, user_id = storage.unsign_download(token)
         except signing.SignatureExpired:
