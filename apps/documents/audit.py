@@ -12,7 +12,7 @@ from apps.documents.models import Document
 
 
 def audit_document(
-    action: str,
+    action: Action,
     *,
     document: Document,
     actor: Any = None,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any, cast
+
 from django import forms
 
 from apps.documents.models import Category
@@ -24,10 +26,11 @@ class DocumentFilterForm(forms.Form):
     def __init__(self, *args, allowed: frozenset[str] | None = None, **kwargs) -> None:
         kwargs.setdefault("auto_id", "filter_%s")
         super().__init__(*args, **kwargs)
-        self.fields["category"].choices = category_choices(allowed, blank="Any category")
+        cast(forms.ChoiceField, self.fields["category"]).choices = category_choices(allowed, blank="Any category")
 
-    def clean(self) -> dict:
-        cleaned = super().clean()
+    def clean(self) -> dict[str, Any]:
+        super().clean()
+        cleaned = self.cleaned_data
         start, end = cleaned.get("date_from"), cleaned.get("date_to")
         if start and end and start > end:
             self.add_error("date_to", "The end of the date range is before its start.")
@@ -48,7 +51,7 @@ class UploadMetadataForm(forms.Form):
 
     def __init__(self, *args, allowed: frozenset[str] | None = None, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["category"].choices = category_choices(allowed, blank="Choose a category")
+        cast(forms.ChoiceField, self.fields["category"]).choices = category_choices(allowed, blank="Choose a category")
         if allowed is not None and len(allowed) == 1:
             self.fields["category"].initial = next(iter(allowed))
 

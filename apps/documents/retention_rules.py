@@ -71,6 +71,6 @@ def retain_until(*, birth_date: date, last_clinical_date: date, category: str) -
     """The first day the document may be removed is the day after this date."""
     rule = rule_for(birth_date=birth_date, last_clinical_date=last_clinical_date, category=category)
     until = add_years(last_clinical_date, rule.years_after_last_date)
-    if rule.child:
+    if rule.child_until_birthday is not None:  # rule_for sets it for, and only for, a child's rule
         until = max(until, add_years(birth_date, rule.child_until_birthday))
     return until

@@ -168,7 +168,7 @@ def deleted_documents(*, user: User) -> QuerySet:
 
 
 def quarantined_documents(*, user: User) -> QuerySet:
-    if not user.is_manager:
+    if not user.is_manager or user.organisation_id is None:
         return Document.objects.none()
     return (
         Document.objects.filter(organisation_id=user.organisation_id, scan_status="infected")
@@ -204,7 +204,10 @@ def annotations_for(*, document: Document) -> QuerySet[Annotation]:
 
 
 def annotation_get_for(*, document: Document, annotation_id: Any) -> Annotation:
-    annotation = annotations_for(document=document).filter(pk=_uuid_or_none(annotation_id)).first()
+    annotation_uuid = _uuid_or_none(annotation_id)
+    if annotation_uuid is None:
+        raise NotFound()
+    annotation = annotations_for(document=document).filter(pk=annotation_uuid).first()
     if annotation is None:
         raise NotFound()
     return annotation

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from django.conf import settings
 from rest_framework.request import Request
 
@@ -12,8 +14,14 @@ from apps.patients.access import PatientAction
 from apps.patients.selectors import patient_get_for
 from quill.errors import NotFound
 
+if TYPE_CHECKING:
+    # The mixin is only ever mixed into an APIView (before it), whose initial() it extends.
+    from rest_framework.views import APIView as _MixinBase
+else:
+    _MixinBase = object
 
-class HashingUploadMixin:
+
+class HashingUploadMixin(_MixinBase):
     """Swap in the hashing upload handler before DRF (or CSRF) parses the body."""
 
     def initial(self, request: Request, *args, **kwargs) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 from drf_spectacular.utils import extend_schema
 from rest_framework import status
 from rest_framework.parsers import JSONParser
-from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -14,6 +13,7 @@ from apps.documents.selectors import annotation_get_for, annotations_for, docume
 from apps.documents.serializers import AnnotationSerializer
 from apps.documents.services.annotations import annotation_create, annotation_delete
 from apps.documents.services.reading import document_record_read
+from quill.types import AuthenticatedRequest
 
 
 class DocumentAnnotationsView(APIView):
@@ -22,7 +22,7 @@ class DocumentAnnotationsView(APIView):
     parser_classes = [JSONParser]
 
     @extend_schema(responses=AnnotationSerializer(many=True))
-    def get(self, request: Request, document_id) -> Response:
+    def get(self, request: AuthenticatedRequest, document_id) -> Response:
         document = document_get_for(user=request.user, document_id=document_id, action="annotation.list")
         annotations = annotations_for(document=document)
         document_record_read(
@@ -35,7 +35,7 @@ class DocumentAnnotationsView(APIView):
         return Response({"results": data})
 
     @extend_schema(request=AnnotationSerializer, responses={201: AnnotationSerializer})
-    def post(self, request: Request, document_id) -> Response:
+    def post(self, request: AuthenticatedRequest, document_id) -> Response:
         document = document_get_for(user=request.user, document_id=document_id, action="annotation.create")
         data = request.data if isinstance(request.data, dict) else {}
         annotation = annotation_create(
@@ -52,7 +52,7 @@ class DocumentAnnotationsView(APIView):
 
 class DocumentAnnotationDetailView(APIView):
     @extend_schema(request=None, responses={204: None})
-    def delete(self, request: Request, document_id, annotation_id) -> Response:
+    def delete(self, request: AuthenticatedRequest, document_id, annotation_id) -> Response:
         document = document_get_for(user=request.user, document_id=document_id, action="annotation.delete")
         annotation = annotation_get_for(document=document, annotation_id=annotation_id)
         annotation_delete(actor=request.user, annotation=annotation)

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 from django.conf import settings
 from django.core import signing
-from django.http import HttpResponse
+from django.http import HttpResponse, StreamingHttpResponse
 from django.urls import reverse
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.permissions import AllowAny
@@ -28,6 +28,7 @@ from apps.documents.services.reading import document_record_read
 from apps.files import storage
 from apps.files.filenames import content_disposition
 from quill.api import error_response
+from quill.types import AuthenticatedRequest
 
 
 class DocumentContentView(APIView):
@@ -35,7 +36,7 @@ class DocumentContentView(APIView):
         parameters=[OpenApiParameter("disposition", str, enum=["attachment", "inline"])],
         responses={(200, "application/octet-stream"): bytes},
     )
-    def get(self, request: Request, document_id) -> HttpResponse:
+    def get(self, request: AuthenticatedRequest, document_id) -> HttpResponse | StreamingHttpResponse:
         document = document_get_for(user=request.user, document_id=document_id, action="document.download", related=())
         disposition = "inline" if request.query_params.get("disposition") == "inline" else "attachment"
         try:
@@ -48,7 +49,7 @@ class DocumentContentView(APIView):
 
 class DocumentDownloadUrlView(APIView):
     @extend_schema(responses=DownloadUrlSerializer)
-    def get(self, request: Request, document_id) -> Response:
+    def get(self, request: AuthenticatedRequest, document_id) -> Response:
         document = document_get_for(user=request.user, document_id=document_id, action="document.url")
         ensure_available(document)
         expires_in = settings.QUILL_SIGNED_URL_SECONDS
@@ -81,7 +82,7 @@ class SignedDownloadView(APIView):
     permission_classes = [AllowAny]
 
     @extend_schema(responses={(200, "application/octet-stream"): bytes}, auth=[])
-    def get(self, request: Request, token: str) -> HttpResponse:
+    def get(self, request: Request, token: str) -> HttpResponse | StreamingHttpResponse:
         try:
             document_id, user_id = storage.unsign_download(token)
         except signing.SignatureExpired:

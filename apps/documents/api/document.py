@@ -5,7 +5,6 @@ from __future__ import annotations
 from drf_spectacular.utils import extend_schema
 from rest_framework import status
 from rest_framework.parsers import JSONParser, MultiPartParser
-from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -29,13 +28,14 @@ from apps.documents.services import (
 )
 from apps.documents.services.reading import document_record_read
 from apps.files.errors import MissingFile
+from quill.types import AuthenticatedRequest
 
 
 class DocumentDetailView(APIView):
     parser_classes = [JSONParser, MultiPartParser]
 
     @extend_schema(responses=DocumentSerializer)
-    def get(self, request: Request, document_id) -> Response:
+    def get(self, request: AuthenticatedRequest, document_id) -> Response:
         document = document_get_for(user=request.user, document_id=document_id, include_deleted=True)
         document_record_read(
             action=Action.DOCUMENT_VIEWED,
@@ -45,14 +45,14 @@ class DocumentDetailView(APIView):
         return Response(DocumentSerializer(document).data)
 
     @extend_schema(request=DocumentUpdateSerializer, responses=DocumentSerializer)
-    def patch(self, request: Request, document_id) -> Response:
+    def patch(self, request: AuthenticatedRequest, document_id) -> Response:
         document = document_get_for(user=request.user, document_id=document_id, action="document.update")
         data = _validated(DocumentUpdateSerializer, request.data)
         document = document_update(actor=request.user, document=document, **data)
         return Response(DocumentSerializer(document).data)
 
     @extend_schema(request=DocumentDeleteSerializer, responses=DocumentSerializer)
-    def delete(self, request: Request, document_id) -> Response:
+    def delete(self, request: AuthenticatedRequest, document_id) -> Response:
         document = document_get_for(user=request.user, document_id=document_id, action="document.delete")
         reason = request.data.get("reason") or request.query_params.get("reason") or ""
         document = document_soft_delete(actor=request.user, document=document, reason=reason)
@@ -61,7 +61,7 @@ class DocumentDetailView(APIView):
 
 class DocumentRestoreView(APIView):
     @extend_schema(request=None, responses=DocumentSerializer)
-    def post(self, request: Request, document_id) -> Response:
+    def post(self, request: AuthenticatedRequest, document_id) -> Response:
         document = document_get_for(
             user=request.user, document_id=document_id, include_deleted=True, action="document.restore"
         )
@@ -71,7 +71,7 @@ class DocumentRestoreView(APIView):
 
 class DocumentLegalHoldView(APIView):
     @extend_schema(request=LegalHoldSerializer, responses=DocumentSerializer)
-    def post(self, request: Request, document_id) -> Response:
+    def post(self, request: AuthenticatedRequest, document_id) -> Response:
         document = document_get_for(
             user=request.user, document_id=document_id, include_deleted=True, action="document.legal_hold"
         )
@@ -84,7 +84,7 @@ class DocumentVersionsView(HashingUploadMixin, APIView):
     parser_classes = [MultiPartParser]
 
     @extend_schema(responses=DocumentSerializer(many=True))
-    def get(self, request: Request, document_id) -> Response:
+    def get(self, request: AuthenticatedRequest, document_id) -> Response:
         document = document_get_for(user=request.user, document_id=document_id)
         versions = document_versions(document=document)
         document_record_read(
@@ -95,7 +95,7 @@ class DocumentVersionsView(HashingUploadMixin, APIView):
         return Response({"results": DocumentSerializer(versions, many=True).data})
 
     @extend_schema(request={"multipart/form-data": VersionFieldsSerializer}, responses={201: DocumentSerializer})
-    def post(self, request: Request, document_id) -> Response:
+    def post(self, request: AuthenticatedRequest, document_id) -> Response:
         document = document_get_for(user=request.user, document_id=document_id, action="document.new_version")
         files = self.uploaded_files(request)
         if not files:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from typing import BinaryIO, cast
 
 from django.conf import settings
 from drf_spectacular.types import OpenApiTypes
@@ -36,13 +37,14 @@ from apps.patients.access import PatientAction
 from apps.patients.selectors import patient_get_for
 from quill.api import Pagination
 from quill.errors import QuillError
+from quill.types import AuthenticatedRequest
 
 
 class DocumentListCreateView(HashingUploadMixin, APIView):
     parser_classes = [MultiPartParser]
 
     @extend_schema(parameters=[DocumentFilterSerializer], responses=DocumentSerializer(many=True))
-    def get(self, request: Request) -> Response:
+    def get(self, request: AuthenticatedRequest) -> Response:
         ensure_document_role(user=request.user)
         params = _validated(DocumentFilterSerializer, request.query_params)
         if params.get("patient_id"):
@@ -55,12 +57,13 @@ class DocumentListCreateView(HashingUploadMixin, APIView):
             actor=request.user,
             patient_id=params.get("patient_id"),
             object_type="document",
-            details={"filters": {k: str(v) for k, v in params.items()}, "returned": len(page)},
+            # PAGE_SIZE is set, so the paginator always returns a page (never None).
+            details={"filters": {k: str(v) for k, v in params.items()}, "returned": len(cast(list, page))},
         )
         return paginator.get_paginated_response(DocumentSerializer(page, many=True).data)
 
     @extend_schema(request={"multipart/form-data": UploadFieldsSerializer}, responses={201: DocumentSerializer})
-    def post(self, request: Request) -> Response:
+    def post(self, request: AuthenticatedRequest) -> Response:
         ensure_document_role(user=request.user)
         files = self.uploaded_files(request)
         if not files:
@@ -83,7 +86,9 @@ class DocumentListCreateView(HashingUploadMixin, APIView):
 
 
 def _upload_fields(request: Request) -> dict:
-    data = {key: request.data.get(key) for key in UploadFieldsSerializer().fields if key in request.data}
+    # keys(): the stubs type iterating a BindingDict as its Field objects; it yields the field names.
+    names = UploadFieldsSerializer().fields.keys()
+    data = {key: request.data.get(key) for key in names if key in request.data}
     if "category" in data and data["category"] not in Category.values:
         raise InvalidCategory()
     return _validated(UploadFieldsSerializer, data)
@@ -122,7 +127,7 @@ class DocumentDirectUploadView(APIView):
         request={"application/octet-stream": OpenApiTypes.BINARY},
         responses={201: DocumentSerializer},
     )
-    def post(self, request: Request) -> Response:
+    def post(self, request: AuthenticatedRequest) -> Response:
         max_bytes = configured_max_upload_bytes()
         announced = request.META.get("CONTENT_LENGTH", "")
         length = int(announced) if announced.isdigit() else 0
@@ -141,7 +146,7 @@ class DocumentDirectUploadView(APIView):
             declared = parse_repr_digest(request.headers.get("Repr-Digest", ""))
             document_id = uuid.uuid4()
             spooled, streamed = receive_body(
-                request._request,
+                cast(BinaryIO, request._request),  # HttpRequest is file-like; receive_body only read()s it
                 length=length,
                 max_bytes=max_bytes,
                 filename=fields["filename"],
@@ -172,7 +177,7 @@ class DocumentBulkUploadView(HashingUploadMixin, APIView):
     parser_classes = [MultiPartParser]
 
     @extend_schema(request={"multipart/form-data": UploadFieldsSerializer}, responses={201: BulkUploadSerializer})
-    def post(self, request: Request) -> Response:
+    def post(self, request: AuthenticatedRequest) -> Response:
         ensure_document_role(user=request.user)
         files = self.uploaded_files(request, "files")
         if not files:

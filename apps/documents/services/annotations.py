@@ -15,6 +15,7 @@ The caller has already authorised the document with ``document_get_for``
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 from django.db import transaction
@@ -71,7 +72,8 @@ def _path(geometry: dict) -> dict[str, list[list[float]]]:
     return {"points": cleaned}
 
 
-_GEOMETRY = {
+# Keyed by the kinds (str enum members), looked up by the checked str.
+_GEOMETRY: dict[str, Callable[[dict], object]] = {
     AnnotationKind.MARKER: _point,
     AnnotationKind.TEXT: _point,
     AnnotationKind.HIGHLIGHT: _rectangle,

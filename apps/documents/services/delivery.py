@@ -119,7 +119,7 @@ def _verified_stream(document: Document, chunks: Iterator[bytes], actor: User | 
         yield final
 
 
-def _security_headers(response: HttpResponse, document: Document, disposition: str) -> None:
+def _security_headers(response: HttpResponse | StreamingHttpResponse, document: Document, disposition: str) -> None:
     response["Content-Type"] = document.content_type
     response["ETag"] = etag(document)
     response["Repr-Digest"] = repr_digest(document)
@@ -142,8 +142,8 @@ def document_content_response(
     actor: User | None,
     document: Document,
     disposition: str = "attachment",
-    audit_action: str = Action.DOCUMENT_DOWNLOADED,
-) -> HttpResponse:
+    audit_action: Action = Action.DOCUMENT_DOWNLOADED,
+) -> HttpResponse | StreamingHttpResponse:
     """The document's bytes as an HTTP response (200, 206, 304 or 416), audited."""
     ensure_available(document)
     if_none_match = request.headers.get("If-None-Match", "")
@@ -152,9 +152,9 @@ def document_content_response(
     if requested:
         details["range"] = f"{requested.start}-{requested.end}"
     if if_none_match and etag(document) in [tag.strip() for tag in if_none_match.split(",")]:
-        response = HttpResponse(status=304)
-        response["ETag"] = etag(document)
-        return response
+        not_modified = HttpResponse(status=304)
+        not_modified["ETag"] = etag(document)
+        return not_modified
     try:
         if requested is None:
             chunks = storage.open_range(document.storage_key)
@@ -163,6 +163,7 @@ def document_content_response(
     except FileNotFoundError as exc:
         document_mark_corrupt(document_id=document.pk, reason="stored object is missing", actor=actor)
         raise DocumentCorrupt() from exc
+    response: HttpResponse | StreamingHttpResponse
     if requested is None:
         response = StreamingHttpResponse(_verified_stream(document, chunks, actor), status=200)
         response["Content-Length"] = str(document.size)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import date, datetime
+from typing import cast
 
 from django.db import transaction
 from django.db.models import Exists, Max, OuterRef, Q, QuerySet
@@ -134,7 +135,7 @@ def document_purge(*, document_id: uuid.UUID | str, today: date | None = None) -
             details={
                 "reason": "erasure" if erasure and document.deleted_at is None else "retention",
                 "erasure_request": str(erasure.pk) if erasure else None,
-                "retain_until": document.retain_until.isoformat(),
+                "retain_until": cast(date, document.retain_until).isoformat(),  # set: documents_due filters on it
                 "sha256": document.sha256,
                 "size": document.size,
                 "storage_key": document.storage_key,
@@ -234,7 +235,7 @@ def erasure_request_record(
     return request
 
 
-def _audit_erasure(request: ErasureRequest, *, action: str, actor=None, outcome=Outcome.SUCCESS, details=None):
+def _audit_erasure(request: ErasureRequest, *, action: Action, actor=None, outcome=Outcome.SUCCESS, details=None):
     audit_record(
         action=action,
         actor=actor,

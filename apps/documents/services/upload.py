@@ -10,6 +10,7 @@ import logging
 import uuid
 from dataclasses import dataclass, field
 from datetime import date
+from typing import cast
 
 from django.conf import settings
 from django.db import transaction
@@ -133,7 +134,8 @@ def _new_document(
     version_number: int,
     supersedes: Document | None,
 ) -> Document:
-    key = _storage_key(patient, document_id, item.validated.extension)
+    validated = cast(ValidatedFile, item.validated)  # set by _prepare, which every caller runs first
+    key = _storage_key(patient, document_id, validated.extension)
     title = (item.title or "").strip() or split_extension(item.filename)[0] or item.filename
     return Document(
         id=document_id,
@@ -144,7 +146,7 @@ def _new_document(
         category=item.category,
         document_date=item.document_date or timezone.localdate(),
         original_filename=item.filename,
-        content_type=item.validated.content_type,
+        content_type=validated.content_type,
         size=item.spooled.size,
         sha256=item.spooled.sha256,
         sha1=item.spooled.sha1,
@@ -198,7 +200,7 @@ def _after_commit(documents: list[Document]) -> None:
         enqueue_on_commit(task, str(document.pk))
 
 
-def _audit_upload(document: Document, actor: User, *, action: str = Action.DOCUMENT_UPLOADED) -> None:
+def _audit_upload(document: Document, actor: User, *, action: Action = Action.DOCUMENT_UPLOADED) -> None:
     audit_record(
         action=action,
         actor=actor,

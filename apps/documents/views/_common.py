@@ -15,6 +15,7 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http.response import HttpResponseBase
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 
@@ -38,7 +39,7 @@ ACCEPT = ".pdf,.jpg,.jpeg,.png,.tif,.tiff,.dcm,application/pdf,image/jpeg,image/
 refusals_as_pages = portal_refusals(not_found="There is no such document, or it is not yours to see.")
 
 
-def _portal(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+def _portal(view: Callable[..., HttpResponseBase]) -> Callable[..., HttpResponseBase]:
     return never_cache(login_required(refusals_as_pages(view)))
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.core.paginator import Paginator
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
@@ -16,13 +16,14 @@ from apps.documents.selectors import deleted_documents, document_get_for, quaran
 from apps.documents.services import document_restore
 from apps.documents.views._common import PAGE_SIZE, _portal
 from quill.errors import PermissionDenied, QuillError
+from quill.types import AuthenticatedHttpRequest
 
 # --- administrators: deleted and quarantined ---------------------------------------------------
 
 
 @_portal
 @require_GET
-def deleted_list(request: HttpRequest) -> HttpResponse:
+def deleted_list(request: AuthenticatedHttpRequest) -> HttpResponse:
     ensure_manager(user=request.user, doing="see deleted documents")
     page = Paginator(deleted_documents(user=request.user), PAGE_SIZE).get_page(request.GET.get("page"))
     audit_record(
@@ -36,7 +37,7 @@ def deleted_list(request: HttpRequest) -> HttpResponse:
 
 @_portal
 @require_POST
-def document_restore_view(request: HttpRequest, document_id: str) -> HttpResponse:
+def document_restore_view(request: AuthenticatedHttpRequest, document_id: str) -> HttpResponse:
     document = document_get_for(
         user=request.user, document_id=document_id, include_deleted=True, action="document.restore"
     )
@@ -53,7 +54,7 @@ def document_restore_view(request: HttpRequest, document_id: str) -> HttpRespons
 
 @_portal
 @require_GET
-def quarantine_list(request: HttpRequest) -> HttpResponse:
+def quarantine_list(request: AuthenticatedHttpRequest) -> HttpResponse:
     ensure_manager(user=request.user, doing="see quarantined documents")
     page = Paginator(quarantined_documents(user=request.user), PAGE_SIZE).get_page(request.GET.get("page"))
     audit_record(

@@ -9,7 +9,7 @@ from typing import Any
 
 from django.contrib import messages
 from django.core.exceptions import ObjectDoesNotExist
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpResponse, JsonResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
@@ -35,13 +35,14 @@ from apps.files import storage
 from apps.files.errors import MissingFile, ThumbnailError
 from apps.files.rendering import render_page
 from quill.errors import NotFound, PermissionDenied, QuillError
+from quill.types import AuthenticatedHttpRequest
 
 PAGE_RENDER_WIDTH = 1000
 
 
 @_portal
 @require_GET
-def document_status(request: HttpRequest, document_id: str) -> JsonResponse:
+def document_status(request: AuthenticatedHttpRequest, document_id: str) -> JsonResponse:
     """Scan state for the upload list's polling (not audited: no content, only the check's progress)."""
     document = document_get_for(user=request.user, document_id=document_id, action="document.status")
     return JsonResponse(
@@ -74,14 +75,14 @@ def _annotation_json(annotation, user: User) -> dict[str, Any]:
 def _letter_url(document: Document) -> str:
     """The letter a sealed PDF renders; for an older version without its own, the patient's letters."""
     try:
-        return reverse("letters:detail", args=[document.letter.pk])  # type: ignore[attr-defined]
+        return reverse("letters:detail", args=[document.letter.pk])
     except ObjectDoesNotExist:
         return reverse("letters:patient_letters", args=[document.patient_id])
 
 
 @_portal
 @require_GET
-def document_detail(request: HttpRequest, document_id: str) -> HttpResponse:
+def document_detail(request: AuthenticatedHttpRequest, document_id: str) -> HttpResponse:
     user = request.user
     document = document_get_for(user=user, document_id=document_id, include_deleted=True)
     versions = list(document_versions(document=document))
@@ -124,7 +125,7 @@ def document_detail(request: HttpRequest, document_id: str) -> HttpResponse:
 
 @_portal
 @require_GET
-def document_thumbnail(request: HttpRequest, document_id: str) -> HttpResponse:
+def document_thumbnail(request: AuthenticatedHttpRequest, document_id: str) -> StreamingHttpResponse:
     """The WebP thumbnail made after a clean scan (covered by the list's `document.listed` event)."""
     document = document_get_for(user=request.user, document_id=document_id, action="document.thumbnail", related=())
     if not document.thumbnail_key or not document.is_available:
@@ -134,7 +135,7 @@ def document_thumbnail(request: HttpRequest, document_id: str) -> HttpResponse:
 
 @_portal
 @require_GET
-def document_page_image(request: HttpRequest, document_id: str, page: int) -> HttpResponse:
+def document_page_image(request: AuthenticatedHttpRequest, document_id: str, page: int) -> HttpResponse:
     """One page of a PDF (or a TIFF's first page) as WebP, for the annotation surface; audited."""
     document = document_get_for(user=request.user, document_id=document_id, action="document.preview", related=())
     ensure_available(document)
@@ -165,7 +166,7 @@ def document_page_image(request: HttpRequest, document_id: str, page: int) -> Ht
 
 @_receives_files
 @require_POST
-def document_new_version_view(request: HttpRequest, document_id: str) -> HttpResponse:
+def document_new_version_view(request: AuthenticatedHttpRequest, document_id: str) -> HttpResponse:
     document = document_get_for(user=request.user, document_id=document_id, action="document.new_version")
     form = NewVersionForm(request.POST)
     try:
@@ -193,7 +194,7 @@ def document_new_version_view(request: HttpRequest, document_id: str) -> HttpRes
 
 @_portal
 @require_POST
-def document_delete_view(request: HttpRequest, document_id: str) -> HttpResponse:
+def document_delete_view(request: AuthenticatedHttpRequest, document_id: str) -> HttpResponse:
     document = document_get_for(user=request.user, document_id=document_id, action="document.delete")
     form = DeleteForm(request.POST)
     reason = form.cleaned_data["reason"] if form.is_valid() else request.POST.get("reason", "")
@@ -210,7 +211,7 @@ def document_delete_view(request: HttpRequest, document_id: str) -> HttpResponse
 
 @_portal
 @require_POST
-def annotation_delete_view(request: HttpRequest, document_id: str, annotation_id: str) -> HttpResponse:
+def annotation_delete_view(request: AuthenticatedHttpRequest, document_id: str, annotation_id: str) -> HttpResponse:
     """The no-JavaScript delete button; the page's script uses the API instead."""
     document = document_get_for(user=request.user, document_id=document_id, action="annotation.delete")
     annotation = annotation_get_for(document=document, annotation_id=annotation_id)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from django.conf import settings
 from django.contrib import messages
@@ -13,6 +13,7 @@ from django.urls import reverse
 from django.utils.http import urlencode
 from django.views.decorators.http import require_http_methods
 
+from apps.accounts.models import User
 from apps.audit.actions import Action
 from apps.audit.services import audit_record
 from apps.documents.forms import DocumentFilterForm, UploadMetadataForm
@@ -30,6 +31,7 @@ from apps.files.errors import MissingFile
 from apps.patients import access
 from apps.patients.models import Patient
 from quill.errors import QuillError
+from quill.types import AuthenticatedHttpRequest
 
 # --- the patient page's documents region ------------------------------------------------------
 
@@ -40,7 +42,9 @@ def patient_documents_context(request: HttpRequest, patient: Patient) -> dict[st
     Registered as the patient page's `documents_region` (apps.patients.regions), so the patient
     page's view calls it and records the listing; the template only shows the result.
     """
-    user = request.user
+    # The patient page that calls every region is behind login_required; RegionProvider is typed
+    # with a plain HttpRequest, so the signed-in user is stated here.
+    user = cast(User, request.user)
     allowed = allowed_categories(user)
     if allowed == frozenset():
         return {"no_role": True}
@@ -67,7 +71,10 @@ def patient_documents_context(request: HttpRequest, patient: Patient) -> dict[st
             "documents": [str(document.pk) for document in page.object_list],
         },
     )
-    keep = urlencode({key: value for key, value in request.GET.items() if key != "page" and value})
+    # QueryDict.items() gives each key's last value, or [] for a key with none (skipped as empty).
+    keep = urlencode(
+        {key: value for key, value in request.GET.items() if key != "page" and isinstance(value, str) and value}
+    )
     return {
         "no_role": False,
         "filter_form": form,
@@ -95,7 +102,7 @@ def _upload_fields(form: UploadMetadataForm) -> dict[str, Any]:
 
 @_receives_files
 @require_http_methods(["GET", "POST"])
-def document_upload_view(request: HttpRequest, patient_id: str) -> HttpResponse:
+def document_upload_view(request: AuthenticatedHttpRequest, patient_id: str) -> HttpResponse:
     """One file without JavaScript (the JavaScript upload sends each file to the API instead)."""
     patient = _patient(request.user, patient_id)
     allowed = ensure_document_role(user=request.user)
@@ -141,7 +148,7 @@ def _bulk_rows(outcomes: list) -> list[dict[str, Any]]:
 
 @_receives_files
 @require_http_methods(["GET", "POST"])
-def document_bulk_view(request: HttpRequest, patient_id: str) -> HttpResponse:
+def document_bulk_view(request: AuthenticatedHttpRequest, patient_id: str) -> HttpResponse:
     """Several files, all or nothing; every file's outcome and the totals are shown."""
     patient = _patient(request.user, patient_id)
     allowed = ensure_document_role(user=request.user)

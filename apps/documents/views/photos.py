@@ -6,7 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 from django.contrib import messages
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods
@@ -20,6 +20,7 @@ from apps.files.errors import MissingFile
 from apps.patients import access
 from apps.patients.photos import patient_photo_remove, patient_photo_set
 from quill.errors import NotFound, PermissionDenied, QuillError
+from quill.types import AuthenticatedHttpRequest
 
 # --- profile photos ---------------------------------------------------------------------------
 
@@ -49,7 +50,7 @@ def _photo_form_response(request: HttpRequest, *, template_context: dict[str, An
 
 @_receives_files
 @require_http_methods(["GET", "POST"])
-def patient_photo_view(request: HttpRequest, patient_id: str) -> HttpResponse:
+def patient_photo_view(request: AuthenticatedHttpRequest, patient_id: str) -> HttpResponse:
     patient = _patient(request.user, patient_id)
     refusal: QuillError | None = None
     if request.method == "POST":
@@ -73,7 +74,7 @@ def patient_photo_view(request: HttpRequest, patient_id: str) -> HttpResponse:
 
 @_portal
 @require_GET
-def patient_photo_image(request: HttpRequest, patient_id: str, size: str) -> HttpResponse:
+def patient_photo_image(request: AuthenticatedHttpRequest, patient_id: str, size: str) -> StreamingHttpResponse:
     patient = _patient(request.user, patient_id)
     key = patient.photo_key if size == "photo" else patient.avatar_key
     if not key:
@@ -91,7 +92,7 @@ def patient_photo_image(request: HttpRequest, patient_id: str, size: str) -> Htt
 
 @_receives_files
 @require_http_methods(["GET", "POST"])
-def user_photo_view(request: HttpRequest, user_id: int | None = None) -> HttpResponse:
+def user_photo_view(request: AuthenticatedHttpRequest, user_id: int | None = None) -> HttpResponse:
     subject = request.user if user_id is None else colleague_get_for(user=request.user, user_id=user_id)
     refusal: QuillError | None = None
     if request.method == "POST":
@@ -115,7 +116,7 @@ def user_photo_view(request: HttpRequest, user_id: int | None = None) -> HttpRes
 
 @_portal
 @require_GET
-def user_photo_image(request: HttpRequest, user_id: int, size: str) -> HttpResponse:
+def user_photo_image(request: AuthenticatedHttpRequest, user_id: int, size: str) -> StreamingHttpResponse:
     colleague = colleague_get_for(user=request.user, user_id=user_id)
     key = colleague.photo_key if size == "photo" else colleague.avatar_key
     if not key:
