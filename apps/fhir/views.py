@@ -12,7 +12,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
-from django.http import Http404, HttpResponse
+from django.http import Http404, HttpResponse, StreamingHttpResponse
 from fhir.resources.R4B.operationoutcome import OperationOutcome
 from rest_framework import exceptions
 from rest_framework.negotiation import BaseContentNegotiation
@@ -154,7 +154,7 @@ class DocumentReferenceReadView(FhirView):
 class BinaryReadView(FhirView):
     """ITI-68: the raw bytes with their own content type, or a ``Binary`` resource when FHIR JSON is asked for."""
 
-    def get(self, request: AuthenticatedRequest, resource_id: str) -> HttpResponse:
+    def get(self, request: AuthenticatedRequest, resource_id: str) -> HttpResponse | StreamingHttpResponse:
         document = reads.binary_document(user=request.user, document_id=resource_id)
         if wants_fhir_json(request.headers.get("Accept", ""), request.query_params.get("_format")):
             return Response(reads.binary_resource_read(user=request.user, document=document))

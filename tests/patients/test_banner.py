@@ -42,6 +42,7 @@ def test_every_patient_page_shows_the_banner(clinician, organisation):
         f"/letters/patient/{patient.pk}/new/",
         f"/letters/{letter.pk}/",
         f"/letters/{letter.pk}/edit/",
+        f"/documents/patient/{patient.pk}/photo/",
     ]
     for path in pages:
         page = client.get(path).content.decode()

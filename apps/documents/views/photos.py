@@ -62,6 +62,7 @@ def patient_photo_view(request: AuthenticatedHttpRequest, patient_id: str) -> Ht
         if refusal is None:
             return redirect("patients:detail", patient_id=patient.pk)
     context = {
+        "patient": patient,
         "subject_name": patient.display_name,
         "has_photo": bool(patient.photo_key),
         "photo_url": reverse("documents:patient_photo_image", args=[patient.pk, "photo"]),
