@@ -36,7 +36,8 @@ class IpAllowlistMiddleware:
         user = request.user
         if user.is_authenticated and user.organisation_id and not request.path.startswith(_ALWAYS_OPEN):
             ip = request_context.current().ip
-            if not user.organisation.allows_ip(ip):
+            organisation = user.organisation  # set: organisation_id is
+            if organisation is not None and not organisation.allows_ip(ip):
                 audit_denied(action=Action.ACCESS_DENIED, actor=user, reason="ip_not_allowed", details={"ip": ip})
                 message = "Your network address is not on this organisation's allowlist. Ask your administrator."
                 if _is_machine_path(request.path):
@@ -69,7 +70,7 @@ class TotpRequiredMiddleware:
         path = request.path
         if not user.is_authenticated or _is_machine_path(path) or path.startswith(self._open()):
             return self.get_response(request)
-        if user.is_verified():
+        if user.is_verified():  # type: ignore[attr-defined]  # django-otp's OTPMiddleware adds it
             return self.get_response(request)
         if user_has_device(user, confirmed=True):
             return redirect(f"{reverse('accounts:verify_totp')}?{urlencode({'next': request.get_full_path()})}")

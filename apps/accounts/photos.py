@@ -22,7 +22,7 @@ def ensure_may_change_user_photo(*, actor: User, user: User) -> None:
     raise PermissionDenied("You may change only your own photo (administrators may change their colleagues').")
 
 
-def _change(*, actor: User, user: User, spooled: SpooledFile | None, action: str) -> User:
+def _change(*, actor: User, user: User, spooled: SpooledFile | None, action: Action) -> User:
     try:
         ensure_may_change_user_photo(actor=actor, user=user)
     except PermissionDenied:

@@ -10,8 +10,10 @@ from quill.errors import NotFound
 
 def colleague_get_for(*, user: User, user_id: Any) -> User:
     """An active user of `user`'s organisation; anyone else is "not found"."""
+    if user.organisation_id is None:
+        raise NotFound()
     colleague = User.objects.filter(pk=user_id, organisation_id=user.organisation_id, is_active=True).first()
-    if colleague is None or user.organisation_id is None:
+    if colleague is None:
         raise NotFound()
     return colleague
 

@@ -20,8 +20,8 @@ def _organisations() -> type[models.Model]:
 
 def organisation_names() -> dict[uuid.UUID, str]:
     """Every organisation's name by id."""
-    return dict(_organisations().objects.values_list("pk", "name"))
+    return dict(_organisations()._default_manager.values_list("pk", "name"))
 
 
 def organisation_exists(organisation_id: str) -> bool:
-    return _organisations().objects.filter(pk=organisation_id).exists()
+    return _organisations()._default_manager.filter(pk=organisation_id).exists()

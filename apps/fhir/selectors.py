@@ -247,7 +247,7 @@ def _patient_identifier_q(token: TokenParam, *, prefix: str = "") -> Q:
     return NOTHING
 
 
-_PATIENT_CONDITIONS = {
+_PATIENT_CONDITIONS: dict[str, Callable[[Any], Q]] = {
     "_id": _by_id,
     "identifier": _patient_identifier_q,
     "family": _by_family,

@@ -14,10 +14,12 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Any, ClassVar, Protocol
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Manager
+from django.db.models.options import Options
 from PIL import Image
 
 from apps.files import storage
@@ -104,6 +106,7 @@ def _remove_now(keys: list[str]) -> None:
 class PhotoOwner(Protocol):
     """A row with a photo: a patient or a user."""
 
+    _meta: ClassVar[Options[Any]]
     pk: Any
     photo_key: str
     avatar_key: str
@@ -139,7 +142,8 @@ def photo_replace(
 
 def _swap(owner: PhotoOwner, *, photo_key: str, avatar_key: str) -> list[str]:
     """Point `owner` at the new keys (row locked); returns the old keys to remove after commit."""
-    manager = owner._meta.model._default_manager  # type: ignore[attr-defined]  (request.user is a lazy proxy)
+    # The owner's own model (a patient or a user; not type(owner): request.user is a lazy proxy).
+    manager: Manager[Any] = owner._meta.model._default_manager
     locked = manager.select_for_update().get(pk=owner.pk)
     old = [locked.photo_key, locked.avatar_key]
     manager.filter(pk=owner.pk).update(photo_key=photo_key, avatar_key=avatar_key)

@@ -147,7 +147,7 @@ def put_bytes(*, key: str, data: bytes, content_type: str, sha256: str = "") -> 
     """Store a small derived object (thumbnail, avatar)."""
     if is_s3():
         client, bucket = _s3_client_and_bucket()
-        extra = {"ContentType": content_type}
+        extra: dict[str, str | dict[str, str]] = {"ContentType": content_type}
         if sha256:
             extra["Metadata"] = {"sha256": sha256}
         if settings.QUILL_S3_SSE:

@@ -215,7 +215,7 @@ def find_active_pdf_content(reader: PdfReader, *, max_objects: int = MAX_PDF_OBJ
     pending: list[PdfObject] = [reader.trailer]
     visited = 0
     while pending:
-        node = pending.pop()
+        node: PdfObject | None = pending.pop()  # a reference to a missing object resolves to None
         if isinstance(node, IndirectObject):
             key = (node.idnum, node.generation)
             if key in seen:

@@ -71,6 +71,6 @@ def letter_max_length(field_name: str) -> int:
 
     On the two TextFields the limit is not in the database; Django only checks it in forms.
     """
-    max_length = Letter._meta.get_field(field_name).max_length
-    assert max_length is not None, f"Letter.{field_name} has no max_length"
-    return max_length
+    field = Letter._meta.get_field(field_name)
+    assert isinstance(field, models.Field) and field.max_length is not None, f"Letter.{field_name} has no max_length"
+    return field.max_length

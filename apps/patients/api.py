@@ -6,7 +6,6 @@ from django.conf import settings
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
 from rest_framework.exceptions import ValidationError
-from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -32,6 +31,7 @@ from apps.patients.services import (
     patient_update,
 )
 from quill.api import Pagination
+from quill.types import AuthenticatedRequest
 
 SEARCH_PARAMETERS = [
     OpenApiParameter("q", str, description="Name (partial, any case), MRN, NHS number or date of birth"),
@@ -41,7 +41,7 @@ SEARCH_PARAMETERS = [
 ]
 
 
-def _refuse(request: Request, attempted: str, message: str) -> RoleRequired:
+def _refuse(request: AuthenticatedRequest, attempted: str, message: str) -> RoleRequired:
     audit_denied(
         action=Action.ACCESS_DENIED, actor=request.user, reason="role_required", details={"attempted": attempted}
     )
@@ -50,7 +50,7 @@ def _refuse(request: Request, attempted: str, message: str) -> RoleRequired:
 
 class PatientListCreate(APIView):
     @extend_schema(parameters=SEARCH_PARAMETERS, responses=PatientSerializer(many=True))
-    def get(self, request: Request) -> Response:
+    def get(self, request: AuthenticatedRequest) -> Response:
         if not access.may_read_demographics(request.user):
             raise _refuse(request, "patient.list", "Your role does not include access to patient records.")
         params = {name: request.query_params.get(name, "") for name in ("q", "nhs_number", "date_of_birth", "mrn")}
@@ -64,6 +64,8 @@ class PatientListCreate(APIView):
             raise ValidationError(fields)
         paginator = Pagination()
         page = paginator.paginate_queryset(patient_search(user=request.user, query=query), request, view=self)
+        # REST_FRAMEWORK["PAGE_SIZE"] is set, so the paginator always paginates (it returns None only without one).
+        assert page is not None and paginator.page is not None, "pagination needs a page size"
         patient_mark_searched(
             actor=request.user,
             criteria=query.as_details(),
@@ -74,7 +76,7 @@ class PatientListCreate(APIView):
         return paginator.get_paginated_response([patient_list_item(patient) for patient in page])
 
     @extend_schema(request=PatientWriteSerializer, responses={201: PatientSerializer})
-    def post(self, request: Request) -> Response:
+    def post(self, request: AuthenticatedRequest) -> Response:
         if not access.may_write(request.user):
             raise _refuse(request, "patient.create", "Only clinical staff can register patients.")
         incoming = PatientWriteSerializer(data=request.data)
@@ -88,13 +90,13 @@ class PatientListCreate(APIView):
 
 class PatientDetail(APIView):
     @extend_schema(responses=PatientSerializer)
-    def get(self, request: Request, patient_id: str) -> Response:
+    def get(self, request: AuthenticatedRequest, patient_id: str) -> Response:
         patient = patient_get_for(user=request.user, patient_id=patient_id, action=PatientAction.VIEW)
         patient_mark_viewed(actor=request.user, patient=patient, channel="api")
         return Response(PatientSerializer(patient).data)
 
     @extend_schema(request=PatientWriteSerializer, responses=PatientSerializer)
-    def patch(self, request: Request, patient_id: str) -> Response:
+    def patch(self, request: AuthenticatedRequest, patient_id: str) -> Response:
         patient = patient_get_for(user=request.user, patient_id=patient_id, action=PatientAction.EDIT)
         incoming = PatientWriteSerializer(data=request.data, partial=True)
         incoming.is_valid(raise_exception=True)
@@ -111,7 +113,7 @@ class PatientBreakGlass(APIView):
         responses={201: BreakGlassGrantSerializer},
         description=f"Open a restricted record for {settings.QUILL_BREAK_GLASS_MINUTES} minutes (clinical roles).",
     )
-    def post(self, request: Request, patient_id: str) -> Response:
+    def post(self, request: AuthenticatedRequest, patient_id: str) -> Response:
         patient = patient_get_for(user=request.user, patient_id=patient_id, action=PatientAction.BREAK_GLASS)
         incoming = BreakGlassSerializer(data=request.data)
         incoming.is_valid(raise_exception=True)

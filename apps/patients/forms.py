@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 from django import forms
 
 from apps.patients.models import Sex
@@ -69,4 +71,6 @@ class CareTeamAddForm(forms.Form):
 
     def __init__(self, *args, candidates=(), **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["member"].choices = [(user.pk, f"{user.full_name} ({user.email})") for user in candidates]
+        # The form's "member" field is the TypedChoiceField declared above; the fields mapping types it as Field.
+        member = cast(forms.TypedChoiceField, self.fields["member"])
+        member.choices = [(user.pk, f"{user.full_name} ({user.email})") for user in candidates]

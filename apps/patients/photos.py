@@ -21,7 +21,7 @@ def ensure_may_change_patient_photo(*, actor: User, patient: Patient) -> None:
         raise PermissionDenied("Only clinical staff may change a patient's photo.")
 
 
-def _change(*, actor: User, patient: Patient, spooled: SpooledFile | None, action: str) -> Patient:
+def _change(*, actor: User, patient: Patient, spooled: SpooledFile | None, action: Action) -> Patient:
     try:
         ensure_may_change_patient_photo(actor=actor, patient=patient)
     except PermissionDenied:

@@ -14,7 +14,7 @@ import re
 import uuid
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any
+from typing import Any, NoReturn
 
 from django.db.models import BooleanField, Case, Q, QuerySet, Value, When
 from django.utils import timezone
@@ -180,7 +180,9 @@ def _as_uuid(patient_id: Any) -> uuid.UUID | None:
         return None
 
 
-def _deny(*, user: User, error: Exception, reason: str, patient: Patient | None, requested_id: Any, action: str):
+def _deny(
+    *, user: User, error: Exception, reason: str, patient: Patient | None, requested_id: Any, action: str
+) -> NoReturn:
     audit_denied(
         action=Action.ACCESS_DENIED,
         actor=user,

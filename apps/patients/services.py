@@ -6,7 +6,7 @@ from datetime import date, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, models, transaction
 from django.utils import timezone
 
 from apps.accounts.models import User
@@ -36,12 +36,18 @@ EARLIEST_BIRTH_DATE = date(1880, 1, 1)
 # --- validation: one small function per check --------------------------------------------------
 
 
+def _max_length(field_name: str) -> int:
+    field = Patient._meta.get_field(field_name)
+    assert isinstance(field, models.Field) and field.max_length is not None, f"Patient.{field_name} has no max_length"
+    return field.max_length
+
+
 def _check_names(patient: Patient, problems: dict[str, list[tuple[str, str]]]) -> None:
     for name, label in (("given_name", "Given name"), ("family_name", "Family name")):
         value = getattr(patient, name)
         if not value:
             problems.setdefault(name, []).append((f"{label} is needed.", "required"))
-        elif len(value) > Patient._meta.get_field(name).max_length:
+        elif len(value) > _max_length(name):
             problems.setdefault(name, []).append((f"{label} is too long (100 characters at most).", "too_long"))
 
 
@@ -74,7 +80,7 @@ def _check_sex(patient: Patient, problems: dict[str, list[tuple[str, str]]]) -> 
 
 
 def _check_mrn(patient: Patient, problems: dict[str, list[tuple[str, str]]]) -> None:
-    if len(patient.mrn) > Patient._meta.get_field("mrn").max_length:
+    if len(patient.mrn) > _max_length("mrn"):
         problems.setdefault("mrn", []).append(("The MRN is too long (64 characters at most).", "too_long"))
 
 
@@ -159,6 +165,7 @@ def patient_create(
     """
     allowed = access.may_write(actor) and bool(actor.organisation_id)
     _require_role(actor, allowed=allowed, reason="role_required", patient=None, attempted="patient.create")
+    assert actor.organisation_id is not None, "_require_role refuses an actor without an organisation"
     fields = _normalise(
         {
             "given_name": given_name,

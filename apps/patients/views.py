@@ -9,6 +9,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
+from django.forms import Form
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.template import TemplateDoesNotExist
@@ -50,6 +51,7 @@ from apps.patients.services import (
 from quill.errors import PermissionDenied, QuillError
 from quill.portal import refusals_as_pages as portal_refusals
 from quill.portal import render_refusal
+from quill.types import AuthenticatedHttpRequest
 
 PAGE_SIZE = 25
 DOCUMENTS_TEMPLATE = "documents/_patient_documents.html"
@@ -94,7 +96,7 @@ def _require_listing_role(user: User) -> None:
 
 @_portal
 @require_http_methods(["GET"])
-def patient_list(request: HttpRequest) -> HttpResponse:
+def patient_list(request: AuthenticatedHttpRequest) -> HttpResponse:
     _require_listing_role(request.user)
     form = PatientSearchForm(request.GET or None)
     raw = {name: request.GET.get(name, "") for name in ("q", "nhs_number", "date_of_birth", "mrn")}
@@ -123,7 +125,7 @@ def _form_initial(patient: Any) -> dict[str, Any]:
     return {name: getattr(patient, name) for name in EDITABLE_FIELDS}
 
 
-def _apply_problems(form: PatientForm, refusal: PatientInvalid) -> None:
+def _apply_problems(form: Form, refusal: PatientInvalid) -> None:
     for field, problems in refusal.fields.items():
         for message, _code in problems:
             form.add_error(field if field in form.fields else None, message)
@@ -131,7 +133,7 @@ def _apply_problems(form: PatientForm, refusal: PatientInvalid) -> None:
 
 @_portal
 @require_http_methods(["GET", "POST"])
-def patient_new(request: HttpRequest) -> HttpResponse:
+def patient_new(request: AuthenticatedHttpRequest) -> HttpResponse:
     if not access.may_write(request.user):
         audit_denied(
             action=Action.ACCESS_DENIED,
@@ -158,7 +160,7 @@ def _status(request: HttpRequest, form: Any) -> int:
 
 @_portal
 @require_http_methods(["GET", "POST"])
-def patient_edit(request: HttpRequest, patient_id: str) -> HttpResponse:
+def patient_edit(request: AuthenticatedHttpRequest, patient_id: str) -> HttpResponse:
     patient = patient_get_for(user=request.user, patient_id=patient_id, action=PatientAction.EDIT)
     form = PatientForm(request.POST or None, initial=_form_initial(patient))
     if request.method == "POST" and form.is_valid():
@@ -176,7 +178,7 @@ def patient_edit(request: HttpRequest, patient_id: str) -> HttpResponse:
 
 @_portal
 @require_http_methods(["GET"])
-def patient_detail(request: HttpRequest, patient_id: str) -> HttpResponse:
+def patient_detail(request: AuthenticatedHttpRequest, patient_id: str) -> HttpResponse:
     patient = patient_get_for(user=request.user, patient_id=patient_id, action=PatientAction.VIEW)
     patient_mark_viewed(actor=request.user, patient=patient, channel="portal")
     user = request.user
@@ -198,7 +200,7 @@ def patient_detail(request: HttpRequest, patient_id: str) -> HttpResponse:
 
 @_portal
 @require_http_methods(["GET", "POST"])
-def patient_break_glass_view(request: HttpRequest, patient_id: str) -> HttpResponse:
+def patient_break_glass_view(request: AuthenticatedHttpRequest, patient_id: str) -> HttpResponse:
     patient = patient_get_for(user=request.user, patient_id=patient_id, action=PatientAction.BREAK_GLASS)
     if not patient.restricted or access.may_open_restricted(request.user, patient):
         return redirect("patients:detail", patient_id=patient.pk)
@@ -218,7 +220,7 @@ def patient_break_glass_view(request: HttpRequest, patient_id: str) -> HttpRespo
 
 @_portal
 @require_http_methods(["GET"])
-def patient_access_report(request: HttpRequest, patient_id: str) -> HttpResponse:
+def patient_access_report(request: AuthenticatedHttpRequest, patient_id: str) -> HttpResponse:
     patient = patient_get_for(user=request.user, patient_id=patient_id, action=PatientAction.ACCESS_REPORT)
     page = Paginator(audit_events_for_patient(patient=patient), PAGE_SIZE).get_page(request.GET.get("page"))
     rows = [{"event": event, "label": action_label(event.action)} for event in page.object_list]
@@ -235,7 +237,7 @@ def patient_access_report(request: HttpRequest, patient_id: str) -> HttpResponse
 
 @_portal
 @require_POST
-def patient_care_team_add_view(request: HttpRequest, patient_id: str) -> HttpResponse:
+def patient_care_team_add_view(request: AuthenticatedHttpRequest, patient_id: str) -> HttpResponse:
     patient = patient_get_for(user=request.user, patient_id=patient_id, action=PatientAction.CARE_TEAM)
     form = CareTeamAddForm(request.POST, candidates=care_team_candidates(patient=patient))
     if form.is_valid():
@@ -253,7 +255,7 @@ def patient_care_team_add_view(request: HttpRequest, patient_id: str) -> HttpRes
 
 @_portal
 @require_POST
-def patient_care_team_remove_view(request: HttpRequest, patient_id: str, user_id: int) -> HttpResponse:
+def patient_care_team_remove_view(request: AuthenticatedHttpRequest, patient_id: str, user_id: int) -> HttpResponse:
     patient = patient_get_for(user=request.user, patient_id=patient_id, action=PatientAction.CARE_TEAM)
     member = care_team_member_candidate_get(patient=patient, user_id=user_id)
     patient_care_team_remove(actor=request.user, patient=patient, member=member)
@@ -264,7 +266,7 @@ def patient_care_team_remove_view(request: HttpRequest, patient_id: str, user_id
 @never_cache
 @login_required
 @require_GET
-def break_glass_log(request: HttpRequest) -> HttpResponse:
+def break_glass_log(request: AuthenticatedHttpRequest) -> HttpResponse:
     """Every break-glass opening in the organisation, newest first, with reason and expiry (managers only).
 
     Served at /audit/break-glass/ (quill/urls.py): the managers' review area, though the grants are patients'.

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
+import uuid
+from typing import Any, cast
 
 from django import forms
 from django.contrib import admin
@@ -37,7 +38,7 @@ def _audit_value(value: Any) -> Any:
 
 def form_changes(form: forms.Form, *, adding: bool) -> dict[str, dict[str, Any]]:
     """The fields the form changed, as {"field": {"before": x, "after": y}}."""
-    diff = {}
+    diff: dict[str, dict[str, Any]] = {}
     for name in form.changed_data:
         if name in _HIDDEN_VALUES or name.startswith("password"):
             diff["password"] = {"before": "(hidden)", "after": "(changed)"}
@@ -53,11 +54,13 @@ class AuditedModelAdmin(admin.ModelAdmin):
     """Records every add, change and delete made through the admin as an `admin.change` event."""
 
     def _audit(self, request: HttpRequest, obj: models.Model, operation: str, changes: dict) -> None:
+        object_type = obj._meta.model_name
+        assert object_type is not None, "Django names every model class"
         audit_record(
             action=Action.ADMIN_CHANGE,
             actor=request.user,
             organisation_id=self.organisation_id_of(obj),
-            object_type=obj._meta.model_name,
+            object_type=object_type,
             object_id=obj.pk,
             details={"operation": operation, "object": str(obj), "changes": changes},
         )
@@ -80,6 +83,26 @@ class AuditedModelAdmin(admin.ModelAdmin):
 
 
 # --- Organisation scoping ----------------------------------------------------------------------
+
+
+def admin_user(request: HttpRequest) -> User:
+    """The signed-in user of an admin request.
+
+    The admin site serves only active staff (``AdminSite.has_permission``), so past its gate
+    ``request.user`` is a ``User``; the ``ModelAdmin`` signatures still say ``HttpRequest``.
+    """
+    return cast(User, request.user)
+
+
+def _organisation_id(request: HttpRequest) -> uuid.UUID:
+    """The organisation a non-platform admin manages.
+
+    Outside the platform only organisation managers pass ``has_*_permission``, and
+    ``_is_org_manager`` requires an organisation, so every caller past that gate has one.
+    """
+    organisation_id = admin_user(request).organisation_id
+    assert organisation_id is not None, "only organisation managers reach this"
+    return organisation_id
 
 
 def _is_platform(request: HttpRequest) -> bool:
@@ -107,7 +130,7 @@ class OrganisationScopedAdmin(AuditedModelAdmin):
             return queryset
         if not _is_org_manager(request):
             return queryset.none()
-        return queryset.filter(**{self.organisation_lookup: request.user.organisation_id})
+        return queryset.filter(**{self.organisation_lookup: admin_user(request).organisation_id})
 
     def has_module_permission(self, request: HttpRequest) -> bool:
         return _is_platform(request) or _is_org_manager(request)
@@ -129,12 +152,12 @@ class OrganisationScopedAdmin(AuditedModelAdmin):
             return True
         if not _is_org_manager(request):
             return False
-        return obj is None or str(self.organisation_id_of(obj)) == str(request.user.organisation_id)
+        return obj is None or str(self.organisation_id_of(obj)) == str(admin_user(request).organisation_id)
 
     def formfield_for_foreignkey(self, db_field, request: HttpRequest, **kwargs):
         if not _is_platform(request):
             if db_field.related_model is Organisation:
-                kwargs["queryset"] = Organisation.objects.filter(pk=request.user.organisation_id)
+                kwargs["queryset"] = Organisation.objects.filter(pk=_organisation_id(request))
             elif db_field.related_model is User:
-                kwargs["queryset"] = User.objects.filter(organisation_id=request.user.organisation_id)
+                kwargs["queryset"] = User.objects.filter(organisation_id=_organisation_id(request))
         return super().formfield_for_foreignkey(db_field, request, **kwargs)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from django import forms
 from django.contrib import admin
@@ -15,6 +15,14 @@ from apps.accounts.admin._base import (
     _is_platform,
 )
 from apps.accounts.models import Organisation, validate_cidr_list
+
+if TYPE_CHECKING:
+    from django_stubs_ext import WithAnnotations
+
+
+class _UserCount(TypedDict):
+    _user_count: int  # OrganisationAdmin.get_queryset annotates it
+
 
 # --- Organisation ------------------------------------------------------------------------------
 
@@ -81,5 +89,5 @@ class OrganisationAdmin(OrganisationScopedAdmin):
         return ", ".join(obj.ip_allowlist) if obj.ip_allowlist else "any address"
 
     @admin.display(description="Users", ordering="_user_count")
-    def user_count(self, obj: Organisation) -> int:
+    def user_count(self, obj: WithAnnotations[Organisation, _UserCount]) -> int:
         return obj._user_count

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
+from django.db import models
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils import timezone
@@ -14,9 +15,13 @@ from django.utils import timezone
 from apps.accounts.admin._base import (
     OrganisationScopedAdmin,
     _is_platform,
+    admin_user,
 )
 from apps.accounts.models import ApiToken, User
 from apps.accounts.services import api_token_create, api_token_revoke
+
+if TYPE_CHECKING:
+    from django.contrib.admin.options import _FieldGroups
 
 # --- API tokens --------------------------------------------------------------------------------
 
@@ -80,7 +85,7 @@ class ApiTokenAdmin(OrganisationScopedAdmin):
             kwargs["fields"] = ["user", "name", "days"]
         return super().get_form(request, obj, change=change, **kwargs)
 
-    def get_fields(self, request: HttpRequest, obj: ApiToken | None = None) -> list[str]:
+    def get_fields(self, request: HttpRequest, obj: ApiToken | None = None) -> _FieldGroups:
         return ["user", "name", "days"] if obj is None else self.fields
 
     def get_readonly_fields(self, request: HttpRequest, obj: ApiToken | None = None) -> list[str]:
@@ -94,7 +99,7 @@ class ApiTokenAdmin(OrganisationScopedAdmin):
             field.queryset = field.queryset.filter(is_active=True).select_related("organisation")
         return field
 
-    def save_model(self, request: HttpRequest, obj: ApiToken, form: forms.Form, change: bool) -> None:
+    def save_model(self, request: HttpRequest, obj: models.Model, form: forms.Form, change: bool) -> None:
         if change:
             super().save_model(request, obj, form, change)
             return
@@ -102,7 +107,7 @@ class ApiTokenAdmin(OrganisationScopedAdmin):
             user=form.cleaned_data["user"],
             name=form.cleaned_data["name"],
             days=form.cleaned_data["days"],
-            actor=request.user,
+            actor=admin_user(request),
         )
         # The admin goes on to use `obj` (log entry, redirect), so make it the created row.
         for field in ApiToken._meta.concrete_fields:
@@ -118,7 +123,7 @@ class ApiTokenAdmin(OrganisationScopedAdmin):
     def revoke_tokens(self, request: HttpRequest, queryset: QuerySet) -> None:
         revoked = 0
         for token in queryset.filter(revoked_at__isnull=True):
-            api_token_revoke(token=token, actor=request.user)
+            api_token_revoke(token=token, actor=admin_user(request))
             revoked += 1
         self.message_user(request, f"Revoked {revoked} token(s). They stop working on their next request.")
 

@@ -2,21 +2,26 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from django import forms
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
+from django.db import models
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 
 from apps.accounts.admin._base import (
     OrganisationScopedAdmin,
     _is_platform,
+    admin_user,
 )
 from apps.accounts.models import User
 from apps.accounts.roles import Role
+
+if TYPE_CHECKING:
+    from django.contrib.admin.options import _FieldsetSpec
 
 # --- User --------------------------------------------------------------------------------------
 
@@ -102,7 +107,7 @@ class UserAdmin(OrganisationScopedAdmin, DjangoUserAdmin):
             queryset = queryset.filter(is_superuser=False)
         return queryset
 
-    def get_fieldsets(self, request: HttpRequest, obj: User | None = None) -> list:
+    def get_fieldsets(self, request: HttpRequest, obj: User | None = None) -> _FieldsetSpec:
         fieldsets = super().get_fieldsets(request, obj)
         if _is_platform(request):
             return fieldsets
@@ -115,11 +120,12 @@ class UserAdmin(OrganisationScopedAdmin, DjangoUserAdmin):
                 form.base_fields.pop(name, None)
         return form
 
-    def save_model(self, request: HttpRequest, obj: User, form: forms.Form, change: bool) -> None:
+    def save_model(self, request: HttpRequest, obj: models.Model, form: forms.Form, change: bool) -> None:
         if not _is_platform(request):
+            user = cast(User, obj)  # this admin edits User rows only
             # Belt and braces: the field is not on the form, but never let it through.
-            obj.is_superuser = False
-            obj.organisation_id = request.user.organisation_id
+            user.is_superuser = False
+            user.organisation_id = admin_user(request).organisation_id
         super().save_model(request, obj, form, change)
 
     def user_change_password(self, request: HttpRequest, id: str, form_url: str = "") -> HttpResponse:

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 
 from django.core import serializers
 from django.db import models
@@ -24,6 +24,8 @@ from apps.documents.models import Annotation, Document, ErasureRequest
 from apps.letters.models import Letter
 from apps.operations.errors import ArchiveError
 from apps.patients.models import BreakGlassAccess, CareTeamMember, Patient
+
+M = TypeVar("M", bound=models.Model)
 
 FORMAT = "quill-archive"
 VERSION = 1
@@ -129,7 +131,7 @@ def encode_row(obj: models.Model) -> dict[str, Any]:
     return {f.attname: _plain(f.value_from_object(obj)) for f in _fields(type(obj))}
 
 
-def decode_row(model: type[models.Model], row: dict[str, Any]) -> models.Model:
+def decode_row(model: type[M], row: dict[str, Any]) -> M:
     """The unsaved model instance for one archived row, built by Django's Python deserializer."""
     missing = [f.attname for f in _fields(model) if f.attname not in row]
     if missing:
@@ -144,7 +146,9 @@ def decode_row(model: type[models.Model], row: dict[str, Any]) -> models.Model:
         [deserialized] = serializers.deserialize("python", [serialized])
     except serializers.base.DeserializationError as exc:
         raise ArchiveError(f"{model._meta.label} row {row[pk.attname]} cannot be read: {exc}") from exc
-    return deserialized.object
+    obj = deserialized.object
+    assert isinstance(obj, model), f"{model._meta.label_lower} deserialized as {type(obj).__name__}"
+    return obj
 
 
 def check_key(key: str) -> None:

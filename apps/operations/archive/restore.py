@@ -8,7 +8,7 @@ import json
 import os
 import tarfile
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import IO, Any
 
@@ -100,7 +100,9 @@ class _Archive:
             raise ArchiveError(f"the archive lacks {name}") from None
         if not member.isfile():
             raise ArchiveError(f"{name} in the archive is not a file")
-        return self.tar.extractfile(member)
+        source = self.tar.extractfile(member)
+        assert source is not None, "extractfile() returns None only for a member that is not a file"
+        return source
 
     def rows(self, name: str) -> Iterator[dict[str, Any]]:
         """The JSON lines of `name`, checked against the manifest's sha256 and count once read."""
@@ -171,7 +173,7 @@ def _import_rows(archive: _Archive, result: ImportResult, *, write: bool) -> dic
         for row in archive.rows(table.file):
             obj = decode_row(table.model, row)
             count += 1
-            if table.model is Document and obj.purged_at is None:
+            if isinstance(obj, Document) and obj.purged_at is None:  # the Document table's rows
                 documents[str(obj.pk)] = {
                     "sha256": obj.sha256,
                     "key": obj.storage_key,
@@ -263,7 +265,7 @@ def _import_objects(
         raise ArchiveError(f"{len(absent)} document(s) have no object in the archive, e.g. {sorted(absent)[0]}")
 
 
-def _insert(model: type[models.Model], objs: list[models.Model]) -> None:
+def _insert(model: type[models.Model], objs: Sequence[models.Model]) -> None:
     """Insert rows exactly as archived: no save(), no defaults, no auto_now.
 
     ``bulk_create`` sets ``auto_now`` fields to the present, so models with one are saved the way

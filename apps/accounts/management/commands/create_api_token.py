@@ -27,7 +27,7 @@ class Command(QuillCommand):
             raise CommandError(f"No user has the email address {email!r}; create the user first.")
         if not user.is_active:
             raise CommandError(f"The user {email} is disabled; API tokens are only for active users.")
-        if user.organisation_id is None:
+        if user.organisation is None:  # selected with the user: no query
             raise CommandError(f"The user {email} belongs to no organisation; API tokens belong to one.")
         days = options["days"]
         if days is not None and days < 1:

@@ -37,6 +37,7 @@ class Command(QuillCommand):
                     outbox_requeue(messages=dead)
             self._summary(count, 0, dry_run)
             return
+        assert letter is not None, "argparse requires --letter or --failed"
         target = self._final_letter(letter)
         pending = messages.filter(object_id=str(target.pk), status=MessageStatus.PENDING).exists()
         if pending:

@@ -15,6 +15,7 @@ import json
 import os
 from datetime import date
 from pathlib import Path
+from typing import TypedDict
 
 from django.conf import settings
 from django.db import transaction
@@ -38,8 +39,20 @@ DEMO_USERS = [
     ("owner", "owner@demo.quill.test", "Dr Imogen Halloway"),
 ]
 
+
+class DemoPatient(TypedDict):
+    """One invented patient: the arguments ``patient_create`` takes besides the actor."""
+
+    nhs_number: str
+    mrn: str
+    given_name: str
+    family_name: str
+    date_of_birth: date
+    sex: str
+
+
 # Invented patients; NHS numbers are valid (mod-11) and from the 999 test range.
-DEMO_PATIENTS = [
+DEMO_PATIENTS: list[DemoPatient] = [
     {"nhs_number": "9992345675", "mrn": "DEMO-0001", "given_name": "Ellis", "family_name": "Marwood",
      "date_of_birth": date(1958, 3, 14), "sex": "male"},
     {"nhs_number": "9993456780", "mrn": "DEMO-0002", "given_name": "Saffron", "family_name": "Okonkwo-Reyes",
