@@ -136,7 +136,8 @@ def document_list(*, user: User, filters: DocumentFilters, include_deleted: bool
     if filters.category:
         queryset = queryset.filter(category=filters.category)
     if filters.encounter_id:
-        queryset = queryset.filter(encounter_id=filters.encounter_id)
+        # Encounter numbers are typed from the PAS in any case and often only their start is known.
+        queryset = queryset.filter(encounter_id__istartswith=filters.encounter_id)
     if filters.date_from:
         queryset = queryset.filter(document_date__gte=filters.date_from)
     if filters.date_to:

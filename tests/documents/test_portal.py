@@ -109,6 +109,36 @@ def test_filters_by_category_encounter_and_date_range(filesystem_storage, clinic
     assert "No documents match these filters" in nothing
 
 
+def test_the_encounter_filter_ignores_case_and_matches_the_start(filesystem_storage, clinician, patient):
+    stored_document(user=clinician, patient=patient, data=samples.pdf(), title="Consent", encounter_id="ENC-2025-117")
+    stored_document(user=clinician, patient=patient, data=samples.pdf(), title="Other visit", encounter_id="XENC-9")
+    client = factories.signed_in_client(clinician)
+
+    page = _patient_page(client, patient, encounter_id="enc-2025").content.decode()
+
+    assert ">Consent<" in page and "Other visit" not in page
+
+
+@pytest.mark.parametrize(
+    "filters",
+    [{"date_from": "2025-12-31", "date_to": "2025-01-01"}, {"date_from": "2025-13-45"}, {"category": "recipes"}],
+    ids=["reversed-range", "impossible-date", "unknown-category"],
+)
+def test_filters_that_cannot_be_read_list_nothing_and_say_why(filesystem_storage, clinician, patient, filters):
+    stored_document(
+        user=clinician, patient=patient, data=samples.pdf(), title="Old lab", document_date=date(2025, 6, 1)
+    )
+    client = factories.signed_in_client(clinician)
+
+    response = _patient_page(client, patient, **filters)
+
+    page = response.content.decode()
+    assert "Old lab" not in page
+    assert "Nothing was listed: correct the filters above" in page
+    assert 'class="field-error"' in page
+    assert list(response.context["documents_region"]["page"].object_list) == []
+
+
 def test_documents_are_paginated(filesystem_storage, clinician, patient):
     for number in range(22):
         stored_document(user=clinician, patient=patient, data=samples.png(8, 8), filename=f"p{number}.png")

@@ -49,7 +49,8 @@ def patient_documents_context(request: HttpRequest, patient: Patient) -> dict[st
     if allowed == frozenset():
         return {"no_role": True}
     form = DocumentFilterForm(request.GET or None, allowed=allowed)
-    cleaned = form.cleaned_data if form.is_valid() else {}
+    valid = form.is_valid() if form.is_bound else True
+    cleaned = form.cleaned_data if form.is_bound and valid else {}
     filters = DocumentFilters(
         patient_id=patient.pk,
         category=cleaned.get("category") or "",
@@ -57,7 +58,11 @@ def patient_documents_context(request: HttpRequest, patient: Patient) -> dict[st
         date_from=cleaned.get("date_from"),
         date_to=cleaned.get("date_to"),
     )
-    page = Paginator(document_list(user=user, filters=filters), PAGE_SIZE).get_page(request.GET.get("page"))
+    documents = document_list(user=user, filters=filters)
+    if not valid:
+        # Filters that cannot be read match nothing: an unfiltered list headed as matching misleads.
+        documents = documents.none()
+    page = Paginator(documents, PAGE_SIZE).get_page(request.GET.get("page"))
     audit_record(
         action=Action.DOCUMENT_LISTED,
         actor=user,
@@ -78,6 +83,7 @@ def patient_documents_context(request: HttpRequest, patient: Patient) -> dict[st
     return {
         "no_role": False,
         "filter_form": form,
+        "filters_invalid": not valid,
         "filtered": bool(keep),
         "page": page,
         "keep": keep,
