@@ -340,3 +340,17 @@ def test_upload_page_refuses_a_user_without_a_role(filesystem_storage, organisat
     assert response.status_code == 403
     # The patient rule refuses first; the refusal is audited once, not again by the documents rule.
     assert [event.details["reason"] for event in AuditEvent.objects.filter(action="access.denied")] == ["role_required"]
+
+
+def test_the_patient_page_leads_with_documents_and_folds_the_rest(filesystem_storage, clinician, patient):
+    client = factories.signed_in_client(clinician)
+    empty = _patient_page(client, patient).content.decode()
+    assert '<details class="upload-panel" id="upload" open>' in empty  # nothing yet: the upload is the task
+
+    stored_document(user=clinician, patient=patient, data=samples.pdf(), title="Old lab")
+    page = _patient_page(client, patient).content.decode()
+
+    assert page.index('id="documents-heading"') < page.index('id="record-details-heading"')
+    assert '<details class="card record-details" id="record-details">' in page  # folded
+    assert page.index('id="record-details"') < page.index('id="identifiers-heading"')
+    assert '<details class="upload-panel" id="upload">' in page
