@@ -244,7 +244,7 @@ def test_document_page_shows_preview_history_and_forms(filesystem_storage, clini
     assert f'src="{content}?disposition=inline"' in html
     assert document.sha256 in html
     assert "Replace with a new version" in html
-    assert "<td>Uploaded</td>" in html  # the history, with readable labels
+    assert '<td data-label="What">Uploaded</td>' in html  # the history, with readable labels
     assert AuditEvent.objects.filter(action="document.viewed", object_id=str(document.pk)).exists()
 
 

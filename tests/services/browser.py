@@ -56,3 +56,23 @@ def save_screenshot(page: Page, name: str, *, full_page: bool = True) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(path), full_page=full_page)
     return path
+
+
+# axe-core (Deque), as bundled by the axe-playwright-python wheel; injected into the page under test.
+AXE_SCRIPT = Path(__import__("axe_playwright_python").__file__).with_name("axe.min.js")
+SERIOUS = {"serious", "critical"}
+
+
+def axe_problems(page: Page) -> list[str]:
+    """axe-core's findings on `page` that fail a page: every violation, and every item it could not
+    decide ("needs review") of serious or critical impact. One line each, with the elements."""
+    page.add_script_tag(path=str(AXE_SCRIPT))
+    results = page.evaluate("async () => await axe.run(document, {resultTypes: ['violations', 'incomplete']})")
+    problems = []
+    for kind, items in (("violation", results["violations"]), ("needs review", results["incomplete"])):
+        for item in items:
+            if kind == "needs review" and item.get("impact") not in SERIOUS:
+                continue
+            targets = ", ".join(" ".join(node["target"]) for node in item["nodes"][:5])
+            problems.append(f"{kind} {item['id']} ({item.get('impact')}): {item['help']} — {targets}")
+    return problems

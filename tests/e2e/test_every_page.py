@@ -1,0 +1,145 @@
+"""Every portal page in Debian's Chromium: axe-core finds nothing, and nothing scrolls sideways on a phone.
+
+Each page is opened by the role that uses it, with invented data that fills it (a document, a
+draft and a final letter, a restricted patient); a screenshot of each, at 1280×800 and at
+390×844, goes to artifacts/screenshots/.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+from playwright.sync_api import expect
+
+from apps.documents.models import Document
+from apps.letters.services import letter_create, letter_finalise
+from tests import factories
+from tests.documents import samples
+from tests.documents.helpers import stored_document
+from tests.e2e.helpers import sign_in
+from tests.services.browser import axe_problems, save_screenshot
+from tests.services.storage import filesystem_settings
+
+pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
+
+PHONE = {"width": 390, "height": 844}
+DESKTOP = {"width": 1280, "height": 800}
+
+
+@pytest.fixture(autouse=True)
+def _portal_settings(settings, tmp_path):
+    for name, value in filesystem_settings(tmp_path / "documents").items():
+        setattr(settings, name, value)
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture
+def clinic():
+    organisation = factories.make_organisation("Riverside Clinic")
+    clinician = factories.make_user(organisation, ["clinician"], totp=True, full_name="Dr Ada Lovelace")
+    administrator = factories.make_user(organisation, ["administrator"], totp=True, full_name="Sam Admin")
+    patient = factories.make_patient(
+        organisation, given_name="Ellis", family_name="Marwood", date_of_birth=date(1958, 3, 14), mrn="RC-0001"
+    )
+    restricted = factories.make_patient(organisation, given_name="Robin", family_name="Quiet", restricted=True)
+    document = stored_document(
+        user=clinician, patient=patient, data=samples.pdf(2, title="Discharge summary"), title="Discharge summary"
+    )
+    draft = letter_create(
+        actor=clinician,
+        patient=patient,
+        recipient_name="Dr J Smith",
+        subject="Knee clinic",
+        body="# Assessment\nThe knee is **improving**.\n\n- Physiotherapy",
+        clinical_date=date(2026, 11, 2),
+    )
+    final = letter_finalise(
+        actor=clinician,
+        letter=letter_create(
+            actor=clinician,
+            patient=patient,
+            recipient_name="Dr J Smith",
+            subject="Referral",
+            body="Please see.",
+            clinical_date=date(2026, 10, 1),
+        ),
+    )
+    Document.objects.filter(pk=final.document_id).update(scan_status="clean")
+    return {
+        "clinician": clinician,
+        "administrator": administrator,
+        "patient": patient,
+        "restricted": restricted,
+        "document": document,
+        "draft": draft,
+        "final": final,
+    }
+
+
+def _clinician_pages(clinic) -> dict[str, str]:
+    patient, document, draft, final = clinic["patient"], clinic["document"], clinic["draft"], clinic["final"]
+    return {
+        "patients": "/patients/",
+        "patient-search": "/patients/?q=Marwood",
+        "patient-new": "/patients/new/",
+        "patient": f"/patients/{patient.pk}/",
+        "patient-filtered": f"/patients/{patient.pk}/?category=lab",
+        "patient-edit": f"/patients/{patient.pk}/edit/",
+        "break-glass": f"/patients/{clinic['restricted'].pk}/break-glass/",
+        "document": f"/documents/{document.pk}/",
+        "upload": f"/documents/patient/{patient.pk}/upload/",
+        "bulk": f"/documents/patient/{patient.pk}/bulk/",
+        "patient-photo": f"/documents/patient/{patient.pk}/photo/",
+        "my-photo": "/documents/me/photo/",
+        "letters": f"/letters/patient/{patient.pk}/",
+        "letter-new": f"/letters/patient/{patient.pk}/new/",
+        "letter-draft": f"/letters/{draft.pk}/",
+        "letter-edit": f"/letters/{draft.pk}/edit/",
+        "letter-finalise": f"/letters/{draft.pk}/finalise/",
+        "letter-final": f"/letters/{final.pk}/",
+    }
+
+
+def _administrator_pages(clinic) -> dict[str, str]:
+    return {
+        "access-report": f"/patients/{clinic['patient'].pk}/access-report/",
+        "quarantine": "/documents/quarantine/",
+        "deleted": "/documents/deleted/",
+        "break-glass-log": "/audit/break-glass/",
+    }
+
+
+def _check(page, live_server, name: str, path: str) -> list[str]:
+    found = []
+    for label, viewport in (("desktop", DESKTOP), ("phone", PHONE)):
+        page.set_viewport_size(viewport)
+        response = page.goto(f"{live_server.url}{path}")
+        assert response is not None and response.status < 400, f"{name}: {response and response.status}"
+        page.wait_for_load_state("networkidle")
+        save_screenshot(page, f"page-{name}-{label}")
+        found += [f"{name} ({label}): {problem}" for problem in axe_problems(page)]
+        if label == "phone":
+            width = page.evaluate("document.documentElement.scrollWidth")
+            if width > PHONE["width"]:
+                found.append(f"{name} (phone): the page is {width} px wide, so it scrolls sideways")
+    return found
+
+
+def test_every_clinician_page_passes_axe_and_fits_a_phone(live_server, page, clinic):
+    sign_in(page, live_server, clinic["clinician"])
+    problems = []
+    for name, path in _clinician_pages(clinic).items():
+        problems += _check(page, live_server, name, path)
+
+    assert problems == [], "\n".join(problems)
+
+
+def test_every_administrator_page_passes_axe_and_fits_a_phone(live_server, page, clinic):
+    sign_in(page, live_server, clinic["administrator"])
+    expect(page.get_by_role("link", name="Quarantine")).to_be_visible()
+    problems = []
+    for name, path in _administrator_pages(clinic).items():
+        problems += _check(page, live_server, name, path)
+
+    assert problems == [], "\n".join(problems)
