@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from django_otp.plugins.otp_totp.models import TOTPDevice
+
 from apps.accounts.models import User
 from quill.errors import NotFound
 
@@ -21,3 +23,13 @@ def colleague_get_for(*, user: User, user_id: Any) -> User:
 def active_user_get(*, user_id: Any) -> User | None:
     """The active user with this id (with their organisation), or None."""
     return User.objects.filter(pk=user_id, is_active=True).select_related("organisation").first()
+
+
+def user_by_email(*, email: str) -> User | None:
+    """The user with this (lower-cased) email address, with their organisation, or None."""
+    return User.objects.filter(email=email).select_related("organisation").first()
+
+
+def totp_devices_confirmed(*, user: User) -> list[TOTPDevice]:
+    """The authenticator apps `user` has confirmed."""
+    return list(TOTPDevice.objects.devices_for_user(user, confirmed=True))

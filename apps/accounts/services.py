@@ -13,6 +13,7 @@ from django.utils import timezone
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from apps.accounts.models import ApiToken, Organisation, User
+from apps.accounts.selectors import user_by_email
 from apps.accounts.totp import TotpCheck, totp_check
 from apps.audit.actions import Action
 from apps.audit.models import Outcome
@@ -170,3 +171,19 @@ def totp_device_confirm(*, actor: User, device: TOTPDevice, code: str) -> TotpCh
         outcome=Outcome.DENIED,
     )
     return check
+
+
+def auth_login_failed_record(*, email: str, locked_out: bool) -> None:
+    """Audit a refused sign-in (bad credentials, or a lockout), naming the account tried when it exists."""
+    email = (email or "").strip().lower()[:254]
+    known = user_by_email(email=email)
+    audit_record(
+        action=Action.AUTH_LOCKOUT if locked_out else Action.AUTH_LOGIN_FAILED,
+        actor=None,
+        actor_username=email,
+        organisation_id=known.organisation_id if known else None,
+        object_type="user",
+        object_id=known.pk if known else "",
+        outcome=Outcome.DENIED,
+        details={"reason": "locked_out" if locked_out else "bad_credentials"},
+    )

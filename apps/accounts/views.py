@@ -18,11 +18,15 @@ from django.views.decorators.csrf import csrf_protect
 from django.views.decorators.http import require_http_methods, require_POST
 from django_otp import login as otp_login
 from django_otp import user_has_device
-from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from apps.accounts.forms import SignInForm, TotpCodeForm
-from apps.accounts.models import User
-from apps.accounts.services import totp_device_confirm, totp_device_start, user_sign_out_everywhere
+from apps.accounts.selectors import totp_devices_confirmed
+from apps.accounts.services import (
+    auth_login_failed_record,
+    totp_device_confirm,
+    totp_device_start,
+    user_sign_out_everywhere,
+)
 from apps.accounts.totp import totp_check
 from apps.audit.actions import Action
 from apps.audit.models import Outcome
@@ -55,26 +59,12 @@ def login_view(request: HttpRequest) -> HttpResponse:
             if user.totp_required():
                 return redirect("accounts:enrol_totp")
             return redirect(next_url)
-        _record_failed_login(request, form.data.get("username", ""))
+        auth_login_failed_record(
+            email=form.data.get("username", ""), locked_out=getattr(request, "axes_locked_out", False)
+        )
         if getattr(request, "axes_locked_out", False):
             return render(request, "accounts/locked_out.html", status=429)
     return render(request, "accounts/login.html", {"form": form, "next": _safe_next(request, "")})
-
-
-def _record_failed_login(request: HttpRequest, email: str) -> None:
-    email = (email or "").strip().lower()[:254]
-    known = User.objects.filter(email=email).select_related("organisation").first()
-    locked = getattr(request, "axes_locked_out", False)
-    audit_record(
-        action=Action.AUTH_LOCKOUT if locked else Action.AUTH_LOGIN_FAILED,
-        actor=None,
-        actor_username=email,
-        organisation_id=known.organisation_id if known else None,
-        object_type="user",
-        object_id=known.pk if known else "",
-        outcome=Outcome.DENIED,
-        details={"reason": "locked_out" if locked else "bad_credentials"},
-    )
 
 
 @never_cache
@@ -86,7 +76,7 @@ def verify_totp_view(request: AuthenticatedHttpRequest) -> HttpResponse:
         return redirect("accounts:enrol_totp")
     form = TotpCodeForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        check = totp_check(list(TOTPDevice.objects.devices_for_user(user, confirmed=True)), form.cleaned_data["code"])
+        check = totp_check(totp_devices_confirmed(user=user), form.cleaned_data["code"])
         if check.device is not None:
             otp_login(request, check.device)
             audit_record(action=Action.AUTH_TOTP_VERIFIED, actor=user, object_type="user", object_id=user.pk)

@@ -17,6 +17,7 @@ from apps.audit.actions import Action
 from apps.audit.services import audit_denied
 from apps.letters.errors import LetterRoleRequired
 from apps.letters.models import Letter
+from apps.outbox.models import OutboxMessage, Target
 from apps.patients.access import PatientAction
 from apps.patients.models import Patient
 from apps.patients.selectors import patient_get_for
@@ -91,3 +92,8 @@ def letter_recipient_text(letter: Letter) -> str:
     """Recipient as one line: name, role, address lines (as sent to openEHR)."""
     parts = [letter.recipient_name, letter.recipient_role, *letter.recipient_address.splitlines()]
     return ", ".join(part.strip() for part in parts if part.strip())
+
+
+def letter_latest_push(*, letter: Letter) -> OutboxMessage | None:
+    """The newest openEHR push of this letter (its state shows on the letter page), if any."""
+    return OutboxMessage.objects.filter(target=Target.OPENEHR, object_id=str(letter.pk)).order_by("-created_at").first()

@@ -19,7 +19,13 @@ from apps.letters.formatting import body_html
 from apps.letters.forms import LetterForm
 from apps.letters.models import Letter, LetterStatus
 from apps.letters.preview import PAGE_WIDTH, letter_page_count, letter_preview_page
-from apps.letters.selectors import letter_amendments, letter_get_for, letter_patient_for, letters_for_patient
+from apps.letters.selectors import (
+    letter_amendments,
+    letter_get_for,
+    letter_latest_push,
+    letter_patient_for,
+    letters_for_patient,
+)
 from apps.letters.services import (
     EDITABLE_FIELDS,
     letter_amend,
@@ -29,7 +35,6 @@ from apps.letters.services import (
     letter_update,
     letters_mark_listed,
 )
-from apps.outbox.models import OutboxMessage, Target
 from quill.errors import Conflict, NotFound, QuillError
 from quill.portal import refusals_as_pages as portal_refusals
 from quill.types import AuthenticatedHttpRequest
@@ -127,7 +132,7 @@ def letter_detail(request: AuthenticatedHttpRequest, letter_id: str) -> HttpResp
 
 
 def _detail_context(request: AuthenticatedHttpRequest, letter: Letter) -> dict[str, Any]:
-    push = OutboxMessage.objects.filter(target=Target.OPENEHR, object_id=str(letter.pk)).order_by("-created_at").first()
+    push = letter_latest_push(letter=letter)
     try:
         page_count = letter_page_count(letter)
         preview_problem = ""

@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import logging
 import random
+from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
+from django.db import transaction
 from django.utils import timezone
 
+from apps.outbox.errors import RetryableDelivery, TerminalDelivery
+from apps.outbox.handlers import handler_for
 from apps.outbox.models import MessageStatus, OutboxMessage, Target
 from quill.queue import enqueue_on_commit
+
+logger = logging.getLogger(__name__)
 
 
 def fhir_enabled() -> bool:
@@ -98,3 +105,50 @@ def outbox_requeue(*, messages) -> int:
     for pk in ids:
         enqueue_on_commit(relay_message, pk)
     return len(ids)
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """What one relay attempt did; ``retry_in`` (seconds) when the message stays pending for a retry."""
+
+    status: str
+    retry_in: float | None = None
+
+
+def outbox_deliver(*, message_id: int) -> Delivery:
+    """Hand one due message to its handler, under a row lock, and record the outcome."""
+    with transaction.atomic():
+        message = (
+            OutboxMessage.objects.select_for_update(skip_locked=True)
+            .filter(pk=message_id, status=MessageStatus.PENDING, next_attempt_at__lte=timezone.now())
+            .first()
+        )
+        if message is None:
+            return Delivery("skipped")
+        handler = handler_for(message.target, message.kind)
+        if handler is None:
+            outbox_mark_dead(message=message, error=f"No handler for {message.target}/{message.kind}.")
+            return Delivery("dead")
+        try:
+            response = handler(message)
+        except RetryableDelivery as exc:
+            outbox_mark_retry(message=message, error=str(exc), retry_after=exc.retry_after, response=exc.response)
+            logger.warning("outbox delivery will be retried", extra={"message_id": message.pk, "error": str(exc)})
+            if message.status != MessageStatus.PENDING:
+                return Delivery(message.status)
+            return Delivery(message.status, max(0.0, (message.next_attempt_at - timezone.now()).total_seconds()))
+        except TerminalDelivery as exc:
+            outbox_mark_dead(message=message, error=str(exc), response=exc.response)
+            logger.error("outbox delivery refused", extra={"message_id": message.pk, "error": str(exc)})
+            return Delivery("dead")
+        outbox_mark_done(message=message, response=response)
+        return Delivery("done")
+
+
+def outbox_due_ids(*, limit: int = 500) -> list[int]:
+    """Pending messages whose time has come, oldest first."""
+    return list(
+        OutboxMessage.objects.filter(status=MessageStatus.PENDING, next_attempt_at__lte=timezone.now())
+        .order_by("next_attempt_at")
+        .values_list("pk", flat=True)[:limit]
+    )
