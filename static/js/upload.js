@@ -62,15 +62,59 @@
     });
   }
 
-  function requireCategory(form) {
-    var category = form.elements.category;
-    if (category && !category.value) {
-      category.setAttribute("aria-invalid", "true");
-      category.focus();
-      return false;
+  /* --- refusing an incomplete form: GOV.UK's error summary, and each message by its field ---------- */
+
+  function fieldError(field, message) {
+    var container = field.closest(".field") || field.parentNode;
+    var id = field.id + "_error";
+    var existing = document.getElementById(id);
+    if (existing) existing.remove();
+    container.classList.toggle("has-error", Boolean(message));
+    var described = (field.getAttribute("aria-describedby") || "").split(" ").filter(function (part) {
+      return part && part !== id;
+    });
+    if (!message) {
+      field.removeAttribute("aria-invalid");
+    } else {
+      var error = el("p", { "class": "field-error", id: id }, message);
+      if (field.type === "file") container.append(error); else field.insertAdjacentElement("beforebegin", error);
+      field.setAttribute("aria-invalid", "true");
+      described.push(id);
     }
-    if (category) category.removeAttribute("aria-invalid");
-    return true;
+    if (described.length) field.setAttribute("aria-describedby", described.join(" "));
+    else field.removeAttribute("aria-describedby");
+  }
+
+  function clearErrorsOnChange(form, input) {
+    input.addEventListener("change", function () { if (input.files.length) fieldError(input, ""); });
+    var category = form.elements.category;
+    if (category) category.addEventListener("change", function () { if (category.value) fieldError(category, ""); });
+  }
+
+  function checkComplete(form, input) {
+    var problems = [];
+    var category = form.elements.category;
+    if (category && !category.value) problems.push([category, "Choose a category for the files."]);
+    if (!input.files.length) problems.push([input, "Choose at least one file to upload."]);
+    if (category) fieldError(category, category.value ? "" : "Choose a category for the files.");
+    fieldError(input, input.files.length ? "" : "Choose at least one file to upload.");
+    var summary = form.querySelector("[data-error-summary]");
+    if (summary) summary.remove();
+    if (!problems.length) return true;
+    summary = el("div", { "class": "error-summary", role: "alert", tabindex: "-1", "data-error-summary": "" });
+    summary.append(el("h3", { "class": "error-summary-title" }, "There is a problem"));
+    var list = el("ul", {});
+    problems.forEach(function (problem) {
+      var link = el("a", { href: "#" + problem[0].id }, problem[1]);
+      link.addEventListener("click", function (event) { event.preventDefault(); problem[0].focus(); });
+      var item = el("li", {});
+      item.append(link);
+      list.append(item);
+    });
+    summary.append(list);
+    form.prepend(summary);
+    summary.focus();
+    return false;
   }
 
   /* --- several files, one request each ---------------------------------------------------- */
@@ -162,10 +206,10 @@
     input.multiple = true;
     form.querySelector(".dropzone-title").textContent = "Choose files";
     wireDropzone(form, input);
+    clearErrorsOnChange(form, input);
     form.addEventListener("submit", function (event) {
       event.preventDefault();
-      if (!requireCategory(form)) return;
-      if (!input.files.length) { input.focus(); return; }
+      if (!checkComplete(form, input)) return;
       var list = form.querySelector("[data-upload-list]");
       form.querySelector("[data-upload-done]").hidden = true;
       var files = Array.prototype.slice.call(input.files);
@@ -215,10 +259,10 @@
     var input = form.querySelector("input[type=file]");
     var progress = form.querySelector("[data-bulk-progress]");
     wireDropzone(form, input);
+    clearErrorsOnChange(form, input);
     form.addEventListener("submit", function (event) {
       event.preventDefault();
-      if (!requireCategory(form)) return;
-      if (!input.files.length) { input.focus(); return; }
+      if (!checkComplete(form, input)) return;
       var data = new FormData();
       Array.prototype.forEach.call(input.files, function (file) { data.append("files", file, file.name); });
       sharedFields(form, data, input.files.length === 1);

@@ -246,3 +246,30 @@ def _wait_for(condition, timeout: float = 60.0) -> None:
         if time.monotonic() > deadline:
             raise AssertionError("condition not met in time")
         time.sleep(0.2)
+
+
+def test_an_incomplete_upload_says_what_to_fix(live_server, page, screenshot):
+    organisation = factories.make_organisation()
+    clinician = factories.make_user(organisation, ["clinician"], totp=True)
+    patient = factories.make_patient(organisation)
+    sign_in(page, live_server, clinician)
+    page.goto(f"{live_server.url}/patients/{patient.pk}/")
+    upload = page.locator("[data-upload-form]")
+
+    # nothing chosen: a summary names both problems, and each field says its own
+    upload.get_by_role("button", name="Upload").click()
+    summary = upload.locator("[data-error-summary]")
+    expect(summary).to_be_focused()
+    expect(summary.get_by_role("link")).to_have_text(
+        ["Choose a category for the files.", "Choose at least one file to upload."]
+    )
+    expect(upload.get_by_label("Category")).to_have_attribute("aria-invalid", "true")
+    expect(upload.locator(".field-error")).to_have_count(2)
+    screenshot("upload-incomplete")
+
+    # a category chosen: only the file is missing
+    upload.get_by_label("Category").select_option("lab")
+    upload.get_by_role("button", name="Upload").click()
+    expect(summary.get_by_role("link")).to_have_text(["Choose at least one file to upload."])
+    expect(upload.locator(".field-error")).to_have_count(1)
+    assert not Document.objects.exists()
