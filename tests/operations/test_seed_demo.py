@@ -11,6 +11,8 @@ from django.core.management import call_command
 from django.test import Client
 
 from apps.accounts.models import Organisation, User
+from apps.documents.models import Annotation, Document
+from apps.letters.models import Letter
 from apps.operations.management.commands.seed_demo import DEMO_PATIENTS, DEMO_USERS
 from apps.patients.models import Patient
 from apps.patients.nhs_number import nhs_number_problem
@@ -20,8 +22,10 @@ pytestmark = [pytest.mark.django_db, pytest.mark.urls("tests.accounts.urls")]
 
 
 @pytest.fixture
-def var_dir(settings, tmp_path):
+def var_dir(settings, tmp_path, filesystem_storage):
+    """The demo's credentials file and its documents under the test's own folder."""
     settings.VAR_DIR = tmp_path
+    settings.QUILL_SCANNER = "none"  # as in make run
     return tmp_path
 
 
@@ -90,3 +94,27 @@ def test_seed_demo_resets_passwords_when_file_is_missing(var_dir, capsys):
     assert set(second.values()).isdisjoint(first.values())
     for email, password in second.items():
         assert User.objects.get(email=email).check_password(password)
+
+
+def test_seed_demo_fills_the_record_once_with_every_kind_of_thing(var_dir, capsys):
+    # when the demo is seeded twice
+    call_command("seed_demo")
+    call_command("seed_demo")
+
+    # then Ellis Marwood has documents of several kinds, with annotations by two clinicians
+    ellis = Patient.objects.get(given_name="Ellis", family_name="Marwood")
+    documents = Document.objects.filter(patient=ellis)
+    assert {"clinical-note", "lab", "photo", "consent", "letter"} <= set(documents.values_list("category", flat=True))
+    assert documents.filter(content_type="image/jpeg").count() == 1
+    assert Annotation.objects.filter(document__patient=ellis).values("author").distinct().count() == 2
+    # a final letter, its amendment (the PDF's next version, the old one kept) and a colleague's draft
+    letters = Letter.objects.filter(patient=ellis)
+    assert sorted(letters.values_list("status", flat=True)) == ["draft", "final", "final"]
+    amended = letters.get(amends__isnull=False)
+    assert amended.document.version_number == 2 and amended.document.supersedes.letter == amended.amends
+    # and a restricted record whose care team is the demo clinician
+    saffron = Patient.objects.get(given_name="Saffron")
+    assert saffron.restricted
+    assert list(saffron.care_team.values_list("user__email", flat=True)) == ["clinician@demo.quill.test"]
+    # seeding again adds nothing
+    assert Document.objects.count() == 7 and Letter.objects.count() == 3

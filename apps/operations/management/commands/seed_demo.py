@@ -1,6 +1,8 @@
 """`manage.py seed_demo`: the demo organisation for `make run`; safe to re-run.
 
-Creates "Demo Clinic" with one user per role and a few invented patients.
+Creates "Demo Clinic" with one user per role (two clinicians), a few invented patients
+and, once, their records (apps/operations/demo_records.py): documents with annotations,
+a final letter, its amendment and a draft, a restricted record.
 Passwords are generated, and because only their hashes are stored they are
 kept in VAR_DIR/demo-credentials.json (mode 0600, git-ignored) so re-runs can
 print them again. Never use this with real patient data.
@@ -23,6 +25,7 @@ from django.db import transaction
 from apps.accounts.management.commands.create_user import generate_password
 from apps.accounts.models import Organisation, User
 from apps.accounts.services import organisation_create, user_create, user_set_password
+from apps.operations.demo_records import seed_records
 from apps.patients.models import Patient
 from apps.patients.services import patient_create
 from quill.commands import QuillCommand
@@ -34,6 +37,7 @@ CREDENTIALS_FILE = "demo-credentials.json"
 # (role, email, full name) — invented people.
 DEMO_USERS = [
     ("clinician", "clinician@demo.quill.test", "Dr Rowan Ashby"),
+    ("clinician", "clinician2@demo.quill.test", "Dr Sam Whitlock"),
     ("billing", "billing@demo.quill.test", "Priya Castellane"),
     ("administrator", "administrator@demo.quill.test", "Morgan Telford"),
     ("owner", "owner@demo.quill.test", "Dr Imogen Halloway"),
@@ -101,8 +105,14 @@ class Command(QuillCommand):
                 email: self._user(organisation, role, email, name, stored) for role, email, name in DEMO_USERS
             }
             created_patients = self._patients(organisation)
+            records = self._records(organisation)
         save_credentials(path, credentials)
         self._print(organisation, credentials, created_patients, path)
+        if records:
+            self.stdout.write(
+                "Demo records added: documents (with annotations) and letters (final, amended, draft) for "
+                "Ellis Marwood; Saffron Okonkwo-Reyes's record is restricted to Dr Rowan Ashby's care team."
+            )
 
     def _organisation(self) -> Organisation:
         organisation = Organisation.objects.filter(name=DEMO_ORGANISATION).order_by("created_at").first()
@@ -132,6 +142,15 @@ class Command(QuillCommand):
             patient_create(actor=clinician, **fields)
             created += 1
         return created
+
+    def _records(self, organisation: Organisation) -> bool:
+        clinician = User.objects.get(email=DEMO_USERS[0][1])
+        colleague = User.objects.get(email=DEMO_USERS[1][1])
+        patients = [
+            Patient.objects.get(organisation=organisation, nhs_number=fields["nhs_number"])
+            for fields in DEMO_PATIENTS[:2]
+        ]
+        return seed_records(clinician=clinician, colleague=colleague, patients=patients)
 
     def _print(self, organisation: Organisation, credentials: dict[str, str], new_patients: int, path: Path) -> None:
         patients = Patient.objects.filter(organisation=organisation).count()
