@@ -33,3 +33,10 @@ def user_by_email(*, email: str) -> User | None:
 def totp_devices_confirmed(*, user: User) -> list[TOTPDevice]:
     """The authenticator apps `user` has confirmed."""
     return list(TOTPDevice.objects.devices_for_user(user, confirmed=True))
+
+
+def user_names(ids: list[int]) -> dict[int, str]:
+    """People's names by user id (the access report shows names, not sign-in addresses)."""
+    return {
+        pk: name or email for pk, name, email in User.objects.filter(pk__in=ids).values_list("pk", "full_name", "email")
+    }

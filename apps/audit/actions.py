@@ -39,6 +39,7 @@ class Action(StrEnum):
     PATIENT_CARE_TEAM_ADDED = "patient.care_team.added"
     PATIENT_CARE_TEAM_REMOVED = "patient.care_team.removed"
     PATIENT_ACCESS_REPORT_VIEWED = "patient.access_report.viewed"
+    PATIENT_ACCESS_REPORT_EXPORTED = "patient.access_report.exported"
     PATIENT_PHOTO_CHANGED = "patient.photo_changed"
     PATIENT_PHOTO_REMOVED = "patient.photo_removed"
     PATIENT_PHOTO_VIEWED = "patient.photo_viewed"
@@ -106,6 +107,7 @@ LABELS: dict[Action, str] = {
     Action.PATIENT_CARE_TEAM_ADDED: "Added someone to the care team",
     Action.PATIENT_CARE_TEAM_REMOVED: "Removed someone from the care team",
     Action.PATIENT_ACCESS_REPORT_VIEWED: "Looked at this access report",
+    Action.PATIENT_ACCESS_REPORT_EXPORTED: "Exported this access report",
     Action.PATIENT_PHOTO_CHANGED: "Changed the patient's photo",
     Action.PATIENT_PHOTO_REMOVED: "Removed the patient's photo",
     Action.PATIENT_PHOTO_VIEWED: "Viewed the patient's photo",

@@ -233,3 +233,18 @@ def document_audit_events(*, document: Document, version_ids: list, limit: int =
         Q(object_type="document", object_id__in=ids) | Q(object_type="annotation", details__document_id__in=ids),
         organisation_id=document.organisation_id,
     ).order_by("-occurred_at", "-sequence")[:limit]
+
+
+def document_titles(ids: list[str]) -> dict[str, str]:
+    """Titles of documents by id (any state: the access report names deleted ones too)."""
+    valid = [value for value in ids if _is_uuid(value)]
+    rows = Document.objects.filter(pk__in=valid).values_list("pk", "title", "version_number")
+    return {str(pk): f"{title} (version {version})" if version > 1 else title for pk, title, version in rows}
+
+
+def _is_uuid(value: str) -> bool:
+    try:
+        uuid.UUID(value)
+    except ValueError:
+        return False
+    return True

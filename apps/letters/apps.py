@@ -12,3 +12,8 @@ class LettersConfig(AppConfig):
         from apps.outbox.models import Target
 
         register(Target.OPENEHR, OUTBOX_KIND, deliver_letter_composition)
+
+        from apps.letters.selectors import letter_titles
+        from apps.patients.titles import register_object_titles
+
+        register_object_titles("letter", letter_titles)

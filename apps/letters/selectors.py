@@ -97,3 +97,15 @@ def letter_recipient_text(letter: Letter) -> str:
 def letter_latest_push(*, letter: Letter) -> OutboxMessage | None:
     """The newest openEHR push of this letter (its state shows on the letter page), if any."""
     return OutboxMessage.objects.filter(target=Target.OPENEHR, object_id=str(letter.pk)).order_by("-created_at").first()
+
+
+def letter_titles(ids: list[str]) -> dict[str, str]:
+    """Letters' subjects by id, for the access report."""
+    valid = []
+    for value in ids:
+        try:
+            valid.append(uuid.UUID(value))
+        except ValueError:
+            continue
+    rows = Letter.objects.filter(pk__in=valid).values_list("pk", "subject")
+    return {str(pk): f"Letter “{subject or 'untitled'}”" for pk, subject in rows}

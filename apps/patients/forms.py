@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from typing import cast
+from typing import Any, cast
 
 from django import forms
 
 from apps.patients.models import Sex
 from apps.patients.selectors import DATE_OF_BIRTH_FORMATS
 from apps.patients.services import BREAK_GLASS_REASON_MIN_LENGTH
+from quill.widgets import IsoDateInput
 
 DATE_HELP = "For example 31/01/1980 or 1980-01-31."
 
@@ -74,3 +75,24 @@ class CareTeamAddForm(forms.Form):
         # The form's "member" field is the TypedChoiceField declared above; the fields mapping types it as Field.
         member = cast(forms.TypedChoiceField, self.fields["member"])
         member.choices = [(user.pk, f"{user.full_name} ({user.email})") for user in candidates]
+
+
+class AccessReportFilterForm(forms.Form):
+    """The access report's filters; the choices are the people and kinds of event the report holds."""
+
+    date_from = forms.DateField(label="From", required=False, widget=IsoDateInput)
+    date_to = forms.DateField(label="To", required=False, widget=IsoDateInput)
+    person = forms.TypedChoiceField(label="Who", required=False, coerce=int, empty_value=None)
+    action = forms.ChoiceField(label="What", required=False)
+
+    def __init__(self, *args, people=(), actions=(), **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        cast(forms.ChoiceField, self.fields["person"]).choices = [("", "Anyone"), *people]
+        cast(forms.ChoiceField, self.fields["action"]).choices = [("", "Anything"), *actions]
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        start, end = cleaned.get("date_from"), cleaned.get("date_to")
+        if start and end and start > end:
+            self.add_error("date_to", "The end of the date range is before its start.")
+        return cleaned

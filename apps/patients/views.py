@@ -15,18 +15,26 @@ from django.shortcuts import redirect, render
 from django.template import TemplateDoesNotExist
 from django.template.loader import get_template
 from django.urls import reverse
-from django.utils.http import urlencode
+from django.utils.http import content_disposition_header, urlencode
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from apps.accounts.models import User
-from apps.audit.actions import Action, action_label
+from apps.audit.actions import Action
 from apps.audit.selectors import audit_events_for_patient
 from apps.audit.services import audit_denied, audit_record
 from apps.patients import access
 from apps.patients.access import PatientAction
+from apps.patients.access_report import (
+    AccessReportFilters,
+    access_report_actions,
+    access_report_csv,
+    access_report_events,
+    access_report_people,
+    access_report_rows,
+)
 from apps.patients.errors import BreakGlassRequired, PatientInvalid
-from apps.patients.forms import BreakGlassForm, CareTeamAddForm, PatientForm, PatientSearchForm
+from apps.patients.forms import AccessReportFilterForm, BreakGlassForm, CareTeamAddForm, PatientForm, PatientSearchForm
 from apps.patients.regions import patient_regions
 from apps.patients.selectors import (
     break_glass_grants_visible_to,
@@ -221,18 +229,60 @@ def patient_break_glass_view(request: AuthenticatedHttpRequest, patient_id: str)
 @_portal
 @require_http_methods(["GET"])
 def patient_access_report(request: AuthenticatedHttpRequest, patient_id: str) -> HttpResponse:
+    """Who viewed or changed the record: filtered by date, person and kind of event; `?format=csv` exports it."""
     patient = patient_get_for(user=request.user, patient_id=patient_id, action=PatientAction.ACCESS_REPORT)
-    page = Paginator(audit_events_for_patient(patient=patient), PAGE_SIZE).get_page(request.GET.get("page"))
-    rows = [{"event": event, "label": action_label(event.action)} for event in page.object_list]
+    form = AccessReportFilterForm(
+        request.GET or None,
+        people=access_report_people(patient=patient),
+        actions=access_report_actions(patient=patient),
+    )
+    valid = form.is_valid() if form.is_bound else True
+    cleaned = form.cleaned_data if form.is_bound and valid else {}
+    filters = AccessReportFilters(
+        date_from=cleaned.get("date_from"),
+        date_to=cleaned.get("date_to"),
+        actor_id=cleaned.get("person"),
+        action=cleaned.get("action") or "",
+    )
+    events = (
+        access_report_events(patient=patient, filters=filters)
+        if valid
+        else audit_events_for_patient(patient=patient).none()
+    )
+    if request.GET.get("format") == "csv" and valid:
+        rows = access_report_rows(list(events))
+        audit_record(
+            action=Action.PATIENT_ACCESS_REPORT_EXPORTED,
+            actor=request.user,
+            patient_id=patient.pk,
+            object_type="patient",
+            object_id=patient.pk,
+            details={"filters": filters.as_details(), "rows": len(rows)},
+        )
+        response = HttpResponse(access_report_csv(rows), content_type="text/csv; charset=utf-8")
+        filename = f"access-report-{patient.mrn or patient.pk}.csv"
+        response["Content-Disposition"] = content_disposition_header(True, filename) or "attachment"
+        return response
+    page = Paginator(events, PAGE_SIZE).get_page(request.GET.get("page"))
     audit_record(
         action=Action.PATIENT_ACCESS_REPORT_VIEWED,
         actor=request.user,
         patient_id=patient.pk,
         object_type="patient",
         object_id=patient.pk,
-        details={"page": page.number},
+        details={"page": page.number, "filters": filters.as_details()},
     )
-    return render(request, "patients/access_report.html", {"patient": patient, "page": page, "rows": rows})
+    kept = {key: value for key, value in request.GET.items() if key not in ("page", "format")}
+    keep = urlencode({key: value for key, value in kept.items() if isinstance(value, str) and value})
+    context = {
+        "patient": patient,
+        "page": page,
+        "rows": access_report_rows(list(page.object_list)),
+        "form": form,
+        "filters_invalid": not valid,
+        "keep": keep,
+    }
+    return render(request, "patients/access_report.html", context)
 
 
 @_portal
