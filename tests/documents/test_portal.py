@@ -354,3 +354,31 @@ def test_the_patient_page_leads_with_documents_and_folds_the_rest(filesystem_sto
     assert '<details class="card record-details" id="record-details">' in page  # folded
     assert page.index('id="record-details"') < page.index('id="identifiers-heading"')
     assert '<details class="upload-panel" id="upload">' in page
+
+
+def test_the_activity_table_collapses_repeated_views_and_names_people(filesystem_storage, clinician, patient):
+    document = stored_document(user=clinician, patient=patient, data=samples.pdf(), title="Old lab")
+    client = factories.signed_in_client(clinician)
+    for _ in range(14):
+        client.get(f"/documents/{document.pk}/")
+
+    html = client.get(f"/documents/{document.pk}/").content.decode()
+
+    activity = html.split('id="history-heading"')[1]
+    assert 'Opened the document page <span class="muted">(14 times)</span>' in activity  # this view is recorded after
+    assert activity.count("Opened the document page") == 1
+    assert clinician.full_name in activity and clinician.email not in activity
+
+
+def test_the_activity_table_is_paged(filesystem_storage, clinician, organisation, patient):
+    document = stored_document(user=clinician, patient=patient, data=samples.pdf(), title="Old lab")
+    people = [factories.make_user(organisation, ["clinician"]) for _ in range(25)]
+    for person in people:  # each a different reader, so nothing collapses
+        factories.signed_in_client(person).get(f"/documents/{document.pk}/")
+    client = factories.signed_in_client(clinician)
+
+    first = client.get(f"/documents/{document.pk}/").content.decode()
+    second = client.get(f"/documents/{document.pk}/", {"activity": 2}).content.decode()
+
+    assert "Page 1 of 2" in first and 'href="?activity=2#history"' in first
+    assert "Page 2 of 2" in second and "Uploaded" in second.split('id="history-heading"')[1]

@@ -9,20 +9,21 @@ from typing import Any
 
 from django.contrib import messages
 from django.core.exceptions import ObjectDoesNotExist
+from django.core.paginator import Paginator
 from django.http import HttpResponse, JsonResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
 from apps.accounts.models import User
-from apps.audit.actions import Action, action_label
+from apps.audit.actions import Action
 from apps.documents.forms import DeleteForm, NewVersionForm
 from apps.documents.models import AnnotationKind, Document
 from apps.documents.permissions import allowed_categories, may_delete_annotation
 from apps.documents.selectors import (
     annotation_get_for,
     annotations_for,
-    document_audit_events,
+    document_activity,
     document_get_for,
     document_versions,
 )
@@ -87,7 +88,8 @@ def document_detail(request: AuthenticatedHttpRequest, document_id: str) -> Http
     document = document_get_for(user=user, document_id=document_id, include_deleted=True)
     versions = list(document_versions(document=document))
     annotations = list(annotations_for(document=document))
-    events = document_audit_events(document=document, version_ids=[version.pk for version in versions])
+    activity = Paginator(document_activity(document=document, version_ids=[version.pk for version in versions]), 20)
+    activity_page = activity.get_page(request.GET.get("activity"))
     document_record_read(
         action=Action.DOCUMENT_VIEWED,
         document=document,
@@ -104,7 +106,7 @@ def document_detail(request: AuthenticatedHttpRequest, document_id: str) -> Http
         "annotations": annotations,
         "annotation_data": [_annotation_json(annotation, user) for annotation in annotations],
         "annotation_kinds": AnnotationKind.choices,
-        "events": [{"event": event, "label": action_label(event.action)} for event in events],
+        "activity": activity_page,
         "is_pdf": document.content_type == "application/pdf",
         "is_image": document.content_type.startswith("image/") and document.content_type != "image/tiff",
         "is_tiff": document.content_type == "image/tiff",
