@@ -78,6 +78,16 @@ class RestrictedPatientDocument(BreakGlassRequired):
     )
 
 
+class VersionSuperseded(Conflict):
+    """An earlier version is kept as it was, annotations included."""
+
+    error_code = "version_superseded"
+    default_message = (
+        "This is an earlier version of the document, kept exactly as it was, so its annotations cannot change. "
+        "Open the current version to annotate it."
+    )
+
+
 class AnnotationInvalid(ValidationFailed):
     error_code = "annotation_invalid"
     default_message = "This annotation cannot be saved: its shape or position is not valid."

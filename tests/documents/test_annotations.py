@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
 from apps.audit.models import AuditEvent
@@ -81,7 +82,7 @@ def test_each_kind_is_stored_listed_and_audited(document, clinician, kind, geome
         pytest.param({"geometry": [0.1, 0.2]}, "object", id="geometry-not-object"),
     ],
 )
-def test_invalid_annotations_are_refused_and_nothing_is_stored(document, clinician, body, fragment):
+def test_invalid_annotations_are_refused_and_nothing_isstored_document(document, clinician, body, fragment):
     response = _add(factories.token_client(clinician), document, **body)
     assert response.status_code == 400
     assert response.json()["detail"]["error_code"] == "annotation_invalid"
@@ -177,3 +178,29 @@ def test_portal_delete_button_works_without_javascript(document, clinician):
     assert delete_url in html
     assert client.post(delete_url).status_code == 302
     assert not Annotation.objects.exists()
+
+
+def test_a_superseded_versions_annotations_are_read_only(filesystem_storage, clinician, patient):
+    first = stored_document(user=clinician, patient=patient, data=samples.pdf(1), title="Report")
+    kept = Annotation.objects.create(
+        document=first, kind="marker", page=1, geometry={"x": 0.5, "y": 0.5}, author=clinician
+    )
+    api = factories.token_client(clinician)
+    api.post(
+        f"/api/documents/{first.pk}/versions/",
+        {"file": SimpleUploadedFile("v2.pdf", samples.pdf(2))},
+        format="multipart",
+    )
+
+    added = api.post(
+        f"/api/documents/{first.pk}/annotations/",
+        {"kind": "marker", "page": 1, "geometry": {"x": 0.1, "y": 0.1}},
+        format="json",
+    )
+    removed = api.delete(f"/api/documents/{first.pk}/annotations/{kept.pk}/")
+
+    assert (added.status_code, added.json()["detail"]["error_code"]) == (409, "version_superseded")
+    assert (removed.status_code, removed.json()["detail"]["error_code"]) == (409, "version_superseded")
+    assert list(Annotation.objects.filter(document=first)) == [kept]
+    page = factories.signed_in_client(clinician).get(f"/documents/{first.pk}/").content.decode()
+    assert "annotations are shown read-only" in page and 'data-readonly="true"' in page

@@ -24,7 +24,7 @@ from apps.accounts.models import User
 from apps.audit.actions import Action
 from apps.audit.services import audit_denied, audit_record
 from apps.documents.audit import ensure_not_sealed
-from apps.documents.errors import AnnotationInvalid
+from apps.documents.errors import AnnotationInvalid, VersionSuperseded
 from apps.documents.models import Annotation, AnnotationKind, Document
 from apps.documents.permissions import may_delete_annotation
 from quill.errors import Conflict, NotFound, PermissionDenied
@@ -107,6 +107,8 @@ def _check_text(kind: str, text: Any) -> str:
 
 
 def _check_document(document: Document) -> None:
+    if not document.is_current:
+        raise VersionSuperseded(document_id=str(document.pk))
     if document.deleted_at is not None:
         raise Conflict("This document has been deleted; restore it before annotating it.")
     if not document.is_available:
@@ -148,6 +150,8 @@ def annotation_delete(*, actor: User, annotation: Annotation) -> None:
     """Remove an annotation: its author or an administrator/owner; audited as `annotation.deleted`."""
     document = annotation.document
     ensure_not_sealed(actor=actor, document=document, attempted="annotation.delete")
+    if not document.is_current:
+        raise VersionSuperseded(document_id=str(document.pk))
     if not may_delete_annotation(actor, annotation):
         audit_denied(
             action=Action.ACCESS_DENIED,

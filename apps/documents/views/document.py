@@ -115,7 +115,7 @@ def document_detail(request: AuthenticatedHttpRequest, document_id: str) -> Http
         and not document.sealed
         and (allowed is None or document.category in allowed),
         "may_delete": user.is_manager and document.deleted_at is None and not document.sealed,
-        "may_annotate": not document.sealed,
+        "may_annotate": not document.sealed and document.is_current and document.deleted_at is None,
         "letter_url": _letter_url(document) if document.sealed else "",
         "version_form": NewVersionForm(),
         "delete_form": DeleteForm(),
