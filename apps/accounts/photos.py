@@ -5,7 +5,7 @@ from __future__ import annotations
 from apps.accounts.models import User
 from apps.audit.actions import Action
 from apps.audit.services import audit_record
-from apps.files.photos import photo_change, photo_replace
+from apps.files.photos import photo_replace
 from apps.files.spooling import SpooledFile
 from quill.errors import PermissionDenied
 
@@ -23,24 +23,20 @@ def ensure_may_change_user_photo(*, actor: User, user: User) -> None:
 
 
 def _change(*, actor: User, user: User, spooled: SpooledFile | None, action: Action) -> User:
-    try:
-        ensure_may_change_user_photo(actor=actor, user=user)
-    except PermissionDenied:
-        if spooled is not None:
-            spooled.discard()
-        raise
-
-    def record(old_keys: list[str]) -> None:
-        audit_record(
+    photo_replace(
+        owner=user,
+        prefix=user_photo_prefix(user),
+        spooled=spooled,
+        check=lambda: ensure_may_change_user_photo(actor=actor, user=user),
+        record=lambda change: audit_record(
             action=action,
             actor=actor,
             organisation_id=user.organisation_id,
             object_type="user",
             object_id=user.pk,
-            details={"photo": photo_change(spooled, old_keys)},
-        )
-
-    photo_replace(owner=user, prefix=user_photo_prefix(user), spooled=spooled, record=record)
+            details={"photo": change},
+        ),
+    )
     return user
 
 

@@ -113,16 +113,23 @@ class PhotoOwner(Protocol):
 
 
 def photo_replace(
-    *, owner: PhotoOwner, prefix: str, spooled: SpooledFile | None, record: Callable[[list[str]], None]
+    *,
+    owner: PhotoOwner,
+    prefix: str,
+    spooled: SpooledFile | None,
+    check: Callable[[], None],
+    record: Callable[[str], object],
 ) -> None:
     """Store a new photo pair under `prefix` (or none, to remove it) and point `owner` at it.
 
-    Render and store first; then, in one transaction, lock the owner's row, swap the keys and
-    call `record(old_keys)` (the caller's audit event). The old objects go after commit; the new
-    ones go at once if anything fails.
+    `check()` first (the caller's permission rule; the upload is discarded if it refuses).
+    Render and store; then, in one transaction, lock the owner's row, swap the keys and call
+    `record(change)` with "added", "replaced" or "removed" (the caller's audit event). The old
+    objects go after commit; the new ones go at once if anything fails.
     """
     new_keys: list[str] = []
     try:
+        check()
         if spooled is not None:
             photo, avatar_bytes = _render(spooled)
             new_keys = list(_keys(prefix))
@@ -130,7 +137,7 @@ def photo_replace(
         photo_key, avatar_key = new_keys or ["", ""]
         with transaction.atomic():
             old_keys = _swap(owner, photo_key=photo_key, avatar_key=avatar_key)
-            record(old_keys)
+            record(_change_name(spooled, old_keys))
             transaction.on_commit(lambda: _remove_now(old_keys))
     except BaseException:
         _remove_now(new_keys)
@@ -151,6 +158,6 @@ def _swap(owner: PhotoOwner, *, photo_key: str, avatar_key: str) -> list[str]:
     return [key for key in old if key]
 
 
-def photo_change(spooled: SpooledFile | None, old_keys: list[str]) -> str:
+def _change_name(spooled: SpooledFile | None, old_keys: list[str]) -> str:
     """How the audit event describes the change."""
     return "removed" if spooled is None else "replaced" if old_keys else "added"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from apps.accounts.models import User
 from apps.audit.actions import Action
 from apps.audit.services import audit_record
-from apps.files.photos import photo_change, photo_replace
+from apps.files.photos import photo_replace
 from apps.files.spooling import SpooledFile
 from apps.patients import access
 from apps.patients.models import Patient
@@ -22,25 +22,21 @@ def ensure_may_change_patient_photo(*, actor: User, patient: Patient) -> None:
 
 
 def _change(*, actor: User, patient: Patient, spooled: SpooledFile | None, action: Action) -> Patient:
-    try:
-        ensure_may_change_patient_photo(actor=actor, patient=patient)
-    except PermissionDenied:
-        if spooled is not None:
-            spooled.discard()
-        raise
-
-    def record(old_keys: list[str]) -> None:
-        audit_record(
+    photo_replace(
+        owner=patient,
+        prefix=patient_photo_prefix(patient),
+        spooled=spooled,
+        check=lambda: ensure_may_change_patient_photo(actor=actor, patient=patient),
+        record=lambda change: audit_record(
             action=action,
             actor=actor,
             organisation_id=patient.organisation_id,
             patient_id=patient.pk,
             object_type="patient",
             object_id=patient.pk,
-            details={"photo": photo_change(spooled, old_keys)},
-        )
-
-    photo_replace(owner=patient, prefix=patient_photo_prefix(patient), spooled=spooled, record=record)
+            details={"photo": change},
+        ),
+    )
     return patient
 
 
