@@ -248,17 +248,9 @@ def document_audit_events(*, document: Document, version_ids: list, limit: int =
 
 def document_titles(ids: list[str]) -> dict[str, str]:
     """Titles of documents by id (any state: the access report names deleted ones too)."""
-    valid = [value for value in ids if _is_uuid(value)]
+    valid = [parsed for parsed in map(_uuid_or_none, ids) if parsed is not None]
     rows = Document.objects.filter(pk__in=valid).values_list("pk", "title", "version_number")
     return {str(pk): f"{title} (version {version})" if version > 1 else title for pk, title, version in rows}
-
-
-def _is_uuid(value: str) -> bool:
-    try:
-        uuid.UUID(value)
-    except ValueError:
-        return False
-    return True
 
 
 @dataclass(frozen=True)
