@@ -7,7 +7,6 @@ from typing import Any
 from apps.audit.actions import Action
 from apps.audit.models import AuditEvent, Outcome
 from apps.audit.services import audit_record
-from apps.documents.errors import LetterDocumentLocked
 from apps.documents.models import Document
 
 
@@ -32,21 +31,3 @@ def audit_document(
         outcome=outcome,
         details=details,
     )
-
-
-def ensure_not_sealed(*, actor: Any, document: Document, attempted: str) -> None:
-    """Refuse, and audit, any change to a final letter's PDF made other than by amending the letter.
-
-    ``sealed`` is set when the row is inserted and never changes, so checking the caller's
-    copy is safe outside the change's transaction, which lets the denial's audit event commit.
-    """
-    if not document.sealed:
-        return
-    audit_document(
-        Action.ACCESS_DENIED,
-        document=document,
-        actor=actor,
-        outcome=Outcome.DENIED,
-        details={"reason": LetterDocumentLocked.error_code, "attempted": attempted},
-    )
-    raise LetterDocumentLocked(document_id=str(document.pk))

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from apps.accounts.models import User
 from apps.audit.actions import Action
+from apps.audit.models import Outcome
 from apps.audit.services import audit_denied
-from apps.documents.models import Annotation, Category
+from apps.documents.audit import audit_document
+from apps.documents.errors import LetterDocumentLocked
+from apps.documents.models import Annotation, Category, Document
 from quill.errors import PermissionDenied
 
 BILLING_CATEGORIES = frozenset({Category.INSURANCE})
@@ -45,3 +50,21 @@ def ensure_manager(*, user: User, doing: str) -> None:
 def may_delete_annotation(user: User, annotation: Annotation) -> bool:
     """Its author, or an administrator or owner."""
     return annotation.author_id == user.pk or user.is_manager
+
+
+def ensure_not_sealed(*, actor: Any, document: Document, attempted: str) -> None:
+    """Refuse, and audit, any change to a final letter's PDF made other than by amending the letter.
+
+    ``sealed`` is set when the row is inserted and never changes, so checking the caller's
+    copy is safe outside the change's transaction, which lets the denial's audit event commit.
+    """
+    if not document.sealed:
+        return
+    audit_document(
+        Action.ACCESS_DENIED,
+        document=document,
+        actor=actor,
+        outcome=Outcome.DENIED,
+        details={"reason": LetterDocumentLocked.error_code, "attempted": attempted},
+    )
+    raise LetterDocumentLocked(document_id=str(document.pk))

@@ -23,10 +23,9 @@ from django.db import transaction
 from apps.accounts.models import User
 from apps.audit.actions import Action
 from apps.audit.services import audit_denied, audit_record
-from apps.documents.audit import ensure_not_sealed
 from apps.documents.errors import AnnotationInvalid, VersionSuperseded
 from apps.documents.models import Annotation, AnnotationKind, Document
-from apps.documents.permissions import may_delete_annotation
+from apps.documents.permissions import ensure_not_sealed, may_delete_annotation
 from quill.errors import Conflict, NotFound, PermissionDenied
 
 MAX_POINTS = 2000

@@ -11,10 +11,10 @@ from django.utils import timezone
 from apps.accounts.models import User
 from apps.audit.actions import Action
 from apps.audit.services import changes
-from apps.documents.audit import audit_document, ensure_not_sealed
+from apps.documents.audit import audit_document
 from apps.documents.errors import InvalidCategory
 from apps.documents.models import Category, Document
-from apps.documents.permissions import ensure_manager, ensure_may_file_category
+from apps.documents.permissions import ensure_manager, ensure_may_file_category, ensure_not_sealed
 from apps.documents.services.retention import patient_retention_recompute
 from apps.documents.services.scanning import document_announce
 from quill.errors import Conflict, ValidationFailed

@@ -19,10 +19,9 @@ from django.utils import timezone
 from apps.accounts.models import User
 from apps.audit.actions import Action
 from apps.audit.services import audit_record
-from apps.documents.audit import ensure_not_sealed
 from apps.documents.errors import InvalidCategory
 from apps.documents.models import AVAILABLE_SCAN_STATUSES, Category, Document, ScanStatus
-from apps.documents.permissions import ensure_may_file_category
+from apps.documents.permissions import ensure_may_file_category, ensure_not_sealed
 from apps.documents.services.retention import patient_retention_recompute, retention_for_new_documents
 from apps.documents.services.scanning import document_announce
 from apps.files import storage
