@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TypeVar, cast
 
 import pypdfium2 as pdfium
@@ -23,6 +24,10 @@ PDF_SUPERSAMPLE = 2  # render at twice the target size, then downscale: legible 
 PDF_MAX_SCALE = 4.0  # a postage-stamp page is not rendered at poster size
 IMAGE_FORMATS = {"image/jpeg": "JPEG", "image/png": "PNG", "image/tiff": "TIFF"}
 PHOTO_FORMATS = ("JPEG", "PNG", "WEBP")
+PAGE_MAX_PIXELS = 24_000_000  # a long scroll of a page is rendered narrower rather than at any size
+WEBP_MAX_SIDE = 16_383  # the format's limit
+PAGE_WEBP_METHOD = 2
+EXIF_ORIENTATION = 0x0112
 
 
 R = TypeVar("R")
@@ -122,21 +127,57 @@ def _encode_webp(image: Image.Image) -> bytes:
     return buffer.getvalue()
 
 
-def render_page(path: str, content_type: str, page: int, *, width: int = 1000) -> tuple[bytes, int]:
-    """(WebP of page ``page`` at about ``width`` px wide, page count): the portal's annotation surface.
+@dataclass(frozen=True)
+class RenderedPage:
+    """One page as WebP, with what a viewer needs to lay it out."""
 
-    PDFs render the requested page; TIFF scans show their first frame as page 1 of 1.
+    data: bytes
+    page_count: int
+    width: int  # pixels of `data`
+    height: int
+    page_width: float  # the page itself: PDF points (1/72 in), or the scan's pixels
+    page_height: float
+
+
+def render_page(path: str, content_type: str, page: int, *, width: int = 1000) -> tuple[bytes, int]:
+    """(WebP of page ``page`` at about ``width`` px wide, page count): the letter preview's pages."""
+    rendered = render_page_image(path, content_type, page, width=width)
+    return rendered.data, rendered.page_count
+
+
+def render_page_image(path: str, content_type: str, page: int, *, width: int) -> RenderedPage:
+    """Page ``page`` as WebP ``width`` px wide (never more than ``PAGE_MAX_PIXELS``): the document viewer.
+
+    PDFs render the requested page; TIFF scans show their first frame as page 1 of 1,
+    never enlarged.
     """
     if content_type == "image/tiff":
         if page != 1:
             raise ThumbnailError("This image has one page.")
-        return make_thumbnail(path, content_type, max_side=width), 1
+        return _guarded(lambda: _render_scan(path, width))
     if content_type != "application/pdf":
         raise ThumbnailError("Only PDFs and TIFF scans are shown page by page.", content_type=content_type)
     return _guarded(lambda: _render_pdf_page(path, page, width))
 
 
-def _render_pdf_page(path: str, number: int, width: int) -> tuple[bytes, int]:
+def _render_scan(path: str, width: int) -> RenderedPage:
+    image = _open_upright(path, (IMAGE_FORMATS["image/tiff"],), width)
+    scan_width, scan_height = image.size
+    image = _fit(image, width)
+    return RenderedPage(_encode_page(image), 1, image.width, image.height, scan_width, scan_height)
+
+
+def _page_scale(page_width: float, page_height: float, width: int) -> float:
+    """``width`` px across, unless that would pass the pixel budget or WebP's largest side."""
+    area = max(page_width, 1) * max(page_height, 1)
+    return min(
+        width / max(page_width, 1),
+        (PAGE_MAX_PIXELS / area) ** 0.5,
+        WEBP_MAX_SIDE / max(page_width, page_height, 1),
+    )
+
+
+def _render_pdf_page(path: str, number: int, width: int) -> RenderedPage:
     document = pdfium.PdfDocument(path)
     try:
         count = len(document)
@@ -144,14 +185,54 @@ def _render_pdf_page(path: str, number: int, width: int) -> tuple[bytes, int]:
             raise ThumbnailError(f"This PDF has {count} pages.")
         page = document[number - 1]
         try:
-            page_width, _ = page.get_size()
-            bitmap = page.render(scale=min(width / max(page_width, 1), PDF_MAX_SCALE), may_draw_forms=False)
+            page_width, page_height = page.get_size()
+            bitmap = page.render(scale=_page_scale(page_width, page_height, width), may_draw_forms=False)
             try:
-                return _encode_webp(bitmap.to_pil().convert("RGB")), count
+                image = bitmap.to_pil().convert("RGB")
             finally:
                 bitmap.close()
         finally:
             page.close()
+    finally:
+        document.close()
+    return RenderedPage(_encode_page(image), count, image.width, image.height, page_width, page_height)
+
+
+def _encode_page(image: Image.Image) -> bytes:
+    """Pages are re-read more than thumbnails and are mostly text: a faster WebP method, same quality."""
+    buffer = io.BytesIO()
+    image.save(buffer, format="WEBP", quality=WEBP_QUALITY, method=PAGE_WEBP_METHOD)
+    return buffer.getvalue()
+
+
+def page_facts(path: str, content_type: str, page: int) -> tuple[int, float, float]:
+    """(page count, width, height of page ``page``) without rendering anything; sizes as in RenderedPage."""
+    if content_type == "image/tiff":
+        if page != 1:
+            raise ThumbnailError("This image has one page.")
+        return 1, *_guarded(lambda: _scan_size(path))
+    if content_type != "application/pdf":
+        raise ThumbnailError("Only PDFs and TIFF scans are shown page by page.", content_type=content_type)
+    return _guarded(lambda: _pdf_page_facts(path, page))
+
+
+def _scan_size(path: str) -> tuple[float, float]:
+    """The scan's size as shown: EXIF orientations 5 to 8 turn it a quarter, swapping the sides."""
+    with Image.open(path, formats=[IMAGE_FORMATS["image/tiff"]]) as image:
+        width, height = image.size
+        if image.getexif().get(EXIF_ORIENTATION, 1) in (5, 6, 7, 8):
+            return float(height), float(width)
+        return float(width), float(height)
+
+
+def _pdf_page_facts(path: str, number: int) -> tuple[int, float, float]:
+    document = pdfium.PdfDocument(path)
+    try:
+        count = len(document)
+        if not 1 <= number <= count:
+            raise ThumbnailError(f"This PDF has {count} pages.")
+        width, height = document.get_page_size(number - 1)
+        return count, width, height
     finally:
         document.close()
 
