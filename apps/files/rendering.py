@@ -4,12 +4,15 @@ Runs in a worker on files that already passed :mod:`apps.files.validation`,
 but stays safe alone: each image is opened with only its own decoder, Pillow's
 decompression-bomb guard stays on, and every failure is a :class:`ThumbnailError`.
 Output is re-encoded, so EXIF (camera GPS and the like) never reaches a thumbnail.
-pdfium is not thread-safe: call this from worker processes, not threads.
+pdfium is not thread-safe, and the web servers run threads (gunicorn gthread): every
+use of it here holds ``_PDFIUM``, a process-wide lock, from opening the PDF to closing
+it; encoding the WebP happens outside the lock.
 """
 
 from __future__ import annotations
 
 import io
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar, cast
@@ -31,6 +34,8 @@ EXIF_ORIENTATION = 0x0112
 
 
 R = TypeVar("R")
+
+_PDFIUM = threading.Lock()  # one pdfium call at a time in this process (see the module's docstring)
 
 
 def make_thumbnail(path: str, content_type: str, *, max_side: int = 320) -> bytes:
@@ -97,6 +102,11 @@ def _stretch_to_8bit(image: Image.Image) -> Image.Image:
 
 
 def _render_pdf_first_page(path: str, max_side: int) -> Image.Image:
+    with _PDFIUM:
+        return _render_pdf_first_page_locked(path, max_side)
+
+
+def _render_pdf_first_page_locked(path: str, max_side: int) -> Image.Image:
     document = pdfium.PdfDocument(path)
     try:
         if len(document) < 1:
@@ -173,11 +183,17 @@ def _page_scale(page_width: float, page_height: float, width: int) -> float:
     return min(
         width / max(page_width, 1),
         (PAGE_MAX_PIXELS / area) ** 0.5,
-        WEBP_MAX_SIDE / max(page_width, page_height, 1),
+        (WEBP_MAX_SIDE - 1) / max(page_width, page_height, 1),  # pdfium rounds sizes up
     )
 
 
 def _render_pdf_page(path: str, number: int, width: int) -> RenderedPage:
+    with _PDFIUM:
+        image, count, page_width, page_height = _draw_pdf_page(path, number, width)
+    return RenderedPage(_encode_page(image), count, image.width, image.height, page_width, page_height)
+
+
+def _draw_pdf_page(path: str, number: int, width: int) -> tuple[Image.Image, int, float, float]:
     document = pdfium.PdfDocument(path)
     try:
         count = len(document)
@@ -195,7 +211,7 @@ def _render_pdf_page(path: str, number: int, width: int) -> RenderedPage:
             page.close()
     finally:
         document.close()
-    return RenderedPage(_encode_page(image), count, image.width, image.height, page_width, page_height)
+    return image, count, page_width, page_height
 
 
 def _encode_page(image: Image.Image) -> bytes:
@@ -226,6 +242,11 @@ def _scan_size(path: str) -> tuple[float, float]:
 
 
 def _pdf_page_facts(path: str, number: int) -> tuple[int, float, float]:
+    with _PDFIUM:
+        return _pdf_page_facts_locked(path, number)
+
+
+def _pdf_page_facts_locked(path: str, number: int) -> tuple[int, float, float]:
     document = pdfium.PdfDocument(path)
     try:
         count = len(document)
@@ -239,4 +260,13 @@ def _pdf_page_facts(path: str, number: int) -> tuple[int, float, float]:
 
 def pdf_page_count(data: bytes) -> int:
     """How many pages a PDF has, without rendering any."""
-    return _guarded(lambda: len(pdfium.PdfDocument(data)))
+
+    def count() -> int:
+        with _PDFIUM:
+            document = pdfium.PdfDocument(data)
+            try:
+                return len(document)
+            finally:
+                document.close()
+
+    return _guarded(count)
