@@ -41,6 +41,8 @@ from apps.files.errors import MissingFile, ThumbnailError
 from quill.errors import NotFound, PermissionDenied, QuillError
 from quill.types import AuthenticatedHttpRequest
 
+ZOOM_STEPS = (50, 75, 100, 125, 150, 200, 300, 400)  # percent of the page's real size (96 CSS px an inch)
+
 
 @_portal
 @require_GET
@@ -122,6 +124,7 @@ def document_detail(request: AuthenticatedHttpRequest, document_id: str) -> Http
         "delete_form": DeleteForm(),
         "accept": ACCEPT,
         "content_url": reverse("documents-content", args=[document.pk]),
+        "zoom_steps": ZOOM_STEPS,
     }
     return render(request, "documents/detail.html", context)
 
