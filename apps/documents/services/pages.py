@@ -34,6 +34,7 @@ from apps.files.rendering import page_facts, render_page_image
 logger = logging.getLogger(__name__)
 
 RENDER_VERSION = 1
+FACTS_TTL = 30 * 24 * 3600  # seconds; a lost entry is read from the original again
 PAGED_TYPES = {"application/pdf", "image/tiff"}
 
 
@@ -89,7 +90,7 @@ def _facts_cache_key(document: Document, page: int) -> str:
 
 def _remember(document: Document, page: int, facts: PageFacts) -> None:
     try:
-        cache.set(_facts_cache_key(document, page), [facts.page_count, facts.page_width, facts.page_height], None)
+        cache.set(_facts_cache_key(document, page), [facts.page_count, facts.page_width, facts.page_height], FACTS_TTL)
     except Exception:  # the cache is a shortcut: without it the facts are read from the original again
         logger.warning("page facts not cached", exc_info=True)
 
