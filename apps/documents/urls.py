@@ -22,6 +22,7 @@ urlpatterns = [
     path("<uuid:document_id>/status", views.document_status, name="status"),
     path("<uuid:document_id>/thumbnail.webp", views.document_thumbnail, name="thumbnail"),
     path("<uuid:document_id>/pages/<int:page>.webp", views.document_page_image, name="page_image"),
+    path("<uuid:document_id>/pages/<int:page>/<str:size>.webp", views.document_page_image, name="page_image_sized"),
     path("<uuid:document_id>/new-version/", views.document_new_version_view, name="new_version"),
     path("<uuid:document_id>/delete/", views.document_delete_view, name="delete"),
     path("<uuid:document_id>/restore/", views.document_restore_view, name="restore"),

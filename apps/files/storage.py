@@ -61,6 +61,28 @@ def thumbnail_key(key: str) -> str:
     return f"{stem or key}_thumb.webp"
 
 
+RENDITIONS_SUFFIX = "_pages/"
+
+
+def renditions_prefix(key: str) -> str:
+    """Where the rendered pages of the object at `key` are kept: a folder beside it, `{uuid}_pages/`."""
+    stem, _, _ = key.rpartition(".")
+    return f"{stem or key}{RENDITIONS_SUFFIX}"
+
+
+def rendition_key(key: str, name: str) -> str:
+    """One rendered page of the object at `key`; `name` is made by the caller from numbers only."""
+    return f"{renditions_prefix(key)}{name}.webp"
+
+
+def renditions_owner_stem(key: str) -> str | None:
+    """The stem (key without extension) of the object whose renditions folder holds `key`, else None."""
+    stem, separator, rest = key.partition(RENDITIONS_SUFFIX)
+    if not separator or not stem or "/" in rest or not rest.endswith(".webp"):
+        return None
+    return stem
+
+
 # --- S3 ------------------------------------------------------------------------------
 
 
@@ -248,6 +270,45 @@ def delete(key: str) -> None:
         return
     with contextlib.suppress(FileNotFoundError):
         os.unlink(_fs_path(key))
+
+
+def delete_prefix(prefix: str) -> int:
+    """Remove every object under `prefix` (which must end with "/"); returns how many. None is not an error."""
+    if not prefix.endswith("/"):
+        raise ValueError("delete_prefix needs a folder prefix ending in '/'")
+    if is_s3():
+        removed = 0
+        for key, _, _ in list(list_keys(prefix)):
+            delete(key)
+            removed += 1
+        return removed
+    folder = _fs_path(prefix.rstrip("/"))
+    try:
+        names = os.listdir(folder)
+    except FileNotFoundError:
+        return 0
+    except OSError as exc:
+        raise StorageUnavailable() from exc
+    try:
+        shutil.rmtree(folder)
+    except FileNotFoundError:
+        pass
+    except OSError as exc:
+        raise StorageUnavailable() from exc
+    return len(names)
+
+
+def read_bytes(key: str) -> bytes:
+    """A small object's bytes (a thumbnail, a rendered page). FileNotFoundError when missing."""
+    reader = open_reader(key)
+    try:
+        return reader.read()
+    except FileNotFoundError:
+        raise
+    except Exception as exc:  # a connection dropped mid-read
+        raise StorageUnavailable() from exc
+    finally:
+        reader.close()
 
 
 def exists(key: str) -> bool:

@@ -136,7 +136,7 @@ def test_clinician_uploads_previews_annotates_and_replaces(live_server, page, sc
     expect(overlay.locator("g.annotation-highlight")).to_have_count(1)
     page.reload()
     expect(page.locator("[data-overlay] g.annotation")).to_have_count(3)
-    expect(page.locator("[data-overlay] text")).to_have_text("Check healing in 2 weeks")
+    expect(page.locator("[data-overlay] .note")).to_have_text("Check healing in 2 weeks")
     screenshot("document-image-annotated")
 
     # open the PDF: its first page is drawn for annotation; the browser's viewer is one click away

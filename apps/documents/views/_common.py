@@ -16,6 +16,7 @@ from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.http.response import HttpResponseBase
+from django.utils.cache import add_never_cache_headers
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 
@@ -41,6 +42,25 @@ refusals_as_pages = portal_refusals(not_found="There is no such document, or it 
 
 def _portal(view: Callable[..., HttpResponseBase]) -> Callable[..., HttpResponseBase]:
     return never_cache(login_required(refusals_as_pages(view)))
+
+
+def _portal_revalidated(view: Callable[..., HttpResponseBase]) -> Callable[..., HttpResponseBase]:
+    """Like `_portal`, for images the browser may keep but must ask about every time (ETag, no-cache).
+
+    The view sets `Cache-Control: private, no-cache` on its 200 and 304 answers, so each
+    view still reaches the server, is authorised and audited; anything else it answers
+    (refusals, redirects to sign in) is never stored.
+    """
+    inner = login_required(refusals_as_pages(view))
+
+    @wraps(view)
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+        response = inner(request, *args, **kwargs)
+        if response.status_code not in (200, 304):
+            add_never_cache_headers(response)
+        return response
+
+    return wrapper
 
 
 def _receives_files(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
