@@ -116,7 +116,7 @@ def logout_view(request: HttpRequest) -> HttpResponse:
         audit_record(action=Action.AUTH_LOGOUT, actor=request.user, object_type="user", object_id=request.user.pk)
     logout(request)
     messages.info(request, "You have signed out.")
-    return redirect("accounts:login")
+    return _signed_out(redirect("accounts:login"))
 
 
 @login_required
@@ -125,4 +125,10 @@ def sign_out_everywhere_view(request: AuthenticatedHttpRequest) -> HttpResponse:
     user_sign_out_everywhere(user=request.user)
     logout(request)
     messages.info(request, "You have been signed out on every device and browser.")
-    return redirect("accounts:login")
+    return _signed_out(redirect("accounts:login"))
+
+
+def _signed_out(response: HttpResponse) -> HttpResponse:
+    """Page images are kept in the browser's private cache while signed in; signing out empties it."""
+    response["Clear-Site-Data"] = '"cache"'
+    return response
