@@ -67,7 +67,8 @@
     if (summary) summary.remove();
     if (!problems.length) return;
     summary = el("div", { "class": "error-summary", role: "alert", tabindex: "-1", "data-error-summary": "" });
-    summary.append(el("h3", { "class": "error-summary-title" }, "There is a problem"));
+    // h3 under the patient page's "Documents" heading; the bulk page's form sits under its h1.
+    summary.append(el(form.dataset.summaryHeading || "h3", { "class": "error-summary-title" }, "There is a problem"));
     var list = el("ul", {});
     problems.forEach(function (problem) {
       var link = el("a", { href: "#" + problem[0].id }, problem[1]);
