@@ -25,6 +25,21 @@ class InvalidCategory(ValidationFailed):
     )
 
 
+class InvalidFileDetails(ValidationFailed):
+    """A bulk upload gave one file a title or clinical date of its own that cannot be used."""
+
+    error_code = "invalid_file_details"
+    default_message = "This file's own title or clinical date cannot be used."
+
+
+class BulkDetailsMismatch(ValidationFailed):
+    """A bulk upload's per-file details (``titles``, ``categories``, ``document_dates``) do not pair up
+    with its files, so Quill cannot tell which detail belongs to which file."""
+
+    error_code = "bulk_details_mismatch"
+    default_message = "Send each file's own details once for every file, in the order of the files, or not at all."
+
+
 class UnknownPatient(ValidationFailed):
     """The view layer decides whether to surface this or a 404 (no existence leak across organisations)."""
 

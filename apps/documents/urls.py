@@ -9,6 +9,7 @@ urlpatterns = [
     path("quarantine/", views.quarantine_list, name="quarantine"),
     path("patient/<uuid:patient_id>/upload/", views.document_upload_view, name="upload"),
     path("patient/<uuid:patient_id>/bulk/", views.document_bulk_view, name="bulk"),
+    path("patient/<uuid:patient_id>/list/", views.patient_documents_list, name="patient_list"),
     path("patient/<uuid:patient_id>/photo/", views.patient_photo_view, name="patient_photo"),
     path(
         "patient/<uuid:patient_id>/photo/<str:size>.webp",

@@ -46,7 +46,10 @@ class UploadRequest:
     bytes already under way (see ``apps.files.streaming``), completed only
     once every check has passed, under ``document_id``. ``sealed`` marks the
     signed rendering of another record (a final letter's PDF), which only that
-    record's amendment may supersede.
+    record's amendment may supersede. ``details_refusal`` is a refusal the caller
+    met while reading this file's own details (a clinical date that is not a date):
+    the file is refused with it, so a bulk upload reports it beside every other
+    file's outcome and stores nothing.
     """
 
     spooled: SpooledFile
@@ -60,6 +63,7 @@ class UploadRequest:
     declared_sha256: str = ""
     streamed: StreamingPut | None = field(default=None, repr=False)
     sealed: bool = False
+    details_refusal: QuillError | None = field(default=None, repr=False)
 
     def discard(self) -> None:
         """Remove the temp file and drop a streamed upload that was not completed."""
@@ -80,6 +84,8 @@ class BulkOutcome:
 
 
 def _check_category(category: str, actor: User) -> None:
+    if not category:
+        raise InvalidCategory("Choose a category for this file.")
     if category not in Category.values:
         raise InvalidCategory()
     ensure_may_file_category(user=actor, category=category)
@@ -87,6 +93,8 @@ def _check_category(category: str, actor: User) -> None:
 
 def _prepare(item: UploadRequest, actor: User) -> None:
     """Everything that can refuse a file before anything is stored."""
+    if item.details_refusal is not None:
+        raise item.details_refusal
     _check_category(item.category, actor)
     item.filename = clean_filename(item.filename)
     if item.declared_sha256 and item.declared_sha256 != item.spooled.sha256:
