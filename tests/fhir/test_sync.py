@@ -128,7 +128,11 @@ def test_a_new_clean_document_arrives_once_after_its_patient(fhir_settings, fhir
     assert document.fhir_synced_at is not None
     assert stored["status"] == "current"
     assert stored["subject"]["reference"] == f"Patient/{patient.fhir_id}"
-    assert stored["masterIdentifier"] == {"system": codes.QUILL_DOCUMENT_SYSTEM, "value": str(document.pk)}
+    assert stored["masterIdentifier"] == {
+        "use": "usual",
+        "system": codes.QUILL_DOCUMENT_SYSTEM,
+        "value": str(document.pk),
+    }
     attachment = stored["content"][0]["attachment"]
     assert attachment["url"] == f"{PUBLIC_BASE}/fhir/r4/Binary/{document.pk}"
     assert attachment["size"] == len(data)
@@ -341,8 +345,9 @@ def test_a_new_version_supersedes_the_old_one_which_it_replaces(fhir_settings, f
     assert set(by_quill_id) == {str(first.pk), str(second.pk)}
     assert by_quill_id[str(first.pk)]["status"] == "superseded"
     assert by_quill_id[str(second.pk)]["status"] == "current"
+    # relatesTo.target is a reference to the replaced version's resource on that server.
     assert by_quill_id[str(second.pk)]["relatesTo"] == [
-        {"code": "replaces", "target": {"identifier": {"system": codes.QUILL_DOCUMENT_SYSTEM, "value": str(first.pk)}}}
+        {"code": "replaces", "target": {"reference": f"DocumentReference/{by_quill_id[str(first.pk)]['id']}"}}
     ]
 
 
