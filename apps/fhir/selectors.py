@@ -34,6 +34,9 @@ from .responder import DateParam, TokenParam
 from .search import SearchRequest, StringParam, as_uuid
 
 NOTHING = Q(pk__in=[])
+# "No restriction" as a condition that survives OR: NOTHING | Q() is NOTHING in Django (an empty Q
+# drops out of a combination), so a value that matches everything must be a real condition.
+EVERYTHING = ~Q(pk__in=[])
 
 
 @dataclass(frozen=True)
@@ -95,10 +98,10 @@ def _by_id(token: TokenParam) -> Q:
 
 def _by_identifier(token: TokenParam) -> Q:
     if token.system == codes.QUILL_DOCUMENT_SYSTEM:
-        return Q() if token.code is None else _by_id(token)
+        return EVERYTHING if token.code is None else _by_id(token)
     if token.system == codes.URI_SYSTEM:
         if token.code is None:
-            return Q()
+            return EVERYTHING
         code = token.code.lower()
         return _by_id(TokenParam(None, code.removeprefix("urn:uuid:"))) if code.startswith("urn:uuid:") else NOTHING
     if token.system is None and token.code:
@@ -123,7 +126,7 @@ def _by_category(token: TokenParam) -> Q:
     if token.system not in (None, codes.QUILL_CATEGORY_SYSTEM):
         return NOTHING
     if token.code is None:
-        return Q()
+        return EVERYTHING
     return Q(category=token.code) if token.code in codes.QUILL_CATEGORIES else NOTHING
 
 
@@ -189,7 +192,7 @@ def _setting_condition(field: str, token: TokenParam, *, system_field: str | Non
     default_system = getattr(defaults, system_field) if system_field else system
     if token.system is not None and system_field is None and token.system != system:
         return NOTHING
-    stored = Q()
+    stored = EVERYTHING
     if token.code is not None:
         stored &= Q(**{f"organisation__mhd_settings__{field}": token.code})
     if token.system is not None and system_field is not None:
@@ -206,7 +209,7 @@ def _by_format(token: TokenParam) -> Q:
     """Every Quill document has the format code 'mimeType sufficient'."""
     coding = codes.MIME_TYPE_SUFFICIENT
     matches = token.system in (None, coding.system) and token.code in (None, coding.code)
-    return Q() if matches else NOTHING
+    return EVERYTHING if matches else NOTHING
 
 
 def _by_event(token: TokenParam) -> Q:
@@ -291,17 +294,17 @@ def _list_by_code(token: TokenParam) -> Q:
     # Quill keeps SubmissionSets only: code=folder matches nothing.
     if token.system not in (None, codes.MHD_LIST_TYPES_SYSTEM):
         return NOTHING
-    return Q() if token.code in (None, "submissionset") else NOTHING
+    return EVERYTHING if token.code in (None, "submissionset") else NOTHING
 
 
 def _list_by_status(token: TokenParam) -> Q:
     # A received SubmissionSet is never retired or withdrawn.
-    return Q() if token.code == "current" else NOTHING
+    return EVERYTHING if token.code == "current" else NOTHING
 
 
 def _list_by_identifier(token: TokenParam) -> Q:
     if token.system not in (None, codes.URI_SYSTEM) or token.code is None:
-        return Q() if token.system == codes.URI_SYSTEM else NOTHING
+        return EVERYTHING if token.system == codes.URI_SYSTEM else NOTHING
     code = token.code
     condition = Q(unique_id=code)
     if code.lower().startswith("urn:uuid:"):
@@ -381,7 +384,7 @@ def patient_identifier_condition(token: TokenParam, *, prefix: str = "") -> Q:
         return ~Q(**{f"{prefix}mrn": ""}) if code is None else Q(**{mrn: code})
     if token.system == codes.QUILL_PATIENT_SYSTEM:
         if code is None:
-            return Q()
+            return EVERYTHING
         patient_uuid = as_uuid(code)
         return Q(**{pk: patient_uuid}) if patient_uuid else NOTHING
     if token.system is None and code:

@@ -411,3 +411,53 @@ def test_billing_staff_may_not_provide_documents(registered, billing_user):
 
     assert response.status_code == 403
     assert not Document.objects.exists()
+
+
+# --- ITI-66 --------------------------------------------------------------------------------------
+
+
+def _lists(api, **params):
+    response = api.get(f"{FHIR}/List", params)
+    assert response.status_code == 200, response.content
+    bundle = response.json()
+    Bundle.model_validate(bundle)
+    return bundle
+
+
+def test_iti66_finds_the_submission_set_by_patient_code_and_status(api, registered, organisation):
+    answer = _post(api, provide_bundle([Doc(samples.pdf())], subject=nhs_subject(registered.nhs_number))).json()
+    other = make_patient(organisation, nhs_number=VALID_NHS_NUMBERS[3])
+    _post(api, provide_bundle([Doc(samples.pdf(1))], subject=nhs_subject(other.nhs_number)))
+
+    found = _lists(api, patient=str(registered.pk), code="submissionset", status="current")
+
+    assert found["total"] == 1
+    (entry,) = found["entry"]
+    assert f"List/{entry['resource']['id']}" == answer["entry"][0]["response"]["location"]
+    assert entry["resource"]["entry"] == [{"item": {"reference": answer["entry"][1]["response"]["location"]}}]
+    assert _lists(api, patient=str(registered.pk), code="folder")["total"] == 0
+    assert _lists(api, patient=str(registered.pk), status="retired")["total"] == 0
+    assert _lists(api, **{"patient.identifier": f"https://fhir.nhs.uk/Id/nhs-number|{other.nhs_number}"})["total"] == 1
+
+
+def test_iti66_finds_the_submission_set_by_its_identifier(api, registered):
+    bundle = provide_bundle([Doc(samples.pdf())], subject=nhs_subject(registered.nhs_number))
+    _post(api, bundle)
+    unique_id = bundle["entry"][0]["resource"]["identifier"][0]["value"]
+
+    assert _lists(api, identifier=f"urn:ietf:rfc:3986|{unique_id}")["total"] == 1
+    assert _lists(api, identifier="urn:ietf:rfc:3986|urn:oid:1.2.3")["total"] == 0
+
+
+def test_iti66_shows_another_organisation_nothing(api, registered, other_clinician):
+    answer = _post(api, provide_bundle([Doc(samples.pdf())], subject=nhs_subject(registered.nhs_number))).json()
+    intruder = token_client(other_clinician, keyword="Bearer")
+
+    assert _lists(intruder, patient=str(registered.pk))["total"] == 0
+    assert _lists(intruder, code="submissionset")["total"] == 0
+    _refused(intruder.get(f"{FHIR}/{answer['entry'][0]['response']['location']}"), 404, "not_found", None)
+    assert AuditEvent.objects.filter(action="access.denied", actor_id=other_clinician.pk).exists()
+
+
+def test_iti66_refuses_an_unknown_status(api):
+    _refused(api.get(f"{FHIR}/List?status=draft"), 400, "invalid_search_parameter", None)
