@@ -64,6 +64,18 @@ class FhirRejectedError(QuillError):
         self.operation_outcome = operation_outcome
 
 
+class FhirVersionConflict(FhirRejectedError):
+    """412 on an ``If-Match`` update: the resource changed on the server; re-read its version, then retry."""
+
+
+class FhirResourceGone(FhirRejectedError):
+    """404/410 for a resource Quill had written: it was deleted on the server."""
+
+
+class FhirDeleteRefused(FhirRejectedError):
+    """405/409 on DELETE: the server keeps its resources; Quill marks the copy entered-in-error instead."""
+
+
 class FhirMappingError(ValidationFailed):
     """The facts cannot be turned into a valid FHIR resource."""
 
