@@ -31,9 +31,9 @@ SPILL_THRESHOLD = 16 * 1024
 # The bundle without its documents: resources, identifiers, codes. Far below this in practice.
 MAX_METADATA_BYTES = 8 * 1024 * 1024
 
-_IN_STRING = re.compile(rb'["\\]')
 _STRUCTURAL = re.compile(rb'["{}\[\],:]')
 _WHITESPACE = b" \t\r\n"
+_BASE64_ALPHABET = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/="
 # JSON escapes that may appear inside base64 text: an escaped solidus and line wrapping.
 _BASE64_ESCAPES = {ord("/"): b"/", ord("n"): b"", ord("r"): b"", ord("t"): b""}
 
@@ -90,12 +90,18 @@ class _Base64Sink:
             return
         if self._finished:
             raise binascii.Error("data after the base64 padding")
-        data = self._pending + text
+        if text.translate(None, _BASE64_ALPHABET):
+            raise binascii.Error("a character outside the base64 alphabet")
+        data = self._pending + text if self._pending else text
         usable = len(data) - len(data) % 4
         if usable:
             quanta = data[:usable]
-            self.spooler.write(binascii.a2b_base64(quanta, strict_mode=True))
-            self._finished = quanta.endswith(b"=")
+            # "=" only pads the last quantum; the alphabet was checked above, so the fast decoder is exact.
+            padding = quanta.find(b"=")
+            if padding != -1 and padding < usable - 2:
+                raise binascii.Error("padding inside the base64 text")
+            self.spooler.write(binascii.a2b_base64(quanta))
+            self._finished = padding != -1
         self._pending = data[usable:]
 
     def finish(self) -> SpooledFile:
@@ -156,16 +162,17 @@ class _Reader:
     def inside(self, buffer: bytes, position: int) -> int:
         if self.escaped:
             return self._escape(buffer, position)
-        match = _IN_STRING.search(buffer, position)
-        end = len(buffer) if match is None else match.start()
+        # bytes.find is memchr: far faster than a regular expression over megabytes of base64.
+        quote, backslash = buffer.find(b'"', position), buffer.find(b"\\", position)
+        end = min(index for index in (quote, backslash, len(buffer)) if index != -1)
         self._text(buffer[position:end])
-        if match is None:
+        if end == len(buffer):
             return end
-        if match.group() == b"\\":
+        if end == backslash:
             self.escaped = True
-            return match.end()
+            return end + 1
         self._close_string()
-        return match.end()
+        return end + 1
 
     def _escape(self, buffer: bytes, position: int) -> int:
         self.escaped = False
@@ -196,8 +203,9 @@ class _Reader:
             return
         self.sink = _Base64Sink(Spooler(max_bytes=self.max_document_bytes, tmp_dir=self.tmp_dir))
         pending, self.string = bytes(self.string), bytearray()
-        for escape, replacement in ((b"\\/", b"/"), (b"\\n", b""), (b"\\r", b""), (b"\\t", b"")):
-            pending = pending.replace(escape, replacement)
+        if b"\\" in pending:
+            for escape, replacement in ((b"\\/", b"/"), (b"\\n", b""), (b"\\r", b""), (b"\\t", b"")):
+                pending = pending.replace(escape, replacement)
         if b"\\" in pending:
             raise ProvideBundleInvalid(
                 "A long text in the bundle is not base64 document content; document data must be base64.",
