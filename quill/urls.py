@@ -4,6 +4,7 @@ from django.templatetags.static import static
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from apps.fhir import views as fhir_views
 from apps.patients import views as patient_views
 from quill import health
 from quill.api_root import api_root
@@ -28,5 +29,7 @@ urlpatterns = [
     path("api/", include("apps.documents.api_urls")),
     path("api/", include("apps.letters.api_urls")),
     path("api/", include("apps.audit.api_urls")),
+    # ITI-65 POSTs the transaction Bundle to the FHIR base, which clients write without a slash.
+    path("fhir/r4", fhir_views.TransactionView.as_view(), name="fhir-transaction"),
     path("fhir/r4/", include("apps.fhir.urls")),
 ]

@@ -2,7 +2,7 @@ from django.apps import AppConfig
 
 
 class FhirConfig(AppConfig):
-    """FHIR R4: Quill's own MHD endpoint and outbound sync. No models of its own."""
+    """FHIR R4: Quill's own MHD endpoint (Responder and Recipient) and outbound sync."""
 
     name = "apps.fhir"
     label = "fhir"

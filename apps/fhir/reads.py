@@ -16,7 +16,7 @@ from django.conf import settings
 
 from apps.accounts.models import User
 from apps.audit.actions import Action
-from apps.audit.services import audit_record
+from apps.audit.services import audit_denied, audit_record
 from apps.documents.errors import DocumentCorrupt
 from apps.documents.models import AVAILABLE_SCAN_STATUSES, Document
 from apps.documents.services.delivery import ensure_available
@@ -25,12 +25,21 @@ from apps.fhir.errors import BinaryTooLargeForJson
 from apps.files import storage
 from apps.patients.models import Patient
 from apps.patients.services import patient_mark_viewed
+from quill.errors import NotFound
 
-from .facts import document_facts, patient_facts
-from .mapping import document_reference, patient_resource
+from .facts import document_facts, patient_facts, submission_set_facts
+from .mapping import document_reference, patient_resource, submission_set_list
 from .responder import binary_resource, searchset_bundle
 from .search import SearchRequest
-from .selectors import Page, fhir_document_get, fhir_document_search, fhir_patient_get, fhir_patient_search
+from .selectors import (
+    Page,
+    fhir_document_get,
+    fhir_document_search,
+    fhir_patient_get,
+    fhir_patient_search,
+    fhir_submission_set_get,
+    fhir_submission_set_search,
+)
 
 CHANNEL = "fhir"
 # A Binary resource carries the bytes base64-encoded inside JSON, in memory; bigger
@@ -141,6 +150,55 @@ def _verified_bytes(document: Document, user: User) -> bytes:
         document_mark_corrupt(document_id=document.pk, reason="FHIR Binary re-hash mismatch", actor=user)
         raise DocumentCorrupt()
     return bytes(data)
+
+
+# --- List (ITI-66: SubmissionSets) ----------------------------------------------------------------
+
+
+def list_search_bundle(*, user: User, search: SearchRequest) -> dict[str, Any]:
+    """ITI-66: a searchset Bundle of the matching SubmissionSet Lists (one audit event per page)."""
+    page = fhir_submission_set_search(user=user, search=search)
+    bundle = _bundle("List", search, page, [submission_set_list(submission_set_facts(row)) for row in page.rows])
+    patient_ids = sorted({str(row.patient_id) for row in page.rows})
+    audit_record(
+        action=Action.FHIR_SEARCH,
+        actor=user,
+        patient_id=patient_ids[0] if len(patient_ids) == 1 else None,
+        object_type="submission_set",
+        details={
+            "resource": "List",
+            "criteria": search.as_details(),
+            "total": page.total,
+            "returned": [str(row.pk) for row in page.rows],
+            "patients": patient_ids,
+        },
+    )
+    return bundle
+
+
+def list_read(*, user: User, list_id: str) -> dict[str, Any]:
+    """``List/{id}``: a received SubmissionSet; 404 (audited) unknown or not the caller's."""
+    try:
+        submission_set = fhir_submission_set_get(user=user, list_id=list_id)
+    except NotFound:
+        audit_denied(
+            action=Action.ACCESS_DENIED,
+            actor=user,
+            reason="not_found",
+            object_type="submission_set",
+            object_id=list_id[:64],
+        )
+        raise
+    resource = submission_set_list(submission_set_facts(submission_set))
+    audit_record(
+        action=Action.FHIR_LIST_VIEWED,
+        actor=user,
+        patient_id=submission_set.patient_id,
+        object_type="submission_set",
+        object_id=submission_set.pk,
+        details={"channel": CHANNEL},
+    )
+    return resource
 
 
 # --- Patient -------------------------------------------------------------------------------------

@@ -26,15 +26,39 @@ from .responder import MAX_PAGE_SIZE, parse_date_param, parse_token_param
 DEFAULT_PAGE_SIZE = 20
 OFFSET_PARAM = "_offset"
 
-DOCUMENT_TOKEN_PARAMS = frozenset({"_id", "identifier", "patient.identifier", "status", "category", "type"})
+DOCUMENT_TOKEN_PARAMS = frozenset(
+    {
+        "_id",
+        "identifier",
+        "patient.identifier",
+        "status",
+        "category",
+        "type",
+        "event",
+        "facility",
+        "setting",
+        "security-label",
+        "format",
+    }
+)
 # date and _lastUpdated are instants; creation (attachment.creation) and period (context.period) are the
 # document's clinical date.
 DOCUMENT_DATE_PARAMS = frozenset({"date", "_lastUpdated", "creation", "period"})
-DOCUMENT_PARAMS = DOCUMENT_TOKEN_PARAMS | DOCUMENT_DATE_PARAMS | {"patient"}
+# The contained author's name parts (MHD ITI-67 author.given / author.family).
+DOCUMENT_STRING_PARAMS = frozenset({"author.given", "author.family"})
+DOCUMENT_PARAMS = DOCUMENT_TOKEN_PARAMS | DOCUMENT_DATE_PARAMS | DOCUMENT_STRING_PARAMS | {"patient", "related"}
+# ITI-66 Find Document Lists (SubmissionSets).
+LIST_PARAMS = frozenset({"_id", "patient", "patient.identifier", "code", "status", "identifier", "date"})
+LIST_STATUSES = frozenset({"current", "retired", "entered-in-error"})
 PATIENT_STRING_PARAMS = frozenset({"family", "given", "name"})
 PATIENT_PARAMS = frozenset({"identifier", "_id", "birthdate", "gender"}) | PATIENT_STRING_PARAMS
+STRING_PARAMS = PATIENT_STRING_PARAMS | DOCUMENT_STRING_PARAMS
 # FHIR string search: starts-with, case-insensitive, unless :exact or :contains.
 STRING_MODIFIERS = frozenset({"exact", "contains"})
+# The modifiers Quill implements, by parameter; any other modifier is refused.
+PARAM_MODIFIERS: dict[str, frozenset[str]] = dict.fromkeys(STRING_PARAMS, STRING_MODIFIERS) | {
+    "related": frozenset({"identifier"}),
+}
 # Result parameters that shape the page rather than filter it.
 PAGING_PARAMS = frozenset({"_count", OFFSET_PARAM})
 # Format parameters every FHIR server understands; Quill only speaks JSON.
@@ -107,6 +131,11 @@ def parse_patient_search(params: Iterable[tuple[str, str]], *, strict: bool = Fa
     return _parse(params, known=PATIENT_PARAMS, parse_value=_patient_value, strict=strict)
 
 
+def parse_list_search(params: Iterable[tuple[str, str]], *, strict: bool = False) -> SearchRequest:
+    """Parse a ``List`` search (ITI-66): patient, patient.identifier, code, status, identifier, date."""
+    return _parse(params, known=LIST_PARAMS, parse_value=_list_value, strict=strict)
+
+
 def wants_fhir_json(accept: str, format_param: str | None) -> bool:
     """Whether a Binary read asks for a FHIR ``Binary`` resource rather than the raw bytes."""
     if format_param:
@@ -134,13 +163,13 @@ def _parse(params: Iterable[tuple[str, str]], *, known: frozenset[str], parse_va
         elif name in FORMAT_PARAMS:
             if name == "_format" and value.strip().lower() not in JSON_FORMATS:
                 raise InvalidSearchParameter(f"Quill serves FHIR as JSON only, not {value!r}.", parameter=name)
-        elif base in known and modifier and not (base in PATIENT_STRING_PARAMS and modifier in STRING_MODIFIERS):
+        elif base in known and modifier and modifier not in PARAM_MODIFIERS.get(base, ()):
             raise InvalidSearchParameter(f"The modifier ':{modifier}' is not supported on {base}.", parameter=name)
         elif base in known:
             if value == "":
                 continue  # FHIR: an empty parameter value is ignored
-            values = parse_value(base, value)
-            if base in PATIENT_STRING_PARAMS:
+            values = parse_value(base, value, modifier)
+            if base in STRING_PARAMS:
                 values = tuple(StringParam(item, modifier) for item in values)
             clauses.append(Clause(base, values, value, modifier))
         elif strict:
@@ -156,11 +185,15 @@ def _non_negative_int(name: str, value: str) -> int:
     return int(value)
 
 
-def _document_value(name: str, value: str) -> tuple[Any, ...]:
+def _document_value(name: str, value: str, modifier: str = "") -> tuple[Any, ...]:
     if name in DOCUMENT_DATE_PARAMS:
         return tuple(parse_date_param(item) for item in _split_or(value))
     if name == "patient":
         return tuple(_patient_reference(item) for item in _split_or(value))
+    if name in DOCUMENT_STRING_PARAMS:
+        return _strings(name, value)
+    if name == "related" and not modifier:
+        return tuple(item.strip() for item in _split_or(value))  # references: related:identifier takes tokens
     tokens = tuple(parse_token_param(item) for item in _split_or(value))
     if name == "status":
         for token in tokens:
@@ -171,14 +204,29 @@ def _document_value(name: str, value: str) -> tuple[Any, ...]:
     return tokens
 
 
-def _patient_value(name: str, value: str) -> tuple[Any, ...]:
+def _list_value(name: str, value: str, modifier: str = "") -> tuple[Any, ...]:
+    if name == "date":
+        return tuple(parse_date_param(item) for item in _split_or(value))
+    if name == "patient":
+        return tuple(_patient_reference(item) for item in _split_or(value))
+    tokens = tuple(parse_token_param(item) for item in _split_or(value))
+    if name == "status" and any(token.code not in LIST_STATUSES for token in tokens):
+        raise InvalidSearchParameter(f"status must be one of {sorted(LIST_STATUSES)}.", parameter=name, value=value)
+    return tokens
+
+
+def _strings(name: str, value: str) -> tuple[str, ...]:
+    strings = tuple(item.replace("\\,", ",").strip() for item in _split_or(value))
+    if not all(strings):
+        raise InvalidSearchParameter(f"{name} needs some text to match.", parameter=name, value=value)
+    return strings
+
+
+def _patient_value(name: str, value: str, modifier: str = "") -> tuple[Any, ...]:
     if name == "birthdate":
         return tuple(parse_date_param(item) for item in _split_or(value))
     if name in PATIENT_STRING_PARAMS:
-        strings = tuple(item.replace("\\,", ",").strip() for item in _split_or(value))
-        if not all(strings):
-            raise InvalidSearchParameter(f"{name} needs some text to match.", parameter=name, value=value)
-        return strings
+        return _strings(name, value)
     tokens = tuple(parse_token_param(item) for item in _split_or(value))
     if name == "gender":
         for token in tokens:

@@ -23,11 +23,16 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apps.documents.errors import RangeNotSatisfiable
+from apps.documents.permissions import ensure_document_role
 from apps.documents.services.delivery import document_content_response, range_not_satisfiable_response
 from apps.fhir import codes, reads
+from apps.fhir.bundle_stream import body_chunks, read_bundle
+from apps.fhir.errors import ProvideBundleInvalid
 from apps.fhir.mapping import validate_resource
+from apps.fhir.recipient import document_bundle_provide
 from apps.fhir.responder import capability_statement
-from apps.fhir.search import parse_document_search, parse_patient_search, wants_fhir_json
+from apps.fhir.search import parse_document_search, parse_list_search, parse_patient_search, wants_fhir_json
+from apps.files.upload_handler import configured_max_upload_bytes
 from quill.errors import QuillError
 from quill.types import AuthenticatedRequest
 
@@ -40,8 +45,10 @@ _ISSUE_TYPES = {
     406: "not-supported",
     409: "conflict",
     410: "deleted",
+    413: "too-long",
     415: "not-supported",
     416: "invalid",
+    422: "processing",
     429: "throttled",
     503: "transient",
 }
@@ -62,32 +69,45 @@ class FhirContentNegotiation(BaseContentNegotiation):
         return renderers[0], renderers[0].media_type
 
 
-def outcome_response(status: int, message: str, *, error_code: str, headers: dict[str, str] | None = None) -> Response:
-    """An OperationOutcome with one error issue; Quill's ``error_code`` rides in ``issue.details``."""
-    outcome = validate_resource(
-        OperationOutcome,
-        {
-            "resourceType": "OperationOutcome",
-            "issue": [
-                {
-                    "severity": "error",
-                    "code": _ISSUE_TYPES.get(status, "exception" if status >= 500 else "processing"),
-                    "details": {
-                        "coding": [{"system": codes.ERROR_CODE_SYSTEM, "code": error_code}],
-                        "text": message,
-                    },
-                    "diagnostics": message,
-                }
-            ],
+def outcome_response(
+    status: int,
+    message: str,
+    *,
+    error_code: str,
+    headers: dict[str, str] | None = None,
+    issue_code: str | None = None,
+    expression: str | None = None,
+) -> Response:
+    """An OperationOutcome with one error issue; Quill's ``error_code`` rides in ``issue.details``.
+
+    ``expression`` names the element the refusal is about (``Bundle.entry[2]`` for ITI-65).
+    """
+    issue: dict[str, Any] = {
+        "severity": "error",
+        "code": issue_code or _ISSUE_TYPES.get(status, "exception" if status >= 500 else "processing"),
+        "details": {
+            "coding": [{"system": codes.ERROR_CODE_SYSTEM, "code": error_code}],
+            "text": message,
         },
-    )
+        "diagnostics": message,
+    }
+    if expression:
+        issue["expression"] = [expression]
+    outcome = validate_resource(OperationOutcome, {"resourceType": "OperationOutcome", "issue": [issue]})
     return Response(outcome, status=status, headers=headers)
 
 
 def fhir_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     """Every refusal as an OperationOutcome with the matching HTTP status."""
     if isinstance(exc, QuillError):
-        return outcome_response(exc.http_status, exc.message, error_code=exc.error_code)
+        entry = exc.data.get("entry")
+        return outcome_response(
+            exc.http_status,
+            exc.message,
+            error_code=exc.error_code,
+            issue_code=getattr(exc, "fhir_issue_code", None),
+            expression=f"Bundle.entry[{entry}]" if isinstance(entry, int) else None,
+        )
     if isinstance(exc, Http404):
         return outcome_response(404, "Not found.", error_code="not_found")
     if isinstance(exc, DjangoPermissionDenied):
@@ -173,6 +193,40 @@ class PatientSearchView(FhirView):
 class PatientReadView(FhirView):
     def get(self, request: AuthenticatedRequest, resource_id: str) -> Response:
         return Response(reads.patient_read(user=request.user, patient_id=resource_id))
+
+
+class TransactionView(FhirView):
+    """ITI-65 Provide Document Bundle: a transaction Bundle POSTed to the base, read as a stream."""
+
+    def post(self, request: AuthenticatedRequest) -> Response:
+        ensure_document_role(user=request.user)
+        media_type = (request.content_type or "").split(";")[0].strip().lower()
+        if media_type not in (codes.FHIR_JSON_MIME_TYPE, "application/json"):
+            return outcome_response(
+                415,
+                f"Send the Bundle as {codes.FHIR_JSON_MIME_TYPE}, not {media_type or 'without a Content-Type'}.",
+                error_code="unsupported_media_type",
+            )
+        if request.stream is None:
+            raise ProvideBundleInvalid("The request has no body; POST the transaction Bundle.")
+        bundle = read_bundle(
+            body_chunks(request.stream),
+            max_document_bytes=configured_max_upload_bytes(),
+            tmp_dir=settings.FILE_UPLOAD_TEMP_DIR,
+        )
+        result = document_bundle_provide(actor=request.user, bundle=bundle, max_documents=settings.QUILL_MAX_BULK_FILES)
+        return Response(result.response, status=200)
+
+
+class ListSearchView(FhirView):
+    def get(self, request: AuthenticatedRequest) -> Response:
+        search = parse_list_search(_pairs(request), strict=self.strict(request))
+        return Response(reads.list_search_bundle(user=request.user, search=search))
+
+
+class ListReadView(FhirView):
+    def get(self, request: AuthenticatedRequest, resource_id: str) -> Response:
+        return Response(reads.list_read(user=request.user, list_id=resource_id))
 
 
 class UnsupportedView(FhirView):

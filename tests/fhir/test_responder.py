@@ -25,7 +25,7 @@ from apps.fhir.responder import (
     parse_token_param,
     searchset_bundle,
 )
-from apps.fhir.search import DOCUMENT_PARAMS, PATIENT_PARAMS
+from apps.fhir.search import DOCUMENT_PARAMS, LIST_PARAMS, PATIENT_PARAMS
 from tests.fhir.fhir_server import FhirTestServer
 from tests.fhir.test_mapping import BASE_URL, make_document
 
@@ -44,7 +44,8 @@ def test_capability_statement_is_a_valid_r4_mhd_document_responder() -> None:
     assert statement["fhirVersion"] == "4.0.1"
     assert statement["kind"] == "instance"
     assert statement["instantiates"] == [
-        "https://profiles.ihe.net/ITI/MHD/CapabilityStatement/IHE.MHD.DocumentResponder"
+        "https://profiles.ihe.net/ITI/MHD/CapabilityStatement/IHE.MHD.DocumentResponder",
+        "https://profiles.ihe.net/ITI/MHD/CapabilityStatement/IHE.MHD.DocumentRecipient",
     ]
     assert statement["software"] == {"name": "Quill", "version": "1.2.3"}
     assert statement["implementation"]["url"] == f"{BASE_URL}/fhir/r4"
@@ -59,13 +60,18 @@ def test_capability_statement_declares_the_supported_interactions_and_search_par
 
     resources = {entry["type"]: entry for entry in statement["rest"][0]["resource"]}
     assert statement["date"] == "2024-01-01T00:00:00Z"
-    assert set(resources) == {"DocumentReference", "Binary", "Patient"}
+    assert set(resources) == {"DocumentReference", "Binary", "Patient", "List"}
+    assert [i["code"] for i in statement["rest"][0]["interaction"]] == ["transaction"]
     assert [i["code"] for i in resources["DocumentReference"]["interaction"]] == ["read", "search-type"]
+    assert [i["code"] for i in resources["List"]["interaction"]] == ["read", "search-type"]
     assert [i["code"] for i in resources["Binary"]["interaction"]] == ["read"]
     assert [i["code"] for i in resources["Patient"]["interaction"]] == ["read", "search-type"]
     # What is declared is exactly what the parser applies (anything else is flagged or refused).
     assert {p["name"] for p in resources["DocumentReference"]["searchParam"]} == DOCUMENT_PARAMS | {"_count"}
     assert {p["name"] for p in resources["Patient"]["searchParam"]} == PATIENT_PARAMS | {"_count"}
+    assert {p["name"] for p in resources["List"]["searchParam"]} == LIST_PARAMS | {"_count"}
+    mhd_iti67 = {"author.given", "author.family", "event", "facility", "setting", "security-label", "format", "related"}
+    assert mhd_iti67 <= DOCUMENT_PARAMS
     assert {"creation", "period", "date", "patient.identifier"} <= DOCUMENT_PARAMS
     assert {"family", "given", "name", "birthdate", "gender", "identifier"} <= PATIENT_PARAMS
 

@@ -19,7 +19,7 @@ from apps.documents.services.retention import patient_retention_recompute
 from apps.documents.services.scanning import document_announce
 from quill.errors import Conflict, ValidationFailed
 
-EDITABLE_FIELDS = ("title", "category", "document_date", "encounter_id")
+EDITABLE_FIELDS = ("title", "category", "document_date", "document_date_given", "encounter_id")
 
 
 def _snapshot(document: Document) -> dict[str, Any]:
@@ -55,6 +55,7 @@ def document_update(
             locked.category = category
         if document_date is not None:
             locked.document_date = document_date
+            locked.document_date_given = True
         if encounter_id is not None:
             locked.encounter_id = encounter_id.strip()[:64]
         diff = changes(before, _snapshot(locked))

@@ -22,6 +22,7 @@ from apps.audit.services import audit_record
 from apps.documents.models import Document, ErasureDecision, ErasureRequest
 from apps.documents.retention_rules import retain_until
 from apps.documents.services.pages import document_remove_renditions
+from apps.documents.services.scanning import document_announce
 from apps.files import storage
 from apps.patients.models import Patient
 from quill.errors import ValidationFailed
@@ -126,6 +127,8 @@ def document_purge(*, document_id: uuid.UUID | str, today: date | None = None) -
         renditions_removed = document_remove_renditions(document=document)
         document.purged_at = timezone.now()
         document.save(update_fields=["purged_at", "updated_at"])
+        # The copy on the external FHIR server must not outlive the bytes: its sync deletes it there.
+        document_announce(document=document)
         audit_record(
             action=Action.DOCUMENT_PURGED,
             actor=None,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 from typing import cast
@@ -151,7 +152,10 @@ def _new_document(
         encounter_id=(item.encounter_id or "").strip(),
         title=title[:255],
         category=item.category,
+        # Without a clinical date the upload date stands in for list ordering and retention;
+        # document_date_given keeps the difference, so FHIR never presents it as clinical.
         document_date=item.document_date or timezone.localdate(),
+        document_date_given=item.document_date is not None,
         original_filename=item.filename,
         content_type=validated.content_type,
         size=item.spooled.size,
@@ -228,8 +232,18 @@ def _audit_upload(document: Document, actor: User, *, action: Action = Action.DO
     )
 
 
-def _store(pairs: list[tuple[UploadRequest, Document]], actor: User, *, replaced: Document | None = None) -> None:
-    """Put the objects, then write rows and events in one transaction; undo the objects on failure."""
+def _store(
+    pairs: list[tuple[UploadRequest, Document]],
+    actor: User,
+    *,
+    replaced: Document | None = None,
+    with_rows: Callable[[list[Document]], None] | None = None,
+) -> None:
+    """Put the objects, then write rows and events in one transaction; undo the objects on failure.
+
+    ``with_rows`` is called inside that transaction once the rows exist, for a caller's own
+    rows that must stand or fall with the documents (an MHD SubmissionSet).
+    """
     _put_objects(pairs)
     try:
         documents = [document for _, document in pairs]
@@ -241,6 +255,8 @@ def _store(pairs: list[tuple[UploadRequest, Document]], actor: User, *, replaced
                     document_announce(document=replaced)
             extends = retention_for_new_documents(patient_id=documents[0].patient_id, documents=documents)
             Document.objects.bulk_create(documents)
+            if with_rows is not None:
+                with_rows(documents)
             if extends:
                 # A later clinical date extends the retention of the patient's whole record.
                 patient_retention_recompute(patient_id=documents[0].patient_id)
@@ -283,11 +299,18 @@ def document_upload(*, actor: User, patient: Patient, item: UploadRequest) -> Do
         item.discard()
 
 
-def document_upload_bulk(*, actor: User, patient: Patient, items: list[UploadRequest]) -> list[BulkOutcome]:
+def document_upload_bulk(
+    *,
+    actor: User,
+    patient: Patient,
+    items: list[UploadRequest],
+    with_rows: Callable[[list[Document]], None] | None = None,
+) -> list[BulkOutcome]:
     """All-or-nothing: if any file is refused, none is stored; every file gets an outcome.
 
     Refusals of individual files are reported in the outcomes (nothing raised);
-    a failure of the store or database raises after undoing everything.
+    a failure of the store or database raises after undoing everything. ``with_rows``
+    runs in the documents' transaction (see ``_store``).
     """
     outcomes = [BulkOutcome(filename=clean_filename(item.filename)) for item in items]
     try:
@@ -303,7 +326,7 @@ def document_upload_bulk(*, actor: User, patient: Patient, items: list[UploadReq
             outcome.document = _new_first_version(item, actor=actor, patient=patient)
             pairs.append((item, outcome.document))
         try:
-            _store(pairs, actor)
+            _store(pairs, actor, with_rows=with_rows)
         except BaseException:
             for outcome in outcomes:
                 outcome.document = None
@@ -322,7 +345,8 @@ def document_new_version(*, actor: User, current: Document, item: UploadRequest)
         item.category = item.category or current.category
         item.title = item.title or current.title
         item.encounter_id = item.encounter_id or current.encounter_id
-        item.document_date = item.document_date or current.document_date
+        if item.document_date is None and current.document_date_given:
+            item.document_date = current.document_date
         _prepare(item, actor)
         with transaction.atomic():
             locked = Document.objects.select_for_update().get(pk=current.pk)
