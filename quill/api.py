@@ -8,12 +8,13 @@ from __future__ import annotations
 from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
-from django.http import Http404
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.views import defaults
 from rest_framework import exceptions, pagination
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from quill.errors import QuillError
+from quill.errors import NotFound, QuillError
 
 _CODES: dict[type, tuple[str, str]] = {
     exceptions.NotAuthenticated: ("not_authenticated", "Sign in or send an API token."),
@@ -87,3 +88,14 @@ def _first_code(exc: exceptions.ValidationError) -> str:
 class Pagination(pagination.PageNumberPagination):
     page_size_query_param = "page_size"
     max_page_size = 200
+
+
+def page_not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
+    """Django's 404 for an address no route matches (``handler404``): under /api/ in the API's shape.
+
+    An id a route's converter refuses (``/api/documents/not-a-uuid/``) never reaches a view,
+    so without this an integrator would get an HTML page and no ``error_code``.
+    """
+    if request.path_info.startswith("/api/"):
+        return JsonResponse({"detail": NotFound().as_detail()}, status=404)
+    return defaults.page_not_found(request, exception)

@@ -8,11 +8,12 @@ bodies are ``application/fhir+json``.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
-from django.http import Http404, HttpResponse, StreamingHttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 from fhir.resources.R4B.operationoutcome import OperationOutcome
 from rest_framework import exceptions
 from rest_framework.negotiation import BaseContentNegotiation
@@ -28,7 +29,7 @@ from apps.fhir import codes, reads
 from apps.fhir.mapping import validate_resource
 from apps.fhir.responder import capability_statement
 from apps.fhir.search import parse_document_search, parse_patient_search, wants_fhir_json
-from quill.errors import QuillError
+from quill.errors import InvalidCharacters, QuillError
 from quill.types import AuthenticatedRequest
 
 _ISSUE_TYPES = {
@@ -64,7 +65,17 @@ class FhirContentNegotiation(BaseContentNegotiation):
 
 def outcome_response(status: int, message: str, *, error_code: str, headers: dict[str, str] | None = None) -> Response:
     """An OperationOutcome with one error issue; Quill's ``error_code`` rides in ``issue.details``."""
-    outcome = validate_resource(
+    return Response(operation_outcome(status, message, error_code=error_code), status=status, headers=headers)
+
+
+def invalid_input_response(request: HttpRequest, refusal: InvalidCharacters) -> HttpResponse:
+    """The input guard's refusal (quill/input_guard.py) as an OperationOutcome; registered in FhirConfig.ready."""
+    outcome = operation_outcome(refusal.http_status, refusal.message, error_code=refusal.error_code)
+    return HttpResponse(json.dumps(outcome), status=refusal.http_status, content_type=codes.FHIR_JSON_MIME_TYPE)
+
+
+def operation_outcome(status: int, message: str, *, error_code: str) -> dict[str, Any]:
+    return validate_resource(
         OperationOutcome,
         {
             "resourceType": "OperationOutcome",
@@ -81,7 +92,6 @@ def outcome_response(status: int, message: str, *, error_code: str, headers: dic
             ],
         },
     )
-    return Response(outcome, status=status, headers=headers)
 
 
 def fhir_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:

@@ -10,7 +10,6 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
 from rest_framework.exceptions import ValidationError
-from rest_framework.parsers import MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -37,6 +36,7 @@ from apps.patients.access import PatientAction
 from apps.patients.selectors import patient_get_for
 from quill.api import Pagination
 from quill.errors import QuillError
+from quill.parsers import MultiPartParser
 from quill.types import AuthenticatedRequest
 
 
