@@ -3,15 +3,16 @@
 PostgreSQL refuses NUL in text and psycopg cannot encode a lone surrogate, so such a
 value in a search box used to fail deep inside a query as a 500; Django itself turns
 bytes that are not UTF-8 into U+FFFD without a word, so a search silently looked for
-something else. ``InputGuardMiddleware`` checks every part of a request it can read
-without consuming an upload (the path, headers, cookies, the query string, url-encoded
-and JSON bodies) and answers 400 ``invalid_characters`` in the style of the URL's
-family: ``{"detail": ...}`` under ``/api/``, a page in the portal, and whatever a family
-registers with ``answer_under`` (the FHIR app: an OperationOutcome under ``/fhir/``).
+something else. ``InputGuardMiddleware`` checks the path, headers, cookies and query
+string of every request before anything reads them, and the url-encoded or JSON body of
+a portal view before the view (and CSRF) parses it; it answers 400 ``invalid_characters``
+in the style of the URL's family: ``{"detail": ...}`` under ``/api/``, a page in the
+portal, and whatever a family registers with ``answer_under`` (the FHIR app: an
+OperationOutcome under ``/fhir/``).
 
-Multipart bodies are parsed later, by views that first install the hashing upload
-handler, so they are checked where they are parsed: ``quill.parsers`` for the API and
-Django's form fields (which refuse NUL) in the portal.
+Bodies are checked where they are parsed otherwise: a DRF view's by its parsers
+(``quill.parsers``, only if the view parses its body at all), a portal multipart form's
+by ``_uploaded_files`` after the view installs the hashing upload handler.
 """
 
 from __future__ import annotations
@@ -71,7 +72,7 @@ def check_data(data: Any, where: str) -> None:
             pending.extend(value)
 
 
-def _utf8(raw: bytes, where: str) -> str:
+def decoded_utf8(raw: bytes, where: str) -> str:
     try:
         text = raw.decode("utf-8")  # strict: refuses overlong forms and encoded surrogates too
     except UnicodeDecodeError as exc:
@@ -90,8 +91,8 @@ def check_urlencoded(raw: bytes, what: str) -> None:
         if not pair:
             continue
         name, _, value = pair.partition(b"=")
-        shown = _shown(_utf8(unquote_to_bytes(name.replace(b"+", b" ")), f"name of a {what}"))
-        _utf8(unquote_to_bytes(value.replace(b"+", b" ")), f"{what} '{shown}'")
+        shown = _shown(decoded_utf8(unquote_to_bytes(name.replace(b"+", b" ")), f"name of a {what}"))
+        decoded_utf8(unquote_to_bytes(value.replace(b"+", b" ")), f"{what} '{shown}'")
 
 
 def _wire_bytes(text: str) -> bytes:
@@ -103,7 +104,7 @@ def _wire_bytes(text: str) -> bytes:
 
 
 def check_request(request: HttpRequest) -> None:
-    """Raise InvalidCharacters naming the first unacceptable part of `request` (its body only if small)."""
+    """Raise InvalidCharacters naming the first unacceptable part of `request` (its body aside)."""
     check_text(request.path_info, "address")
     for key, value in request.META.items():
         if key.startswith("HTTP_") and isinstance(value, str) and "\x00" in value:
@@ -112,11 +113,12 @@ def check_request(request: HttpRequest) -> None:
         check_text(name, "name of a cookie")
         check_text(value, f"cookie '{_shown(name)}'")
     check_urlencoded(_wire_bytes(request.META.get("QUERY_STRING", "")), "query parameter")
-    if request.method in _BODY_METHODS:
-        _check_body(request)
 
 
-def _check_body(request: HttpRequest) -> None:
+def check_body(request: HttpRequest) -> None:
+    """Raise InvalidCharacters for a url-encoded or JSON body that is unacceptable (if small enough to read)."""
+    if request.method not in _BODY_METHODS:
+        return
     content_type = (request.content_type or "").lower()
     form = content_type == "application/x-www-form-urlencoded"
     is_json = content_type == "application/json" or content_type.endswith("+json")
@@ -131,7 +133,7 @@ def _check_body(request: HttpRequest) -> None:
     if form:
         check_urlencoded(request.body, "form field")
         return
-    text = _utf8(request.body, "JSON body")
+    text = decoded_utf8(request.body, "JSON body")
     try:
         parsed = json.loads(text)
     except ValueError:
@@ -162,6 +164,20 @@ class InputGuardMiddleware:
         try:
             check_request(request)
         except InvalidCharacters as refusal:
-            logger.info("refused a request with invalid characters", extra={"where": refusal.where})
-            return refusal_response(request, refusal)
+            return _refused(request, refusal)
         return self.get_response(request)
+
+    def process_view(self, request: HttpRequest, view: Any, args: Any, kwargs: Any) -> HttpResponse | None:
+        """The body, once the view is known: a DRF view's own parsers check it (quill/parsers.py)."""
+        if hasattr(getattr(view, "cls", None), "parser_classes"):  # DRF's as_view() sets view.cls
+            return None
+        try:
+            check_body(request)
+        except InvalidCharacters as refusal:
+            return _refused(request, refusal)
+        return None
+
+
+def _refused(request: HttpRequest, refusal: InvalidCharacters) -> HttpResponse:
+    logger.info("refused a request with invalid characters", extra={"where": refusal.where})
+    return refusal_response(request, refusal)
