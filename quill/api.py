@@ -14,6 +14,7 @@ from rest_framework import exceptions, pagination
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from quill import request_context
 from quill.errors import NotFound, QuillError
 
 _CODES: dict[type, tuple[str, str]] = {
@@ -46,9 +47,16 @@ def error_response(error_code: str, message: str, http_status: int, **extra: Any
 
 
 def exception_handler(exc: Exception, context: dict) -> Response | None:
+    response = _error_response(exc, context)
+    detail = response.data.get("detail") if response is not None and isinstance(response.data, dict) else None
+    if isinstance(detail, dict):
+        request_context.note_refusal(str(detail.get("error_code", "")))  # for the denial audit
+    return response
+
+
+def _error_response(exc: Exception, context: dict) -> Response | None:
     if isinstance(exc, QuillError):
-        response = error_response(exc.error_code, exc.message, exc.http_status)
-        return response
+        return error_response(exc.error_code, exc.message, exc.http_status)
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()
     elif isinstance(exc, DjangoPermissionDenied):

@@ -84,6 +84,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "apps.audit.middleware.DenialAuditMiddleware",
     "django_otp.middleware.OTPMiddleware",
     "apps.accounts.middleware.IpAllowlistMiddleware",
     "apps.accounts.middleware.TotpRequiredMiddleware",

@@ -29,6 +29,7 @@ from apps.fhir import codes, reads
 from apps.fhir.mapping import validate_resource
 from apps.fhir.responder import capability_statement
 from apps.fhir.search import parse_document_search, parse_patient_search, wants_fhir_json
+from quill import request_context
 from quill.errors import InvalidCharacters, QuillError
 from quill.types import AuthenticatedRequest
 
@@ -65,6 +66,7 @@ class FhirContentNegotiation(BaseContentNegotiation):
 
 def outcome_response(status: int, message: str, *, error_code: str, headers: dict[str, str] | None = None) -> Response:
     """An OperationOutcome with one error issue; Quill's ``error_code`` rides in ``issue.details``."""
+    request_context.note_refusal(error_code)
     return Response(operation_outcome(status, message, error_code=error_code), status=status, headers=headers)
 
 

@@ -142,7 +142,9 @@ class DocumentDirectUploadView(APIView):
                 raise InvalidCategory()
             fields = _validated(DirectUploadFieldsSerializer, data)
             patient = _upload_patient(request.user, fields["patient_id"])
-            ensure_may_file_category(user=request.user, category=fields["category"])
+            ensure_may_file_category(
+                user=request.user, category=fields["category"], attempted="document.upload", patient_id=patient.pk
+            )
             declared = parse_repr_digest(request.headers.get("Repr-Digest", ""))
             document_id = uuid.uuid4()
             spooled, streamed = receive_body(
