@@ -70,3 +70,24 @@ class ServiceUnavailable(QuillError):
     error_code = "service_unavailable"
     http_status = 503
     default_message = "A service Quill depends on is unavailable; please try again shortly."
+
+
+class InvalidCharacters(ValidationFailed):
+    """Text that cannot be stored or compared: a NUL, an unpaired surrogate, or bytes that are not UTF-8.
+
+    PostgreSQL refuses NUL in text and Python cannot encode a lone surrogate, so such a
+    value would otherwise fail deep inside a query as a 500. ``where`` names the part of
+    the request (``query parameter 'q'``, ``header 'User-Agent'``, ``JSON body``).
+    """
+
+    error_code = "invalid_characters"
+    default_message = "The request contains characters Quill cannot accept."
+
+    def __init__(self, where: str) -> None:
+        super().__init__(
+            f"The {where} contains characters Quill cannot accept "
+            "(a NUL character, a broken character, or bytes that are not UTF-8 text). "
+            "Remove them and send the request again.",
+            where=where,
+        )
+        self.where = where

@@ -78,11 +78,13 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "quill.middleware.RequestIdMiddleware",
+    "quill.input_guard.InputGuardMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "apps.audit.middleware.DenialAuditMiddleware",
     "django_otp.middleware.OTPMiddleware",
     "apps.accounts.middleware.IpAllowlistMiddleware",
     "apps.accounts.middleware.TotpRequiredMiddleware",
@@ -300,6 +302,8 @@ REST_FRAMEWORK = {
     "DEFAULT_THROTTLE_CLASSES": ["quill.throttling.FailOpenUserRateThrottle"],  # a Redis outage must not fail requests
     "DEFAULT_THROTTLE_RATES": {"user": env_str("QUILL_API_THROTTLE_RATE", "6000/minute")},
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    # DRF's own parsers, checking parsed text for NUL and lone surrogates (quill/input_guard.py)
+    "DEFAULT_PARSER_CLASSES": ["quill.parsers.JSONParser", "quill.parsers.FormParser", "quill.parsers.MultiPartParser"],
     "UNAUTHENTICATED_USER": None,
 }
 SPECTACULAR_SETTINGS = {

@@ -9,6 +9,8 @@ from apps.patients import views as patient_views
 from quill import health
 from quill.api_root import api_root
 
+handler404 = "quill.api.page_not_found"
+
 urlpatterns = [
     path("", lambda request: redirect("patients:list"), name="home"),
     # Browsers ask for /favicon.ico on pages that do not name an icon (the admin, JSON, files).

@@ -7,6 +7,7 @@ from typing import Any
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from apps.accounts.models import User
+from apps.audit.security_log import security_log_cross_organisation
 from quill.errors import NotFound
 
 
@@ -16,6 +17,17 @@ def colleague_get_for(*, user: User, user_id: Any) -> User:
         raise NotFound()
     colleague = User.objects.filter(pk=user_id, organisation_id=user.organisation_id, is_active=True).first()
     if colleague is None:
+        # Audited by the denial middleware, alike for any id; which ids are other organisations'
+        # users only the installation's security log says.
+        owner_organisation_id = User.objects.filter(pk=user_id).values_list("organisation_id", flat=True).first()
+        if owner_organisation_id is not None and owner_organisation_id != user.organisation_id:
+            security_log_cross_organisation(
+                actor=user,
+                object_type="user",
+                object_id=user_id,
+                owner_organisation_id=owner_organisation_id,
+                attempted="user.photo",
+            )
         raise NotFound()
     return colleague
 

@@ -19,6 +19,7 @@ from apps.accounts.models import User
 from apps.accounts.selectors import user_names
 from apps.audit.actions import Action, action_label
 from apps.audit.models import AuditEvent
+from apps.audit.security_log import security_log_cross_organisation
 from apps.audit.services import audit_denied
 from apps.documents.errors import RestrictedPatientDocument
 from apps.documents.models import Annotation, Document, ScanStatus
@@ -66,6 +67,10 @@ def document_get_for(
 ) -> Document:
     """One document `user` may see (any version). 404 outside the organisation, 403 without the role.
 
+    Every refusal is audited as ``access.denied`` in the caller's chain: ``not_found`` (another
+    organisation's id and an unknown one alike, with the requested id and no patient),
+    ``deleted``, ``role`` or ``restricted_record``.
+
     The patient is always read with it (the restricted-record rule needs it); `related=()`
     suits paths that only serve the bytes, where joining and compiling the other three
     tables' columns is most of the lookup's cost.
@@ -73,15 +78,28 @@ def document_get_for(
     try:
         document_uuid = uuid.UUID(str(document_id))
     except ValueError as exc:
+        _audit_document_denied(user=user, reason="not_found", document_id=str(document_id)[:64], attempted=action)
         raise NotFound() from exc
     # One row by primary key needs no ORDER BY (.first() would add the model's ordering).
     found = Document.objects.select_related("patient", *related).filter(pk=document_uuid, purged_at__isnull=True)
     document = next(iter(found.order_by()[:1]), None)
     if document is None or document.organisation_id != user.organisation_id:
+        # The same event whether the id exists elsewhere or nowhere: the organisation's chain is
+        # no oracle for other organisations' records. Only the installation's operators see which.
+        _audit_document_denied(user=user, reason="not_found", document_id=document_uuid, attempted=action)
         if document is not None:
-            _audit_document_denied(user=user, reason="other_organisation", document_id=document_uuid, attempted=action)
+            security_log_cross_organisation(
+                actor=user,
+                object_type="document",
+                object_id=document_uuid,
+                owner_organisation_id=document.organisation_id,
+                attempted=action,
+            )
         raise NotFound()
     if document.deleted_at is not None and not (include_deleted and user.is_manager):
+        _audit_document_denied(
+            user=user, reason="deleted", document_id=document.pk, attempted=action, patient_id=document.patient_id
+        )
         raise NotFound()
     categories = allowed_categories(user)
     if categories is not None and document.category not in categories:
@@ -107,7 +125,7 @@ def document_get_for(
 
 
 def _audit_document_denied(
-    *, user: User, reason: str, document_id: uuid.UUID, attempted: str, patient_id: uuid.UUID | None = None
+    *, user: User, reason: str, document_id: uuid.UUID | str, attempted: str, patient_id: uuid.UUID | None = None
 ) -> None:
     """One ``access.denied`` event for a refused document lookup; ``attempted`` is the action asked for."""
     audit_denied(

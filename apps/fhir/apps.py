@@ -9,5 +9,8 @@ class FhirConfig(AppConfig):
 
     def ready(self) -> None:
         from apps.fhir.sync import register_handlers
+        from apps.fhir.views import invalid_input_response
+        from quill.input_guard import answer_under
 
         register_handlers()
+        answer_under("/fhir/", invalid_input_response)

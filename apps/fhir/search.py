@@ -25,6 +25,7 @@ from .responder import MAX_PAGE_SIZE, parse_date_param, parse_token_param
 
 DEFAULT_PAGE_SIZE = 20
 OFFSET_PARAM = "_offset"
+MAX_OFFSET = 10**9  # far past any organisation's records: a later page is simply empty
 
 DOCUMENT_TOKEN_PARAMS = frozenset(
     {
@@ -157,9 +158,9 @@ def _parse(params: Iterable[tuple[str, str]], *, known: frozenset[str], parse_va
     for name, value in params:
         base, _, modifier = name.partition(":")
         if name == "_count":
-            count = min(_non_negative_int(name, value), MAX_PAGE_SIZE)
+            count = _non_negative_int(name, value, at_most=MAX_PAGE_SIZE)
         elif name == OFFSET_PARAM:
-            offset = _non_negative_int(name, value)
+            offset = _non_negative_int(name, value, at_most=MAX_OFFSET)
         elif name in FORMAT_PARAMS:
             if name == "_format" and value.strip().lower() not in JSON_FORMATS:
                 raise InvalidSearchParameter(f"Quill serves FHIR as JSON only, not {value!r}.", parameter=name)
@@ -179,10 +180,17 @@ def _parse(params: Iterable[tuple[str, str]], *, known: frozenset[str], parse_va
     return SearchRequest(tuple(clauses), count, offset, tuple(ignored))
 
 
-def _non_negative_int(name: str, value: str) -> int:
-    if not value.strip().isdigit():
+def _non_negative_int(name: str, value: str, *, at_most: int) -> int:
+    """A whole number of 0 or more, capped at `at_most`.
+
+    ASCII digits only ("²" is a digit to ``str.isdigit`` but not to ``int``); a longer number
+    is capped before ``int`` sees it, which refuses thousands of digits, and before SQL, whose
+    OFFSET would overflow.
+    """
+    digits = value.strip()
+    if not (digits.isascii() and digits.isdigit()):
         raise InvalidSearchParameter(f"{name} must be a whole number of 0 or more.", parameter=name, value=value)
-    return int(value)
+    return at_most if len(digits) > len(str(at_most)) else min(int(digits), at_most)
 
 
 def _document_value(name: str, value: str, modifier: str = "") -> tuple[Any, ...]:

@@ -8,11 +8,12 @@ bodies are ``application/fhir+json``.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
-from django.http import Http404, HttpResponse, StreamingHttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 from fhir.resources.R4B.operationoutcome import OperationOutcome
 from rest_framework import exceptions
 from rest_framework.negotiation import BaseContentNegotiation
@@ -33,7 +34,8 @@ from apps.fhir.recipient import document_bundle_provide
 from apps.fhir.responder import capability_statement
 from apps.fhir.search import parse_document_search, parse_list_search, parse_patient_search, wants_fhir_json
 from apps.files.upload_handler import configured_max_upload_bytes
-from quill.errors import QuillError
+from quill import request_context
+from quill.errors import InvalidCharacters, QuillError
 from quill.types import AuthenticatedRequest
 
 _ISSUE_TYPES = {
@@ -82,19 +84,29 @@ def outcome_response(
 
     ``expression`` names the element the refusal is about (``Bundle.entry[2]`` for ITI-65).
     """
+    request_context.note_refusal(error_code)
+    outcome = operation_outcome(status, message, error_code=error_code, issue_code=issue_code, expression=expression)
+    return Response(outcome, status=status, headers=headers)
+
+
+def invalid_input_response(request: HttpRequest, refusal: InvalidCharacters) -> HttpResponse:
+    """The input guard's refusal (quill/input_guard.py) as an OperationOutcome; registered in FhirConfig.ready."""
+    outcome = operation_outcome(refusal.http_status, refusal.message, error_code=refusal.error_code)
+    return HttpResponse(json.dumps(outcome), status=refusal.http_status, content_type=codes.FHIR_JSON_MIME_TYPE)
+
+
+def operation_outcome(
+    status: int, message: str, *, error_code: str, issue_code: str | None = None, expression: str | None = None
+) -> dict[str, Any]:
     issue: dict[str, Any] = {
         "severity": "error",
         "code": issue_code or _ISSUE_TYPES.get(status, "exception" if status >= 500 else "processing"),
-        "details": {
-            "coding": [{"system": codes.ERROR_CODE_SYSTEM, "code": error_code}],
-            "text": message,
-        },
+        "details": {"coding": [{"system": codes.ERROR_CODE_SYSTEM, "code": error_code}], "text": message},
         "diagnostics": message,
     }
     if expression:
         issue["expression"] = [expression]
-    outcome = validate_resource(OperationOutcome, {"resourceType": "OperationOutcome", "issue": [issue]})
-    return Response(outcome, status=status, headers=headers)
+    return validate_resource(OperationOutcome, {"resourceType": "OperationOutcome", "issue": [issue]})
 
 
 def fhir_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:

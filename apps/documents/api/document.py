@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from drf_spectacular.utils import extend_schema
 from rest_framework import status
-from rest_framework.parsers import JSONParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -28,6 +27,7 @@ from apps.documents.services import (
 )
 from apps.documents.services.reading import document_record_read
 from apps.files.errors import MissingFile
+from quill.parsers import JSONParser, MultiPartParser
 from quill.types import AuthenticatedRequest
 
 

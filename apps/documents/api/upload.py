@@ -13,7 +13,6 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
 from rest_framework.exceptions import ValidationError
-from rest_framework.parsers import MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -48,6 +47,7 @@ from apps.patients.access import PatientAction
 from apps.patients.selectors import patient_get_for
 from quill.api import Pagination
 from quill.errors import QuillError
+from quill.parsers import MultiPartParser
 from quill.types import AuthenticatedRequest
 
 
@@ -223,7 +223,9 @@ class DocumentDirectUploadView(APIView):
                 raise InvalidCategory()
             fields = _validated(DirectUploadFieldsSerializer, data)
             patient = _upload_patient(request.user, fields["patient_id"])
-            ensure_may_file_category(user=request.user, category=fields["category"])
+            ensure_may_file_category(
+                user=request.user, category=fields["category"], attempted="document.upload", patient_id=patient.pk
+            )
             declared = parse_repr_digest(request.headers.get("Repr-Digest", ""))
             document_id = uuid.uuid4()
             spooled, streamed = receive_body(

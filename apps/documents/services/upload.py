@@ -11,7 +11,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
-from typing import cast
+from typing import Any, cast
 
 from django.conf import settings
 from django.db import transaction
@@ -84,19 +84,25 @@ class BulkOutcome:
         return self.document is not None
 
 
-def _check_category(category: str, actor: User) -> None:
+def _check_category(category: str, actor: User, *, patient_id: Any, replacing: Document | None) -> None:
     if not category:
         raise InvalidCategory("Choose a category for this file.")
     if category not in Category.values:
         raise InvalidCategory()
-    ensure_may_file_category(user=actor, category=category)
+    ensure_may_file_category(
+        user=actor,
+        category=category,
+        attempted="document.new_version" if replacing else "document.upload",
+        document=replacing,
+        patient_id=patient_id,
+    )
 
 
-def _prepare(item: UploadRequest, actor: User) -> None:
-    """Everything that can refuse a file before anything is stored."""
+def _prepare(item: UploadRequest, actor: User, *, patient_id: Any, replacing: Document | None = None) -> None:
+    """Everything that can refuse a file before anything is stored (outside any transaction: refusals are audited)."""
     if item.details_refusal is not None:
         raise item.details_refusal
-    _check_category(item.category, actor)
+    _check_category(item.category, actor, patient_id=patient_id, replacing=replacing)
     item.filename = clean_filename(item.filename)
     if item.declared_sha256 and item.declared_sha256 != item.spooled.sha256:
         raise DigestMismatch(declared=item.declared_sha256, received=item.spooled.sha256)
@@ -291,7 +297,7 @@ def _new_first_version(item: UploadRequest, *, actor: User, patient: Patient) ->
 def document_upload(*, actor: User, patient: Patient, item: UploadRequest) -> Document:
     """Validate and store one file for `patient` (already authorised for `actor` by a selector)."""
     try:
-        _prepare(item, actor)
+        _prepare(item, actor, patient_id=patient.pk)
         document = _new_first_version(item, actor=actor, patient=patient)
         _store([(item, document)], actor)
         return document
@@ -316,7 +322,7 @@ def document_upload_bulk(
     try:
         for item, outcome in zip(items, outcomes, strict=True):
             try:
-                _prepare(item, actor)
+                _prepare(item, actor, patient_id=patient.pk)
             except QuillError as exc:
                 outcome.error = exc
         if any(outcome.error for outcome in outcomes):
@@ -347,7 +353,7 @@ def document_new_version(*, actor: User, current: Document, item: UploadRequest)
         item.encounter_id = item.encounter_id or current.encounter_id
         if item.document_date is None and current.document_date_given:
             item.document_date = current.document_date
-        _prepare(item, actor)
+        _prepare(item, actor, patient_id=current.patient_id, replacing=current)
         with transaction.atomic():
             locked = Document.objects.select_for_update().get(pk=current.pk)
             if not locked.is_current or locked.deleted_at is not None:

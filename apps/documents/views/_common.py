@@ -27,6 +27,7 @@ from apps.patients.access import PatientAction
 from apps.patients.models import Patient
 from apps.patients.selectors import patient_get_for
 from quill.errors import NotFound
+from quill.input_guard import check_data
 from quill.portal import refusals_as_pages as portal_refusals
 
 PAGE_SIZE = 20
@@ -77,6 +78,12 @@ def _receives_files(view: Callable[..., HttpResponse]) -> Callable[..., HttpResp
 
 
 def _uploaded_files(request: HttpRequest, field: str) -> list:
+    """The files posted in `field`; the form's other fields are checked here, where the body is parsed.
+
+    A multipart body is parsed only after the hashing handler is installed, so the input guard
+    (quill/input_guard.py) cannot check it first.
+    """
+    check_data(dict(request.POST.lists()), "form")
     files = request.FILES.getlist(field)
     handler = request.upload_handlers[0]
     if isinstance(handler, HashingUploadHandler):
