@@ -110,9 +110,7 @@ TABLES = [
         "rows/erasure_requests.jsonl", ErasureRequest, lambda s: ErasureRequest.objects.filter(s.orgs()).order_by("pk")
     ),
     Table("rows/mhd_settings.jsonl", MhdSettings, lambda s: MhdSettings.objects.filter(s.orgs()).order_by("pk")),
-    Table(
-        "rows/submission_sets.jsonl", SubmissionSet, lambda s: SubmissionSet.objects.filter(s.orgs()).order_by("pk")
-    ),
+    Table("rows/submission_sets.jsonl", SubmissionSet, lambda s: SubmissionSet.objects.filter(s.orgs()).order_by("pk")),
     Table(
         "rows/submission_set_entries.jsonl",
         SubmissionSetEntry,
