@@ -19,6 +19,7 @@ from django.db.models import Prefetch, Q, QuerySet
 from django.utils import timezone
 
 from apps.accounts.models import User
+from apps.audit.security_log import security_log_cross_organisation
 from apps.documents.models import AVAILABLE_SCAN_STATUSES, Document
 from apps.documents.selectors import document_get_for, documents_visible_to
 from apps.fhir.errors import DocumentGone
@@ -286,6 +287,15 @@ def fhir_submission_set_get(*, user: User, list_id: str) -> SubmissionSet:
     submission_set_id = as_uuid(list_id)
     found = fhir_submission_sets_visible_to(user).filter(pk=submission_set_id).first() if submission_set_id else None
     if found is None:
+        owner = SubmissionSet.objects.filter(pk=submission_set_id).values_list("organisation_id", flat=True).first()
+        if owner is not None and owner != user.organisation_id:  # the installation's log, never the caller's chain
+            security_log_cross_organisation(
+                actor=user,
+                object_type="submission_set",
+                object_id=submission_set_id,
+                owner_organisation_id=owner,
+                attempted="fhir.list.read",
+            )
         raise NotFound("No such List.")
     return found
 

@@ -24,16 +24,23 @@ import pytest
 from django.db import transaction
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, resolve, reverse
+from django.utils import timezone
 
 from apps.audit.models import AuditEvent
 from apps.documents.models import Annotation
+from apps.fhir.models import SubmissionSet
 from tests import factories
 from tests.documents.helpers import document_row
 
 OBJECT_PARAMETERS = {"annotation_id", "document_id", "letter_id", "patient_id", "user_id", "resource_id"}
 METHODS = ("GET", "POST", "PATCH", "DELETE")
 # The object a FHIR read names by the resource type in its route's name.
-FHIR_RESOURCES = {"documentreference": "document_id", "binary": "document_id", "patient": "patient_id"}
+FHIR_RESOURCES = {
+    "documentreference": "document_id",
+    "binary": "document_id",
+    "patient": "patient_id",
+    "list": "submission_set_id",
+}
 
 
 @dataclass(frozen=True)
@@ -94,6 +101,15 @@ def clinic(organisation, other_organisation, patient) -> Clinic:
         actor=clinician, patient=patient, recipient_name="Dr J Smith", subject="Follow-up", body="Seen.",
         clinical_date=date(2024, 5, 1),
     )  # fmt: skip
+    submission_set = SubmissionSet.objects.create(
+        organisation=patient.organisation,
+        patient=patient,
+        unique_id="urn:oid:1.2.3.4.5",
+        source_id="urn:oid:1.2.3",
+        submitted_at=timezone.now(),
+        received_by=clinician,
+        response={"resourceType": "Bundle", "type": "transaction-response"},
+    )
     return Clinic(
         clinician=clinician,
         billing=factories.make_user(organisation, ["billing"]),
@@ -105,6 +121,7 @@ def clinic(organisation, other_organisation, patient) -> Clinic:
             "annotation_id": str(annotation.pk),
             "letter_id": str(letter.pk),
             "user_id": str(administrator.pk),
+            "submission_set_id": str(submission_set.pk),
         },
     )
 
@@ -115,7 +132,9 @@ def _value(route: Route, parameter: str, objects: dict[str, str]) -> str:
     if parameter in objects:
         return objects[parameter]
     assert parameter in {"page", "size", "path"}, f"the walk has no object for {parameter!r} in {route.name}"
-    return {"page": "1", "size": "photo", "path": "x"}[parameter]
+    if parameter == "size":  # a size the route knows, so the refusal is about the object
+        return "standard" if route.name == "documents:page_image_sized" else "photo"
+    return {"page": "1", "path": "x"}[parameter]
 
 
 def _path(route: Route, objects: dict[str, str]) -> str:
@@ -129,6 +148,7 @@ def _random_objects() -> dict[str, str]:
         "annotation_id": str(uuid.uuid4()),
         "letter_id": str(uuid.uuid4()),
         "user_id": "987654321",
+        "submission_set_id": str(uuid.uuid4()),
     }
 
 
