@@ -32,6 +32,8 @@ def page_problems(page, name: str) -> list[str]:
     found = []
     for label, viewport in (("desktop", DESKTOP), ("phone", PHONE)):
         page.set_viewport_size(viewport)
+        # From the top, as a page is first seen: axe cannot tell the colours behind what is scrolled away above.
+        page.evaluate("window.scrollTo(0, 0)")
         save_screenshot(page, f"page-{name}-{label}")
         found += [f"{name} ({label}): {problem}" for problem in axe_problems(page)]
         if label == "phone":
