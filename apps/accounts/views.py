@@ -105,7 +105,8 @@ def enrol_totp_view(request: AuthenticatedHttpRequest) -> HttpResponse:
             return redirect("patients:list")
         form.add_error("code", check.message)
     secret = b32encode(device.bin_key).decode("ascii")
-    qr_svg = segno.make(device.config_url, error="m").svg_inline(scale=5, title="TOTP QR code")
+    # A viewBox and no fixed size, so the stylesheet's size scales the whole code instead of cropping it.
+    qr_svg = segno.make(device.config_url, error="m").svg_inline(scale=5, title="TOTP QR code", omitsize=True)
     context = {"form": form, "secret": " ".join(secret[i : i + 4] for i in range(0, len(secret), 4)), "qr_svg": qr_svg}
     return render(request, "accounts/enrol_totp.html", context)
 

@@ -74,5 +74,12 @@ def axe_problems(page: Page) -> list[str]:
             if kind == "needs review" and item.get("impact") not in SERIOUS:
                 continue
             targets = ", ".join(" ".join(node["target"]) for node in item["nodes"][:5])
-            problems.append(f"{kind} {item['id']} ({item.get('impact')}): {item['help']} — {targets}")
+            problems.append(f"{kind} {item['id']} ({item.get('impact')}): {item['help']} — {targets}{_why(item)}")
     return problems
+
+
+def _why(item: dict) -> str:
+    """axe's own reason for the first element, e.g. why it could not decide a contrast."""
+    checks = [check for node in item["nodes"][:1] for key in ("any", "all", "none") for check in node.get(key, [])]
+    messages = [check["message"] for check in checks if check.get("message")]
+    return f" ({messages[0]})" if messages else ""
