@@ -180,7 +180,14 @@ STATIC_ROOT = VAR_DIR / "static"
 
 QUILL_STORAGE = env_choice("QUILL_STORAGE", "filesystem", {"filesystem", "s3"})
 QUILL_FILES_DIR = Path(env_str("QUILL_FILES_DIR", str(VAR_DIR / "documents")))
-QUILL_SIGNED_URL_SECONDS = env_int("QUILL_SIGNED_URL_SECONDS", 3600)
+# A presigned S3 URL cannot be revoked once issued (docs/security.md, "Download links"): keep it short.
+QUILL_SIGNED_URL_SECONDS = env_int("QUILL_SIGNED_URL_SECONDS", 5 * 60)
+if not 1 <= QUILL_SIGNED_URL_SECONDS <= 60 * 60:
+    raise ImproperlyConfigured(
+        f"QUILL_SIGNED_URL_SECONDS must be between 1 and 3600 (one hour); it is {QUILL_SIGNED_URL_SECONDS}. "
+        "A download link cannot be withdrawn once issued, so it should live only as long as a browser needs "
+        "to start the download (default 300)."
+    )
 QUILL_S3_SSE = env_str("QUILL_S3_SSE", "")
 # Stream large direct uploads with a Repr-Digest into S3 while they arrive (docs/documents.md).
 QUILL_S3_STREAM_UPLOADS = env_bool("QUILL_S3_STREAM_UPLOADS", False)
