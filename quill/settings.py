@@ -15,6 +15,7 @@ import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 from kombu import Queue
 
+from quill import secret_key
 from quill.env import env_bool, env_choice, env_float, env_int, env_list, env_str
 from quill.s3 import s3_client_config
 
@@ -24,8 +25,11 @@ VAR_DIR = Path(env_str("QUILL_VAR_DIR", str(BASE_DIR / "var")))
 QUILL_ENV = env_choice("QUILL_ENV", "development", {"development", "production"})
 PRODUCTION = QUILL_ENV == "production"
 
-_INSECURE_KEY = "django-insecure-quill-development-only-key-do-not-use-in-production"
-SECRET_KEY = env_str("DJANGO_SECRET_KEY", "" if PRODUCTION else _INSECURE_KEY)
+# Production must be given a key; a development installation makes its own on first run
+# (QUILL_VAR_DIR/secret-key) and serves a public or weak one only to this computer (quill/secret_key.py).
+SECRET_KEY = env_str("DJANGO_SECRET_KEY", "")
+if not SECRET_KEY and not PRODUCTION:
+    SECRET_KEY = secret_key.installation_key(VAR_DIR)
 DEBUG = env_bool("DJANGO_DEBUG", False)
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", [] if PRODUCTION else ["127.0.0.1", "localhost", "testserver"])
 CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS", [])
@@ -55,6 +59,7 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # --- Applications ---------------------------------------------------------------
 INSTALLED_APPS = [
     "quill.apps.QuillAdminConfig",
+    "quill.apps.QuillConfig",  # before staticfiles: its runserver refuses a public key beyond loopback
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -78,6 +83,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "quill.middleware.RequestIdMiddleware",
+    "quill.middleware.LoopbackOnlyWithPublicKeyMiddleware",
     "quill.input_guard.InputGuardMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -374,7 +380,7 @@ if env_int("QUILL_PROXY_COUNT", 0):
 
 if PRODUCTION:
     _problems = []
-    if not SECRET_KEY or SECRET_KEY == _INSECURE_KEY or len(SECRET_KEY) < 50 or len(set(SECRET_KEY)) < 5:
+    if secret_key.is_public(SECRET_KEY):
         _problems.append("DJANGO_SECRET_KEY must be set to a long random value (50+ characters)")
     if not ALLOWED_HOSTS:
         _problems.append("DJANGO_ALLOWED_HOSTS must list the host names Quill answers on")
