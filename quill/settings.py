@@ -83,6 +83,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "quill.middleware.RequestIdMiddleware",
+    "quill.csp.ContentSecurityPolicyMiddleware",
     "quill.middleware.LoopbackOnlyWithPublicKeyMiddleware",
     "quill.input_guard.InputGuardMiddleware",
     "django.middleware.security.SecurityMiddleware",
