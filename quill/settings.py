@@ -235,6 +235,8 @@ STORAGES = {
 QUILL_MAX_UPLOAD_BYTES = env_int("QUILL_MAX_UPLOAD_BYTES", 100 * 1024 * 1024)
 QUILL_MAX_IMAGE_PIXELS = env_int("QUILL_MAX_IMAGE_PIXELS", 50_000_000)
 QUILL_MAX_BULK_FILES = env_int("QUILL_MAX_BULK_FILES", 50)
+# Each wait for a piece of a request body, under gunicorn without the proxy (quill/slow_clients.py).
+QUILL_CLIENT_BODY_TIMEOUT_SECONDS = env_float("QUILL_CLIENT_BODY_TIMEOUT_SECONDS", 30.0)
 FILE_UPLOAD_MAX_MEMORY_SIZE = 0  # always spool to a temporary file
 FILE_UPLOAD_TEMP_DIR = env_str("QUILL_UPLOAD_TEMP_DIR", "") or None
 DATA_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
