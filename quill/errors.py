@@ -66,6 +66,14 @@ class Conflict(QuillError):
     default_message = "The request conflicts with the current state."
 
 
+class RequestTimeout(QuillError):
+    """The client stopped sending the request body part-way (quill/slow_clients.py)."""
+
+    error_code = "request_timeout"
+    http_status = 408
+    default_message = "The request stopped arriving before it was complete, so Quill gave up on it. Send it again."
+
+
 class ServiceUnavailable(QuillError):
     error_code = "service_unavailable"
     http_status = 503

@@ -1,4 +1,4 @@
-"""Project-wide middleware: a request id on every request, log line and response."""
+"""Project-wide middleware: a request id on every request, log line and response; a public key served locally only."""
 
 from __future__ import annotations
 
@@ -6,9 +6,11 @@ import re
 import uuid
 from collections.abc import Callable
 
+from django.conf import settings
+from django.core.exceptions import MiddlewareNotUsed
 from django.http import HttpRequest, HttpResponse
 
-from quill import request_context
+from quill import request_context, secret_key
 
 # fullmatch, not match with "$": "$" also matches before a final newline, which would let
 # "id\n" into log lines and audit events.
@@ -43,3 +45,24 @@ class RequestIdMiddleware:
             request_context.reset(token)
         response["X-Request-ID"] = request_id
         return response
+
+
+class LoopbackOnlyWithPublicKeyMiddleware:
+    """With a public or weak secret key, answer only requests made on this computer (quill/secret_key.py).
+
+    Whatever server runs Quill and whatever it binds to: a request from another address, or
+    one relayed by a proxy (which says so in X-Forwarded-For or Forwarded), is refused. With a
+    proper key this middleware removes itself at start-up.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        if not secret_key.is_public(settings.SECRET_KEY):
+            raise MiddlewareNotUsed()
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        relayed = "X-Forwarded-For" in request.headers or "Forwarded" in request.headers
+        if relayed or not secret_key.is_loopback(request.META.get("REMOTE_ADDR", "")):
+            message = secret_key.refusal(where="to requests from other computers, such as this one")
+            return HttpResponse(message, status=403, content_type="text/plain; charset=utf-8")
+        return self.get_response(request)

@@ -58,6 +58,7 @@ class Action(StrEnum):
     DOCUMENT_PREVIEWED = "document.previewed"
     DOCUMENT_VERSIONS_VIEWED = "document.versions_viewed"
     DOCUMENT_URL_ISSUED = "document.url_issued"
+    DOCUMENT_LINK_USED = "document.link_used"
     DOCUMENT_UPDATED = "document.updated"
     DOCUMENT_DELETED = "document.deleted"
     DOCUMENT_RESTORED = "document.restored"
@@ -128,6 +129,7 @@ LABELS: dict[Action, str] = {
     Action.DOCUMENT_PREVIEWED: "Viewed a page preview",
     Action.DOCUMENT_VERSIONS_VIEWED: "Listed the versions",
     Action.DOCUMENT_URL_ISSUED: "Issued a download link",
+    Action.DOCUMENT_LINK_USED: "Opened the file by a download link",
     Action.DOCUMENT_UPDATED: "Changed the details",
     Action.DOCUMENT_DELETED: "Deleted",
     Action.DOCUMENT_RESTORED: "Restored",

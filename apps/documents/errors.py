@@ -8,7 +8,7 @@ The byte layer's refusals (a file that cannot be accepted, storage down) are in
 from __future__ import annotations
 
 from apps.patients.errors import BreakGlassRequired
-from quill.errors import Conflict, QuillError, ValidationFailed
+from quill.errors import Conflict, PermissionDenied, QuillError, ValidationFailed
 
 # Codes in bulk upload answers without a class of their own (code -> HTTP status of the answer).
 CODES_WITHOUT_CLASS: dict[str, int] = {
@@ -144,4 +144,26 @@ class UseFormUpload(QuillError):
         "Send the file itself as the request body, with its own Content-Type (for example application/pdf "
         "or application/octet-stream). Form bodies are not accepted here: multipart forms go to "
         "/api/documents/ or /api/documents/bulk/."
+    )
+
+
+class SignedLinkInvalid(PermissionDenied):
+    """A signed download link that was altered, or never issued by this installation."""
+
+    error_code = "link_invalid"
+    default_message = "This download link is not valid."
+
+
+class SignedLinkExpired(PermissionDenied):
+    error_code = "link_expired"
+    default_message = "This download link has expired; ask Quill for a new one."
+
+
+class SignedLinkRevoked(PermissionDenied):
+    """Whoever asked for the link can no longer use Quill as they did then (account, token, sessions)."""
+
+    error_code = "link_revoked"
+    default_message = (
+        "This download link no longer works: the account or API token that asked for it has been "
+        "deactivated, revoked or signed out since. Ask Quill for a new one."
     )

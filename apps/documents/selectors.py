@@ -208,12 +208,15 @@ def document_list(*, user: User, filters: DocumentFilters, include_deleted: bool
     return queryset.order_by(*_ordering(DocumentSort(filters.sort)))
 
 
-def document_versions(*, document: Document) -> QuerySet:
-    return (
-        Document.objects.filter(lineage_id=document.lineage_id, purged_at__isnull=True)
-        .select_related("uploaded_by")
-        .order_by("-version_number")
-    )
+def document_versions(*, user: User, document: Document) -> QuerySet:
+    """The versions of `document` that `user` may see, newest first.
+
+    A version keeps the category it was filed under, so a lineage can hold versions of a
+    category the user's role does not allow (billing, an older clinical version): those are
+    left out, as are deleted versions for anyone but administrators and owners.
+    """
+    visible = documents_visible_to(user, include_deleted=user.is_manager, all_versions=True)
+    return visible.filter(lineage_id=document.lineage_id).select_related("uploaded_by").order_by("-version_number")
 
 
 def deleted_documents(*, user: User) -> QuerySet:

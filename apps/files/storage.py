@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -21,7 +20,6 @@ from datetime import date
 from typing import BinaryIO
 
 from django.conf import settings
-from django.core import signing
 from django.core.files.storage import storages
 
 from apps.files.errors import StorageUnavailable
@@ -30,7 +28,6 @@ CHUNK_SIZE = 1024 * 1024
 # Readiness probes write and delete objects under this prefix; verification and export skip it.
 PROBE_PREFIX = "_probe/"
 MULTIPART_THRESHOLD = 16 * 1024 * 1024
-_SIGNED_URL_SALT = "quill.documents.signed-url"
 _XATTR = "user.quill.sha256"
 
 
@@ -406,21 +403,6 @@ def presigned_get_url(*, key: str, filename_disposition: str, content_type: str,
         },
         ExpiresIn=expires_in,
     )
-
-
-def sign_download(*, document_id: uuid.UUID, user_id: int, expires_in: int) -> tuple[str, float]:
-    """A signed, expiring token for a filesystem-storage download URL."""
-    expires_at = time.time() + expires_in
-    token = signing.dumps({"d": str(document_id), "u": user_id, "e": int(expires_at)}, salt=_SIGNED_URL_SALT)
-    return token, expires_at
-
-
-def unsign_download(token: str) -> tuple[uuid.UUID, int]:
-    """Check a download token; raises signing.BadSignature when altered or expired."""
-    payload = signing.loads(token, salt=_SIGNED_URL_SALT)
-    if int(payload["e"]) < time.time():
-        raise signing.SignatureExpired("This download link has expired.")
-    return uuid.UUID(payload["d"]), int(payload["u"])
 
 
 def _fs_path(key: str) -> str:

@@ -86,7 +86,7 @@ class DocumentVersionsView(HashingUploadMixin, APIView):
     @extend_schema(responses=DocumentSerializer(many=True))
     def get(self, request: AuthenticatedRequest, document_id) -> Response:
         document = document_get_for(user=request.user, document_id=document_id)
-        versions = document_versions(document=document)
+        versions = document_versions(user=request.user, document=document)
         document_record_read(
             action=Action.DOCUMENT_VERSIONS_VIEWED,
             document=document,

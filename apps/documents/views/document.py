@@ -89,7 +89,7 @@ def _letter_url(document: Document) -> str:
 def document_detail(request: AuthenticatedHttpRequest, document_id: str) -> HttpResponse:
     user = request.user
     document = document_get_for(user=user, document_id=document_id, include_deleted=True)
-    versions = list(document_versions(document=document))
+    versions = list(document_versions(user=user, document=document))
     annotations = list(annotations_for(document=document))
     activity = Paginator(document_activity(document=document, version_ids=[version.pk for version in versions]), 20)
     activity_page = activity.get_page(request.GET.get("activity"))
