@@ -148,7 +148,9 @@ def test_a_stored_page_is_not_served_across_organisations(pdf_document, clinicia
     assert plain.status_code == revalidated.status_code == 404
     assert "no-store" in revalidated["Cache-Control"]
     denials = AuditEvent.objects.filter(action="access.denied", object_id=str(pdf_document.pk))
-    assert denials.count() == 2 and {event.details["reason"] for event in denials} == {"other_organisation"}
+    # not_found, as for an id that exists nowhere: the outsider's chain must not tell the two apart
+    assert denials.count() == 2 and {event.details["reason"] for event in denials} == {"not_found"}
+    assert {event.chain for event in denials} == {str(other_clinician.organisation_id)}
     assert len(_previews(pdf_document)) == 1  # only the clinician's
 
 
