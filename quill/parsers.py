@@ -13,6 +13,7 @@ from typing import Any
 
 from rest_framework import parsers
 
+from quill.errors import InvalidCharacters
 from quill.input_guard import check_data, check_urlencoded, decoded_utf8
 
 
@@ -37,6 +38,13 @@ class MultiPartParser(parsers.MultiPartParser):
 
     def parse(self, stream: Any, media_type: Any = None, parser_context: Any = None) -> Any:
         parsed = super().parse(stream, media_type, parser_context)
-        check_data(dict(parsed.data.lists()), "form")
-        check_data([upload.name or "" for _, uploads in parsed.files.lists() for upload in uploads], "file name")
+        uploads = [upload for _, field_uploads in parsed.files.lists() for upload in field_uploads]
+        try:
+            check_data(dict(parsed.data.lists()), "form")
+            check_data([upload.name or "" for upload in uploads], "file name")
+        except InvalidCharacters:
+            # A refused request keeps none of its files: nothing else holds them to close them.
+            for upload in uploads:
+                upload.close()
+            raise
         return parsed
