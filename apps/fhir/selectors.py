@@ -287,7 +287,11 @@ def fhir_submission_set_get(*, user: User, list_id: str) -> SubmissionSet:
     submission_set_id = as_uuid(list_id)
     found = fhir_submission_sets_visible_to(user).filter(pk=submission_set_id).first() if submission_set_id else None
     if found is None:
-        owner = SubmissionSet.objects.filter(pk=submission_set_id).values_list("organisation_id", flat=True).first()
+        owner = (
+            SubmissionSet.objects.filter(pk=submission_set_id).values_list("organisation_id", flat=True).first()
+            if submission_set_id
+            else None
+        )
         if owner is not None and owner != user.organisation_id:  # the installation's log, never the caller's chain
             security_log_cross_organisation(
                 actor=user,
