@@ -105,3 +105,21 @@ class DocumentGone(QuillError):
     error_code = "document_deleted"
     http_status = 410
     default_message = "This document has been deleted."
+
+
+class InvalidCursor(ValidationFailed):
+    """A paging cursor that is not one Quill issued for this search and organisation, or has expired."""
+
+    error_code = "invalid_cursor"
+    default_message = (
+        "This paging link is not valid for this search (changed, expired or from another organisation); "
+        "run the search again and follow its 'next' link."
+    )
+
+
+class VersionNotFound(QuillError):
+    """A vread of a version Quill does not hold: only the current version of a resource is kept."""
+
+    error_code = "version_not_found"
+    http_status = 404
+    default_message = "Quill keeps only the current version of this resource; read it without a version."

@@ -23,7 +23,7 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from apps.documents.models import AVAILABLE_SCAN_STATUSES, Document, SyncState
-from apps.fhir.errors import FhirRejectedError, FhirRetryableError
+from apps.fhir.errors import FhirConfigurationError, FhirRejectedError, FhirRetryableError
 from apps.outbox.errors import RetryableDelivery, TerminalDelivery
 from apps.outbox.models import MessageStatus, OutboxMessage, Target
 from apps.outbox.services import fhir_enabled, outbox_enqueue, outbox_requeue
@@ -75,7 +75,7 @@ def deliver_document_reference(message: OutboxMessage) -> dict[str, Any]:
                 patient_result = _push_patient(client, document.patient)
             resource = document_reference(
                 document_facts(document),
-                base_url=settings.QUILL_PUBLIC_BASE_URL,
+                base_url=_public_base_url(),
                 subject_mode=cast(SubjectMode, subject_mode),  # settings.py accepts only these two
             )
             result = client.put_document_reference(resource)
@@ -91,6 +91,15 @@ def deliver_document_reference(message: OutboxMessage) -> dict[str, Any]:
     if patient_result is not None:
         response["patient"] = _result_json(patient_result)
     return response
+
+
+def _public_base_url() -> str:
+    """Where the synced attachment URLs point: there is no request to take it from, so it must be set."""
+    if not settings.QUILL_PUBLIC_BASE_URL:
+        raise FhirConfigurationError(
+            "Set QUILL_PUBLIC_BASE_URL: the DocumentReferences sent to the FHIR server link to Quill by it."
+        )
+    return settings.QUILL_PUBLIC_BASE_URL
 
 
 def deliver_patient(message: OutboxMessage) -> dict[str, Any]:

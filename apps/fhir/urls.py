@@ -8,14 +8,42 @@ app_name = "fhir"
 
 urlpatterns = [
     path("metadata", fhir_views.MetadataView.as_view(), name="metadata"),
-    path("DocumentReference", fhir_views.DocumentReferenceSearchView.as_view(), name="documentreference-search"),
+    path(
+        "DocumentReference",
+        fhir_views.DocumentReferenceSearchView.as_view(http_method_names=["get", "head", "options"]),
+        name="documentreference-search",
+    ),
+    path(
+        "DocumentReference/_search",
+        fhir_views.DocumentReferenceSearchView.as_view(http_method_names=["post", "options"]),
+        name="documentreference-post-search",
+    ),
     path(
         "DocumentReference/<str:resource_id>",
         fhir_views.DocumentReferenceReadView.as_view(),
         name="documentreference-read",
     ),
+    path(
+        "DocumentReference/<str:resource_id>/_history/<str:version_id>",
+        fhir_views.DocumentReferenceReadView.as_view(),
+        name="documentreference-vread",
+    ),
     path("Binary/<str:resource_id>", fhir_views.BinaryReadView.as_view(), name="binary-read"),
-    path("Patient", fhir_views.PatientSearchView.as_view(), name="patient-search"),
+    path(
+        "Patient",
+        fhir_views.PatientSearchView.as_view(http_method_names=["get", "head", "options"]),
+        name="patient-search",
+    ),
+    path(
+        "Patient/_search",
+        fhir_views.PatientSearchView.as_view(http_method_names=["post", "options"]),
+        name="patient-post-search",
+    ),
     path("Patient/<str:resource_id>", fhir_views.PatientReadView.as_view(), name="patient-read"),
+    path(
+        "Patient/<str:resource_id>/_history/<str:version_id>",
+        fhir_views.PatientReadView.as_view(),
+        name="patient-vread",
+    ),
     re_path(r"^(?P<path>.*)$", fhir_views.UnsupportedView.as_view(), name="unsupported"),
 ]
