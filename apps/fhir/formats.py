@@ -28,10 +28,9 @@ def resource_format(accept: str, format_param: str | None) -> Representation | N
     """``json`` or ``xml`` for a FHIR resource or Bundle; None when nothing the client accepts is possible."""
     if format_param:
         return _named(format_param)
-    ranges = media_ranges(accept)
-    if not ranges:
+    if not (accept or "").strip():
         return "json"
-    for media_type in ranges:
+    for media_type in media_ranges(accept):
         named = _named(media_type)
         if named:
             return named
@@ -44,11 +43,10 @@ def binary_format(accept: str, format_param: str | None, content_type: str) -> R
     """``raw`` (the document's own bytes), a FHIR ``Binary`` in ``json`` or ``xml``, or None (406)."""
     if format_param:
         return _named(format_param)
-    ranges = media_ranges(accept)
-    if not ranges:
+    if not (accept or "").strip():
         return "raw"
     main_type = content_type.split("/", 1)[0]
-    for media_type in ranges:
+    for media_type in media_ranges(accept):
         if media_type in (content_type, f"{main_type}/*", "*/*"):
             return "raw"
         named = _named(media_type)

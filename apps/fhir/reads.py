@@ -145,7 +145,7 @@ def binary_document(*, user: User, document_id: str) -> Document:
     return document
 
 
-def binary_resource_read(*, user: User, document: Document) -> dict[str, Any]:
+def binary_resource_read(*, user: User, document: Document, representation: str = "json") -> dict[str, Any]:
     """A FHIR ``Binary`` with the document's bytes (base64), re-hashed before they leave Quill."""
     if document.size > MAX_BINARY_RESOURCE_BYTES:
         raise BinaryTooLargeForJson(size=document.size, limit=MAX_BINARY_RESOURCE_BYTES)
@@ -156,7 +156,7 @@ def binary_resource_read(*, user: User, document: Document) -> dict[str, Any]:
         patient_id=document.patient_id,
         object_type="document",
         object_id=document.pk,
-        details={"channel": CHANNEL, "format": "fhir+json"},
+        details={"channel": CHANNEL, "format": f"fhir+{representation}"},
     )
     return binary_resource(document.content_type, base64.b64encode(data).decode("ascii"), resource_id=str(document.pk))
 

@@ -259,7 +259,9 @@ class BinaryReadView(FhirView):
         if representation != "raw":
             request.accepted_renderer = FhirXmlRenderer() if representation == "xml" else FhirJsonRenderer()
             request.accepted_media_type = request.accepted_renderer.media_type
-            return Response(reads.binary_resource_read(user=request.user, document=document))
+            return Response(
+                reads.binary_resource_read(user=request.user, document=document, representation=representation)
+            )
         try:
             return document_content_response(request=request, actor=request.user, document=document)
         except RangeNotSatisfiable:
