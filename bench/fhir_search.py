@@ -6,7 +6,8 @@ seed_documents`` with COPY: 10 documents per patient, family names ``Patient0000
 ``--samples`` random patients, sequentially:
 
 * ``GET /fhir/r4/DocumentReference?patient=<id>&creation=ge2018-01-01&_sort=-date``
-* the same search's second page (``_count=3``, following the ``next`` link: a keyset cursor)
+* the second page of ``DocumentReference?patient=<id>&_sort=-date&_count=3`` (its ``next``
+  link: a keyset cursor)
 * ``GET /fhir/r4/Patient?family=<family>&birthdate=<date>`` (that patient's own)
 
 Query counts are taken in-process at ``_count`` 10 and 100, and each query on
@@ -72,7 +73,9 @@ def time_searches(port: int, token: str, patients: list[dict[str, str]]) -> dict
             if status != 200:
                 raise h.ApiError(f"{path} answered {status}: {body[:300]!r}")
             if name.startswith("DocumentReference"):
-                first = json.loads(h.api_get(port, token, path + "&_count=3")[1])
+                # Every seeded patient has 10 documents: the second page of 3 always exists.
+                first_page = f"/fhir/r4/DocumentReference?patient={patient['id']}&_sort=-date&_count=3"
+                first = json.loads(h.api_get(port, token, first_page)[1])
                 next_url = next(link["url"] for link in first["link"] if link["relation"] == "next")
                 started = time.perf_counter()
                 status, body = h.api_get(port, token, urlsplit(next_url)._replace(scheme="", netloc="").geturl())

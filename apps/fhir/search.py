@@ -75,10 +75,18 @@ class SortKey(NamedTuple):
 
 @dataclass(frozen=True)
 class Param:
-    """A search parameter Quill implements: how one alternative of its value is read, which modifiers it takes."""
+    """A search parameter Quill implements: how one alternative of its value is read, which modifiers it takes.
+
+    ``by_modifier`` reads the value differently under a modifier (``related:identifier`` takes
+    a token where ``related`` takes a reference); a modifier not listed there uses ``parse``.
+    """
 
     parse: Callable[[str], Any]
     modifiers: frozenset[str] = frozenset()
+    by_modifier: dict[str, Callable[[str], Any]] = field(default_factory=dict)
+
+    def parse_for(self, modifier: str) -> Callable[[str], Any]:
+        return self.by_modifier.get(modifier, self.parse)
 
 
 @dataclass(frozen=True)
@@ -182,7 +190,7 @@ def parse_search(search: ResourceSearch, params: Iterable[tuple[str, str]], *, s
             if value == "":
                 continue  # FHIR: an empty parameter value is ignored
             try:
-                values = tuple(rule.parse(item) for item in _split_or(value))
+                values = tuple(rule.parse_for(modifier)(item) for item in _split_or(value))
             except InvalidSearchParameter as exc:
                 raise InvalidSearchParameter(exc.message, parameter=name, value=value) from exc
             if modifier and rule.modifiers & STRING_MODIFIERS:
