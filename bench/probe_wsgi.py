@@ -1,6 +1,6 @@
 """A bench-only WSGI entry point: Quill's app with the audit append timed, or switched off.
 
-Never used outside ``bench/audit_share.py``. ``BENCH_AUDIT=time`` wraps
+Used only by ``bench/audit_share.py`` and ``bench/portal_pages.py``. ``BENCH_AUDIT=time`` wraps
 ``apps.audit.services.audit_record`` (and every module's imported reference to it)
 to add up the time spent appending per request, and writes one line per request
 ``<request seconds> <audit seconds> <method> <path>`` to ``BENCH_PROBE_DIR/<pid>.log``.

@@ -9,6 +9,9 @@ worker_class = "gthread"
 workers = int(os.environ.get("GUNICORN_WORKERS", multiprocessing.cpu_count() * 2 + 1))
 threads = int(os.environ.get("GUNICORN_THREADS", 4))
 # Uploads of up to QUILL_MAX_UPLOAD_BYTES are hashed, validated and stored within one request.
+# This restarts a worker whose main loop stops answering; it does not cut off a slow client,
+# whose thread keeps waiting while the loop answers: the proxy's client_header_timeout and
+# client_body_timeout, and QUILL_CLIENT_BODY_TIMEOUT_SECONDS, do (docs/operations.md, "Slow clients").
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", 120))
 graceful_timeout = 30
 keepalive = 5

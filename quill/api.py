@@ -8,12 +8,14 @@ from __future__ import annotations
 from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
-from django.http import Http404
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.views import defaults
 from rest_framework import exceptions, pagination
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from quill.errors import QuillError
+from quill import request_context
+from quill.errors import NotFound, QuillError
 
 _CODES: dict[type, tuple[str, str]] = {
     exceptions.NotAuthenticated: ("not_authenticated", "Sign in or send an API token."),
@@ -45,9 +47,16 @@ def error_response(error_code: str, message: str, http_status: int, **extra: Any
 
 
 def exception_handler(exc: Exception, context: dict) -> Response | None:
+    response = _error_response(exc, context)
+    detail = response.data.get("detail") if response is not None and isinstance(response.data, dict) else None
+    if isinstance(detail, dict):
+        request_context.note_refusal(str(detail.get("error_code", "")))  # for the denial audit
+    return response
+
+
+def _error_response(exc: Exception, context: dict) -> Response | None:
     if isinstance(exc, QuillError):
-        response = error_response(exc.error_code, exc.message, exc.http_status)
-        return response
+        return error_response(exc.error_code, exc.message, exc.http_status)
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()
     elif isinstance(exc, DjangoPermissionDenied):
@@ -87,3 +96,14 @@ def _first_code(exc: exceptions.ValidationError) -> str:
 class Pagination(pagination.PageNumberPagination):
     page_size_query_param = "page_size"
     max_page_size = 200
+
+
+def page_not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
+    """Django's 404 for an address no route matches (``handler404``): under /api/ in the API's shape.
+
+    An id a route's converter refuses (``/api/documents/not-a-uuid/``) never reaches a view,
+    so without this an integrator would get an HTML page and no ``error_code``.
+    """
+    if request.path_info.startswith("/api/"):
+        return JsonResponse({"detail": NotFound().as_detail()}, status=404)
+    return defaults.page_not_found(request, exception)

@@ -66,7 +66,36 @@ class Conflict(QuillError):
     default_message = "The request conflicts with the current state."
 
 
+class RequestTimeout(QuillError):
+    """The client stopped sending the request body part-way (quill/slow_clients.py)."""
+
+    error_code = "request_timeout"
+    http_status = 408
+    default_message = "The request stopped arriving before it was complete, so Quill gave up on it. Send it again."
+
+
 class ServiceUnavailable(QuillError):
     error_code = "service_unavailable"
     http_status = 503
     default_message = "A service Quill depends on is unavailable; please try again shortly."
+
+
+class InvalidCharacters(ValidationFailed):
+    """Text that cannot be stored or compared: a NUL, an unpaired surrogate, or bytes that are not UTF-8.
+
+    PostgreSQL refuses NUL in text and Python cannot encode a lone surrogate, so such a
+    value would otherwise fail deep inside a query as a 500. ``where`` names the part of
+    the request (``query parameter 'q'``, ``header 'User-Agent'``, ``JSON body``).
+    """
+
+    error_code = "invalid_characters"
+    default_message = "The request contains characters Quill cannot accept."
+
+    def __init__(self, where: str) -> None:
+        super().__init__(
+            f"The {where} contains characters Quill cannot accept "
+            "(a NUL character, a broken character, or bytes that are not UTF-8 text). "
+            "Remove them and send the request again.",
+            where=where,
+        )
+        self.where = where

@@ -9,6 +9,7 @@ from typing import Any
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
+from quill import request_context
 from quill.errors import NotFound, PermissionDenied, QuillError
 
 _TITLES = {403: "Not allowed", 404: "Not found"}
@@ -32,6 +33,7 @@ def refusals_as_pages(*, not_found: str, hook: RefusalHook | None = None) -> Cal
             try:
                 return view(request, *args, **kwargs)
             except QuillError as refusal:
+                request_context.note_refusal(refusal.error_code)
                 answer = hook(request, refusal, kwargs) if hook else None
                 if answer is not None:
                     return answer

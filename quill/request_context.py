@@ -47,3 +47,29 @@ def client_ip(meta: dict) -> str:
         return str(ipaddress.ip_address(candidate))
     except ValueError:
         return ""
+
+
+# The error_code of the refusal a request was answered with, noted by the handlers that turn
+# refusals into responses (quill.api, quill.portal, the FHIR views) for the denial audit
+# (apps/audit/middleware.py). A list, so a note made where the context was copied still counts.
+_refusals: contextvars.ContextVar[list[str] | None] = contextvars.ContextVar("quill_refusals", default=None)
+
+
+def refusals_begin() -> contextvars.Token:
+    return _refusals.set([])
+
+
+def refusals_end(token: contextvars.Token) -> None:
+    _refusals.reset(token)
+
+
+def note_refusal(error_code: str) -> None:
+    noted = _refusals.get()
+    if noted is not None:
+        noted.append(error_code)
+
+
+def noted_refusal() -> str:
+    """The last refusal noted in this request, or ""."""
+    noted = _refusals.get()
+    return noted[-1] if noted else ""

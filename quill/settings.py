@@ -15,6 +15,7 @@ import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 from kombu import Queue
 
+from quill import secret_key
 from quill.env import env_bool, env_choice, env_float, env_int, env_list, env_str
 from quill.s3 import s3_client_config
 
@@ -24,8 +25,11 @@ VAR_DIR = Path(env_str("QUILL_VAR_DIR", str(BASE_DIR / "var")))
 QUILL_ENV = env_choice("QUILL_ENV", "development", {"development", "production"})
 PRODUCTION = QUILL_ENV == "production"
 
-_INSECURE_KEY = "django-insecure-quill-development-only-key-do-not-use-in-production"
-SECRET_KEY = env_str("DJANGO_SECRET_KEY", "" if PRODUCTION else _INSECURE_KEY)
+# Production must be given a key; a development installation makes its own on first run
+# (QUILL_VAR_DIR/secret-key) and serves a public or weak one only to this computer (quill/secret_key.py).
+SECRET_KEY = env_str("DJANGO_SECRET_KEY", "")
+if not SECRET_KEY and not PRODUCTION:
+    SECRET_KEY = secret_key.installation_key(VAR_DIR)
 DEBUG = env_bool("DJANGO_DEBUG", False)
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", [] if PRODUCTION else ["127.0.0.1", "localhost", "testserver"])
 CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS", [])
@@ -55,6 +59,7 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # --- Applications ---------------------------------------------------------------
 INSTALLED_APPS = [
     "quill.apps.QuillAdminConfig",
+    "quill.apps.QuillConfig",  # before staticfiles: its runserver refuses a public key beyond loopback
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -78,11 +83,15 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "quill.middleware.RequestIdMiddleware",
+    "quill.csp.ContentSecurityPolicyMiddleware",
+    "quill.middleware.LoopbackOnlyWithPublicKeyMiddleware",
+    "quill.input_guard.InputGuardMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "apps.audit.middleware.DenialAuditMiddleware",
     "django_otp.middleware.OTPMiddleware",
     "apps.accounts.middleware.IpAllowlistMiddleware",
     "apps.accounts.middleware.TotpRequiredMiddleware",
@@ -178,7 +187,14 @@ STATIC_ROOT = VAR_DIR / "static"
 
 QUILL_STORAGE = env_choice("QUILL_STORAGE", "filesystem", {"filesystem", "s3"})
 QUILL_FILES_DIR = Path(env_str("QUILL_FILES_DIR", str(VAR_DIR / "documents")))
-QUILL_SIGNED_URL_SECONDS = env_int("QUILL_SIGNED_URL_SECONDS", 3600)
+# A presigned S3 URL cannot be revoked once issued (docs/security.md, "Download links"): keep it short.
+QUILL_SIGNED_URL_SECONDS = env_int("QUILL_SIGNED_URL_SECONDS", 5 * 60)
+if not 1 <= QUILL_SIGNED_URL_SECONDS <= 60 * 60:
+    raise ImproperlyConfigured(
+        f"QUILL_SIGNED_URL_SECONDS must be between 1 and 3600 (one hour); it is {QUILL_SIGNED_URL_SECONDS}. "
+        "A download link cannot be withdrawn once issued, so it should live only as long as a browser needs "
+        "to start the download (default 300)."
+    )
 QUILL_S3_SSE = env_str("QUILL_S3_SSE", "")
 # Stream large direct uploads with a Repr-Digest into S3 while they arrive (docs/documents.md).
 QUILL_S3_STREAM_UPLOADS = env_bool("QUILL_S3_STREAM_UPLOADS", False)
@@ -219,6 +235,8 @@ STORAGES = {
 QUILL_MAX_UPLOAD_BYTES = env_int("QUILL_MAX_UPLOAD_BYTES", 100 * 1024 * 1024)
 QUILL_MAX_IMAGE_PIXELS = env_int("QUILL_MAX_IMAGE_PIXELS", 50_000_000)
 QUILL_MAX_BULK_FILES = env_int("QUILL_MAX_BULK_FILES", 50)
+# Each wait for a piece of a request body, under gunicorn without the proxy (quill/slow_clients.py).
+QUILL_CLIENT_BODY_TIMEOUT_SECONDS = env_float("QUILL_CLIENT_BODY_TIMEOUT_SECONDS", 30.0)
 FILE_UPLOAD_MAX_MEMORY_SIZE = 0  # always spool to a temporary file
 FILE_UPLOAD_TEMP_DIR = env_str("QUILL_UPLOAD_TEMP_DIR", "") or None
 DATA_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
@@ -300,6 +318,8 @@ REST_FRAMEWORK = {
     "DEFAULT_THROTTLE_CLASSES": ["quill.throttling.FailOpenUserRateThrottle"],  # a Redis outage must not fail requests
     "DEFAULT_THROTTLE_RATES": {"user": env_str("QUILL_API_THROTTLE_RATE", "6000/minute")},
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    # DRF's own parsers, checking parsed text for NUL and lone surrogates (quill/input_guard.py)
+    "DEFAULT_PARSER_CLASSES": ["quill.parsers.JSONParser", "quill.parsers.FormParser", "quill.parsers.MultiPartParser"],
     "UNAUTHENTICATED_USER": None,
 }
 SPECTACULAR_SETTINGS = {
@@ -366,7 +386,7 @@ if env_int("QUILL_PROXY_COUNT", 0):
 
 if PRODUCTION:
     _problems = []
-    if not SECRET_KEY or SECRET_KEY == _INSECURE_KEY or len(SECRET_KEY) < 50 or len(set(SECRET_KEY)) < 5:
+    if secret_key.is_public(SECRET_KEY):
         _problems.append("DJANGO_SECRET_KEY must be set to a long random value (50+ characters)")
     if not ALLOWED_HOSTS:
         _problems.append("DJANGO_ALLOWED_HOSTS must list the host names Quill answers on")

@@ -59,13 +59,26 @@ def test_well_formed_incoming_request_id_is_echoed():
 
 @pytest.mark.parametrize(
     "incoming",
-    ["has spaces", "x" * 65, "semi;colon", "<script>", ""],
-    ids=["spaces", "too-long", "semicolon", "markup", "empty"],
+    ["has spaces", "x" * 65, "semi;colon", "<script>", "", "req-1\n", "req-1\nforged: line", "req\x00", "réq"],
+    ids=["spaces", "too-long", "semicolon", "markup", "empty", "trailing-newline", "newline", "nul", "non-ascii"],
 )
 def test_malformed_incoming_request_id_is_replaced(incoming):
     response = Client().get("/healthz", HTTP_X_REQUEST_ID=incoming)
     assert response["X-Request-ID"] != incoming
     assert len(response["X-Request-ID"]) == 32
+
+
+def test_request_id_with_a_trailing_newline_never_reaches_an_audit_event(clinician):
+    from apps.audit.models import AuditEvent
+
+    Client().post(
+        "/accounts/sign-in/",
+        {"username": clinician.email, "password": "wrong-password-entirely"},
+        HTTP_X_REQUEST_ID="req-audit-1\n",
+    )
+    recorded = AuditEvent.objects.get(action="auth.login.failed").request_id
+    assert "\n" not in recorded
+    assert len(recorded) == 32
 
 
 def test_request_id_is_recorded_on_audit_events(clinician):

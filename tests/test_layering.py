@@ -22,7 +22,7 @@ QUILL_DIR = ROOT / "quill"
 
 # app -> the apps it may import: every layer below it (drawn in docs/architecture.md, "Layering").
 #
-#   operations ──▶ letters      fhir        operator work; it exports letters, so it may import them
+#   operations ──▶ letters      fhir        operator work; it exports letters and MHD rows, so it may import them
 #        └────────────┴───────────┘
 #                 documents                 documents and everything done to them
 #                 patients                  patients, access, break-glass
@@ -40,7 +40,7 @@ ALLOWED: dict[str, set[str]] = {
     "documents": _GROUND | {"accounts", "outbox", "patients"},
     "fhir": _DOCUMENTS_AND_BELOW,
     "letters": _DOCUMENTS_AND_BELOW,
-    "operations": _DOCUMENTS_AND_BELOW | {"letters"},
+    "operations": _DOCUMENTS_AND_BELOW | {"letters", "fhir"},
 }
 
 # Modules of the project package that wire the apps together and so may import them.

@@ -110,6 +110,34 @@ def test_development_defaults_to_embedded_sqlite(tmp_path):
     assert (tmp_path).is_dir()
 
 
+@pytest.mark.parametrize("seconds", ["3601", "0"], ids=["over-an-hour", "zero"])
+def test_signed_url_lifetime_outside_one_hour_is_refused_at_start_up(tmp_path, seconds):
+    result = _manage("check", env_overrides={"QUILL_SIGNED_URL_SECONDS": seconds}, tmp_path=tmp_path)
+    assert result.returncode != 0
+    assert f"QUILL_SIGNED_URL_SECONDS must be between 1 and 3600 (one hour); it is {seconds}" in result.stderr
+
+
+def test_signed_urls_last_five_minutes_by_default(tmp_path):
+    script = "from django.conf import settings as s; print(s.QUILL_SIGNED_URL_SECONDS)"
+    result = _manage("shell", "-c", script, env_overrides={}, tmp_path=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == "300"
+
+
+def test_development_key_is_made_for_each_installation_on_first_run(tmp_path):
+    # given two development installations with no DJANGO_SECRET_KEY
+    script = "from django.conf import settings as s; print(s.SECRET_KEY)"
+    keys = []
+    for name in ("first", "second"):
+        result = _manage("shell", "-c", script, env_overrides={}, tmp_path=tmp_path / name)
+        assert result.returncode == 0, result.stderr
+        keys.append(result.stdout.strip().splitlines()[-1])
+        # then each signs with the random key it keeps in its var folder
+        assert keys[-1] == (tmp_path / name / "secret-key").read_text().strip()
+    assert keys[0] != keys[1]
+    assert "django-insecure" not in keys[0] and len(keys[0]) >= 50
+
+
 def test_passwords_hash_with_argon2_first():
     assert settings.PASSWORD_HASHERS[0] == "django.contrib.auth.hashers.Argon2PasswordHasher"
     validators = [v["NAME"].rsplit(".", 1)[-1] for v in settings.AUTH_PASSWORD_VALIDATORS]

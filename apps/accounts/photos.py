@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from apps.accounts.models import User
 from apps.audit.actions import Action
-from apps.audit.services import audit_record
+from apps.audit.services import audit_denied, audit_record
 from apps.files.photos import photo_replace
 from apps.files.spooling import SpooledFile
 from quill.errors import PermissionDenied
@@ -15,10 +15,19 @@ def user_photo_prefix(user: User) -> str:
 
 
 def ensure_may_change_user_photo(*, actor: User, user: User) -> None:
+    """Your own photo, or a colleague's for administrators and owners; a refusal is audited."""
     if actor.pk == user.pk:
         return
     if actor.is_manager and actor.organisation_id == user.organisation_id:
         return
+    audit_denied(
+        action=Action.ACCESS_DENIED,
+        actor=actor,
+        reason="role_required",
+        object_type="user",
+        object_id=user.pk,
+        details={"attempted": "user.photo_change"},
+    )
     raise PermissionDenied("You may change only your own photo (administrators may change their colleagues').")
 
 

@@ -64,7 +64,7 @@ def _wait_message(info: dict) -> str:
 
 def _already_used(device: TOTPDevice, code: str) -> bool:
     """Whether `code` is valid for a time step this device has already accepted."""
-    if device.last_t < 0 or not code.isdigit():
+    if device.last_t < 0 or not (code.isascii() and code.isdigit()):
         return False
     totp = TOTP(device.bin_key, device.step, device.t0, device.digits, device.drift)
     totp.time = time.time()

@@ -105,7 +105,8 @@ def enrol_totp_view(request: AuthenticatedHttpRequest) -> HttpResponse:
             return redirect("patients:list")
         form.add_error("code", check.message)
     secret = b32encode(device.bin_key).decode("ascii")
-    qr_svg = segno.make(device.config_url, error="m").svg_inline(scale=5, title="TOTP QR code")
+    # A viewBox and no fixed size, so the stylesheet's size scales the whole code instead of cropping it.
+    qr_svg = segno.make(device.config_url, error="m").svg_inline(scale=5, title="TOTP QR code", omitsize=True)
     context = {"form": form, "secret": " ".join(secret[i : i + 4] for i in range(0, len(secret), 4)), "qr_svg": qr_svg}
     return render(request, "accounts/enrol_totp.html", context)
 
@@ -116,7 +117,7 @@ def logout_view(request: HttpRequest) -> HttpResponse:
         audit_record(action=Action.AUTH_LOGOUT, actor=request.user, object_type="user", object_id=request.user.pk)
     logout(request)
     messages.info(request, "You have signed out.")
-    return redirect("accounts:login")
+    return _signed_out(redirect("accounts:login"))
 
 
 @login_required
@@ -125,4 +126,10 @@ def sign_out_everywhere_view(request: AuthenticatedHttpRequest) -> HttpResponse:
     user_sign_out_everywhere(user=request.user)
     logout(request)
     messages.info(request, "You have been signed out on every device and browser.")
-    return redirect("accounts:login")
+    return _signed_out(redirect("accounts:login"))
+
+
+def _signed_out(response: HttpResponse) -> HttpResponse:
+    """Page images are kept in the browser's private cache while signed in; signing out empties it."""
+    response["Clear-Site-Data"] = '"cache"'
+    return response

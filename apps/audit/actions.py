@@ -58,6 +58,7 @@ class Action(StrEnum):
     DOCUMENT_PREVIEWED = "document.previewed"
     DOCUMENT_VERSIONS_VIEWED = "document.versions_viewed"
     DOCUMENT_URL_ISSUED = "document.url_issued"
+    DOCUMENT_LINK_USED = "document.link_used"
     DOCUMENT_UPDATED = "document.updated"
     DOCUMENT_DELETED = "document.deleted"
     DOCUMENT_RESTORED = "document.restored"
@@ -77,6 +78,9 @@ class Action(StrEnum):
     LETTER_FINALISED = "letter.finalised"
     # interoperability and operations
     FHIR_SEARCH = "fhir.search"
+    FHIR_BUNDLE_RECEIVED = "fhir.bundle_received"
+    FHIR_BUNDLE_REFUSED = "fhir.bundle_refused"
+    FHIR_LIST_VIEWED = "fhir.list_viewed"
     OUTBOX_REQUEUED = "outbox.requeued"
     AUDIT_SEARCHED = "audit.searched"
     AUDIT_BREAK_GLASS_LISTED = "audit.break_glass_listed"
@@ -125,6 +129,7 @@ LABELS: dict[Action, str] = {
     Action.DOCUMENT_PREVIEWED: "Viewed a page preview",
     Action.DOCUMENT_VERSIONS_VIEWED: "Listed the versions",
     Action.DOCUMENT_URL_ISSUED: "Issued a download link",
+    Action.DOCUMENT_LINK_USED: "Opened the file by a download link",
     Action.DOCUMENT_UPDATED: "Changed the details",
     Action.DOCUMENT_DELETED: "Deleted",
     Action.DOCUMENT_RESTORED: "Restored",
@@ -142,6 +147,9 @@ LABELS: dict[Action, str] = {
     Action.LETTER_LISTED: "Listed the letters",
     Action.LETTER_FINALISED: "Signed and finalised a letter",
     Action.FHIR_SEARCH: "Searched through FHIR",
+    Action.FHIR_BUNDLE_RECEIVED: "Received documents through FHIR (MHD ITI-65)",
+    Action.FHIR_BUNDLE_REFUSED: "Refused a FHIR document bundle (MHD ITI-65)",
+    Action.FHIR_LIST_VIEWED: "Viewed a document submission through FHIR (MHD ITI-66)",
     Action.OUTBOX_REQUEUED: "Re-sent a message to another system",
     Action.AUDIT_SEARCHED: "Searched the audit log",
     Action.AUDIT_BREAK_GLASS_LISTED: "Reviewed the break-glass openings",

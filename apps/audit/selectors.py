@@ -32,6 +32,16 @@ def audit_events_for_patient(*, patient: Any) -> QuerySet[AuditEvent]:
     )
 
 
+_LONGEST_USER_ID = 18  # digits that always fit the BIGINT actor_id
+
+
+def _actor_q(actor: str) -> Q:
+    """A user id (ASCII digits; a longer number than any id matches nobody) or an email address."""
+    if actor.isascii() and actor.isdigit():
+        return Q(actor_id=int(actor)) if len(actor) <= _LONGEST_USER_ID else Q(pk__in=[])
+    return Q(actor_username__iexact=actor)
+
+
 @dataclass(frozen=True)
 class AuditFilters:
     patient_id: uuid.UUID | None = None
@@ -105,9 +115,7 @@ def audit_event_search(*, user: Any, filters: AuditFilters) -> QuerySet[AuditEve
     if filters.patient_id:
         events = events.filter(patient_id=filters.patient_id)
     if filters.actor:
-        events = events.filter(
-            Q(actor_id=int(filters.actor)) if filters.actor.isdigit() else Q(actor_username__iexact=filters.actor)
-        )
+        events = events.filter(_actor_q(filters.actor))
     if filters.action:
         prefix = filters.action.rstrip("*")
         if filters.action.endswith(("*", ".")):

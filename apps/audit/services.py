@@ -16,7 +16,9 @@ event, move the head.
 
 from __future__ import annotations
 
+import contextvars
 import uuid
+from dataclasses import dataclass, field
 from typing import Any
 
 from django.db import connection, transaction
@@ -26,6 +28,39 @@ from apps.audit.actions import Action
 from apps.audit.hashing import canonical_json_around_sequence, event_hash
 from apps.audit.models import PLATFORM_CHAIN, AuditEvent, ChainHead, Outcome
 from quill import request_context
+
+
+@dataclass
+class _RequestDenials:
+    """The route of the current request and the access.denied events recorded during it."""
+
+    route: str = ""
+    events: list[int] = field(default_factory=list)
+
+
+# Set by the denial audit (apps/audit/middleware.py): every access.denied names the route it was
+# refused on, and a refusal is recorded there only when nothing else recorded it. None outside a request.
+_denials: contextvars.ContextVar[_RequestDenials | None] = contextvars.ContextVar("quill_denials", default=None)
+
+
+def denials_begin() -> contextvars.Token:
+    return _denials.set(_RequestDenials())
+
+
+def denials_end(token: contextvars.Token) -> None:
+    _denials.reset(token)
+
+
+def denials_note_route(route: str) -> None:
+    current = _denials.get()
+    if current is not None:
+        current.route = route
+
+
+def denial_recorded() -> bool:
+    """Whether an access.denied event of this request survived (one in a rolled-back transaction did not)."""
+    current = _denials.get()
+    return current is not None and bool(current.events) and AuditEvent.objects.filter(pk__in=current.events).exists()
 
 
 def chain_key(organisation_id: uuid.UUID | str | None) -> str:
@@ -60,6 +95,10 @@ def audit_record(
     actor_id = getattr(actor, "pk", None) if actor is not None else None
     username = actor_username or (getattr(actor, "email", "") if actor is not None else "")
     chain = chain_key(organisation_id)
+    details = details or {}
+    current = _denials.get()
+    if current is not None and current.route and action == Action.ACCESS_DENIED:
+        details = {**details, "route": details.get("route", current.route)}
     fields: dict[str, Any] = {
         "chain": chain,
         "sequence": None,  # the head's + 1, known under the lock
@@ -75,8 +114,15 @@ def audit_record(
         "ip": facts.ip,
         "user_agent": facts.user_agent,
         "request_id": facts.request_id,
-        "details": details or {},
+        "details": details,
     }
+    event = _append(chain, fields)
+    if current is not None and action == Action.ACCESS_DENIED:
+        current.events.append(event.pk)
+    return event
+
+
+def _append(chain: str, fields: dict[str, Any]) -> AuditEvent:
     with transaction.atomic(savepoint=False):
         if connection.vendor == "postgresql":
             event = _append_in_one_statement(fields)

@@ -8,7 +8,7 @@ The byte layer's refusals (a file that cannot be accepted, storage down) are in
 from __future__ import annotations
 
 from apps.patients.errors import BreakGlassRequired
-from quill.errors import Conflict, QuillError, ValidationFailed
+from quill.errors import Conflict, PermissionDenied, QuillError, ValidationFailed
 
 # Codes in bulk upload answers without a class of their own (code -> HTTP status of the answer).
 CODES_WITHOUT_CLASS: dict[str, int] = {
@@ -23,6 +23,21 @@ class InvalidCategory(ValidationFailed):
         "That is not one of Quill's document categories: lab, imaging, clinical-note, consent, "
         "referral, insurance, photo, letter or other."
     )
+
+
+class InvalidFileDetails(ValidationFailed):
+    """A bulk upload gave one file a title or clinical date of its own that cannot be used."""
+
+    error_code = "invalid_file_details"
+    default_message = "This file's own title or clinical date cannot be used."
+
+
+class BulkDetailsMismatch(ValidationFailed):
+    """A bulk upload's per-file details (``titles``, ``categories``, ``document_dates``) do not pair up
+    with its files, so Quill cannot tell which detail belongs to which file."""
+
+    error_code = "bulk_details_mismatch"
+    default_message = "Send each file's own details once for every file, in the order of the files, or not at all."
 
 
 class UnknownPatient(ValidationFailed):
@@ -129,4 +144,26 @@ class UseFormUpload(QuillError):
         "Send the file itself as the request body, with its own Content-Type (for example application/pdf "
         "or application/octet-stream). Form bodies are not accepted here: multipart forms go to "
         "/api/documents/ or /api/documents/bulk/."
+    )
+
+
+class SignedLinkInvalid(PermissionDenied):
+    """A signed download link that was altered, or never issued by this installation."""
+
+    error_code = "link_invalid"
+    default_message = "This download link is not valid."
+
+
+class SignedLinkExpired(PermissionDenied):
+    error_code = "link_expired"
+    default_message = "This download link has expired; ask Quill for a new one."
+
+
+class SignedLinkRevoked(PermissionDenied):
+    """Whoever asked for the link can no longer use Quill as they did then (account, token, sessions)."""
+
+    error_code = "link_revoked"
+    default_message = (
+        "This download link no longer works: the account or API token that asked for it has been "
+        "deactivated, revoked or signed out since. Ask Quill for a new one."
     )

@@ -7,7 +7,24 @@ from typing import Any, cast
 from django import forms
 
 from apps.documents.models import Category
+from apps.documents.selectors import DocumentSort
 from quill.widgets import IsoDateInput
+
+# The patient page's sortable columns, in the table's order, with the order a first click asks for.
+SORT_COLUMNS = {
+    "title": ("Title", DocumentSort.TITLE_A_Z),
+    "category": ("Category", DocumentSort.CATEGORY_A_Z),
+    "date": ("Clinical date", DocumentSort.DATE_NEWEST),
+}
+SORT_DIRECTIONS = {
+    DocumentSort.DATE_NEWEST: "newest first",
+    DocumentSort.DATE_OLDEST: "oldest first",
+    DocumentSort.TITLE_A_Z: "A to Z",
+    DocumentSort.TITLE_Z_A: "Z to A",
+    DocumentSort.CATEGORY_A_Z: "A to Z",
+    DocumentSort.CATEGORY_Z_A: "Z to A",
+}
+SORT_LABELS = {sort: f"{SORT_COLUMNS[sort.column][0]}, {SORT_DIRECTIONS[sort]}" for sort in DocumentSort}
 
 
 def category_choices(allowed: frozenset[str] | None, *, blank: str | None = None) -> list[tuple[str, str]]:
@@ -16,12 +33,26 @@ def category_choices(allowed: frozenset[str] | None, *, blank: str | None = None
 
 
 class DocumentFilterForm(forms.Form):
-    """Shown on the patient page beside the upload form, so its ids carry their own prefix."""
+    """Shown on the patient page beside the upload form, so its ids carry their own prefix.
 
+    ``sort`` is also set by the list's column headings; the select is how a phone (whose table
+    has no visible headings) chooses it.
+    """
+
+    # CharField refuses NUL characters (PostgreSQL cannot compare them) and strips spaces.
+    title = forms.CharField(label="Title contains", max_length=200, required=False)
     category = forms.ChoiceField(required=False)
     encounter_id = forms.CharField(label="Encounter", max_length=64, required=False)
     date_from = forms.DateField(label="From", required=False, widget=IsoDateInput)
     date_to = forms.DateField(label="To", required=False, widget=IsoDateInput)
+    sort = forms.TypedChoiceField(
+        label="Sort by",
+        choices=list(SORT_LABELS.items()),
+        coerce=DocumentSort,
+        required=False,
+        empty_value=DocumentSort.DATE_NEWEST,
+        error_messages={"invalid_choice": "Quill cannot sort by that: choose one of the orders in the list."},
+    )
 
     def __init__(self, *args, allowed: frozenset[str] | None = None, **kwargs) -> None:
         kwargs.setdefault("auto_id", "filter_%s")

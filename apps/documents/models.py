@@ -62,6 +62,11 @@ class Document(models.Model):
     title = models.CharField(max_length=255)
     category = models.CharField(max_length=32, choices=Category.choices)
     document_date = models.DateField(help_text="The clinical date of the document.")
+    document_date_given = models.BooleanField(
+        default=True,
+        help_text="Whether someone gave the clinical date; when not, document_date is the upload date and FHIR "
+        "leaves the date out rather than present it as clinical.",
+    )
     original_filename = models.CharField(max_length=255, help_text="Cleaned; for display only.")
     content_type = models.CharField(max_length=100)
     size = models.BigIntegerField()

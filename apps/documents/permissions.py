@@ -34,17 +34,54 @@ def ensure_document_role(*, user: User) -> frozenset[str] | None:
     return allowed
 
 
-def ensure_may_file_category(*, user: User, category: str) -> None:
+def ensure_may_file_category(
+    *, user: User, category: str, attempted: str, document: Document | None = None, patient_id: Any = None
+) -> None:
+    """Refuse, and audit, filing a document under a category the role may not use (billing: insurance only).
+
+    Call it outside the change's transaction, so the denial's event commits.
+    """
     allowed = allowed_categories(user)
-    if allowed is not None and category not in allowed:
-        if allowed:
-            raise PermissionDenied("Billing staff may upload and change only insurance documents.")
-        raise PermissionDenied("Your role does not allow working with documents.")
+    if allowed is None or category in allowed:
+        return
+    _audit_role_refusal(
+        user=user, attempted=attempted, document=document, patient_id=patient_id, details={"category": category}
+    )
+    if allowed:
+        raise PermissionDenied("Billing staff may upload and change only insurance documents.")
+    raise PermissionDenied("Your role does not allow working with documents.")
 
 
-def ensure_manager(*, user: User, doing: str) -> None:
-    if not user.is_manager:
-        raise PermissionDenied(f"Only administrators and owners may {doing}.")
+def ensure_manager(*, user: User, doing: str, attempted: str, document: Document | None = None) -> None:
+    """Refuse, and audit, what only administrators and owners may do (delete, restore, legal hold, …)."""
+    if user.is_manager:
+        return
+    _audit_role_refusal(user=user, attempted=attempted, document=document)
+    raise PermissionDenied(f"Only administrators and owners may {doing}.")
+
+
+def _audit_role_refusal(
+    *,
+    user: User,
+    attempted: str,
+    document: Document | None,
+    patient_id: Any = None,
+    details: dict[str, Any] | None = None,
+) -> None:
+    details = {"reason": "role_required", "attempted": attempted, **(details or {})}
+    if document is not None:
+        audit_document(Action.ACCESS_DENIED, document=document, actor=user, outcome=Outcome.DENIED, details=details)
+        return
+    reason = details.pop("reason")
+    audit_denied(
+        action=Action.ACCESS_DENIED,
+        actor=user,
+        reason=reason,
+        patient_id=patient_id,
+        object_type="patient" if patient_id else "document",
+        object_id=patient_id or "",
+        details=details,
+    )
 
 
 def may_delete_annotation(user: User, annotation: Annotation) -> bool:

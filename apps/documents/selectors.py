@@ -8,14 +8,18 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import date, datetime
+from enum import StrEnum
 from typing import Any
 
-from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db.models import Exists, F, OuterRef, Q, QuerySet
+from django.db.models.expressions import OrderBy
+from django.db.models.functions import Lower
 
 from apps.accounts.models import User
 from apps.accounts.selectors import user_names
 from apps.audit.actions import Action, action_label
 from apps.audit.models import AuditEvent
+from apps.audit.security_log import security_log_cross_organisation
 from apps.audit.services import audit_denied
 from apps.documents.errors import RestrictedPatientDocument
 from apps.documents.models import Annotation, Document, ScanStatus
@@ -63,6 +67,10 @@ def document_get_for(
 ) -> Document:
     """One document `user` may see (any version). 404 outside the organisation, 403 without the role.
 
+    Every refusal is audited as ``access.denied`` in the caller's chain: ``not_found`` (another
+    organisation's id and an unknown one alike, with the requested id and no patient),
+    ``deleted``, ``role`` or ``restricted_record``.
+
     The patient is always read with it (the restricted-record rule needs it); `related=()`
     suits paths that only serve the bytes, where joining and compiling the other three
     tables' columns is most of the lookup's cost.
@@ -70,15 +78,28 @@ def document_get_for(
     try:
         document_uuid = uuid.UUID(str(document_id))
     except ValueError as exc:
+        _audit_document_denied(user=user, reason="not_found", document_id=str(document_id)[:64], attempted=action)
         raise NotFound() from exc
     # One row by primary key needs no ORDER BY (.first() would add the model's ordering).
     found = Document.objects.select_related("patient", *related).filter(pk=document_uuid, purged_at__isnull=True)
     document = next(iter(found.order_by()[:1]), None)
     if document is None or document.organisation_id != user.organisation_id:
+        # The same event whether the id exists elsewhere or nowhere: the organisation's chain is
+        # no oracle for other organisations' records. Only the installation's operators see which.
+        _audit_document_denied(user=user, reason="not_found", document_id=document_uuid, attempted=action)
         if document is not None:
-            _audit_document_denied(user=user, reason="other_organisation", document_id=document_uuid, attempted=action)
+            security_log_cross_organisation(
+                actor=user,
+                object_type="document",
+                object_id=document_uuid,
+                owner_organisation_id=document.organisation_id,
+                attempted=action,
+            )
         raise NotFound()
     if document.deleted_at is not None and not (include_deleted and user.is_manager):
+        _audit_document_denied(
+            user=user, reason="deleted", document_id=document.pk, attempted=action, patient_id=document.patient_id
+        )
         raise NotFound()
     categories = allowed_categories(user)
     if categories is not None and document.category not in categories:
@@ -104,7 +125,7 @@ def document_get_for(
 
 
 def _audit_document_denied(
-    *, user: User, reason: str, document_id: uuid.UUID, attempted: str, patient_id: uuid.UUID | None = None
+    *, user: User, reason: str, document_id: uuid.UUID | str, attempted: str, patient_id: uuid.UUID | None = None
 ) -> None:
     """One ``access.denied`` event for a refused document lookup; ``attempted`` is the action asked for."""
     audit_denied(
@@ -118,6 +139,38 @@ def _audit_document_denied(
     )
 
 
+class DocumentSort(StrEnum):
+    """The orders a patient's documents can be listed in: a column, either way ("-" is descending)."""
+
+    DATE_NEWEST = "-date"
+    DATE_OLDEST = "date"
+    TITLE_A_Z = "title"
+    TITLE_Z_A = "-title"
+    CATEGORY_A_Z = "category"
+    CATEGORY_Z_A = "-category"
+
+    @property
+    def column(self) -> str:
+        return self.value.lstrip("-")
+
+    @property
+    def descending(self) -> bool:
+        return self.value.startswith("-")
+
+
+def _ordering(sort: DocumentSort) -> list[OrderBy | str]:
+    """The column asked for, then newest first and the id: equal titles or categories keep one order
+    from page to page (the date order breaks its own ties the same way, reversed when ascending)."""
+    if sort == DocumentSort.DATE_NEWEST:
+        return ["-document_date", "-uploaded_at", "-id"]
+    if sort == DocumentSort.DATE_OLDEST:
+        return ["document_date", "uploaded_at", "id"]
+    # Category codes sort as their labels do (tests/documents/test_document_list.py keeps it so).
+    key = Lower("title") if sort.column == "title" else F("category")
+    first = key.desc() if sort.descending else key.asc()
+    return [first, "-document_date", "-uploaded_at", "-id"]
+
+
 @dataclass(frozen=True)
 class DocumentFilters:
     patient_id: uuid.UUID | None = None
@@ -127,10 +180,13 @@ class DocumentFilters:
     date_to: date | None = None
     scan_status: str = ""
     q: str = ""
+    title: str = ""
+    sort: DocumentSort = DocumentSort.DATE_NEWEST
 
 
 def document_list(*, user: User, filters: DocumentFilters, include_deleted: bool = False) -> QuerySet:
-    """Newest clinical date first, with what list pages and the API show joined in (constant queries)."""
+    """In `filters.sort` order (newest clinical date first unless asked otherwise), with what list pages
+    and the API show joined in (constant queries)."""
     queryset = documents_visible_to(user, include_deleted=include_deleted).select_related("uploaded_by", "patient")
     if filters.patient_id:
         queryset = queryset.filter(patient_id=filters.patient_id)
@@ -147,15 +203,20 @@ def document_list(*, user: User, filters: DocumentFilters, include_deleted: bool
         queryset = queryset.filter(scan_status=filters.scan_status)
     if filters.q:
         queryset = queryset.filter(Q(title__icontains=filters.q) | Q(original_filename__icontains=filters.q))
-    return queryset.order_by("-document_date", "-uploaded_at", "-id")
+    if filters.title:
+        queryset = queryset.filter(title__icontains=filters.title)
+    return queryset.order_by(*_ordering(DocumentSort(filters.sort)))
 
 
-def document_versions(*, document: Document) -> QuerySet:
-    return (
-        Document.objects.filter(lineage_id=document.lineage_id, purged_at__isnull=True)
-        .select_related("uploaded_by")
-        .order_by("-version_number")
-    )
+def document_versions(*, user: User, document: Document) -> QuerySet:
+    """The versions of `document` that `user` may see, newest first.
+
+    A version keeps the category it was filed under, so a lineage can hold versions of a
+    category the user's role does not allow (billing, an older clinical version): those are
+    left out, as are deleted versions for anyone but administrators and owners.
+    """
+    visible = documents_visible_to(user, include_deleted=user.is_manager, all_versions=True)
+    return visible.filter(lineage_id=document.lineage_id).select_related("uploaded_by").order_by("-version_number")
 
 
 def deleted_documents(*, user: User) -> QuerySet:

@@ -71,6 +71,35 @@ class UploadFieldsSerializer(serializers.Serializer):
     document_date = serializers.DateField(required=False, allow_null=True, default=None)
 
 
+class BulkUploadFieldsSerializer(UploadFieldsSerializer):
+    """A bulk upload's shared details: each file's own (below) take their place where sent."""
+
+    category = serializers.CharField(
+        max_length=32, required=False, default="", help_text="For every file without a category of its own."
+    )
+
+
+class BulkUploadRequestSerializer(BulkUploadFieldsSerializer):
+    """The multipart form a bulk upload sends (for the schema; the view reads the lists itself)."""
+
+    files = serializers.ListField(child=serializers.FileField())
+    titles = serializers.ListField(
+        child=serializers.CharField(allow_blank=True, max_length=255),
+        required=False,
+        help_text="One per file, in the files' order, or none; empty for the file's name without its extension.",
+    )
+    categories = serializers.ListField(
+        child=serializers.CharField(allow_blank=True, max_length=32),
+        required=False,
+        help_text="One per file, in the files' order, or none; empty for the shared category.",
+    )
+    document_dates = serializers.ListField(
+        child=serializers.CharField(allow_blank=True),
+        required=False,
+        help_text="One per file (YYYY-MM-DD), in the files' order, or none; empty for the shared date.",
+    )
+
+
 class DirectUploadFieldsSerializer(UploadFieldsSerializer):
     filename = serializers.CharField(
         max_length=255, help_text="The file's name; its extension must agree with what the file contains."

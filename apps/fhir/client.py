@@ -1,9 +1,12 @@
 """A small FHIR R4 client for pushing Quill's resources to an external server (HAPI).
 
-Writes are conditional updates on a Quill identifier
+A resource's first write is a conditional update on a Quill identifier
 (``PUT [base]/DocumentReference?identifier=urn:quill:document|<uuid>``), so sending the
 same resource twice -- for instance after a timeout whose write did land -- updates the
-one resource instead of creating a second. The client makes one attempt per call; the
+one resource instead of creating a second; a Patient is created with ``If-None-Exist``
+on the NHS number, so one registered there already is reused. Later writes go to the
+resource's id with ``If-Match`` on the version Quill saw (412: re-read, try again), and
+an erasure deletes it. The client makes one attempt per call; the
 outbox relay decides when to retry, using the error class to tell transient from terminal.
 """
 
@@ -17,7 +20,14 @@ from typing import Any, Literal
 
 import requests
 
-from apps.fhir.errors import FhirConfigurationError, FhirRejectedError, FhirRetryableError
+from apps.fhir.errors import (
+    FhirConfigurationError,
+    FhirDeleteRefused,
+    FhirRejectedError,
+    FhirResourceGone,
+    FhirRetryableError,
+    FhirVersionConflict,
+)
 from quill.http import parse_retry_after
 
 from . import codes
@@ -83,25 +93,100 @@ class FhirClient:
         patient_id = _quill_identifier(resource, "Patient", codes.QUILL_PATIENT_SYSTEM)
         return self._conditional_update("Patient", codes.QUILL_PATIENT_SYSTEM, patient_id, resource)
 
+    def create_patient(self, resource: Mapping[str, Any], *, system: str, value: str) -> FhirWriteResult:
+        """Create the Patient unless one with ``system|value`` exists (``If-None-Exist``); either way, its id.
+
+        Called with the NHS number, so a Patient another system already registered on the
+        server is reused rather than duplicated (200 = found, 201 = created).
+        """
+        body = _for_conditional_update(resource)
+        return self._send(
+            "POST",
+            "Patient",
+            body,
+            headers={"If-None-Exist": f"identifier={system}|{value}"},
+            what="Patient",
+        )
+
+    def update(self, resource_type: str, resource_id: str, resource: Mapping[str, Any], *, version_id: str | None):
+        """``PUT [base]/{type}/{id}`` with ``If-Match`` on the version Quill last saw.
+
+        Raises ``FhirVersionConflict`` on 412 (someone else changed it: re-read and try again)
+        and ``FhirResourceGone`` on 404/410 (it was deleted there).
+        """
+        body = dict(_for_conditional_update(resource), id=resource_id)
+        headers = {"If-Match": f'W/"{version_id}"'} if version_id else {}
+        return self._send("PUT", f"{resource_type}/{resource_id}", body, headers=headers, what=resource_type)
+
+    def read_version(self, resource_type: str, resource_id: str) -> str | None:
+        """The server's current version of a resource (for a retry after 412); raises FhirResourceGone."""
+        response = self._request("GET", f"{resource_type}/{resource_id}", what=resource_type)
+        if response.status_code in (404, 410):
+            raise FhirResourceGone(f"{resource_type}/{resource_id} is gone from the FHIR server.", response.status_code)
+        if response.status_code != 200:
+            _write_result(response, resource_type)  # raises the retryable or rejected error
+        body = _json_body(response) or {}
+        return _parse_etag(response.headers.get("ETag")) or (body.get("meta") or {}).get("versionId")
+
+    def delete(self, resource_type: str, resource_id: str) -> None:
+        """``DELETE [base]/{type}/{id}``; gone already counts as done. ``FhirDeleteRefused`` on 405/409."""
+        response = self._request("DELETE", f"{resource_type}/{resource_id}", what=resource_type)
+        status = response.status_code
+        if status in (200, 202, 204, 404, 410):
+            return
+        if status in (405, 409):
+            raise FhirDeleteRefused(
+                f"The FHIR server refuses to delete {resource_type}/{resource_id} ({status}).",
+                status,
+                _operation_outcome(response),
+            )
+        _write_result(response, resource_type)  # raises the retryable or rejected error
+
     def _conditional_update(
         self, resource_type: str, system: str, value: str, resource: Mapping[str, Any]
     ) -> FhirWriteResult:
-        url = f"{self.base_url}/{resource_type}"
-        body = json.dumps(_for_conditional_update(resource), separators=(",", ":")).encode("utf-8")
+        return self._send(
+            "PUT",
+            resource_type,
+            _for_conditional_update(resource),
+            params={"identifier": f"{system}|{value}"},
+            what=resource_type,
+        )
+
+    def _send(
+        self,
+        method: str,
+        path: str,
+        body: Mapping[str, Any],
+        *,
+        what: str,
+        headers: Mapping[str, str] | None = None,
+        params: Mapping[str, str] | None = None,
+    ) -> FhirWriteResult:
+        data = json.dumps(body, separators=(",", ":")).encode("utf-8")
+        response = self._request(
+            method,
+            path,
+            what=what,
+            data=data,
+            params=params,
+            headers={"Content-Type": codes.FHIR_JSON_MIME_TYPE, "Prefer": "return=representation", **(headers or {})},
+        )
+        if response.status_code == 412 and method == "PUT" and headers and "If-Match" in headers:
+            raise FhirVersionConflict(f"The {what} changed on the FHIR server since Quill last wrote it.", 412)
+        if response.status_code in (404, 410) and method == "PUT" and not params:
+            raise FhirResourceGone(f"{path} is no longer on the FHIR server.", response.status_code)
+        return _write_result(response, what)
+
+    def _request(self, method: str, path: str, *, what: str, **kwargs: Any) -> requests.Response:
         try:
-            response = self.session.put(
-                url,
-                params={"identifier": f"{system}|{value}"},
-                data=body,
-                headers={"Content-Type": codes.FHIR_JSON_MIME_TYPE, "Prefer": "return=representation"},
-                timeout=self.timeout,
-                allow_redirects=False,
+            return self.session.request(
+                method, f"{self.base_url}/{path}", timeout=self.timeout, allow_redirects=False, **kwargs
             )
         except requests.Timeout as exc:
-            raise FhirRetryableError(f"Timed out writing {resource_type} to the FHIR server: {exc}") from exc
+            raise FhirRetryableError(f"Timed out writing {what} to the FHIR server: {exc}") from exc
         except requests.ConnectionError as exc:
             raise FhirRetryableError(f"Could not connect to the FHIR server: {exc}") from exc
-        return _write_result(response, resource_type)
 
 
 # --- Helpers ---------------------------------------------------------------------------------------

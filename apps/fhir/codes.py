@@ -32,6 +32,27 @@ IHE_FORMAT_CODE_SYSTEM = "http://ihe.net/fhir/ihe.formatcode.fhir/CodeSystem/for
 FHIR_VERSION = "4.0.1"
 FHIR_JSON_MIME_TYPE = "application/fhir+json"
 MHD_DOCUMENT_RESPONDER_CAPABILITY = "https://profiles.ihe.net/ITI/MHD/CapabilityStatement/IHE.MHD.DocumentResponder"
+MHD_DOCUMENT_RECIPIENT_CAPABILITY = "https://profiles.ihe.net/ITI/MHD/CapabilityStatement/IHE.MHD.DocumentRecipient"
+
+# IHE MHD 4.2.2 profiles and extensions (https://profiles.ihe.net/ITI/MHD/).
+MHD_PROFILE_PREFIX = "https://profiles.ihe.net/ITI/MHD/StructureDefinition/"
+_MHD_SD = MHD_PROFILE_PREFIX
+MHD_MINIMAL_DOCUMENT_REFERENCE_PROFILE = _MHD_SD + "IHE.MHD.Minimal.DocumentReference"
+MHD_COMPREHENSIVE_DOCUMENT_REFERENCE_PROFILE = _MHD_SD + "IHE.MHD.Comprehensive.DocumentReference"
+MHD_SUBMISSION_SET_PROFILE = _MHD_SD + "IHE.MHD.Minimal.SubmissionSet"
+MHD_PROVIDE_BUNDLE_PROFILES = frozenset(
+    _MHD_SD + name
+    for name in (
+        "IHE.MHD.Minimal.ProvideBundle",
+        "IHE.MHD.UnContained.Comprehensive.ProvideBundle",
+        "IHE.MHD.Comprehensive.ProvideBundle",
+    )
+)
+MHD_PROVIDE_BUNDLE_RESPONSE_PROFILE = _MHD_SD + "IHE.MHD.ProvideDocumentBundleResponse"
+MHD_SOURCE_ID_EXTENSION = _MHD_SD + "ihe-sourceId"
+MHD_LIST_TYPES_SYSTEM = "https://profiles.ihe.net/ITI/MHD/CodeSystem/MHDlistTypes"
+# DocumentReference.status in MHD (ValueSet DocumentReferenceStats): no entered-in-error.
+MHD_DOCUMENT_REFERENCE_STATUSES = frozenset({"current", "superseded"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +74,8 @@ class CategoryCodes:
     type: Coding
     category: Coding
 
+
+MHD_SUBMISSION_SET_CODE = Coding(MHD_LIST_TYPES_SYSTEM, "submissionset", "SubmissionSet as a FHIR List")
 
 # IHE FormatCode "the mime type says all there is to know about the format"; Quill stores
 # PDFs and images, not CDA or other profiled content.

@@ -64,6 +64,18 @@ class FhirRejectedError(QuillError):
         self.operation_outcome = operation_outcome
 
 
+class FhirVersionConflict(FhirRejectedError):
+    """412 on an ``If-Match`` update: the resource changed on the server; re-read its version, then retry."""
+
+
+class FhirResourceGone(FhirRejectedError):
+    """404/410 for a resource Quill had written: it was deleted on the server."""
+
+
+class FhirDeleteRefused(FhirRejectedError):
+    """405/409 on DELETE: the server keeps its resources; Quill marks the copy entered-in-error instead."""
+
+
 class FhirMappingError(ValidationFailed):
     """The facts cannot be turned into a valid FHIR resource."""
 
@@ -123,3 +135,60 @@ class VersionNotFound(QuillError):
     error_code = "version_not_found"
     http_status = 404
     default_message = "Quill keeps only the current version of this resource; read it without a version."
+
+
+# --- ITI-65 Provide Document Bundle (Document Recipient) -------------------------------------------
+# Each refusal names the Bundle.entry it is about (``data["entry"]``, sent as the issue's
+# ``expression``) and means nothing from the bundle was stored.
+
+
+class ProvideBundleInvalid(ValidationFailed):
+    """The bundle is not an MHD Provide Document Bundle Quill can take (structure, codes, references)."""
+
+    error_code = "mhd_bundle_invalid"
+    default_message = "This is not a valid MHD Provide Document Bundle; nothing from it was stored."
+
+
+class ProvideBundleNotSupported(ValidationFailed):
+    """Valid MHD that Quill does not take: Folders, replacing by PATCH, creating Patients, FHIR Documents."""
+
+    error_code = "mhd_not_supported"
+    fhir_issue_code = "not-supported"
+    default_message = "The bundle asks for something Quill's Document Recipient does not do; nothing was stored."
+
+
+class ProvideBundleTooLarge(QuillError):
+    error_code = "mhd_bundle_too_large"
+    http_status = 413
+    fhir_issue_code = "too-long"
+    default_message = (
+        "The bundle's metadata (everything but the documents themselves) is larger than Quill accepts; "
+        "send fewer documents per bundle."
+    )
+
+
+class UnresolvedReference(QuillError):
+    """ITI-65 UnresolvedReferenceException: the patient (or another reference) is not known here."""
+
+    error_code = "mhd_unresolved_reference"
+    http_status = 422
+    fhir_issue_code = "not-found"
+    default_message = "UnresolvedReferenceException: the bundle refers to a patient Quill does not know."
+
+
+class AttachmentMismatch(QuillError):
+    """The DocumentReference's size or hash does not describe the Binary that came with it."""
+
+    error_code = "mhd_attachment_mismatch"
+    http_status = 422
+    fhir_issue_code = "value"
+    default_message = "A document's size or hash does not match its content; nothing from the bundle was stored."
+
+
+class DuplicateSubmission(QuillError):
+    """An identifier that was already used for something else (a SubmissionSet or a document)."""
+
+    error_code = "mhd_duplicate_identifier"
+    http_status = 409
+    fhir_issue_code = "duplicate"
+    default_message = "The bundle reuses an identifier Quill already holds for different content."

@@ -9,13 +9,42 @@ from __future__ import annotations
 
 from django.db.models import QuerySet
 
+from apps.accounts.models import Organisation
 from apps.documents.models import Document
 from apps.patients.models import Patient
 
-from .mapping import DocumentFacts, PatientFacts
+from . import codes
+from .mapping import DocumentFacts, MhdMetadata, PatientFacts, SubmissionSetFacts
+from .models import CONFIDENTIALITY_SYSTEM, MhdSettings, SubmissionSet, SubmissionSetEntry
 
 # What document_facts() reads besides the document row, for select_related().
-DOCUMENT_FACT_RELATIONS = ("patient", "organisation", "uploaded_by")
+DOCUMENT_FACT_RELATIONS = (
+    "patient",
+    "organisation__mhd_settings",
+    "uploaded_by",
+    "supersedes",
+    "mhd_entry",
+)
+
+
+def mhd_metadata(organisation: Organisation) -> MhdMetadata:
+    """The organisation's MHD document metadata, or the defaults when it has set none."""
+    try:
+        settings = organisation.mhd_settings
+    except MhdSettings.DoesNotExist:
+        settings = MhdSettings(organisation=organisation)
+    return MhdMetadata(
+        security_label=codes.Coding(
+            CONFIDENTIALITY_SYSTEM, settings.confidentiality, settings.get_confidentiality_display()
+        ),
+        language=settings.language,
+        facility_type=codes.Coding(
+            settings.facility_type_system, settings.facility_type_code, settings.facility_type_display
+        ),
+        practice_setting=codes.Coding(
+            settings.practice_setting_system, settings.practice_setting_code, settings.practice_setting_display
+        ),
+    )
 
 
 def document_fhir_status(document: Document) -> str:
@@ -54,6 +83,17 @@ def document_facts(document: Document, *, served_by_quill: bool = False) -> Docu
     """
     patient = document.patient
     author = document.uploaded_by
+    replaced = document.supersedes if document.version_number > 1 else None
+    if replaced is None:
+        replaces_reference = None
+    elif served_by_quill:
+        replaces_reference = f"DocumentReference/{replaced.pk}"
+    else:
+        replaces_reference = f"DocumentReference/{replaced.fhir_id}" if replaced.fhir_id else None
+    try:
+        entry: SubmissionSetEntry | None = document.mhd_entry
+    except SubmissionSetEntry.DoesNotExist:
+        entry = None
     return DocumentFacts(
         id=document.pk,
         status=document_fhir_status(document),
@@ -64,16 +104,33 @@ def document_facts(document: Document, *, served_by_quill: bool = False) -> Docu
         size=document.size,
         sha1=document.sha1,
         created=document.uploaded_at,
-        document_date=document.document_date,
+        document_date=document.document_date if document.document_date_given else None,
         encounter_id=document.encounter_id or None,
         author_display=(author.full_name or None) if author is not None else None,
         author_id=str(author.pk) if author is not None else None,
         organisation_name=document.organisation.name,
         organisation_id=str(document.organisation_id),
         patient=patient_facts(patient, fhir_id=str(patient.pk) if served_by_quill else None),
-        replaces=document.supersedes_id if document.version_number > 1 else None,
+        replaces=replaced.pk if replaced is not None else None,
         last_updated=document.updated_at,
         version_id=document_version_id(document),
+        metadata=mhd_metadata(document.organisation),
+        replaces_reference=replaces_reference,
+        master_identifier=(entry.master_identifier_system, entry.master_identifier_value) if entry else None,
+    )
+
+
+def submission_set_facts(submission_set: SubmissionSet) -> SubmissionSetFacts:
+    """Facts for a received SubmissionSet; its entries in bundle order (prefetch ``entries``)."""
+    return SubmissionSetFacts(
+        id=submission_set.pk,
+        unique_id=submission_set.unique_id,
+        source_id=submission_set.source_id,
+        title=submission_set.title,
+        submitted_at=submission_set.submitted_at,
+        patient_reference=f"Patient/{submission_set.patient_id}",
+        document_ids=tuple(entry.document_id for entry in submission_set.entries.all()),
+        last_updated=submission_set.received_at,
     )
 
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from fhir.resources.R4B.documentreference import DocumentReference
+from fhir.resources.R4B.list import List as FhirList
 from fhir.resources.R4B.operationoutcome import OperationOutcome
 from fhir.resources.R4B.patient import Patient
 from pydantic import BaseModel, ValidationError
@@ -46,11 +47,26 @@ class PatientFacts:
 
 
 @dataclass(frozen=True, slots=True)
+class MhdMetadata:
+    """The organisation's MHD document metadata (``apps.fhir.models.MhdSettings`` or its defaults)."""
+
+    security_label: codes.Coding
+    language: str
+    facility_type: codes.Coding
+    practice_setting: codes.Coding
+
+
+@dataclass(frozen=True, slots=True)
 class DocumentFacts:
     """What the FHIR mapping needs to know about one document version.
 
-    ``created`` is when Quill received the file (the upload instant);
-    ``document_date`` is the clinical date the document is about.
+    ``created`` is when Quill received the file (the upload instant); ``document_date``
+    is the clinical date the document is about, ``None`` when nobody gave one (then
+    ``attachment.creation`` and ``context.period`` are left out rather than invented).
+    ``replaces_reference`` is ``DocumentReference/<id>`` of the replaced version on the
+    server the resource is for, when known; otherwise ``replaces`` is sent as an identifier.
+    ``master_identifier`` is the submitter's (system, value) for a document received
+    through ITI-65, else None (Quill's own id is used).
     """
 
     id: uuid.UUID
@@ -72,16 +88,37 @@ class DocumentFacts:
     replaces: uuid.UUID | None
     last_updated: dt.datetime
     version_id: str
+    metadata: MhdMetadata
+    replaces_reference: str | None = None
+    master_identifier: tuple[str, str] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SubmissionSetFacts:
+    """What the mapping needs to know about one received SubmissionSet (an ITI-65 bundle)."""
+
+    id: uuid.UUID
+    unique_id: str
+    source_id: str
+    title: str
+    submitted_at: dt.datetime
+    patient_reference: str
+    document_ids: tuple[uuid.UUID, ...]
+    last_updated: dt.datetime
 
 
 # --- Public builders -------------------------------------------------------------------------------
 
 
 def document_reference(facts: DocumentFacts, *, base_url: str, subject_mode: SubjectMode) -> dict[str, Any]:
-    """Build the R4 DocumentReference for one document version, validated.
+    """Build the R4 DocumentReference for one document version, validated (IHE MHD 4.2.2).
 
     ``base_url`` is Quill's public base URL (``QUILL_PUBLIC_BASE_URL``); the attachment
-    points at ``{base_url}/fhir/r4/Binary/{id}``.
+    points at ``{base_url}/fhir/r4/Binary/{id}``. The resource claims the MHD
+    Comprehensive profile when it carries everything that profile requires (a clinical
+    date for ``attachment.creation``), else the Minimal profile; an ``entered-in-error``
+    resource (only ever sent where a server refused a deletion) claims neither, since MHD's
+    status value set has no such code.
     """
     _check_document_facts(facts)
     _check_base_url(base_url)
@@ -90,13 +127,13 @@ def document_reference(facts: DocumentFacts, *, base_url: str, subject_mode: Sub
         "resourceType": "DocumentReference",
         "id": str(facts.id),
         "meta": _meta(facts.version_id, facts.last_updated),
-        "masterIdentifier": {"system": codes.QUILL_DOCUMENT_SYSTEM, "value": str(facts.id)},
+        "contained": _contained(facts),
+        "masterIdentifier": _master_identifier(facts),
         "identifier": [
-            {"use": "official", "system": codes.QUILL_DOCUMENT_SYSTEM, "value": str(facts.id)},
-            {"system": codes.URI_SYSTEM, "value": facts.id.urn},
+            {"use": "official", "system": codes.URI_SYSTEM, "value": facts.id.urn},
+            {"use": "secondary", "system": codes.QUILL_DOCUMENT_SYSTEM, "value": str(facts.id)},
         ],
         "status": facts.status,
-        "docStatus": "final",
         "type": {"coding": [category.type.as_fhir()], "text": category.type.display},
         "category": [{"coding": [category.category.as_fhir()], "text": category.category.display}],
         "subject": _subject(facts.patient, subject_mode),
@@ -105,29 +142,60 @@ def document_reference(facts: DocumentFacts, *, base_url: str, subject_mode: Sub
             "display": facts.organisation_name,
             "identifier": {"system": codes.QUILL_ORGANISATION_SYSTEM, "value": facts.organisation_id},
         },
+        "securityLabel": [_concept(facts.metadata.security_label)],
         "content": [
             {
                 "attachment": _attachment(facts, base_url),
                 "format": codes.MIME_TYPE_SUFFICIENT.as_fhir(),
             }
         ],
+        "context": _context(facts),
     }
-    author = _author(facts)
-    if author:
+    if _has_author(facts):
+        author = {"reference": f"#{AUTHOR_ID}"}
+        if facts.author_display:
+            author["display"] = facts.author_display
         resource["author"] = [author]
+    profile = _document_profile(facts)
+    if profile:
+        resource["meta"]["profile"] = [profile]
     if facts.description:
         resource["description"] = facts.description
-    context = _context(facts)
-    if context:
-        resource["context"] = context
     if facts.replaces is not None:
-        resource["relatesTo"] = [
-            {
-                "code": "replaces",
-                "target": {"identifier": {"system": codes.QUILL_DOCUMENT_SYSTEM, "value": str(facts.replaces)}},
-            }
-        ]
+        target: dict[str, Any] = (
+            {"reference": facts.replaces_reference}
+            if facts.replaces_reference
+            else {"identifier": {"system": codes.QUILL_DOCUMENT_SYSTEM, "value": str(facts.replaces)}}
+        )
+        resource["relatesTo"] = [{"code": "replaces", "target": target}]
     return validate_resource(DocumentReference, resource)
+
+
+def submission_set_list(facts: SubmissionSetFacts) -> dict[str, Any]:
+    """Build the MHD SubmissionSet ``List`` for one received ITI-65 bundle, validated."""
+    resource: dict[str, Any] = {
+        "resourceType": "List",
+        "id": str(facts.id),
+        "meta": {
+            "profile": [codes.MHD_SUBMISSION_SET_PROFILE],
+            "versionId": "1",
+            "lastUpdated": facts.last_updated,
+        },
+        "extension": [{"url": codes.MHD_SOURCE_ID_EXTENSION, "valueIdentifier": {"value": facts.source_id}}],
+        "identifier": [
+            {"use": "usual", "system": codes.URI_SYSTEM, "value": facts.unique_id},
+            {"use": "official", "system": codes.URI_SYSTEM, "value": facts.id.urn},
+        ],
+        "status": "current",
+        "mode": "working",
+        "code": {"coding": [codes.MHD_SUBMISSION_SET_CODE.as_fhir()]},
+        "subject": {"reference": facts.patient_reference},
+        "date": facts.submitted_at,
+        "entry": [{"item": {"reference": f"DocumentReference/{document_id}"}} for document_id in facts.document_ids],
+    }
+    if facts.title:
+        resource["title"] = facts.title
+    return validate_resource(FhirList, resource)
 
 
 def patient_resource(facts: PatientFacts) -> dict[str, Any]:
@@ -136,15 +204,10 @@ def patient_resource(facts: PatientFacts) -> dict[str, Any]:
     Carries the Quill patient identifier (``urn:quill:patient``) so a conditional update
     on it finds the same Patient every time.
     """
-    identifiers = [{"use": "secondary", "system": codes.QUILL_PATIENT_SYSTEM, "value": str(facts.id)}]
-    if facts.nhs_number:
-        identifiers.insert(0, {"use": "official", "system": codes.NHS_NUMBER_SYSTEM, "value": facts.nhs_number})
-    if facts.mrn:
-        identifiers.append({"use": "usual", "system": codes.QUILL_MRN_SYSTEM, "value": facts.mrn})
     resource: dict[str, Any] = {
         "resourceType": "Patient",
         "id": str(facts.id),
-        "identifier": identifiers,
+        "identifier": _patient_identifiers(facts),
         "name": [_human_name(facts)],
     }
     if facts.birth_date is not None:
@@ -153,6 +216,15 @@ def patient_resource(facts: PatientFacts) -> dict[str, Any]:
     if gender is not None:
         resource["gender"] = gender
     return validate_resource(Patient, resource)
+
+
+def _patient_identifiers(facts: PatientFacts) -> list[dict[str, str]]:
+    identifiers = [{"use": "secondary", "system": codes.QUILL_PATIENT_SYSTEM, "value": str(facts.id)}]
+    if facts.nhs_number:
+        identifiers.insert(0, {"use": "official", "system": codes.NHS_NUMBER_SYSTEM, "value": facts.nhs_number})
+    if facts.mrn:
+        identifiers.append({"use": "usual", "system": codes.QUILL_MRN_SYSTEM, "value": facts.mrn})
+    return identifiers
 
 
 def operation_outcome(severity: str, code: str, diagnostics: str) -> dict[str, Any]:
@@ -204,34 +276,100 @@ def _subject(patient: PatientFacts, subject_mode: str) -> dict[str, Any]:
     )
 
 
-def _author(facts: DocumentFacts) -> dict[str, Any]:
-    author: dict[str, Any] = {}
-    if facts.author_display:
-        author["display"] = facts.author_display
-    if facts.author_id:
-        author["identifier"] = {"system": codes.QUILL_USER_SYSTEM, "value": facts.author_id}
-    return author
+# Local ids of the contained resources (Comprehensive: author and sourcePatientInfo are contained).
+AUTHOR_ID = "author"
+SOURCE_PATIENT_ID = "source-patient"
+_NAME_PREFIXES = frozenset({"dr", "mr", "mrs", "ms", "miss", "mx", "prof", "professor", "sister", "nurse"})
+
+
+def _document_profile(facts: DocumentFacts) -> str | None:
+    if facts.status not in codes.MHD_DOCUMENT_REFERENCE_STATUSES:
+        return None
+    if facts.document_date is None:
+        return codes.MHD_MINIMAL_DOCUMENT_REFERENCE_PROFILE
+    return codes.MHD_COMPREHENSIVE_DOCUMENT_REFERENCE_PROFILE
+
+
+def _master_identifier(facts: DocumentFacts) -> dict[str, str]:
+    if facts.master_identifier is not None:
+        system, value = facts.master_identifier
+        return {"use": "usual", "system": system, "value": value}
+    return {"use": "usual", "system": codes.QUILL_DOCUMENT_SYSTEM, "value": str(facts.id)}
+
+
+def _concept(coding: codes.Coding) -> dict[str, Any]:
+    return {"coding": [coding.as_fhir()], "text": coding.display}
+
+
+def _has_author(facts: DocumentFacts) -> bool:
+    return bool(facts.author_id or (facts.author_display or "").strip())
+
+
+def _contained(facts: DocumentFacts) -> list[dict[str, Any]]:
+    """The author as a Practitioner and the patient as the source knew them (sourcePatientInfo)."""
+    contained = []
+    if _has_author(facts):
+        author: dict[str, Any] = {"resourceType": "Practitioner", "id": AUTHOR_ID}
+        if (facts.author_display or "").strip():
+            author["name"] = [_author_human_name(facts)]
+        if facts.author_id:
+            author["identifier"] = [{"system": codes.QUILL_USER_SYSTEM, "value": facts.author_id}]
+        contained.append(author)
+    source_patient: dict[str, Any] = {
+        "resourceType": "Patient",
+        "id": SOURCE_PATIENT_ID,
+        "identifier": _patient_identifiers(facts.patient),
+        "name": [_human_name(facts.patient)],
+    }
+    if facts.patient.birth_date is not None:
+        source_patient["birthDate"] = facts.patient.birth_date
+    contained.append(source_patient)
+    return contained
+
+
+def _author_human_name(facts: DocumentFacts) -> dict[str, Any]:
+    """The uploader's full name split for ``author.given`` / ``author.family`` search."""
+    text = (facts.author_display or "").strip()
+    words = text.split()
+    prefix = [word for word in words[:1] if word.lower().rstrip(".") in _NAME_PREFIXES and len(words) > 1]
+    words = words[len(prefix) :]
+    name: dict[str, Any] = {"text": text, "family": words[-1]}
+    if len(words) > 1:
+        name["given"] = words[:-1]
+    if prefix:
+        name["prefix"] = prefix
+    return name
 
 
 def _attachment(facts: DocumentFacts, base_url: str) -> dict[str, Any]:
     attachment: dict[str, Any] = {
         "contentType": facts.content_type,
+        "language": facts.metadata.language,
         "url": f"{base_url.rstrip('/')}/fhir/r4/Binary/{facts.id}",
         "size": facts.size,
         "hash": sha1_hex_to_base64(facts.sha1),
         "title": facts.title,
-        # Attachment.creation is a dateTime; the clinical date is the best "created" we know.
-        "creation": facts.document_date if facts.document_date is not None else facts.created,
     }
+    if facts.document_date is not None:
+        # Attachment.creation is a dateTime; the clinical date is the best "created" we know.
+        attachment["creation"] = facts.document_date
     return attachment
 
 
 def _context(facts: DocumentFacts) -> dict[str, Any]:
-    context: dict[str, Any] = {}
+    context: dict[str, Any] = {
+        "facilityType": _concept(facts.metadata.facility_type),
+        "practiceSetting": _concept(facts.metadata.practice_setting),
+        "sourcePatientInfo": {"reference": f"#{SOURCE_PATIENT_ID}"},
+    }
     if facts.encounter_id:
         # Quill holds the encounter id as a string from the clinic's PAS, not as a FHIR
-        # Encounter it can reference, so this is a logical (identifier) reference.
-        context["encounter"] = [{"identifier": {"system": codes.QUILL_ENCOUNTER_SYSTEM, "value": facts.encounter_id}}]
+        # Encounter it can reference, so this is a logical (identifier) reference. MHD maps
+        # both context.encounter and context.related to XDS referenceIdList, so the id is
+        # in both (and ``related`` search finds it).
+        encounter = {"identifier": {"system": codes.QUILL_ENCOUNTER_SYSTEM, "value": facts.encounter_id}}
+        context["encounter"] = [encounter]
+        context["related"] = [encounter]
     if facts.document_date is not None:
         context["period"] = {"start": facts.document_date, "end": facts.document_date}
     return context
@@ -342,9 +480,16 @@ def _optional_code(value: Any, allowed: Iterable[str], element: str) -> None:
 
 def _check_document_reference_codes(resource: Mapping[str, Any]) -> None:
     _require_code(resource.get("status"), codes.DOCUMENT_REFERENCE_STATUSES, "DocumentReference.status")
+    if any(profile.startswith(codes.MHD_PROFILE_PREFIX) for profile in (resource.get("meta") or {}).get("profile", [])):
+        _require_code(resource.get("status"), codes.MHD_DOCUMENT_REFERENCE_STATUSES, "DocumentReference.status (MHD)")
     _optional_code(resource.get("docStatus"), codes.COMPOSITION_STATUSES, "DocumentReference.docStatus")
     for relation in resource.get("relatesTo") or []:
         _require_code(relation.get("code"), codes.DOCUMENT_RELATIONSHIP_TYPES, "DocumentReference.relatesTo.code")
+
+
+def _check_list_codes(resource: Mapping[str, Any]) -> None:
+    _require_code(resource.get("status"), {"current", "retired", "entered-in-error"}, "List.status")
+    _require_code(resource.get("mode"), {"working", "snapshot", "changes"}, "List.mode")
 
 
 def _check_patient_codes(resource: Mapping[str, Any]) -> None:
@@ -372,6 +517,12 @@ def _check_capability_statement_codes(resource: Mapping[str, Any]) -> None:
     _require_code(resource.get("kind"), {"instance", "capability", "requirements"}, "CapabilityStatement.kind")
     for rest in resource.get("rest") or []:
         _require_code(rest.get("mode"), {"client", "server"}, "CapabilityStatement.rest.mode")
+        for interaction in rest.get("interaction") or []:
+            _require_code(
+                interaction.get("code"),
+                {"transaction", "batch", "search-system", "history-system"},
+                "CapabilityStatement.rest.interaction.code",
+            )
         for rest_resource in rest.get("resource") or []:
             for interaction in rest_resource.get("interaction") or []:
                 _require_code(
@@ -388,6 +539,7 @@ def _check_capability_statement_codes(resource: Mapping[str, Any]) -> None:
 _CODE_CHECKERS = {
     "DocumentReference": _check_document_reference_codes,
     "Patient": _check_patient_codes,
+    "List": _check_list_codes,
     "OperationOutcome": _check_operation_outcome_codes,
     "Bundle": _check_bundle_codes,
     "CapabilityStatement": _check_capability_statement_codes,

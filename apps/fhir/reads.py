@@ -20,7 +20,7 @@ from django.http import HttpRequest
 
 from apps.accounts.models import User
 from apps.audit.actions import Action
-from apps.audit.services import audit_record
+from apps.audit.services import audit_denied, audit_record
 from apps.documents.errors import DocumentCorrupt
 from apps.documents.models import AVAILABLE_SCAN_STATUSES, Document
 from apps.documents.services.delivery import ensure_available
@@ -29,10 +29,11 @@ from apps.fhir.errors import BinaryTooLargeForJson
 from apps.files import storage
 from apps.patients.models import Patient
 from apps.patients.services import patient_mark_viewed
+from quill.errors import NotFound
 
 from .errors import VersionNotFound
-from .facts import document_facts, document_version_id, patient_facts
-from .mapping import document_reference, patient_resource
+from .facts import document_facts, document_version_id, patient_facts, submission_set_facts
+from .mapping import document_reference, patient_resource, submission_set_list
 from .paging import Cursor, cursor_token
 from .responder import binary_resource, searchset_bundle
 from .search import SearchRequest
@@ -43,6 +44,8 @@ from .selectors import (
     fhir_patient_get,
     fhir_patient_search,
     fhir_patients_for_include,
+    fhir_submission_set_get,
+    fhir_submission_set_search,
 )
 from .subsetting import subset
 
@@ -175,6 +178,56 @@ def _verified_bytes(document: Document, user: User) -> bytes:
         document_mark_corrupt(document_id=document.pk, reason="FHIR Binary re-hash mismatch", actor=user)
         raise DocumentCorrupt()
     return bytes(data)
+
+
+# --- List (ITI-66: SubmissionSets) ----------------------------------------------------------------
+
+
+def list_search_bundle(*, user: User, search: SearchRequest, base_url: str) -> dict[str, Any]:
+    """ITI-66: a searchset Bundle of the matching SubmissionSet Lists (one audit event per page)."""
+    page = fhir_submission_set_search(user=user, search=search)
+    resources = [submission_set_list(submission_set_facts(row)) for row in page.rows]
+    bundle = _bundle(search, page, resources, base_url=base_url, user=user)
+    patient_ids = sorted({str(row.patient_id) for row in page.rows})
+    audit_record(
+        action=Action.FHIR_SEARCH,
+        actor=user,
+        patient_id=patient_ids[0] if len(patient_ids) == 1 else None,
+        object_type="submission_set",
+        details={
+            "resource": "List",
+            "criteria": search.as_details(),
+            "total": page.total,
+            "returned": [str(row.pk) for row in page.rows],
+            "patients": patient_ids,
+        },
+    )
+    return bundle
+
+
+def list_read(*, user: User, list_id: str) -> dict[str, Any]:
+    """``List/{id}``: a received SubmissionSet; 404 (audited) unknown or not the caller's."""
+    try:
+        submission_set = fhir_submission_set_get(user=user, list_id=list_id)
+    except NotFound:
+        audit_denied(
+            action=Action.ACCESS_DENIED,
+            actor=user,
+            reason="not_found",
+            object_type="submission_set",
+            object_id=list_id[:64],
+        )
+        raise
+    resource = submission_set_list(submission_set_facts(submission_set))
+    audit_record(
+        action=Action.FHIR_LIST_VIEWED,
+        actor=user,
+        patient_id=submission_set.patient_id,
+        object_type="submission_set",
+        object_id=submission_set.pk,
+        details={"channel": CHANNEL},
+    )
+    return resource
 
 
 # --- Patient -------------------------------------------------------------------------------------

@@ -94,6 +94,56 @@ DOCUMENT_REFERENCE_SEARCH_PARAMS: tuple[dict[str, str], ...] = (
         _SP + "DocumentReference-period",
         "The document's clinical date (context.period); prefixes eq, ge, le, gt, lt; comma for OR.",
     ),
+    _param(
+        "author.given",
+        "string",
+        None,
+        "Chained on the contained author: a given name of the clinician who filed the document "
+        "(starts-with, :exact, :contains).",
+    ),
+    _param(
+        "author.family",
+        "string",
+        None,
+        "Chained on the contained author: the family name of the clinician who filed the document "
+        "(starts-with, :exact, :contains).",
+    ),
+    _param(
+        "event",
+        "token",
+        _SP + "DocumentReference-event",
+        "context.event; Quill records no event codes, so this matches no document.",
+    ),
+    _param(
+        "facility",
+        "token",
+        _SP + "DocumentReference-facility",
+        "context.facilityType: the organisation's facility type (SNOMED CT by default).",
+    ),
+    _param(
+        "setting",
+        "token",
+        _SP + "DocumentReference-setting",
+        "context.practiceSetting: the organisation's practice setting (SNOMED CT by default).",
+    ),
+    _param(
+        "security-label",
+        "token",
+        _SP + "DocumentReference-security-label",
+        "securityLabel: the organisation's confidentiality code (HL7 v3 Confidentiality).",
+    ),
+    _param(
+        "format",
+        "token",
+        _SP + "DocumentReference-format",
+        "content.format: always urn:ihe:iti:xds:2017:mimeTypeSufficient.",
+    ),
+    _param(
+        "related",
+        "reference",
+        _SP + "DocumentReference-related",
+        "context.related; related:identifier=urn:quill:encounter|<id> finds the encounter's documents.",
+    ),
     *_RESULT_PARAMS,
     _param(
         "_sort",
@@ -126,6 +176,29 @@ PATIENT_SEARCH_PARAMS: tuple[dict[str, str], ...] = (
         "family, given, birthdate, _lastUpdated or _id, '-' for descending; default family,given.",
     ),
 )
+LIST_SEARCH_PARAMS: tuple[dict[str, str], ...] = (
+    _param("_id", "token", _SP + "Resource-id", "The SubmissionSet's Quill UUID."),
+    _param("patient", "reference", _SP + "clinical-patient", "Patient/<id>."),
+    _param("patient.identifier", "token", None, "Chained: the patient's NHS number or MRN."),
+    _param("code", "token", _SP + "List-code", "submissionset (Quill keeps no Folders)."),
+    _param("status", "token", _SP + "List-status", "current (received SubmissionSets are never retired)."),
+    _param(
+        "identifier",
+        "token",
+        _SP + "List-identifier",
+        "The SubmissionSet's uniqueId (urn:ietf:rfc:3986|urn:oid:…) or entryUUID (urn:uuid:<id>).",
+    ),
+    _param("date", "date", _SP + "List-date", "When the source submitted it; prefixes eq, ge, le, gt, lt."),
+    _param("_lastUpdated", "date", _SP + "Resource-lastUpdated", "When Quill received it; prefixes as for date."),
+    *_RESULT_PARAMS,
+    _param(
+        "_sort",
+        "string",
+        None,
+        "date, _lastUpdated or _id, '-' for descending, comma for more keys; default -_lastUpdated.",
+    ),
+)
+
 # What every read and search interaction also takes.
 _PAGING = (
     "Searches page with signed cursors in the Bundle's next/previous links (stable while documents arrive); "
@@ -143,7 +216,7 @@ def capability_statement(base_url: str, *, software_version: str, date: dt.datet
         "date": date or dt.datetime.now(dt.UTC),
         "publisher": "Quill",
         "kind": "instance",
-        "instantiates": [codes.MHD_DOCUMENT_RESPONDER_CAPABILITY],
+        "instantiates": [codes.MHD_DOCUMENT_RESPONDER_CAPABILITY, codes.MHD_DOCUMENT_RECIPIENT_CAPABILITY],
         "software": {"name": "Quill", "version": software_version},
         "implementation": {"description": "Quill clinical document store", "url": fhir_base},
         "fhirVersion": codes.FHIR_VERSION,
@@ -151,8 +224,10 @@ def capability_statement(base_url: str, *, software_version: str, date: dt.datet
         "rest": [
             {
                 "mode": "server",
-                "documentation": "IHE MHD Document Responder: Find Document References [ITI-67] "
-                "and Retrieve Document [ITI-68]. " + _PAGING,
+                "documentation": "IHE MHD 4.2.2 Document Responder: Find Document Lists [ITI-66] (SubmissionSets), "
+                "Find Document References [ITI-67] and Retrieve Document [ITI-68]; Document Recipient: "
+                "Provide Document Bundle [ITI-65] as a transaction Bundle POSTed to the base (Binary "
+                "documents; no Folders, no FHIR Document Publish, no replace via PATCH). " + _PAGING,
                 "security": {
                     "cors": False,
                     "description": "Every request needs a Quill integrator API token in the Authorization "
@@ -162,6 +237,10 @@ def capability_statement(base_url: str, *, software_version: str, date: dt.datet
                 "resource": [
                     {
                         "type": "DocumentReference",
+                        "supportedProfile": [
+                            codes.MHD_MINIMAL_DOCUMENT_REFERENCE_PROFILE,
+                            codes.MHD_COMPREHENSIVE_DOCUMENT_REFERENCE_PROFILE,
+                        ],
                         "interaction": [{"code": "read"}, {"code": "vread"}, {"code": "search-type"}],
                         **_READS,
                         "searchInclude": ["DocumentReference:subject", "DocumentReference:author"],
@@ -177,6 +256,20 @@ def capability_statement(base_url: str, *, software_version: str, date: dt.datet
                         **_READS,
                         "searchParam": [dict(param) for param in PATIENT_SEARCH_PARAMS],
                     },
+                    {
+                        "type": "List",
+                        "supportedProfile": [codes.MHD_SUBMISSION_SET_PROFILE],
+                        "interaction": [{"code": "read"}, {"code": "search-type"}],
+                        "searchParam": [dict(param) for param in LIST_SEARCH_PARAMS],
+                    },
+                ],
+                "interaction": [
+                    {
+                        "code": "transaction",
+                        "documentation": "ITI-65 Provide Document Bundle (MHD Minimal, UnContained Comprehensive "
+                        "or Comprehensive ProvideBundle): all or nothing, idempotent on the SubmissionSet's "
+                        "uniqueId and each DocumentReference's masterIdentifier.",
+                    }
                 ],
             }
         ],

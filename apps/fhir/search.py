@@ -8,7 +8,7 @@ OperationOutcome inside the Bundle (``SearchRequest.ignored``); with
 known parameter (``status:not=current``) is always refused, because ignoring it would
 turn the query's meaning around. A bad value of a known parameter is a 400.
 
-Each resource's parameters are one table (``DOCUMENT_SEARCH``, ``PATIENT_SEARCH``): a
+Each resource's parameters are one table (``DOCUMENT_SEARCH``, ``PATIENT_SEARCH``, ``LIST_SEARCH``): a
 parameter is added by adding a ``Param`` here, its condition in ``selectors.py`` and its
 CapabilityStatement entry in ``responder.py`` (a test keeps the three in step).
 """
@@ -23,6 +23,7 @@ from typing import Any, NamedTuple
 from urllib.parse import urlencode
 
 from fhir.resources.R4B.documentreference import DocumentReference
+from fhir.resources.R4B.list import List as FhirList
 from fhir.resources.R4B.patient import Patient
 from pydantic import BaseModel
 
@@ -223,6 +224,11 @@ def parse_patient_search(params: Iterable[tuple[str, str]], *, strict: bool = Fa
     return parse_search(PATIENT_SEARCH, params, strict=strict)
 
 
+def parse_list_search(params: Iterable[tuple[str, str]], *, strict: bool = False) -> SearchRequest:
+    """Parse a ``List`` search (ITI-66 Find Document Lists: SubmissionSets)."""
+    return parse_search(LIST_SEARCH, params, strict=strict)
+
+
 def parse_elements(model: type[BaseModel], value: str) -> tuple[str, ...]:
     """``_elements``: top-level element names of the resource, each checked against its definition."""
     names = tuple(dict.fromkeys(item.strip() for item in value.split(",") if item.strip()))
@@ -250,7 +256,7 @@ def parse_summary(value: str) -> str:
 
 
 def _count(search: ResourceSearch, value: str, shape: dict[str, Any], not_applied: Callable[[str], None]) -> None:
-    shape["count"] = min(_non_negative_int("_count", value), MAX_PAGE_SIZE)
+    shape["count"] = _non_negative_int("_count", value, at_most=MAX_PAGE_SIZE)
 
 
 def _sort(search: ResourceSearch, value: str, shape: dict[str, Any], not_applied: Callable[[str], None]) -> None:
@@ -304,16 +310,29 @@ _RESULT_PARAMS: dict[str, Callable[[ResourceSearch, str, dict[str, Any], Callabl
 # --- Parameter values ----------------------------------------------------------------------------
 
 
-def _non_negative_int(name: str, value: str) -> int:
-    if not value.strip().isdigit():
+def _non_negative_int(name: str, value: str, *, at_most: int) -> int:
+    """A whole number of 0 or more, capped at `at_most`.
+
+    ASCII digits only ("²" is a digit to ``str.isdigit`` but not to ``int``); a longer number
+    is capped before ``int`` sees it, which refuses thousands of digits.
+    """
+    digits = value.strip()
+    if not (digits.isascii() and digits.isdigit()):
         raise InvalidSearchParameter(f"{name} must be a whole number of 0 or more.", parameter=name, value=value)
-    return int(value)
+    return at_most if len(digits) > len(str(at_most)) else min(int(digits), at_most)
 
 
 def _document_status(value: str) -> Any:
     token = parse_token_param(value)
     if token.code not in codes.DOCUMENT_REFERENCE_STATUSES:
         raise InvalidSearchParameter(f"status must be one of {sorted(codes.DOCUMENT_REFERENCE_STATUSES)}.")
+    return token
+
+
+def _list_status(value: str) -> Any:
+    token = parse_token_param(value)
+    if token.code not in LIST_STATUSES:
+        raise InvalidSearchParameter(f"status must be one of {sorted(LIST_STATUSES)}.")
     return token
 
 
@@ -329,6 +348,11 @@ def _string(value: str) -> StringParam:
     if not text:
         raise InvalidSearchParameter("A string parameter needs some text to match.")
     return StringParam(text)
+
+
+def _related_reference(value: str) -> str:
+    """``related`` (a reference): kept as sent; ``related:identifier`` reads a token instead."""
+    return value.strip()
 
 
 def _patient_reference(value: str) -> uuid.UUID | None:
@@ -361,6 +385,8 @@ DATE = Param(parse_date_param)
 # FHIR string search: starts-with, case-insensitive, unless :exact or :contains.
 STRING_MODIFIERS = frozenset({"exact", "contains"})
 STRING = Param(_string, modifiers=STRING_MODIFIERS)
+# ITI-66: the List statuses FHIR defines (a received SubmissionSet is always current).
+LIST_STATUSES = frozenset({"current", "retired", "entered-in-error"})
 
 DOCUMENT_SEARCH = ResourceSearch(
     resource_type="DocumentReference",
@@ -379,6 +405,18 @@ DOCUMENT_SEARCH = ResourceSearch(
         "_lastUpdated": DATE,
         "creation": DATE,
         "period": DATE,
+        # MHD ITI-67: the contained author's name parts, and the codes from the organisation's MHD settings.
+        "author.given": STRING,
+        "author.family": STRING,
+        "event": TOKEN,
+        "facility": TOKEN,
+        "setting": TOKEN,
+        "security-label": TOKEN,
+        "format": TOKEN,
+        # A reference, or with :identifier a token (the encounter's identifier).
+        "related": Param(
+            _related_reference, modifiers=frozenset({"identifier"}), by_modifier={"identifier": parse_token_param}
+        ),
     },
     sorts=frozenset({"date", "creation", "period", "_lastUpdated", "_id"}),
     default_sort=(SortKey("date", descending=True),),
@@ -408,4 +446,23 @@ PATIENT_SEARCH = ResourceSearch(
     default_sort=(SortKey("family"), SortKey("given")),
 )
 
-SEARCHES = {search.resource_type: search for search in (DOCUMENT_SEARCH, PATIENT_SEARCH)}
+# ITI-66 Find Document Lists: the SubmissionSets received by ITI-65 (Quill keeps no Folders).
+LIST_SEARCH = ResourceSearch(
+    resource_type="List",
+    model=FhirList,
+    params={
+        "_id": TOKEN,
+        "patient": Param(_patient_reference),
+        "patient.identifier": TOKEN,
+        "code": TOKEN,
+        "status": Param(_list_status),
+        "identifier": TOKEN,
+        # date is when the source submitted it; _lastUpdated when Quill received it.
+        "date": DATE,
+        "_lastUpdated": DATE,
+    },
+    sorts=frozenset({"date", "_lastUpdated", "_id"}),
+    default_sort=(SortKey("_lastUpdated", descending=True),),
+)
+
+SEARCHES = {search.resource_type: search for search in (DOCUMENT_SEARCH, PATIENT_SEARCH, LIST_SEARCH)}

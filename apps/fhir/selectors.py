@@ -9,16 +9,18 @@ This module only narrows those querysets by the FHIR search criteria.
 from __future__ import annotations
 
 import datetime as dt
+import re
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.db.models import Count, Field, Max, Model, Q, QuerySet
+from django.db.models import Count, Field, Max, Model, Prefetch, Q, QuerySet
 from django.utils import timezone
 
 from apps.accounts.models import User
+from apps.audit.security_log import security_log_cross_organisation
 from apps.documents.models import AVAILABLE_SCAN_STATUSES, Document
 from apps.documents.selectors import document_get_for, documents_visible_to
 from apps.fhir.errors import DocumentGone, InvalidCursor
@@ -29,11 +31,15 @@ from quill.errors import NotFound
 
 from . import codes
 from .facts import documents_for_facts
+from .models import CONFIDENTIALITY_SYSTEM, MhdSettings, SubmissionSet, SubmissionSetEntry
 from .paging import Cursor, read_cursor
 from .responder import DateParam, TokenParam
-from .search import DOCUMENT_SEARCH, PATIENT_SEARCH, SearchRequest, SortKey, StringParam, as_uuid
+from .search import DOCUMENT_SEARCH, LIST_SEARCH, PATIENT_SEARCH, SearchRequest, SortKey, StringParam, as_uuid
 
 NOTHING = Q(pk__in=[])
+# "No restriction" as a condition that survives OR: NOTHING | Q() is NOTHING in Django (an empty Q
+# drops out of a combination), so a value that matches everything must be a real condition.
+EVERYTHING = ~Q(pk__in=[])
 
 
 @dataclass(frozen=True)
@@ -76,6 +82,11 @@ PATIENT_ORDERING = Ordering(
     },
     default=PATIENT_SEARCH.default_sort,
     created_column="created_at",
+)
+LIST_ORDERING = Ordering(
+    columns={"date": "submitted_at", "_lastUpdated": "received_at", "_id": "id"},
+    default=LIST_SEARCH.default_sort,
+    created_column="received_at",
 )
 
 
@@ -130,10 +141,10 @@ def _by_id(token: TokenParam) -> Q:
 
 def _by_identifier(token: TokenParam) -> Q:
     if token.system == codes.QUILL_DOCUMENT_SYSTEM:
-        return Q() if token.code is None else _by_id(token)
+        return EVERYTHING if token.code is None else _by_id(token)
     if token.system == codes.URI_SYSTEM:
         if token.code is None:
-            return Q()
+            return EVERYTHING
         code = token.code.lower()
         return _by_id(TokenParam(None, code.removeprefix("urn:uuid:"))) if code.startswith("urn:uuid:") else NOTHING
     if token.system is None and token.code:
@@ -146,7 +157,7 @@ def _by_patient(patient_id: uuid.UUID | None) -> Q:
 
 
 def _by_patient_identifier(token: TokenParam) -> Q:
-    return _patient_identifier_q(token, prefix="patient__")
+    return patient_identifier_condition(token, prefix="patient__")
 
 
 def _by_status(token: TokenParam) -> Q:
@@ -158,7 +169,7 @@ def _by_category(token: TokenParam) -> Q:
     if token.system not in (None, codes.QUILL_CATEGORY_SYSTEM):
         return NOTHING
     if token.code is None:
-        return Q()
+        return EVERYTHING
     return Q(category=token.code) if token.code in codes.QUILL_CATEGORIES else NOTHING
 
 
@@ -200,6 +211,64 @@ def date_condition(field: str, param: DateParam) -> Q:
     }[param.op]
 
 
+def _clinical_day_condition(param: DateParam) -> Q:
+    """creation and period: the clinical date, only where someone gave one (else FHIR leaves it out)."""
+    return Q(document_date_given=True) & day_condition("document_date", param)
+
+
+def _author_name_condition(param: StringParam, *, family: bool) -> Q:
+    """The uploader's full name split as the contained Practitioner's: last word family, words before given."""
+    value = re.escape(param.value)
+    # family is the last word; a given name is any word followed by another one.
+    tail = r"\s*$" if family else r"\s+\S"
+    if param.modifier == "exact":
+        return Q(uploaded_by__full_name__regex=rf"(^|\s){value}{tail}")
+    if param.modifier == "contains":
+        return Q(uploaded_by__full_name__iregex=rf"\S*{value}\S*{tail}")
+    return Q(uploaded_by__full_name__iregex=rf"(^|\s){value}\S*{tail}")
+
+
+def _setting_condition(field: str, token: TokenParam, *, system_field: str | None, system: str = "") -> Q:
+    """A code from the organisation's MHD settings (or their defaults when it has no settings row)."""
+    defaults = MhdSettings()
+    default_code = getattr(defaults, field)
+    default_system = getattr(defaults, system_field) if system_field else system
+    if token.system is not None and system_field is None and token.system != system:
+        return NOTHING
+    stored = EVERYTHING
+    if token.code is not None:
+        stored &= Q(**{f"organisation__mhd_settings__{field}": token.code})
+    if token.system is not None and system_field is not None:
+        stored &= Q(**{f"organisation__mhd_settings__{system_field}": token.system})
+    defaults_match = (token.code is None or token.code == default_code) and (
+        token.system is None or token.system == default_system
+    )
+    if defaults_match:
+        return stored | Q(organisation__mhd_settings__isnull=True)
+    return stored & Q(organisation__mhd_settings__isnull=False)
+
+
+def _by_format(token: TokenParam) -> Q:
+    """Every Quill document has the format code 'mimeType sufficient'."""
+    coding = codes.MIME_TYPE_SUFFICIENT
+    matches = token.system in (None, coding.system) and token.code in (None, coding.code)
+    return EVERYTHING if matches else NOTHING
+
+
+def _by_event(token: TokenParam) -> Q:
+    """Quill records no event codes (context.event), so no document has the one asked for."""
+    return NOTHING
+
+
+def _by_related(value: TokenParam | str) -> Q:
+    """context.related holds the encounter id as an identifier; a literal reference matches nothing."""
+    if isinstance(value, str):
+        return NOTHING
+    if value.system not in (None, codes.QUILL_ENCOUNTER_SYSTEM):
+        return NOTHING
+    return ~Q(encounter_id="") if value.code is None else Q(encounter_id=value.code)
+
+
 _DOCUMENT_CONDITIONS: dict[str, Callable[[Any], Q]] = {
     "_id": _by_id,
     "identifier": _by_identifier,
@@ -210,8 +279,97 @@ _DOCUMENT_CONDITIONS: dict[str, Callable[[Any], Q]] = {
     "type": _by_type,
     "date": lambda param: date_condition("uploaded_at", param),
     "_lastUpdated": lambda param: date_condition("updated_at", param),
-    "creation": lambda param: day_condition("document_date", param),
-    "period": lambda param: day_condition("document_date", param),
+    "creation": _clinical_day_condition,
+    "period": _clinical_day_condition,
+    "author.given": lambda param: _author_name_condition(param, family=False),
+    "author.family": lambda param: _author_name_condition(param, family=True),
+    "security-label": lambda token: _setting_condition(
+        "confidentiality", token, system_field=None, system=CONFIDENTIALITY_SYSTEM
+    ),
+    "facility": lambda token: _setting_condition("facility_type_code", token, system_field="facility_type_system"),
+    "setting": lambda token: _setting_condition("practice_setting_code", token, system_field="practice_setting_system"),
+    "format": _by_format,
+    "event": _by_event,
+    "related": _by_related,
+}
+
+
+# --- SubmissionSets (ITI-66) ----------------------------------------------------------------------
+
+
+def fhir_submission_sets_visible_to(user: User) -> QuerySet[SubmissionSet]:
+    """Received SubmissionSets of the patients ``user`` may open; entries only for documents they may see."""
+    visible_documents = fhir_documents_visible_to(user).values("pk")
+    return (
+        SubmissionSet.objects.filter(patient__in=patients_visible_to(user))
+        .select_related("patient")
+        .prefetch_related(
+            Prefetch("entries", queryset=SubmissionSetEntry.objects.filter(document__in=visible_documents))
+        )
+    )
+
+
+def fhir_submission_set_search(*, user: User, search: SearchRequest) -> Page:
+    """One page of matching SubmissionSets (latest received first unless ``_sort`` says otherwise)."""
+    submission_sets = fhir_submission_sets_visible_to(user)
+    for clause in search.clauses:
+        submission_sets = submission_sets.filter(_any_of(_LIST_CONDITIONS[clause.name], clause.values))
+    return _keyset_page(submission_sets, search=search, ordering=LIST_ORDERING, user=user, prepare=lambda rows: rows)
+
+
+def fhir_submission_set_get(*, user: User, list_id: str) -> SubmissionSet:
+    """One SubmissionSet: 404 when unknown, another organisation's or a patient the caller may not open."""
+    submission_set_id = as_uuid(list_id)
+    found = fhir_submission_sets_visible_to(user).filter(pk=submission_set_id).first() if submission_set_id else None
+    if found is None:
+        owner = None
+        if submission_set_id is not None:
+            owner = SubmissionSet.objects.filter(pk=submission_set_id).values_list("organisation_id", flat=True).first()
+        if owner is not None and owner != user.organisation_id:  # the installation's log, never the caller's chain
+            security_log_cross_organisation(
+                actor=user,
+                object_type="submission_set",
+                object_id=submission_set_id,
+                owner_organisation_id=owner,
+                attempted="fhir.list.read",
+            )
+        raise NotFound("No such List.")
+    return found
+
+
+def _list_by_code(token: TokenParam) -> Q:
+    # Quill keeps SubmissionSets only: code=folder matches nothing.
+    if token.system not in (None, codes.MHD_LIST_TYPES_SYSTEM):
+        return NOTHING
+    return EVERYTHING if token.code in (None, "submissionset") else NOTHING
+
+
+def _list_by_status(token: TokenParam) -> Q:
+    # A received SubmissionSet is never retired or withdrawn.
+    return EVERYTHING if token.code == "current" else NOTHING
+
+
+def _list_by_identifier(token: TokenParam) -> Q:
+    if token.system not in (None, codes.URI_SYSTEM) or token.code is None:
+        return EVERYTHING if token.system == codes.URI_SYSTEM else NOTHING
+    code = token.code
+    condition = Q(unique_id=code)
+    if code.lower().startswith("urn:uuid:"):
+        list_uuid = as_uuid(code[len("urn:uuid:") :])
+        condition |= Q(pk=list_uuid) if list_uuid else NOTHING
+        condition |= Q(entry_uuid__iexact=code)
+    return condition
+
+
+_LIST_CONDITIONS: dict[str, Callable[[Any], Q]] = {
+    "_id": _by_id,
+    "patient": _by_patient,
+    "patient.identifier": _by_patient_identifier,
+    "code": _list_by_code,
+    "status": _list_by_status,
+    "identifier": _list_by_identifier,
+    "date": lambda param: date_condition("submitted_at", param),
+    "_lastUpdated": lambda param: date_condition("received_at", param),
 }
 
 
@@ -261,7 +419,7 @@ def _by_gender(token: TokenParam) -> Q:
     return Q(sex=token.code)
 
 
-def _patient_identifier_q(token: TokenParam, *, prefix: str = "") -> Q:
+def patient_identifier_condition(token: TokenParam, *, prefix: str = "") -> Q:
     """A patient identifier token: NHS number, Quill patient id or MRN (any of them when no system)."""
     nhs, mrn = f"{prefix}nhs_number", f"{prefix}mrn__iexact"
     pk = "patient_id" if prefix else "pk"
@@ -272,7 +430,7 @@ def _patient_identifier_q(token: TokenParam, *, prefix: str = "") -> Q:
         return ~Q(**{f"{prefix}mrn": ""}) if code is None else Q(**{mrn: code})
     if token.system == codes.QUILL_PATIENT_SYSTEM:
         if code is None:
-            return Q()
+            return EVERYTHING
         patient_uuid = as_uuid(code)
         return Q(**{pk: patient_uuid}) if patient_uuid else NOTHING
     if token.system is None and code:
@@ -284,7 +442,7 @@ def _patient_identifier_q(token: TokenParam, *, prefix: str = "") -> Q:
 
 _PATIENT_CONDITIONS: dict[str, Callable[[Any], Q]] = {
     "_id": _by_id,
-    "identifier": _patient_identifier_q,
+    "identifier": patient_identifier_condition,
     "family": _by_family,
     "given": _by_given,
     "name": _by_name,

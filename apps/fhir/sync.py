@@ -13,6 +13,7 @@ becomes ``failed`` (also when the last retry is used up).
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import uuid
 from typing import Any, NoReturn, cast
@@ -23,13 +24,21 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from apps.documents.models import AVAILABLE_SCAN_STATUSES, Document, SyncState
-from apps.fhir.errors import FhirConfigurationError, FhirRejectedError, FhirRetryableError
+from apps.fhir.errors import (
+    FhirConfigurationError,
+    FhirDeleteRefused,
+    FhirRejectedError,
+    FhirResourceGone,
+    FhirRetryableError,
+    FhirVersionConflict,
+)
 from apps.outbox.errors import RetryableDelivery, TerminalDelivery
 from apps.outbox.models import MessageStatus, OutboxMessage, Target
 from apps.outbox.services import fhir_enabled, outbox_enqueue, outbox_requeue
 from apps.patients.models import Patient
 from quill.errors import QuillError
 
+from . import codes
 from .client import AuthMode, FhirClient, FhirWriteResult
 from .facts import DOCUMENT_FACT_RELATIONS, document_facts, patient_facts
 from .mapping import SubjectMode, document_reference, operation_outcome, patient_resource
@@ -59,8 +68,16 @@ def fhir_client() -> FhirClient:
 
 
 def deliver_document_reference(message: OutboxMessage) -> dict[str, Any]:
-    """Push one document's DocumentReference (and its Patient first, in reference mode)."""
+    """Push one document's DocumentReference (and its Patient first, in reference mode).
+
+    A document that was soft-deleted or purged (erasure, retention) is deleted on the server,
+    so the remote copy does not outlive it; where the server refuses deletion, its copy is
+    marked ``entered-in-error`` instead. MHD's status value set has only current and
+    superseded, so that fallback is the only time another status leaves Quill.
+    """
     document = _lock(Document.objects.select_related(*DOCUMENT_FACT_RELATIONS), message.object_id, what="document")
+    if document.deleted_at is not None or document.purged_at is not None:
+        return _withdraw_document(message, document)
     if document.scan_status not in AVAILABLE_SCAN_STATUSES:
         # Only clean (or unscanned, scanner disabled) documents ever leave Quill.
         Document.objects.filter(pk=document.pk, fhir_sync_state=SyncState.PENDING).update(
@@ -78,19 +95,75 @@ def deliver_document_reference(message: OutboxMessage) -> dict[str, Any]:
                 base_url=_public_base_url(),
                 subject_mode=cast(SubjectMode, subject_mode),  # settings.py accepts only these two
             )
-            result = client.put_document_reference(resource)
+            result = _write_document(client, document, resource)
     except Exception as exc:
         _raise_delivery_error(exc, message, on_failure=lambda: _mark_document_failed(document))
+    _mark_document_synced(document, result)
+    response = {"resourceType": "DocumentReference", "status": resource["status"], **_result_json(result)}
+    if patient_result is not None:
+        response["patient"] = _result_json(patient_result)
+    return response
+
+
+def _write_document(client: FhirClient, document: Document, resource: dict[str, Any]) -> FhirWriteResult:
+    """First write: conditional update on the Quill identifier. Later ones: If-Match on the version seen."""
+    if not document.fhir_id:
+        return client.put_document_reference(resource)
+    try:
+        return _update_if_match(client, "DocumentReference", document.fhir_id, resource, document.fhir_version_id)
+    except FhirResourceGone:
+        # Deleted there (by someone, or by an earlier erasure that was then undone): write it afresh.
+        return client.put_document_reference(resource)
+
+
+def _update_if_match(
+    client: FhirClient, resource_type: str, resource_id: str, resource: dict[str, Any], version_id: str | None
+) -> FhirWriteResult:
+    """PUT with If-Match; on 412 re-read the server's version and try once more (Quill's record wins)."""
+    try:
+        return client.update(resource_type, resource_id, resource, version_id=version_id or None)
+    except FhirVersionConflict:
+        current = client.read_version(resource_type, resource_id)
+        return client.update(resource_type, resource_id, resource, version_id=current)
+
+
+def _withdraw_document(message: OutboxMessage, document: Document) -> dict[str, Any]:
+    """Delete the remote copy of a deleted or purged document; entered-in-error where deletion is refused."""
+    if not document.fhir_id:
+        Document.objects.filter(pk=document.pk).update(fhir_sync_state=SyncState.NOT_CONFIGURED)
+        return {"skipped": "never sent to the FHIR server, so nothing to remove there"}
+    try:
+        with fhir_client() as client:
+            try:
+                client.delete("DocumentReference", document.fhir_id)
+            except FhirDeleteRefused:
+                result = _mark_remote_entered_in_error(client, document)
+                _mark_document_synced(document, result)
+                return {"resourceType": "DocumentReference", "status": "entered-in-error", **_result_json(result)}
+    except Exception as exc:
+        _raise_delivery_error(exc, message, on_failure=lambda: _mark_document_failed(document))
+    Document.objects.filter(pk=document.pk).update(
+        fhir_version_id="", fhir_sync_state=SyncState.SYNCED, fhir_synced_at=timezone.now()
+    )
+    return {"deleted": f"DocumentReference/{document.fhir_id}"}
+
+
+def _mark_remote_entered_in_error(client: FhirClient, document: Document) -> FhirWriteResult:
+    facts = dataclasses.replace(document_facts(document), status="entered-in-error")
+    subject_mode = cast(SubjectMode, settings.QUILL_FHIR_SUBJECT_MODE)
+    if subject_mode == "reference" and not document.patient.fhir_id:
+        subject_mode = "identifier"  # never create a Patient only to withdraw a document
+    resource = document_reference(facts, base_url=_public_base_url(), subject_mode=subject_mode)
+    return _update_if_match(client, "DocumentReference", document.fhir_id, resource, document.fhir_version_id)
+
+
+def _mark_document_synced(document: Document, result: FhirWriteResult) -> None:
     Document.objects.filter(pk=document.pk).update(
         fhir_id=result.id,
         fhir_version_id=result.version_id or "",
         fhir_sync_state=SyncState.SYNCED,
         fhir_synced_at=timezone.now(),
     )
-    response = {"resourceType": "DocumentReference", "status": resource["status"], **_result_json(result)}
-    if patient_result is not None:
-        response["patient"] = _result_json(patient_result)
-    return response
 
 
 def _public_base_url() -> str:
@@ -109,7 +182,7 @@ def deliver_patient(message: OutboxMessage) -> dict[str, Any]:
     patient = _lock(Patient.objects.all(), message.object_id, what="patient")
     try:
         with fhir_client() as client:
-            result = _push_patient(client, patient)
+            result = _update_patient(client, patient) if patient.fhir_id else _push_patient(client, patient)
     except Exception as exc:
         _raise_delivery_error(exc, message)
     return {"resourceType": "Patient", **_result_json(result)}
@@ -190,10 +263,28 @@ def _lock(queryset: QuerySet, object_id: str, *, what: str):
 
 
 def _push_patient(client: FhirClient, patient: Patient) -> FhirWriteResult:
-    result = client.put_patient(patient_resource(patient_facts(patient)))
+    """Find the Patient on the server by NHS number, or create it (If-None-Exist); remember its id."""
+    resource = patient_resource(patient_facts(patient))
+    if patient.nhs_number:
+        system, value = codes.NHS_NUMBER_SYSTEM, patient.nhs_number
+    else:
+        system, value = codes.QUILL_PATIENT_SYSTEM, str(patient.pk)
+    result = client.create_patient(resource, system=system, value=value)
     Patient.objects.filter(pk=patient.pk).update(fhir_id=result.id)
     patient.fhir_id = result.id
     return result
+
+
+def _update_patient(client: FhirClient, patient: Patient) -> FhirWriteResult:
+    """A demographic change: update the Patient Quill linked, with If-Match on its current version."""
+    resource = patient_resource(patient_facts(patient))
+    try:
+        version = client.read_version("Patient", patient.fhir_id)
+        return _update_if_match(client, "Patient", patient.fhir_id, resource, version)
+    except FhirResourceGone:
+        Patient.objects.filter(pk=patient.pk).update(fhir_id="")
+        patient.fhir_id = ""
+        return _push_patient(client, patient)
 
 
 def _result_json(result: FhirWriteResult) -> dict[str, Any]:

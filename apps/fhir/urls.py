@@ -1,4 +1,4 @@
-"""``/fhir/r4/`` (included by quill/urls.py): Quill as an IHE MHD Document Responder."""
+"""``/fhir/r4/`` (included by quill/urls.py): Quill as an IHE MHD Document Responder and Recipient."""
 
 from django.urls import path, re_path
 
@@ -7,6 +7,7 @@ from apps.fhir import views as fhir_views
 app_name = "fhir"
 
 urlpatterns = [
+    path("", fhir_views.TransactionView.as_view(), name="transaction"),
     path("metadata", fhir_views.MetadataView.as_view(), name="metadata"),
     path(
         "DocumentReference",
@@ -45,5 +46,16 @@ urlpatterns = [
         fhir_views.PatientReadView.as_view(),
         name="patient-vread",
     ),
+    path(
+        "List",
+        fhir_views.ListSearchView.as_view(http_method_names=["get", "head", "options"]),
+        name="list-search",
+    ),
+    path(
+        "List/_search",
+        fhir_views.ListSearchView.as_view(http_method_names=["post", "options"]),
+        name="list-post-search",
+    ),
+    path("List/<str:resource_id>", fhir_views.ListReadView.as_view(), name="list-read"),
     re_path(r"^(?P<path>.*)$", fhir_views.UnsupportedView.as_view(), name="unsupported"),
 ]

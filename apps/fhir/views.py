@@ -1,4 +1,5 @@
-"""Quill's FHIR R4 endpoint ``/fhir/r4/``: an IHE MHD Document Responder (ITI-67, ITI-68).
+"""Quill's FHIR R4 endpoint ``/fhir/r4/``: an IHE MHD Document Responder (ITI-66, ITI-67, ITI-68)
+and Document Recipient (ITI-65).
 
 Thin DRF views: the same authentication as the REST API (API tokens as ``Token`` or
 ``Bearer``, or a verified portal session), isolation and role rules in the selectors,
@@ -9,12 +10,13 @@ every read audited in ``apps.fhir.reads``. Errors are OperationOutcomes; bodies 
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Callable
 from typing import Any, cast
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
-from django.http import Http404, HttpResponse, HttpResponseNotModified, QueryDict, StreamingHttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseNotModified, QueryDict, StreamingHttpResponse
 from django.utils.cache import patch_vary_headers
 from django.utils.http import http_date, parse_http_date_safe
 from fhir.resources.R4B.operationoutcome import OperationOutcome
@@ -27,8 +29,11 @@ from rest_framework.views import APIView
 
 from apps.documents.errors import RangeNotSatisfiable
 from apps.documents.models import Document
+from apps.documents.permissions import ensure_document_role
 from apps.documents.services.delivery import document_content_response
 from apps.fhir import codes, reads
+from apps.fhir.bundle_stream import body_chunks, read_bundle
+from apps.fhir.errors import ProvideBundleInvalid
 from apps.fhir.formats import (
     BinaryContentNegotiation,
     FhirContentNegotiation,
@@ -38,17 +43,21 @@ from apps.fhir.formats import (
     not_acceptable,
 )
 from apps.fhir.mapping import validate_resource
+from apps.fhir.recipient import document_bundle_provide
 from apps.fhir.responder import capability_statement
 from apps.fhir.search import (
     SEARCHES,
     SearchRequest,
     parse_document_search,
     parse_elements,
+    parse_list_search,
     parse_patient_search,
     parse_summary,
 )
 from apps.fhir.subsetting import subset
-from quill.errors import QuillError
+from apps.files.upload_handler import configured_max_upload_bytes
+from quill import request_context
+from quill.errors import InvalidCharacters, QuillError
 from quill.types import AuthenticatedRequest
 
 _ISSUE_TYPES = {
@@ -60,39 +69,64 @@ _ISSUE_TYPES = {
     406: "not-supported",
     409: "conflict",
     410: "deleted",
+    413: "too-long",
     415: "not-supported",
     416: "invalid",
+    422: "processing",
     429: "throttled",
     503: "transient",
 }
 
 
-def outcome_response(status: int, message: str, *, error_code: str, headers: dict[str, str] | None = None) -> Response:
-    """An OperationOutcome with one error issue; Quill's ``error_code`` rides in ``issue.details``."""
-    outcome = validate_resource(
-        OperationOutcome,
-        {
-            "resourceType": "OperationOutcome",
-            "issue": [
-                {
-                    "severity": "error",
-                    "code": _ISSUE_TYPES.get(status, "exception" if status >= 500 else "processing"),
-                    "details": {
-                        "coding": [{"system": codes.ERROR_CODE_SYSTEM, "code": error_code}],
-                        "text": message,
-                    },
-                    "diagnostics": message,
-                }
-            ],
-        },
-    )
+def outcome_response(
+    status: int,
+    message: str,
+    *,
+    error_code: str,
+    headers: dict[str, str] | None = None,
+    issue_code: str | None = None,
+    expression: str | None = None,
+) -> Response:
+    """An OperationOutcome with one error issue; Quill's ``error_code`` rides in ``issue.details``.
+
+    ``expression`` names the element the refusal is about (``Bundle.entry[2]`` for ITI-65).
+    """
+    request_context.note_refusal(error_code)
+    outcome = operation_outcome(status, message, error_code=error_code, issue_code=issue_code, expression=expression)
     return Response(outcome, status=status, headers=headers)
+
+
+def invalid_input_response(request: HttpRequest, refusal: InvalidCharacters) -> HttpResponse:
+    """The input guard's refusal (quill/input_guard.py) as an OperationOutcome; registered in FhirConfig.ready."""
+    outcome = operation_outcome(refusal.http_status, refusal.message, error_code=refusal.error_code)
+    return HttpResponse(json.dumps(outcome), status=refusal.http_status, content_type=codes.FHIR_JSON_MIME_TYPE)
+
+
+def operation_outcome(
+    status: int, message: str, *, error_code: str, issue_code: str | None = None, expression: str | None = None
+) -> dict[str, Any]:
+    issue: dict[str, Any] = {
+        "severity": "error",
+        "code": issue_code or _ISSUE_TYPES.get(status, "exception" if status >= 500 else "processing"),
+        "details": {"coding": [{"system": codes.ERROR_CODE_SYSTEM, "code": error_code}], "text": message},
+        "diagnostics": message,
+    }
+    if expression:
+        issue["expression"] = [expression]
+    return validate_resource(OperationOutcome, {"resourceType": "OperationOutcome", "issue": [issue]})
 
 
 def fhir_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     """Every refusal as an OperationOutcome with the matching HTTP status."""
     if isinstance(exc, QuillError):
-        return outcome_response(exc.http_status, exc.message, error_code=exc.error_code)
+        entry = exc.data.get("entry")
+        return outcome_response(
+            exc.http_status,
+            exc.message,
+            error_code=exc.error_code,
+            issue_code=getattr(exc, "fhir_issue_code", None),
+            expression=f"Bundle.entry[{entry}]" if isinstance(entry, int) else None,
+        )
     if isinstance(exc, Http404):
         return outcome_response(404, "Not found.", error_code="not_found")
     if isinstance(exc, DjangoPermissionDenied):
@@ -188,6 +222,13 @@ class PatientSearchView(SearchView):
     answer = staticmethod(reads.patient_search_bundle)
 
 
+class ListSearchView(SearchView):
+    """ITI-66 Find Document Lists: the SubmissionSets Quill received."""
+
+    parse = staticmethod(parse_list_search)
+    answer = staticmethod(reads.list_search_bundle)
+
+
 class ReadView(FhirView):
     """A versioned read: ``ETag: W/"<versionId>"``, ``Last-Modified``, and 304 for a matching conditional read."""
 
@@ -276,6 +317,34 @@ def _range_not_satisfiable(document: Document) -> Response:
         error_code=RangeNotSatisfiable.error_code,
         headers={"Content-Range": f"bytes */{document.size}"},
     )
+
+
+class ListReadView(FhirView):
+    def get(self, request: AuthenticatedRequest, resource_id: str) -> Response:
+        return Response(reads.list_read(user=request.user, list_id=resource_id))
+
+
+class TransactionView(FhirView):
+    """ITI-65 Provide Document Bundle: a transaction Bundle POSTed to the base, read as a stream."""
+
+    def post(self, request: AuthenticatedRequest) -> Response:
+        ensure_document_role(user=request.user)
+        media_type = (request.content_type or "").split(";")[0].strip().lower()
+        if media_type not in (codes.FHIR_JSON_MIME_TYPE, "application/json"):
+            return outcome_response(
+                415,
+                f"Send the Bundle as {codes.FHIR_JSON_MIME_TYPE}, not {media_type or 'without a Content-Type'}.",
+                error_code="unsupported_media_type",
+            )
+        if request.stream is None:
+            raise ProvideBundleInvalid("The request has no body; POST the transaction Bundle.")
+        bundle = read_bundle(
+            body_chunks(request.stream),
+            max_document_bytes=configured_max_upload_bytes(),
+            tmp_dir=settings.FILE_UPLOAD_TEMP_DIR,
+        )
+        result = document_bundle_provide(actor=request.user, bundle=bundle, max_documents=settings.QUILL_MAX_BULK_FILES)
+        return Response(result.response, status=200)
 
 
 class UnsupportedView(FhirView):

@@ -4,13 +4,17 @@ Runs in a worker on files that already passed :mod:`apps.files.validation`,
 but stays safe alone: each image is opened with only its own decoder, Pillow's
 decompression-bomb guard stays on, and every failure is a :class:`ThumbnailError`.
 Output is re-encoded, so EXIF (camera GPS and the like) never reaches a thumbnail.
-pdfium is not thread-safe: call this from worker processes, not threads.
+pdfium is not thread-safe, and the web servers run threads (gunicorn gthread): every
+use of it here holds ``_PDFIUM``, a process-wide lock, from opening the PDF to closing
+it; encoding the WebP happens outside the lock.
 """
 
 from __future__ import annotations
 
 import io
+import threading
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TypeVar, cast
 
 import pypdfium2 as pdfium
@@ -23,9 +27,15 @@ PDF_SUPERSAMPLE = 2  # render at twice the target size, then downscale: legible 
 PDF_MAX_SCALE = 4.0  # a postage-stamp page is not rendered at poster size
 IMAGE_FORMATS = {"image/jpeg": "JPEG", "image/png": "PNG", "image/tiff": "TIFF"}
 PHOTO_FORMATS = ("JPEG", "PNG", "WEBP")
+PAGE_MAX_PIXELS = 24_000_000  # a long scroll of a page is rendered narrower rather than at any size
+WEBP_MAX_SIDE = 16_383  # the format's limit
+PAGE_WEBP_METHOD = 2
+EXIF_ORIENTATION = 0x0112
 
 
 R = TypeVar("R")
+
+_PDFIUM = threading.Lock()  # one pdfium call at a time in this process (see the module's docstring)
 
 
 def make_thumbnail(path: str, content_type: str, *, max_side: int = 320) -> bytes:
@@ -92,6 +102,11 @@ def _stretch_to_8bit(image: Image.Image) -> Image.Image:
 
 
 def _render_pdf_first_page(path: str, max_side: int) -> Image.Image:
+    with _PDFIUM:
+        return _render_pdf_first_page_locked(path, max_side)
+
+
+def _render_pdf_first_page_locked(path: str, max_side: int) -> Image.Image:
     document = pdfium.PdfDocument(path)
     try:
         if len(document) < 1:
@@ -122,21 +137,63 @@ def _encode_webp(image: Image.Image) -> bytes:
     return buffer.getvalue()
 
 
-def render_page(path: str, content_type: str, page: int, *, width: int = 1000) -> tuple[bytes, int]:
-    """(WebP of page ``page`` at about ``width`` px wide, page count): the portal's annotation surface.
+@dataclass(frozen=True)
+class RenderedPage:
+    """One page as WebP, with what a viewer needs to lay it out."""
 
-    PDFs render the requested page; TIFF scans show their first frame as page 1 of 1.
+    data: bytes
+    page_count: int
+    width: int  # pixels of `data`
+    height: int
+    page_width: float  # the page itself: PDF points (1/72 in), or the scan's pixels
+    page_height: float
+
+
+def render_page(path: str, content_type: str, page: int, *, width: int = 1000) -> tuple[bytes, int]:
+    """(WebP of page ``page`` at about ``width`` px wide, page count): the letter preview's pages."""
+    rendered = render_page_image(path, content_type, page, width=width)
+    return rendered.data, rendered.page_count
+
+
+def render_page_image(path: str, content_type: str, page: int, *, width: int) -> RenderedPage:
+    """Page ``page`` as WebP ``width`` px wide (never more than ``PAGE_MAX_PIXELS``): the document viewer.
+
+    PDFs render the requested page; TIFF scans show their first frame as page 1 of 1,
+    never enlarged.
     """
     if content_type == "image/tiff":
         if page != 1:
             raise ThumbnailError("This image has one page.")
-        return make_thumbnail(path, content_type, max_side=width), 1
+        return _guarded(lambda: _render_scan(path, width))
     if content_type != "application/pdf":
         raise ThumbnailError("Only PDFs and TIFF scans are shown page by page.", content_type=content_type)
     return _guarded(lambda: _render_pdf_page(path, page, width))
 
 
-def _render_pdf_page(path: str, number: int, width: int) -> tuple[bytes, int]:
+def _render_scan(path: str, width: int) -> RenderedPage:
+    image = _open_upright(path, (IMAGE_FORMATS["image/tiff"],), width)
+    scan_width, scan_height = image.size
+    image = _fit(image, width)
+    return RenderedPage(_encode_page(image), 1, image.width, image.height, scan_width, scan_height)
+
+
+def _page_scale(page_width: float, page_height: float, width: int) -> float:
+    """``width`` px across, unless that would pass the pixel budget or WebP's largest side."""
+    area = max(page_width, 1) * max(page_height, 1)
+    return min(
+        width / max(page_width, 1),
+        (PAGE_MAX_PIXELS / area) ** 0.5,
+        (WEBP_MAX_SIDE - 1) / max(page_width, page_height, 1),  # pdfium rounds sizes up
+    )
+
+
+def _render_pdf_page(path: str, number: int, width: int) -> RenderedPage:
+    with _PDFIUM:
+        image, count, page_width, page_height = _draw_pdf_page(path, number, width)
+    return RenderedPage(_encode_page(image), count, image.width, image.height, page_width, page_height)
+
+
+def _draw_pdf_page(path: str, number: int, width: int) -> tuple[Image.Image, int, float, float]:
     document = pdfium.PdfDocument(path)
     try:
         count = len(document)
@@ -144,18 +201,72 @@ def _render_pdf_page(path: str, number: int, width: int) -> tuple[bytes, int]:
             raise ThumbnailError(f"This PDF has {count} pages.")
         page = document[number - 1]
         try:
-            page_width, _ = page.get_size()
-            bitmap = page.render(scale=min(width / max(page_width, 1), PDF_MAX_SCALE), may_draw_forms=False)
+            page_width, page_height = page.get_size()
+            bitmap = page.render(scale=_page_scale(page_width, page_height, width), may_draw_forms=False)
             try:
-                return _encode_webp(bitmap.to_pil().convert("RGB")), count
+                image = bitmap.to_pil().convert("RGB")
             finally:
                 bitmap.close()
         finally:
             page.close()
     finally:
         document.close()
+    return image, count, page_width, page_height
+
+
+def _encode_page(image: Image.Image) -> bytes:
+    """Pages are re-read more than thumbnails and are mostly text: a faster WebP method, same quality."""
+    buffer = io.BytesIO()
+    image.save(buffer, format="WEBP", quality=WEBP_QUALITY, method=PAGE_WEBP_METHOD)
+    return buffer.getvalue()
+
+
+def page_facts(path: str, content_type: str, page: int) -> tuple[int, float, float]:
+    """(page count, width, height of page ``page``) without rendering anything; sizes as in RenderedPage."""
+    if content_type == "image/tiff":
+        if page != 1:
+            raise ThumbnailError("This image has one page.")
+        return 1, *_guarded(lambda: _scan_size(path))
+    if content_type != "application/pdf":
+        raise ThumbnailError("Only PDFs and TIFF scans are shown page by page.", content_type=content_type)
+    return _guarded(lambda: _pdf_page_facts(path, page))
+
+
+def _scan_size(path: str) -> tuple[float, float]:
+    """The scan's size as shown: EXIF orientations 5 to 8 turn it a quarter, swapping the sides."""
+    with Image.open(path, formats=[IMAGE_FORMATS["image/tiff"]]) as image:
+        width, height = image.size
+        if image.getexif().get(EXIF_ORIENTATION, 1) in (5, 6, 7, 8):
+            return float(height), float(width)
+        return float(width), float(height)
+
+
+def _pdf_page_facts(path: str, number: int) -> tuple[int, float, float]:
+    with _PDFIUM:
+        return _pdf_page_facts_locked(path, number)
+
+
+def _pdf_page_facts_locked(path: str, number: int) -> tuple[int, float, float]:
+    document = pdfium.PdfDocument(path)
+    try:
+        count = len(document)
+        if not 1 <= number <= count:
+            raise ThumbnailError(f"This PDF has {count} pages.")
+        width, height = document.get_page_size(number - 1)
+        return count, width, height
+    finally:
+        document.close()
 
 
 def pdf_page_count(data: bytes) -> int:
     """How many pages a PDF has, without rendering any."""
-    return _guarded(lambda: len(pdfium.PdfDocument(data)))
+
+    def count() -> int:
+        with _PDFIUM:
+            document = pdfium.PdfDocument(data)
+            try:
+                return len(document)
+            finally:
+                document.close()
+
+    return _guarded(count)

@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -21,7 +20,6 @@ from datetime import date
 from typing import BinaryIO
 
 from django.conf import settings
-from django.core import signing
 from django.core.files.storage import storages
 
 from apps.files.errors import StorageUnavailable
@@ -30,7 +28,6 @@ CHUNK_SIZE = 1024 * 1024
 # Readiness probes write and delete objects under this prefix; verification and export skip it.
 PROBE_PREFIX = "_probe/"
 MULTIPART_THRESHOLD = 16 * 1024 * 1024
-_SIGNED_URL_SALT = "quill.documents.signed-url"
 _XATTR = "user.quill.sha256"
 
 
@@ -59,6 +56,28 @@ def document_key(
 def thumbnail_key(key: str) -> str:
     stem, _, _ = key.rpartition(".")
     return f"{stem or key}_thumb.webp"
+
+
+RENDITIONS_SUFFIX = "_pages/"
+
+
+def renditions_prefix(key: str) -> str:
+    """Where the rendered pages of the object at `key` are kept: a folder beside it, `{uuid}_pages/`."""
+    stem, _, _ = key.rpartition(".")
+    return f"{stem or key}{RENDITIONS_SUFFIX}"
+
+
+def rendition_key(key: str, name: str) -> str:
+    """One rendered page of the object at `key`; `name` is made by the caller from numbers only."""
+    return f"{renditions_prefix(key)}{name}.webp"
+
+
+def renditions_owner_stem(key: str) -> str | None:
+    """The stem (key without extension) of the object whose renditions folder holds `key`, else None."""
+    stem, separator, rest = key.partition(RENDITIONS_SUFFIX)
+    if not separator or not stem or "/" in rest or not rest.endswith(".webp"):
+        return None
+    return stem
 
 
 # --- S3 ------------------------------------------------------------------------------
@@ -250,6 +269,45 @@ def delete(key: str) -> None:
         os.unlink(_fs_path(key))
 
 
+def delete_prefix(prefix: str) -> int:
+    """Remove every object under `prefix` (which must end with "/"); returns how many. None is not an error."""
+    if not prefix.endswith("/"):
+        raise ValueError("delete_prefix needs a folder prefix ending in '/'")
+    if is_s3():
+        removed = 0
+        for key, _, _ in list(list_keys(prefix)):
+            delete(key)
+            removed += 1
+        return removed
+    folder = _fs_path(prefix.rstrip("/"))
+    try:
+        names = os.listdir(folder)
+    except FileNotFoundError:
+        return 0
+    except OSError as exc:
+        raise StorageUnavailable() from exc
+    try:
+        shutil.rmtree(folder)
+    except FileNotFoundError:
+        pass
+    except OSError as exc:
+        raise StorageUnavailable() from exc
+    return len(names)
+
+
+def read_bytes(key: str) -> bytes:
+    """A small object's bytes (a thumbnail, a rendered page). FileNotFoundError when missing."""
+    reader = open_reader(key)
+    try:
+        return reader.read()
+    except FileNotFoundError:
+        raise
+    except Exception as exc:  # a connection dropped mid-read
+        raise StorageUnavailable() from exc
+    finally:
+        reader.close()
+
+
 def exists(key: str) -> bool:
     if is_s3():
         client, bucket = _s3_client_and_bucket()
@@ -345,21 +403,6 @@ def presigned_get_url(*, key: str, filename_disposition: str, content_type: str,
         },
         ExpiresIn=expires_in,
     )
-
-
-def sign_download(*, document_id: uuid.UUID, user_id: int, expires_in: int) -> tuple[str, float]:
-    """A signed, expiring token for a filesystem-storage download URL."""
-    expires_at = time.time() + expires_in
-    token = signing.dumps({"d": str(document_id), "u": user_id, "e": int(expires_at)}, salt=_SIGNED_URL_SALT)
-    return token, expires_at
-
-
-def unsign_download(token: str) -> tuple[uuid.UUID, int]:
-    """Check a download token; raises signing.BadSignature when altered or expired."""
-    payload = signing.loads(token, salt=_SIGNED_URL_SALT)
-    if int(payload["e"]) < time.time():
-        raise signing.SignatureExpired("This download link has expired.")
-    return uuid.UUID(payload["d"]), int(payload["u"])
 
 
 def _fs_path(key: str) -> str:

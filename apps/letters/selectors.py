@@ -14,6 +14,7 @@ from django.db.models import QuerySet
 
 from apps.accounts.models import User
 from apps.audit.actions import Action
+from apps.audit.security_log import security_log_cross_organisation
 from apps.audit.services import audit_denied
 from apps.letters.errors import LetterRoleRequired
 from apps.letters.models import Letter
@@ -69,6 +70,14 @@ def letter_get_for(*, user: User, letter_id: uuid.UUID | str, attempted: str = "
         .first()
     )
     if letter is None or letter.organisation_id != user.organisation_id:
+        if letter is not None:  # the installation's security log, never the caller's chain
+            security_log_cross_organisation(
+                actor=user,
+                object_type="letter",
+                object_id=letter_uuid,
+                owner_organisation_id=letter.organisation_id,
+                attempted=attempted,
+            )
         audit_denied(
             action=Action.ACCESS_DENIED,
             actor=user,

@@ -9,9 +9,11 @@ raises `StorageUnavailable` and is never taken for corruption.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import time
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
@@ -123,8 +125,9 @@ def _hash_object(key: str) -> tuple[str, int]:
 
 
 def known_keys(keys: list[str]) -> set[str]:
-    """Which of `keys` some row points at: a document's object or thumbnail, a patient's or user's photo."""
-    found: set[str] = set()
+    """Which of `keys` some row points at: a document's object, thumbnail or rendered pages (kept in a
+    folder beside it until it is purged), a patient's or user's photo."""
+    found = _known_renditions(keys)
     for model, fields in (
         (Document, ("storage_key", "thumbnail_key")),
         (Patient, ("photo_key", "avatar_key")),
@@ -136,6 +139,21 @@ def known_keys(keys: list[str]) -> set[str]:
         for row in model.objects.filter(match).values_list(*fields):
             found.update(value for value in row if value)
     return found
+
+
+def _known_renditions(keys: list[str]) -> set[str]:
+    owners = {key: stem for key in keys if (stem := storage.renditions_owner_stem(key))}
+    document_ids = set()
+    for stem in owners.values():
+        with contextlib.suppress(ValueError):
+            document_ids.add(uuid.UUID(stem.rpartition("/")[2]))
+    stems = {
+        key.rpartition(".")[0] or key
+        for key in Document.objects.filter(pk__in=document_ids, purged_at__isnull=True).values_list(
+            "storage_key", flat=True
+        )
+    }
+    return {key for key, stem in owners.items() if stem in stems}
 
 
 def find_orphans(*, prefix: str = "") -> Iterator[Orphan]:

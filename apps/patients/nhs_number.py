@@ -8,7 +8,7 @@ from django.core.exceptions import ValidationError
 def nhs_number_problem(value: str) -> str | None:
     """Why `value` is not a valid NHS number, in plain words, or None when it is."""
     digits = value.replace(" ", "").replace("-", "")
-    if not digits.isdigit():
+    if not (digits.isascii() and digits.isdigit()):  # "²" is a digit to isdigit, not to int
         return "An NHS number contains only digits (spaces are allowed between groups)."
     if len(digits) != 10:
         return f"An NHS number has exactly 10 digits; this one has {len(digits)}."

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from apps.accounts.models import User
 from apps.audit.actions import Action
-from apps.audit.services import audit_record
+from apps.audit.services import audit_denied, audit_record
 from apps.files.photos import photo_replace
 from apps.files.spooling import SpooledFile
 from apps.patients import access
@@ -17,8 +17,19 @@ def patient_photo_prefix(patient: Patient) -> str:
 
 
 def ensure_may_change_patient_photo(*, actor: User, patient: Patient) -> None:
-    if not access.may_write(actor) or actor.organisation_id != patient.organisation_id:
-        raise PermissionDenied("Only clinical staff may change a patient's photo.")
+    """Clinical staff of the patient's organisation; anyone else is refused, and the refusal audited."""
+    if access.may_write(actor) and actor.organisation_id == patient.organisation_id:
+        return
+    audit_denied(
+        action=Action.ACCESS_DENIED,
+        actor=actor,
+        reason="role_required",
+        patient_id=patient.pk if actor.organisation_id == patient.organisation_id else None,
+        object_type="patient",
+        object_id=patient.pk,
+        details={"attempted": "patient.photo_change"},
+    )
+    raise PermissionDenied("Only clinical staff may change a patient's photo.")
 
 
 def _change(*, actor: User, patient: Patient, spooled: SpooledFile | None, action: Action) -> Patient:

@@ -21,6 +21,7 @@ from django.utils import timezone
 
 from apps.accounts.models import User
 from apps.audit.actions import Action
+from apps.audit.security_log import security_log_cross_organisation
 from apps.audit.services import audit_denied
 from apps.patients import access
 from apps.patients.access import PatientAction
@@ -209,6 +210,7 @@ def patient_get_for(*, user: User, patient_id: uuid.UUID | str, action: str) -> 
     pk = _as_uuid(patient_id)
     patient = _organisation_patients(user).filter(pk=pk).first() if pk else None
     if patient is None:
+        _log_if_another_organisations(user=user, patient_id=pk, action=action)
         not_found = NotFound("No such patient.")
         _deny(user=user, error=not_found, reason="not_found", patient=None, requested_id=patient_id, action=action)
     refusal = _refusal(user, patient, action)
@@ -216,6 +218,21 @@ def patient_get_for(*, user: User, patient_id: uuid.UUID | str, action: str) -> 
         error, reason = refusal
         _deny(user=user, error=error, reason=reason, patient=patient, requested_id=patient.pk, action=action)
     return patient
+
+
+def _log_if_another_organisations(*, user: User, patient_id: uuid.UUID | None, action: str) -> None:
+    """Tell the installation's security log (never the caller's chain) that the id is another organisation's."""
+    if patient_id is None:
+        return
+    owner_organisation_id = Patient.objects.filter(pk=patient_id).values_list("organisation_id", flat=True).first()
+    if owner_organisation_id is not None and owner_organisation_id != user.organisation_id:
+        security_log_cross_organisation(
+            actor=user,
+            object_type="patient",
+            object_id=patient_id,
+            owner_organisation_id=owner_organisation_id,
+            attempted=f"patient.{action}",
+        )
 
 
 def _refusal(user: User, patient: Patient, action: str) -> tuple[Exception, str] | None:

@@ -264,6 +264,9 @@ def patient_access_report(request: AuthenticatedHttpRequest, patient_id: str) ->
         response["Content-Disposition"] = content_disposition_header(True, filename) or "attachment"
         return response
     page = Paginator(events, PAGE_SIZE).get_page(request.GET.get("page"))
+    # Read the page before recording this reading: a page read afterwards would start with the new
+    # event and push the oldest row, counted already, off the end.
+    rows = access_report_rows(list(page.object_list))
     audit_record(
         action=Action.PATIENT_ACCESS_REPORT_VIEWED,
         actor=request.user,
@@ -277,7 +280,7 @@ def patient_access_report(request: AuthenticatedHttpRequest, patient_id: str) ->
     context = {
         "patient": patient,
         "page": page,
-        "rows": access_report_rows(list(page.object_list)),
+        "rows": rows,
         "form": form,
         "filters_invalid": not valid,
         "keep": keep,

@@ -235,4 +235,9 @@ def test_a_signed_in_user_without_an_admin_role_is_told_not_allowed(organisation
     assert "Not allowed" in page and "administrators and owners" in page
     assert 'name="password"' not in page
     denial = AuditEvent.objects.get(action="access.denied", actor_id=user.pk)
-    assert denial.details == {"reason": "role_required", "attempted": "admin", "path": "/admin/"}
+    assert denial.details == {
+        "reason": "role_required",
+        "attempted": "admin",
+        "path": "/admin/",
+        "route": "otpadmin:login",
+    }

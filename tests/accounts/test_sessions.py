@@ -84,3 +84,10 @@ def test_sign_in_ignores_foreign_next(clinician, next_url):
     )
     assert response.status_code == 302
     assert "evil.example" not in response["Location"]
+
+
+@pytest.mark.parametrize("path", ["/accounts/sign-out/", "/accounts/sign-out-everywhere/"], ids=["out", "everywhere"])
+def test_sign_out_empties_the_browsers_cache_of_page_images(clinician, path):
+    client = Client()
+    sign_in(client, clinician.email)
+    assert client.post(path)["Clear-Site-Data"] == '"cache"'

@@ -46,7 +46,11 @@ def test_others_are_refused_and_the_refusal_is_audited(recorded, organisation, r
     assert response.status_code == 403
     assert response.json()["detail"]["error_code"] == "permission_denied"
     denial = only_event("access.denied")
-    assert denial.actor_id == user.pk and denial.details == {"reason": "role_required", "attempted": "audit.list"}
+    assert denial.actor_id == user.pk and denial.details == {
+        "reason": "role_required",
+        "attempted": "audit.list",
+        "route": "api-audit-events",
+    }
 
 
 def test_filters(recorded, administrator, clinician, patient):

@@ -7,13 +7,14 @@ import hashlib
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
+from django.utils import timezone
 
 from apps.audit.models import AuditEvent
 from apps.documents.models import Document, ScanStatus
 from apps.files import storage
 from tests import factories
 from tests.documents import samples
-from tests.documents.helpers import stored_document
+from tests.documents.helpers import document_row, stored_document
 
 pytestmark = pytest.mark.django_db
 
@@ -106,3 +107,69 @@ def test_api_versions_list_keeps_each_sha256(filesystem_storage, clinician, pati
         (2, hashlib.sha256(second_bytes).hexdigest()),
         (1, first.sha256),
     ]
+
+
+# --- what a versions list shows depends on who asks ---------------------------------------------
+
+
+def _lineage(patient, user, *categories: str) -> list[Document]:
+    """Bare rows of one lineage, one per category, the last current (a re-filed document)."""
+    versions: list[Document] = []
+    for number, category in enumerate(categories, start=1):
+        version = document_row(
+            patient,
+            user,
+            category=category,
+            title=f"Version {number} {category} title",
+            version_number=number,
+            is_current=number == len(categories),
+            supersedes=versions[-1] if versions else None,
+            **({"lineage_id": versions[0].lineage_id} if versions else {}),
+        )
+        Document.objects.filter(pk=version.pk).update(sha256=f"{number}" * 64)
+        version.refresh_from_db()
+        versions.append(version)
+    return versions
+
+
+@pytest.fixture
+def refiled(clinician, patient):
+    """A clinical note re-filed as insurance: version 1 clinical, version 2 (current) insurance."""
+    return _lineage(patient, clinician, "clinical-note", "insurance")
+
+
+def test_billing_api_versions_list_leaves_out_versions_of_other_categories(billing_user, refiled):
+    clinical, insurance = refiled
+    listed = factories.token_client(billing_user).get(f"/api/documents/{insurance.pk}/versions/")
+    assert listed.status_code == 200
+    assert [v["id"] for v in listed.json()["results"]] == [str(insurance.pk)]
+    assert clinical.title not in listed.content.decode() and clinical.sha256 not in listed.content.decode()
+
+
+def test_billing_document_page_leaves_out_versions_of_other_categories(filesystem_storage, billing_user, refiled):
+    clinical, insurance = refiled
+    html = factories.signed_in_client(billing_user).get(reverse("documents:detail", args=[insurance.pk]))
+    assert html.status_code == 200
+    page = html.content.decode()
+    assert insurance.sha256 in page
+    assert clinical.sha256 not in page and clinical.title not in page
+    assert reverse("documents:detail", args=[clinical.pk]) not in page
+
+
+def test_clinician_versions_list_shows_every_category(clinician, refiled):
+    listed = factories.token_client(clinician).get(f"/api/documents/{refiled[1].pk}/versions/").json()["results"]
+    assert [v["version_number"] for v in listed] == [2, 1]
+
+
+@pytest.mark.parametrize(
+    ("role", "shown"),
+    [pytest.param("clinician", [3, 1], id="clinician"), pytest.param("administrator", [3, 2, 1], id="administrator")],
+)
+def test_deleted_versions_are_listed_only_for_administrators(clinician, patient, organisation, role, shown):
+    versions = _lineage(patient, clinician, "lab", "lab", "lab")
+    Document.objects.filter(pk=versions[1].pk).update(deleted_at=timezone.now(), deleted_by=clinician)
+    reader = clinician if role == "clinician" else factories.make_user(organisation, [role], totp=True)
+    api_listed = factories.token_client(reader).get(f"/api/documents/{versions[2].pk}/versions/").json()["results"]
+    assert [v["version_number"] for v in api_listed] == shown
+    page = factories.signed_in_client(reader).get(reverse("documents:detail", args=[versions[2].pk])).content.decode()
+    assert [n for n in (1, 2, 3) if f'data-version="{n}"' in page] == sorted(shown)

@@ -8,8 +8,15 @@ than imported from Quill, so a mapping bug is not mirrored here:
 * ``PUT [base]/{DocumentReference|Patient}?identifier=system|value`` -- conditional update:
   no match creates (201, new id), one match updates (200, versionId bumped), several
   matches answer 412. Responses carry ``ETag: W/"n"`` and ``Location``.
+* ``POST [base]/{type}`` with ``If-None-Exist: identifier=system|value`` -- conditional
+  create: a match answers 200 with the existing resource (unchanged), none creates (201),
+  several answer 412.
+* ``PUT [base]/{type}/{id}`` -- update by id, which must carry ``If-Match: W/"n"`` (428
+  without, 412 when n is not the current version, 404/410 for an unknown or deleted id).
+* ``DELETE [base]/{type}/{id}`` -- 204, then reads answer 410; ``refuse_deletes`` makes it 405.
 * ``GET [base]/{type}/{id}``, ``GET [base]/{type}?identifier=`` (searchset) and ``GET [base]/metadata``.
-* Invalid resources get 400 with an OperationOutcome; nothing is stored.
+* Invalid resources get 400 with an OperationOutcome; nothing is stored. A DocumentReference
+  that claims an IHE MHD profile must keep to MHD's status value set (current, superseded).
 
 Fault injection: ``fail_next``, ``delay_next`` (the write is applied, then the response is
 held back so the client times out), ``reject_next``. Optional basic or bearer auth.
@@ -44,6 +51,9 @@ _DOCUMENT_REFERENCE_STATUS = {"current", "superseded", "entered-in-error"}
 _COMPOSITION_STATUS = {"preliminary", "final", "amended", "entered-in-error"}
 _RELATIONSHIP_TYPES = {"replaces", "transforms", "signs", "appends"}
 _GENDERS = {"male", "female", "other", "unknown"}
+# IHE MHD 4.2.2 ValueSet DocumentReferenceStats: no entered-in-error.
+_MHD_STATUS = {"current", "superseded"}
+_MHD_PROFILE_PREFIX = "https://profiles.ihe.net/ITI/MHD/StructureDefinition/"
 _MODELS = {"DocumentReference": DocumentReference, "Patient": Patient}
 
 
@@ -79,6 +89,7 @@ class FhirStore:
     """Resources by type and id, as stored (with id and meta set by the server)."""
 
     resources: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
+    deleted: set[tuple[str, str]] = field(default_factory=set)
 
     def of_type(self, resource_type: str) -> dict[str, dict[str, Any]]:
         return self.resources.setdefault(resource_type, {})
@@ -94,9 +105,10 @@ class FhirStore:
 class FhirTestServer:
     """The server; use as a context manager. ``base_url`` ends in ``/fhir`` (no slash)."""
 
-    def __init__(self, *, auth: tuple[str, ...] | None = None) -> None:
+    def __init__(self, *, auth: tuple[str, ...] | None = None, refuse_deletes: bool = False) -> None:
         """``auth`` is None, ``("basic", username, password)`` or ``("bearer", token)``."""
         self.auth = auth
+        self.refuse_deletes = refuse_deletes
         self.store = FhirStore()
         self.requests: list[ReceivedRequest] = []
         self._lock = threading.RLock()
@@ -154,6 +166,20 @@ class FhirTestServer:
         with self._lock:
             self._delays.append(seconds)
 
+    # -- other writers --
+
+    def seed(self, resource_type: str, resource: dict[str, Any]) -> dict[str, Any]:
+        """Store a resource as if another system had written it (version 1); returns it with its id."""
+        validate_resource(resource_type, resource)
+        with self._lock:
+            return self._store(resource_type, dict(resource), uuid.uuid4().hex[:16], 1)
+
+    def touch(self, resource_type: str, resource_id: str) -> None:
+        """Another writer changes the resource: its version goes up, so Quill's If-Match no longer holds."""
+        with self._lock:
+            stored = self.store.of_type(resource_type)[resource_id]
+            self._store(resource_type, stored, resource_id, int(stored["meta"]["versionId"]) + 1)
+
     # -- inspection --
 
     def resources(self, resource_type: str) -> list[dict[str, Any]]:
@@ -194,11 +220,69 @@ class FhirTestServer:
             return header == f"Bearer {self.auth[1]}"
         raise ValueError(f"unknown auth {self.auth[0]!r}")
 
+    def _store(self, resource_type: str, resource: dict[str, Any], resource_id: str, version: int) -> dict[str, Any]:
+        stored = dict(resource)
+        stored["id"] = resource_id
+        stored["meta"] = {
+            **(resource.get("meta") or {}),
+            "versionId": str(version),
+            "lastUpdated": dt.datetime.now(dt.UTC).isoformat().replace("+00:00", "Z"),
+        }
+        self.store.of_type(resource_type)[resource_id] = stored
+        return stored
+
+    def _conditional_create(
+        self, resource_type: str, if_none_exist: str | None, body: bytes, content_type: str | None
+    ) -> tuple[int, dict[str, Any]]:
+        _check_content_type(content_type)
+        resource = _parse_json(body)
+        validate_resource(resource_type, resource)
+        if resource.get("id") is not None:
+            raise ResourceInvalid("A create must not carry an id")
+        with self._lock:
+            if if_none_exist:
+                criteria = parse_qs(if_none_exist)
+                if set(criteria) != {"identifier"} or len(criteria["identifier"]) != 1:
+                    raise ResourceInvalid("This server supports If-None-Exist on exactly one identifier= criterion")
+                system, value = _split_token(criteria["identifier"][0])
+                matches = self.store.matching_identifier(resource_type, system, value)
+                if len(matches) > 1:
+                    raise _MultipleMatches(if_none_exist)
+                if matches:
+                    return 200, matches[0]
+            return 201, self._store(resource_type, resource, uuid.uuid4().hex[:16], 1)
+
+    def _update_by_id(
+        self, resource_type: str, resource_id: str, if_match: str | None, body: bytes, content_type: str | None
+    ) -> tuple[int, dict[str, Any]]:
+        _check_content_type(content_type)
+        resource = _parse_json(body)
+        validate_resource(resource_type, resource)
+        if resource.get("id") != resource_id:
+            raise ResourceInvalid("The id in the body must be the id in the URL")
+        with self._lock:
+            existing = self.store.of_type(resource_type).get(resource_id)
+            if existing is None:
+                raise _Gone(410 if (resource_type, resource_id) in self.store.deleted else 404)
+            if if_match is None:
+                raise _PreconditionRequired()
+            current = f'W/"{existing["meta"]["versionId"]}"'
+            if if_match.strip() != current:
+                raise _VersionConflict(f"If-Match {if_match} does not match the current version {current}")
+            return 200, self._store(resource_type, resource, resource_id, int(existing["meta"]["versionId"]) + 1)
+
+    def _delete(self, resource_type: str, resource_id: str) -> int:
+        with self._lock:
+            if self.refuse_deletes:
+                raise _DeleteRefused()
+            if self.store.of_type(resource_type).pop(resource_id, None) is not None:
+                self.store.deleted.add((resource_type, resource_id))
+            return 204
+
     def _conditional_update(
         self, resource_type: str, query: dict[str, list[str]], body: bytes, content_type: str | None
     ) -> tuple[int, dict[str, Any]]:
-        if (content_type or "").split(";")[0].strip() != FHIR_JSON:
-            raise ResourceInvalid(f"Content-Type must be {FHIR_JSON}, not {content_type!r}", code="not-supported")
+        _check_content_type(content_type)
         criteria = query.get("identifier") or []
         if len(criteria) != 1 or set(query) != {"identifier"}:
             raise ResourceInvalid("This server supports conditional update on exactly one identifier= criterion")
@@ -236,6 +320,29 @@ class _MultipleMatches(Exception):
     pass
 
 
+class _VersionConflict(Exception):
+    pass
+
+
+class _PreconditionRequired(Exception):
+    pass
+
+
+class _DeleteRefused(Exception):
+    pass
+
+
+class _Gone(Exception):
+    def __init__(self, status: int) -> None:
+        super().__init__(status)
+        self.status = status
+
+
+def _check_content_type(content_type: str | None) -> None:
+    if (content_type or "").split(";")[0].strip() != FHIR_JSON:
+        raise ResourceInvalid(f"Content-Type must be {FHIR_JSON}, not {content_type!r}", code="not-supported")
+
+
 # --- Validation (explicit, from the spec) ----------------------------------------------------------
 
 
@@ -261,6 +368,12 @@ def _check_document_reference(resource: dict[str, Any]) -> None:
     if resource.get("status") not in _DOCUMENT_REFERENCE_STATUS:
         raise ResourceInvalid(
             f"DocumentReference.status {resource.get('status')!r} is not allowed", code="code-invalid"
+        )
+    profiles = (resource.get("meta") or {}).get("profile") or []
+    if any(profile.startswith(_MHD_PROFILE_PREFIX) for profile in profiles) and resource["status"] not in _MHD_STATUS:
+        raise ResourceInvalid(
+            f"DocumentReference.status {resource['status']!r} is outside MHD's value set, yet it claims {profiles}",
+            code="code-invalid",
         )
     if "docStatus" in resource and resource["docStatus"] not in _COMPOSITION_STATUS:
         raise ResourceInvalid(
@@ -345,6 +458,9 @@ class _Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         self._handle("POST")
 
+    def do_DELETE(self) -> None:
+        self._handle("DELETE")
+
     def _handle(self, method: str) -> None:
         url = urlsplit(self.path)
         length = int(self.headers.get("Content-Length") or 0)
@@ -369,6 +485,16 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(400 if exc.code != "not-supported" else 415, operation_outcome(exc.code, exc.diagnostics))
         except _MultipleMatches as exc:
             self._send(412, operation_outcome("multiple-matches", f"More than one resource matches {exc}"))
+        except _VersionConflict as exc:
+            self._send(412, operation_outcome("conflict", str(exc)))
+        except _PreconditionRequired:
+            self._send(428, operation_outcome("business-rule", "An update by id needs If-Match"))
+        except _DeleteRefused:
+            self._send(405, operation_outcome("not-supported", "This server does not delete resources"))
+        except _Gone as exc:
+            self._send(
+                exc.status, operation_outcome("deleted" if exc.status == 410 else "not-found", "No such resource")
+            )
 
     def _route(self, method: str, parts: list[str] | None, query: dict[str, list[str]], body: bytes) -> None:
         if parts == ["metadata"] and method == "GET":
@@ -381,17 +507,37 @@ class _Handler(BaseHTTPRequestHandler):
             if delay:
                 self.fhir._stopping.wait(delay)
             self._send(status, stored, {"ETag": f'W/"{version}"', "Location": location})
+        elif parts and len(parts) == 1 and parts[0] in _MODELS and method == "POST":
+            status, stored = self.fhir._conditional_create(
+                parts[0], self.headers.get("If-None-Exist"), body, self.headers.get("Content-Type")
+            )
+            self._send_written(parts[0], status, stored)
+        elif parts and len(parts) == 2 and parts[0] in _MODELS and method == "PUT":
+            status, stored = self.fhir._update_by_id(
+                parts[0], parts[1], self.headers.get("If-Match"), body, self.headers.get("Content-Type")
+            )
+            self._send_written(parts[0], status, stored)
+        elif parts and len(parts) == 2 and parts[0] in _MODELS and method == "DELETE":
+            self._send(self.fhir._delete(parts[0], parts[1]), {})
         elif parts and len(parts) == 1 and parts[0] in _MODELS and method == "GET":
             self._send(200, self._search(parts[0], query))
         elif parts and len(parts) == 2 and parts[0] in _MODELS and method == "GET":
             with self.fhir._lock:
                 stored = self.fhir.store.of_type(parts[0]).get(parts[1])
             if stored is None:
-                self._send(404, operation_outcome("not-found", f"{parts[0]}/{parts[1]} is not known"))
+                raise _Gone(410 if (parts[0], parts[1]) in self.fhir.store.deleted else 404)
             else:
                 self._send(200, stored, {"ETag": f'W/"{stored["meta"]["versionId"]}"'})
         else:
             self._send(404 if method == "GET" else 405, operation_outcome("not-supported", f"{method} {self.path}"))
+
+    def _send_written(self, resource_type: str, status: int, stored: dict[str, Any]) -> None:
+        version = stored["meta"]["versionId"]
+        location = f"{self.fhir.base_url}/{resource_type}/{stored['id']}/_history/{version}"
+        delay = self.fhir._take_delay()
+        if delay:
+            self.fhir._stopping.wait(delay)
+        self._send(status, stored, {"ETag": f'W/"{version}"', "Location": location})
 
     def _search(self, resource_type: str, query: dict[str, list[str]]) -> dict[str, Any]:
         criteria = query.get("identifier")
@@ -416,7 +562,7 @@ class _Handler(BaseHTTPRequestHandler):
         }
 
     def _send(self, status: int, payload: dict[str, Any], headers: dict[str, str] | None = None) -> None:
-        data = json.dumps(payload).encode("utf-8")
+        data = json.dumps(payload).encode("utf-8") if status != 204 else b""
         try:
             self.send_response(status)
             self.send_header("Content-Type", f"{FHIR_JSON}; charset=utf-8")
@@ -445,8 +591,16 @@ def _capability_statement(base_url: str) -> dict[str, Any]:
                 "resource": [
                     {
                         "type": name,
-                        "interaction": [{"code": "read"}, {"code": "update"}, {"code": "search-type"}],
+                        "interaction": [
+                            {"code": "read"},
+                            {"code": "create"},
+                            {"code": "update"},
+                            {"code": "delete"},
+                            {"code": "search-type"},
+                        ],
                         "conditionalUpdate": True,
+                        "conditionalCreate": True,
+                        "updateCreate": False,
                         "searchParam": [{"name": "identifier", "type": "token"}],
                     }
                     for name in _MODELS

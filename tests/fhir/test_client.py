@@ -66,8 +66,8 @@ def test_put_is_a_conditional_update_on_the_quill_identifier(server: FhirTestSer
     assert request.headers["Accept"] == "application/fhir+json"
     sent = request.json()
     assert "id" not in sent  # the server owns the logical id ...
-    assert "meta" not in sent  # ... and the version metadata
-    assert sent["masterIdentifier"] == {"system": DOCUMENT_SYSTEM, "value": resource["id"]}
+    assert set(sent["meta"]) == {"profile"}  # ... and the version metadata; the MHD profile claim goes along
+    assert sent["masterIdentifier"] == {"use": "usual", "system": DOCUMENT_SYSTEM, "value": resource["id"]}
 
 
 def test_two_documents_are_two_resources(server: FhirTestServer, client: FhirClient) -> None:

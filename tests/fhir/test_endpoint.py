@@ -110,10 +110,14 @@ def test_metadata_is_public_and_describes_the_document_responder(public_base):
     assert response["Content-Type"].startswith("application/fhir+json")
     statement = response.json()
     CapabilityStatement.model_validate(statement)
-    assert statement["instantiates"] == [codes.MHD_DOCUMENT_RESPONDER_CAPABILITY]
+    assert statement["instantiates"] == [
+        codes.MHD_DOCUMENT_RESPONDER_CAPABILITY,
+        codes.MHD_DOCUMENT_RECIPIENT_CAPABILITY,
+    ]
     assert statement["implementation"]["url"] == f"{PUBLIC_BASE}/fhir/r4"
     resources = {resource["type"]: resource for resource in statement["rest"][0]["resource"]}
-    assert set(resources) == {"DocumentReference", "Binary", "Patient"}
+    assert set(resources) == {"DocumentReference", "Binary", "Patient", "List"}
+    assert [interaction["code"] for interaction in statement["rest"][0]["interaction"]] == ["transaction"]
     names = {param["name"] for param in resources["DocumentReference"]["searchParam"]}
     assert {"patient", "patient.identifier", "status", "category", "type", "date", "identifier", "_id"} <= names
 
@@ -464,7 +468,8 @@ def test_read_a_superseded_version_carries_its_status(api, clinician, patient):
 
     assert api.get(f"{FHIR}/DocumentReference/{old.pk}").json()["status"] == "superseded"
     replacing = api.get(f"{FHIR}/DocumentReference/{new.pk}").json()
-    assert replacing["relatesTo"][0]["target"]["identifier"]["value"] == str(old.pk)
+    assert replacing["relatesTo"] == [{"code": "replaces", "target": {"reference": f"DocumentReference/{old.pk}"}}]
+    assert api.get(f"{FHIR}/{replacing['relatesTo'][0]['target']['reference']}").status_code == 200
 
 
 @pytest.mark.django_db

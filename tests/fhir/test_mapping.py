@@ -17,6 +17,7 @@ from apps.fhir import codes
 from apps.fhir.errors import FhirCodeError, FhirMappingError
 from apps.fhir.mapping import (
     DocumentFacts,
+    MhdMetadata,
     PatientFacts,
     check_codes,
     document_reference,
@@ -28,6 +29,12 @@ from tests.fhir.fhir_server import ResourceInvalid, validate_resource
 BASE_URL = "https://quill.example.org"
 CONTENT = b"%PDF-1.7 a tiny test document\n"
 UPLOADED = dt.datetime(2024, 5, 1, 9, 30, 15, tzinfo=dt.UTC)
+METADATA = MhdMetadata(
+    security_label=codes.Coding("http://terminology.hl7.org/CodeSystem/v3-Confidentiality", "N", "normal"),
+    language="en-GB",
+    facility_type=codes.Coding("http://snomed.info/sct", "35971002", "Ambulatory care site"),
+    practice_setting=codes.Coding("http://snomed.info/sct", "394802001", "General medicine"),
+)
 
 
 def make_patient(**overrides: object) -> PatientFacts:
@@ -66,6 +73,7 @@ def make_document(**overrides: object) -> DocumentFacts:
         "replaces": None,
         "last_updated": dt.datetime(2024, 5, 1, 9, 31, tzinfo=dt.UTC),
         "version_id": "3",
+        "metadata": METADATA,
     }
     values.update(overrides)
     return DocumentFacts(**values)  # type: ignore[arg-type]
@@ -124,7 +132,7 @@ def test_every_status_maps_and_validates(status: str) -> None:
 
     DocumentReference.model_validate(resource)
     assert resource["status"] == status
-    assert resource["docStatus"] == "final"
+    assert "docStatus" not in resource  # MHD Minimal: docStatus 0..0
 
 
 def test_document_reference_elements() -> None:
@@ -134,14 +142,38 @@ def test_document_reference_elements() -> None:
 
     document_id = str(facts.id)
     assert resource["id"] == document_id
-    assert resource["masterIdentifier"] == {"system": "urn:quill:document", "value": document_id}
-    assert {"use": "official", "system": "urn:quill:document", "value": document_id} in resource["identifier"]
-    assert {"system": "urn:ietf:rfc:3986", "value": f"urn:uuid:{document_id}"} in resource["identifier"]
-    assert resource["meta"] == {"versionId": "3", "lastUpdated": "2024-05-01T09:31:00Z"}
+    assert resource["masterIdentifier"] == {"use": "usual", "system": "urn:quill:document", "value": document_id}
+    assert resource["identifier"] == [
+        {"use": "official", "system": "urn:ietf:rfc:3986", "value": f"urn:uuid:{document_id}"},
+        {"use": "secondary", "system": "urn:quill:document", "value": document_id},
+    ]
+    assert resource["meta"] == {
+        "versionId": "3",
+        "lastUpdated": "2024-05-01T09:31:00Z",
+        "profile": ["https://profiles.ihe.net/ITI/MHD/StructureDefinition/IHE.MHD.Comprehensive.DocumentReference"],
+    }
     assert resource["date"] == "2024-05-01T09:30:15Z"
     assert resource["description"] == "FBC from the practice nurse clinic"
-    assert resource["author"] == [
-        {"display": "Dr Ada Jones", "identifier": {"system": "urn:quill:user", "value": "42"}}
+    assert resource["author"] == [{"reference": "#author", "display": "Dr Ada Jones"}]
+    author, source_patient = resource["contained"]
+    assert author == {
+        "resourceType": "Practitioner",
+        "id": "author",
+        "identifier": [{"system": "urn:quill:user", "value": "42"}],
+        "name": [{"text": "Dr Ada Jones", "family": "Jones", "given": ["Ada"], "prefix": ["Dr"]}],
+    }
+    assert source_patient["resourceType"] == "Patient"
+    assert source_patient["id"] == "source-patient"
+    assert {"use": "official", "system": "https://fhir.nhs.uk/Id/nhs-number", "value": "9434765919"} in (
+        source_patient["identifier"]
+    )
+    assert resource["securityLabel"] == [
+        {
+            "coding": [
+                {"system": "http://terminology.hl7.org/CodeSystem/v3-Confidentiality", "code": "N", "display": "normal"}
+            ],
+            "text": "normal",
+        }
     ]
     assert resource["custodian"] == {
         "display": "Riverside Clinic",
@@ -155,11 +187,23 @@ def test_document_reference_elements() -> None:
         "hash": base64.b64encode(hashlib.sha1(CONTENT).digest()).decode(),
         "title": "Full blood count",
         "creation": "2024-04-30",
+        "language": "en-GB",
     }
     assert content["format"]["code"] == "urn:ihe:iti:xds:2017:mimeTypeSufficient"
+    encounter = {"identifier": {"system": "urn:quill:encounter", "value": "ENC-778"}}
     assert resource["context"] == {
-        "encounter": [{"identifier": {"system": "urn:quill:encounter", "value": "ENC-778"}}],
+        "encounter": [encounter],
+        "related": [encounter],
         "period": {"start": "2024-04-30", "end": "2024-04-30"},
+        "facilityType": {
+            "coding": [{"system": "http://snomed.info/sct", "code": "35971002", "display": "Ambulatory care site"}],
+            "text": "Ambulatory care site",
+        },
+        "practiceSetting": {
+            "coding": [{"system": "http://snomed.info/sct", "code": "394802001", "display": "General medicine"}],
+            "text": "General medicine",
+        },
+        "sourcePatientInfo": {"reference": "#source-patient"},
     }
     assert "relatesTo" not in resource
 
@@ -183,7 +227,16 @@ def test_date_keeps_the_timezone_offset() -> None:
     assert resource["date"] == "2024-07-01T08:00:00+01:00"
 
 
-def test_new_version_relates_to_the_one_it_replaces() -> None:
+def test_new_version_relates_to_the_one_it_replaces_by_reference() -> None:
+    previous = uuid.uuid4()
+    facts = make_document(replaces=previous, replaces_reference=f"DocumentReference/{previous}")
+
+    resource = document_reference(facts, base_url=BASE_URL, subject_mode="reference")
+
+    assert resource["relatesTo"] == [{"code": "replaces", "target": {"reference": f"DocumentReference/{previous}"}}]
+
+
+def test_a_replaced_version_not_yet_on_the_server_is_named_by_identifier() -> None:
     previous = uuid.uuid4()
 
     resource = document_reference(make_document(replaces=previous), base_url=BASE_URL, subject_mode="reference")
@@ -191,6 +244,30 @@ def test_new_version_relates_to_the_one_it_replaces() -> None:
     assert resource["relatesTo"] == [
         {"code": "replaces", "target": {"identifier": {"system": "urn:quill:document", "value": str(previous)}}}
     ]
+
+
+def test_a_received_document_keeps_its_submitters_master_identifier() -> None:
+    facts = make_document(master_identifier=("urn:ietf:rfc:3986", "urn:oid:1.2.3.4.5"))
+
+    resource = document_reference(facts, base_url=BASE_URL, subject_mode="reference")
+
+    assert resource["masterIdentifier"] == {"use": "usual", "system": "urn:ietf:rfc:3986", "value": "urn:oid:1.2.3.4.5"}
+    assert {"use": "secondary", "system": "urn:quill:document", "value": str(facts.id)} in resource["identifier"]
+
+
+def test_entered_in_error_claims_no_mhd_profile() -> None:
+    # MHD's status value set has only current and superseded.
+    resource = document_reference(make_document(status="entered-in-error"), base_url=BASE_URL, subject_mode="reference")
+
+    assert "profile" not in resource["meta"]
+
+
+def test_an_mhd_profiled_resource_with_a_status_outside_mhd_is_refused() -> None:
+    resource = document_reference(make_document(), base_url=BASE_URL, subject_mode="reference")
+    resource["status"] = "entered-in-error"
+
+    with pytest.raises(FhirCodeError):
+        check_codes(resource)
 
 
 def test_subject_reference_mode_points_at_the_fhir_patient() -> None:
@@ -232,8 +309,15 @@ def test_optional_elements_are_left_out_when_unknown() -> None:
     DocumentReference.model_validate(resource)
     assert "description" not in resource
     assert "author" not in resource
-    assert "context" not in resource
-    assert resource["content"][0]["attachment"]["creation"] == "2024-05-01T09:30:15Z"
+    assert [contained["resourceType"] for contained in resource["contained"]] == ["Patient"]
+    # No clinical date given: nothing is invented from the upload time.
+    assert "creation" not in resource["content"][0]["attachment"]
+    assert "period" not in resource["context"]
+    assert "encounter" not in resource["context"]
+    # Without attachment.creation the resource meets the Minimal profile only.
+    assert resource["meta"]["profile"] == [
+        "https://profiles.ihe.net/ITI/MHD/StructureDefinition/IHE.MHD.Minimal.DocumentReference"
+    ]
 
 
 @pytest.mark.parametrize(

@@ -16,8 +16,9 @@ from fhir.resources.R4B.bundle import Bundle
 from fhirpy import SyncFHIRClient
 
 from apps.accounts.services import api_token_create
+from apps.fhir.models import MhdSettings
 from tests.documents.helpers import document_row
-from tests.factories import make_patient, token_client
+from tests.factories import make_patient, make_user, token_client
 
 FHIR = "/fhir/r4"
 
@@ -164,14 +165,14 @@ def test_date_takes_a_comma_separated_or(api, patient, march_documents):
 
 
 def test_an_unsupported_parameter_is_named_in_a_warning_and_left_out_of_the_self_link(api, patient, march_documents):
-    body = _documents(api, f"patient={patient.pk}&author.family=Nobody")
+    body = _documents(api, f"patient={patient.pk}&description=Nobody")
 
     (outcome,) = _outcomes(body)
     (issue,) = outcome["issue"]
     assert (issue["severity"], issue["code"]) == ("warning", "not-supported")
     assert issue["details"]["coding"][0]["code"] == "search_parameter_ignored"
-    assert "'author.family'" in issue["diagnostics"] and "NOT filtered" in issue["diagnostics"]
-    assert "author.family" not in next(link["url"] for link in body["link"] if link["relation"] == "self")
+    assert "'description'" in issue["diagnostics"] and "NOT filtered" in issue["diagnostics"]
+    assert "description" not in next(link["url"] for link in body["link"] if link["relation"] == "self")
     assert body["total"] == 3
 
 
@@ -202,3 +203,94 @@ def test_fhirpy_filters_patients_by_name_and_documents_by_creation(live_server, 
         .fetch_all()
     )
     assert [document["content"][0]["attachment"]["creation"] for document in march] == ["2025-03-10"]
+
+
+# --- MHD ITI-67 parameters that depend on the mapping ----------------------------------------------
+
+
+@pytest.fixture
+def mhd_documents(organisation, patient):
+    """Documents filed by two clinicians; one without a clinical date, one with an encounter."""
+    hopper = make_user(organisation, ["clinician"], full_name="Dr Grace Brewster Hopper")
+    lamarr = make_user(organisation, ["clinician"], full_name="Hedy Lamarr")
+    return {
+        "hopper": document_row(patient, hopper, encounter_id="ENC-1"),
+        "lamarr": document_row(patient, lamarr),
+        "undated": document_row(patient, lamarr, document_date_given=False, document_date=date(2024, 3, 5)),
+    }
+
+
+def _documents_matching(api, patient, query: str) -> set[str]:
+    body = _bundle(api.get(f"{FHIR}/DocumentReference?patient={patient.pk}&{query}"))
+    assert _outcomes(body) == [], "the parameter was ignored rather than applied"
+    return set(_matches(body))
+
+
+def _doc_ids(documents, *names) -> set[str]:
+    return {str(documents[name].pk) for name in names}
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        ("author.family=Hopper", ["hopper"]),
+        ("author.family=hop", ["hopper"]),
+        ("author.family=Grace", []),  # a given name is not the family name
+        ("author.family:exact=hopper", []),
+        ("author.family:contains=amar", ["lamarr", "undated"]),
+        ("author.given=Brew", ["hopper"]),
+        ("author.given=Hedy", ["lamarr", "undated"]),
+        ("author.given=Lamarr", []),  # the family name is not a given name
+        ("author.given:exact=Grace", ["hopper"]),
+    ],
+    ids=str,
+)
+def test_author_name_parts_search_the_contained_practitioner(api, patient, mhd_documents, query, expected):
+    assert _documents_matching(api, patient, query) == _doc_ids(mhd_documents, *expected)
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        ("facility=http://snomed.info/sct|35971002", ["hopper", "lamarr", "undated"]),
+        ("facility=22232009", []),
+        ("setting=394802001", ["hopper", "lamarr", "undated"]),
+        ("setting=http://loinc.org|394802001", []),
+        ("security-label=http://terminology.hl7.org/CodeSystem/v3-Confidentiality|N", ["hopper", "lamarr", "undated"]),
+        ("security-label=R", []),
+        ("format=urn:ihe:iti:xds:2017:mimeTypeSufficient", ["hopper", "lamarr", "undated"]),
+        ("format=urn:ihe:iti:xds:2017:NoSuchFormat", []),
+        ("event=http://snomed.info/sct|73761001", []),
+        ("related:identifier=urn:quill:encounter|ENC-1", ["hopper"]),
+        ("related:identifier=ENC-2", []),
+        ("related=Encounter/ENC-1", []),
+        ("creation=2024-03-05", ["hopper", "lamarr"]),  # no clinical date given: no creation to match
+        ("period=ge2024", ["hopper", "lamarr"]),
+    ],
+    ids=str,
+)
+def test_mhd_token_parameters_are_applied_to_the_default_settings(api, patient, mhd_documents, query, expected):
+    assert _documents_matching(api, patient, query) == _doc_ids(mhd_documents, *expected)
+
+
+def test_facility_and_setting_follow_the_organisations_mhd_settings(api, organisation, patient, mhd_documents):
+    MhdSettings.objects.create(
+        organisation=organisation, facility_type_code="22232009", facility_type_display="Hospital", confidentiality="R"
+    )
+
+    assert _documents_matching(api, patient, "facility=22232009") == _doc_ids(
+        mhd_documents, "hopper", "lamarr", "undated"
+    )
+    assert _documents_matching(api, patient, "facility=35971002") == set()
+    assert _documents_matching(api, patient, "security-label=R") == _doc_ids(
+        mhd_documents, "hopper", "lamarr", "undated"
+    )
+    served = api.get(f"{FHIR}/DocumentReference/{mhd_documents['hopper'].pk}").json()
+    assert served["context"]["facilityType"]["coding"][0]["code"] == "22232009"
+    assert served["securityLabel"][0]["coding"][0]["code"] == "R"
+
+
+def test_an_unknown_modifier_on_an_mhd_parameter_is_refused(api, patient):
+    response = api.get(f"{FHIR}/DocumentReference?facility:not=35971002")
+
+    assert response.status_code == 400

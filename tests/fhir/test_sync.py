@@ -11,22 +11,24 @@ from __future__ import annotations
 
 import base64
 import hashlib
-from datetime import timedelta
+from datetime import date, timedelta
 
 import pytest
 from django.core.management import CommandError, call_command
 from django.utils import timezone
 from fhir.resources.R4B.documentreference import DocumentReference
 
-from apps.documents.models import Document, SyncState
+from apps.documents.models import Document, ErasureDecision, ErasureRequest, SyncState
 from apps.documents.services import (
     UploadRequest,
     document_new_version,
     document_record_scan,
+    document_restore,
     document_soft_delete,
     document_update,
     document_upload,
 )
+from apps.documents.services.retention import document_purge
 from apps.fhir import codes
 from apps.fhir.sync import fhir_patient_announce
 from apps.files.spooling import spool
@@ -117,8 +119,12 @@ def test_a_new_clean_document_arrives_once_after_its_patient(fhir_settings, fhir
     stored_patient = _one(fhir_server, "Patient")
     stored = _one(fhir_server, "DocumentReference")
     DocumentReference.model_validate(stored)
-    puts = [request.path.rsplit("/", 1)[-1] for request in fhir_server.requests if request.method == "PUT"]
-    assert puts == ["Patient", "DocumentReference"]
+    writes = [(request.method, request.path.rsplit("/", 1)[-1]) for request in fhir_server.requests]
+    assert writes == [("POST", "Patient"), ("PUT", "DocumentReference")]
+    # The Patient is looked for by NHS number first (conditional create), so one already there is reused.
+    assert (
+        fhir_server.requests[0].headers["If-None-Exist"] == f"identifier={codes.NHS_NUMBER_SYSTEM}|{patient.nhs_number}"
+    )
     patient.refresh_from_db()
     document.refresh_from_db()
     assert patient.fhir_id == stored_patient["id"]
@@ -128,7 +134,11 @@ def test_a_new_clean_document_arrives_once_after_its_patient(fhir_settings, fhir
     assert document.fhir_synced_at is not None
     assert stored["status"] == "current"
     assert stored["subject"]["reference"] == f"Patient/{patient.fhir_id}"
-    assert stored["masterIdentifier"] == {"system": codes.QUILL_DOCUMENT_SYSTEM, "value": str(document.pk)}
+    assert stored["masterIdentifier"] == {
+        "use": "usual",
+        "system": codes.QUILL_DOCUMENT_SYSTEM,
+        "value": str(document.pk),
+    }
     attachment = stored["content"][0]["attachment"]
     assert attachment["url"] == f"{PUBLIC_BASE}/fhir/r4/Binary/{document.pk}"
     assert attachment["size"] == len(data)
@@ -229,7 +239,7 @@ def test_a_retry_after_a_patient_timeout_does_not_duplicate_the_patient(fhir_set
     fhir_settings.QUILL_FHIR_TIMEOUT_SECONDS = 0.5
     document = _clean_upload(clinician, patient)
     message = _pending(document)
-    fhir_server.delay_next(2.0)  # the Patient PUT comes first and times out
+    fhir_server.delay_next(2.0)  # the Patient POST comes first and times out
 
     assert relay_message(message.pk) == MessageStatus.PENDING
     assert len(fhir_server.resources("Patient")) == 1
@@ -314,17 +324,153 @@ def test_running_out_of_attempts_dead_letters_and_marks_the_document_failed(
 # --- Lifecycle -----------------------------------------------------------------------------------
 
 
-def test_soft_delete_sends_entered_in_error(fhir_settings, fhir_server, clinician, administrator, patient):
+def test_soft_delete_deletes_the_remote_copy(fhir_settings, fhir_server, clinician, administrator, patient):
     document = _clean_upload(clinician, patient)
     relay_message(_pending(document).pk)
+    remote_id = _one(fhir_server, "DocumentReference")["id"]
 
     document_soft_delete(actor=administrator, document=document, reason="Filed against the wrong patient")
     assert relay_message(_pending(document).pk) == "done"
 
-    stored = _one(fhir_server, "DocumentReference")
-    assert stored["status"] == "entered-in-error"
+    # MHD's status value set has no entered-in-error, so the remote copy goes.
+    assert fhir_server.resources("DocumentReference") == []
+    assert [request.path for request in fhir_server.requests if request.method == "DELETE"] == [
+        f"/fhir/DocumentReference/{remote_id}"
+    ]
     document.refresh_from_db()
     assert document.fhir_sync_state == SyncState.SYNCED
+
+
+def test_where_deletion_is_refused_the_remote_copy_becomes_entered_in_error_without_an_mhd_claim(
+    fhir_settings, clinician, administrator, patient
+):
+    with FhirTestServer(refuse_deletes=True) as server:
+        fhir_settings.QUILL_FHIR_BASE_URL = server.base_url
+        document = _clean_upload(clinician, patient)
+        relay_message(_pending(document).pk)
+
+        document_soft_delete(actor=administrator, document=document, reason="Filed against the wrong patient")
+        assert relay_message(_pending(document).pk) == "done"
+
+        stored = _one(server, "DocumentReference")
+        assert stored["status"] == "entered-in-error"
+        assert "profile" not in stored["meta"]
+        assert stored["meta"]["versionId"] == "2"
+        update = next(
+            request for request in server.requests if request.method == "PUT" and "If-Match" in request.headers
+        )
+        assert update.headers["If-Match"] == 'W/"1"'
+
+
+def test_restoring_a_deleted_document_sends_it_again(fhir_settings, fhir_server, clinician, administrator, patient):
+    document = _clean_upload(clinician, patient)
+    relay_message(_pending(document).pk)
+    document_soft_delete(actor=administrator, document=document, reason="Wrong patient")
+    relay_message(_pending(document).pk)
+
+    document_restore(actor=administrator, document=Document.objects.get(pk=document.pk))
+    assert relay_message(_pending(document).pk) == "done"
+
+    stored = _one(fhir_server, "DocumentReference")
+    assert stored["status"] == "current"
+    document.refresh_from_db()
+    assert document.fhir_id == stored["id"]
+
+
+def test_an_erasure_purge_deletes_the_remote_copy(fhir_settings, fhir_server, clinician, patient):
+    document = _clean_upload(clinician, patient)
+    relay_message(_pending(document).pk)
+    remote_id = _one(fhir_server, "DocumentReference")["id"]
+    ErasureRequest.objects.create(
+        organisation_id=patient.organisation_id,
+        patient=patient,
+        requested_by="The patient",
+        reason="Asked to be forgotten",
+        decision=ErasureDecision.ACCEPTED,
+        decision_reason="No retention applies",
+    )
+    Document.objects.filter(pk=document.pk).update(retain_until=date(2000, 1, 1))
+
+    assert document_purge(document_id=document.pk, today=date(2030, 1, 1))
+    assert relay_message(_pending(document).pk) == "done"
+
+    assert fhir_server.resources("DocumentReference") == []
+    assert [request.path for request in fhir_server.requests if request.method == "DELETE"] == [
+        f"/fhir/DocumentReference/{remote_id}"
+    ]
+
+
+def test_an_update_carries_if_match_and_a_412_is_handled_by_re_reading(fhir_settings, fhir_server, clinician, patient):
+    document = _clean_upload(clinician, patient)
+    relay_message(_pending(document).pk)
+    remote_id = _one(fhir_server, "DocumentReference")["id"]
+    fhir_server.touch("DocumentReference", remote_id)  # someone else edits it there: version 2
+
+    document_update(actor=clinician, document=Document.objects.get(pk=document.pk), title="Renal panel")
+    assert relay_message(_pending(document).pk) == "done"
+
+    stored = _one(fhir_server, "DocumentReference")
+    assert stored["content"][0]["attachment"]["title"] == "Renal panel"
+    assert stored["meta"]["versionId"] == "3"
+    updates = [
+        request for request in fhir_server.requests if request.method == "PUT" and request.path.endswith(remote_id)
+    ]
+    assert [request.headers["If-Match"] for request in updates] == ['W/"1"', 'W/"2"']
+    assert [request.method for request in fhir_server.requests if request.path.endswith(remote_id)] == [
+        "PUT",
+        "GET",
+        "PUT",
+    ]
+    document.refresh_from_db()
+    assert document.fhir_version_id == "3"
+
+
+def test_a_patient_already_registered_there_is_reused(fhir_settings, fhir_server, clinician, patient):
+    registered = fhir_server.seed(
+        "Patient",
+        {
+            "resourceType": "Patient",
+            "identifier": [{"system": codes.NHS_NUMBER_SYSTEM, "value": patient.nhs_number}],
+            "name": [{"family": patient.family_name}],
+        },
+    )
+    document = _clean_upload(clinician, patient)
+
+    assert relay_message(_pending(document).pk) == "done"
+
+    assert _one(fhir_server, "Patient")["id"] == registered["id"]
+    assert _one(fhir_server, "DocumentReference")["subject"]["reference"] == f"Patient/{registered['id']}"
+    patient.refresh_from_db()
+    assert patient.fhir_id == registered["id"]
+
+
+def test_a_demographic_change_updates_the_linked_patient_with_if_match(fhir_settings, fhir_server, patient):
+    relay_message(fhir_patient_announce(patient=patient).pk)
+    patient.refresh_from_db()
+    fhir_server.touch("Patient", patient.fhir_id)
+    patient.family_name = "Corrected"
+    patient.save(update_fields=["family_name"])
+
+    relay_message(fhir_patient_announce(patient=patient).pk)
+
+    stored = _one(fhir_server, "Patient")
+    assert stored["name"][0]["family"] == "Corrected"
+    update = next(request for request in fhir_server.requests if request.method == "PUT")
+    assert update.headers["If-Match"] == 'W/"2"'
+
+
+@pytest.mark.parametrize("status", ["current", "superseded"])
+def test_statuses_sent_stay_within_mhds_value_set(fhir_settings, fhir_server, clinician, patient, status):
+    first = _clean_upload(clinician, patient, samples.pdf(1))
+    if status == "superseded":
+        item = UploadRequest(spooled=spool([samples.pdf(3)], max_bytes=10**7), filename="v2.pdf", category="")
+        document_record_scan(document=document_new_version(actor=clinician, current=first, item=item), clean=True)
+
+    _relay_all()
+
+    sent = [request.json()["status"] for request in fhir_server.requests if request.method == "PUT"]
+    assert status in sent
+    assert set(sent) <= {"current", "superseded"}
 
 
 def test_a_new_version_supersedes_the_old_one_which_it_replaces(fhir_settings, fhir_server, clinician, patient):
@@ -341,8 +487,9 @@ def test_a_new_version_supersedes_the_old_one_which_it_replaces(fhir_settings, f
     assert set(by_quill_id) == {str(first.pk), str(second.pk)}
     assert by_quill_id[str(first.pk)]["status"] == "superseded"
     assert by_quill_id[str(second.pk)]["status"] == "current"
+    # relatesTo.target is a reference to the replaced version's resource on that server.
     assert by_quill_id[str(second.pk)]["relatesTo"] == [
-        {"code": "replaces", "target": {"identifier": {"system": codes.QUILL_DOCUMENT_SYSTEM, "value": str(first.pk)}}}
+        {"code": "replaces", "target": {"reference": f"DocumentReference/{by_quill_id[str(first.pk)]['id']}"}}
     ]
 
 

@@ -10,7 +10,15 @@ import pytest
 from PIL import Image
 
 from apps.documents.errors import QuillError
-from apps.files.rendering import avatar, make_thumbnail, resize_photo
+from apps.files.rendering import (
+    PAGE_MAX_PIXELS,
+    WEBP_MAX_SIDE,
+    avatar,
+    make_thumbnail,
+    page_facts,
+    render_page_image,
+    resize_photo,
+)
 from tests.documents import samples
 
 
@@ -117,3 +125,58 @@ def test_photos_only_accept_photo_formats(tmp_path) -> None:
     with pytest.raises(QuillError) as failure:
         avatar(path)
     assert failure.value.error_code == "thumbnail_failed"
+
+
+# --- the viewer's pages ----------------------------------------------------------------------------
+
+
+def _written(tmp_path, name: str, data: bytes) -> str:
+    path = tmp_path / name
+    path.write_bytes(data)
+    return str(path)
+
+
+@pytest.mark.parametrize("width", [240, 1000, 3200], ids=["thumb", "standard", "xlarge"])
+def test_a_pdf_page_is_rendered_at_the_width_asked_with_its_facts(width: int, tmp_path) -> None:
+    path = _written(tmp_path, "letter.pdf", samples.pdf(3))
+
+    rendered = render_page_image(path, "application/pdf", 2, width=width)
+
+    assert (rendered.width, rendered.page_count) == (width, 3)
+    assert (round(rendered.page_width, 2), round(rendered.page_height, 2)) == (595.28, 841.89)
+    with Image.open(io.BytesIO(rendered.data)) as image:
+        assert image.format == "WEBP" and image.size == (rendered.width, rendered.height)
+    assert page_facts(path, "application/pdf", 2) == (3, rendered.page_width, rendered.page_height)
+
+
+def test_a_very_long_page_is_drawn_within_the_pixel_budget(tmp_path) -> None:
+    from reportlab.pdfgen import canvas
+
+    buffer = io.BytesIO()
+    scroll = canvas.Canvas(buffer, pagesize=(595, 595 * 40))
+    scroll.drawString(72, 100, "a long scroll")
+    scroll.save()
+    path = _written(tmp_path, "scroll.pdf", buffer.getvalue())
+
+    rendered = render_page_image(path, "application/pdf", 1, width=3200)
+
+    assert rendered.width * rendered.height <= PAGE_MAX_PIXELS and rendered.height <= WEBP_MAX_SIDE
+
+
+def test_pages_render_safely_from_many_threads_at_once(tmp_path) -> None:
+    """pdfium is not thread-safe and gunicorn runs threads: without the lock this crashes the process."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    path = _written(tmp_path, "report.pdf", samples.pdf(4))
+    # 200 jobs: without the lock this crashed 3 runs of 3
+    jobs = [(page, width) for page in (1, 2, 3, 4) for width in (240, 600)] * 25
+
+    def job(page_and_width: tuple[int, int]) -> tuple[int, int]:
+        page, width = page_and_width
+        count, _, _ = page_facts(path, "application/pdf", page)
+        return render_page_image(path, "application/pdf", page, width=width).width, count
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        results = list(pool.map(job, jobs))
+
+    assert results == [(width, 4) for _, width in jobs]

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import uuid
+
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from django.utils import timezone
 
+from apps.documents.models import Document
 from apps.files import storage
 from apps.operations import integrity
 from tests.documents import samples
@@ -53,6 +57,22 @@ def test_removes_old_orphans_and_nothing_with_a_row(document, later):
     assert not storage.exists(orphan)
     assert storage.exists(document.storage_key)
     assert "Removed 1 orphaned object(s) (11 bytes) older than 24h" in result.out
+
+
+def test_a_documents_rendered_pages_are_not_orphans_until_it_is_purged(document, later):
+    page = storage.rendition_key(document.storage_key, "r1-w1000-p1")
+    storage.put_bytes(key=page, data=b"page", content_type="image/webp")
+    stray = f"{document.organisation_id}/{document.patient_id}/documents/2020/01/{uuid.uuid4()}_pages/r1-w1000-p1.webp"
+    storage.put_bytes(key=stray, data=b"page", content_type="image/webp")
+    later(25)
+
+    result = run("cleanup_orphans", "--older-than", "24h", *_scope(document))
+
+    assert result.code == 0, result.err
+    assert storage.exists(page) and not storage.exists(stray)
+    Document.objects.filter(pk=document.pk).update(purged_at=timezone.now())
+    run("cleanup_orphans", "--older-than", "24h", *_scope(document))
+    assert not storage.exists(page)
 
 
 def test_keeps_orphans_younger_than_the_age(document, later):

@@ -138,6 +138,10 @@ def test_purge_without_confirm_is_a_dry_run(due, organisation):
 
 def test_purge_removes_bytes_keeps_tombstone_and_audit(due, organisation):
     deleted, kept, held = due
+    for document, name in ((deleted, "r1-w1000-p1"), (deleted, "r1-w240-p2"), (kept, "r1-w1000-p1")):
+        storage.put_bytes(
+            key=storage.rendition_key(document.storage_key, name), data=b"page", content_type="image/webp"
+        )
     events_before = AuditEvent.objects.filter(object_id=str(deleted.pk)).count()
 
     result = run("purge_expired", "--confirm", "--organisation", str(organisation.pk))
@@ -148,11 +152,13 @@ def test_purge_removes_bytes_keeps_tombstone_and_audit(due, organisation):
     assert tombstone.purged_at is not None and tombstone.sha256 == deleted.sha256
     assert not storage.exists(deleted.storage_key)
     assert not storage.exists(storage.thumbnail_key(deleted.storage_key))
+    assert list(storage.list_keys(storage.renditions_prefix(deleted.storage_key))) == []
+    assert storage.exists(storage.rendition_key(kept.storage_key, "r1-w1000-p1"))
     assert storage.exists(kept.storage_key) and storage.exists(held.storage_key)  # not deleted; held
     assert Document.objects.get(pk=held.pk).purged_at is None
     event = AuditEvent.objects.get(action="document.purged")
     assert event.object_id == str(deleted.pk) and event.details["reason"] == "retention"
-    assert event.details["sha256"] == deleted.sha256
+    assert event.details["sha256"] == deleted.sha256 and event.details["renditions_removed"] == 2
     assert AuditEvent.objects.filter(object_id=str(deleted.pk)).count() == events_before + 1
     assert run("verify_audit").code == 0
     assert run("verify_storage", "--organisation", str(organisation.pk), "--skip-orphans").code == 0

@@ -101,3 +101,17 @@ def test_a_cell_a_spreadsheet_would_run_as_a_formula_is_quoted(organisation, cli
 
     assert "'=HYPERLINK(1)" in [row[1] for row in rows]
     assert "=HYPERLINK(1)" not in [row[1] for row in rows]
+
+
+def test_the_first_page_lists_every_earlier_event_the_oldest_included(clinician, patient, history):
+    # given fewer events than a page holds
+    earlier = list(AuditEvent.objects.filter(patient_id=patient.pk).order_by("-occurred_at", "-sequence"))
+    assert 1 < len(earlier) < 25
+
+    # when the report is read
+    page = _report(factories.signed_in_client(clinician), patient).content.decode()
+
+    # then each of them is a row, and the reading itself (recorded as it happens) waits for the next one
+    body = page.split("<tbody>")[1].split("</tbody>")[0]
+    assert body.count("<tr>") == len(earlier)
+    assert "Looked at this access report" not in body

@@ -65,8 +65,12 @@ SERIOUS = {"serious", "critical"}
 
 def axe_problems(page: Page) -> list[str]:
     """axe-core's findings on `page` that fail a page: every violation, and every item it could not
-    decide ("needs review") of serious or critical impact. One line each, with the elements."""
-    page.add_script_tag(path=str(AXE_SCRIPT))
+    decide ("needs review") of serious or critical impact. One line each, with the elements.
+
+    axe is run through the DevTools protocol, not added as a `<script>` element: Quill's
+    Content-Security-Policy refuses inline scripts, and a test must not cause the violation
+    it looks for."""
+    page.evaluate(AXE_SCRIPT.read_text(encoding="utf-8"))
     results = page.evaluate("async () => await axe.run(document, {resultTypes: ['violations', 'incomplete']})")
     problems = []
     for kind, items in (("violation", results["violations"]), ("needs review", results["incomplete"])):
@@ -74,5 +78,30 @@ def axe_problems(page: Page) -> list[str]:
             if kind == "needs review" and item.get("impact") not in SERIOUS:
                 continue
             targets = ", ".join(" ".join(node["target"]) for node in item["nodes"][:5])
-            problems.append(f"{kind} {item['id']} ({item.get('impact')}): {item['help']} — {targets}")
+            problems.append(f"{kind} {item['id']} ({item.get('impact')}): {item['help']} — {targets}{_why(item)}")
     return problems
+
+
+def _why(item: dict) -> str:
+    """axe's own reason for the first element, e.g. why it could not decide a contrast."""
+    checks = [check for node in item["nodes"][:1] for key in ("any", "all", "none") for check in node.get(key, [])]
+    messages = [check["message"] for check in checks if check.get("message")]
+    return f" ({messages[0]})" if messages else ""
+
+
+# Every page a test opens records Content-Security-Policy violations from its first script on
+# (the `page` fixture adds this to the context); `csp_violations(page)` reads them.
+CSP_RECORDER = """
+window.__cspViolations = [];
+document.addEventListener("securitypolicyviolation", (event) => {
+  window.__cspViolations.push(
+    `${event.effectiveDirective} refused ${event.blockedURI || "inline"} ` +
+    `(${event.sourceFile || document.location.pathname}:${event.lineNumber})`
+  );
+});
+"""
+
+
+def csp_violations(page: Page) -> list[str]:
+    """The Content-Security-Policy violations reported in `page`'s main frame and its frames."""
+    return [violation for frame in page.frames for violation in frame.evaluate("window.__cspViolations || []")]

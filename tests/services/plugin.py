@@ -20,7 +20,7 @@ import pytest
 import redis
 
 from tests.services import ServiceError
-from tests.services.browser import DEFAULT_CONTEXT_ARGS, launch_chromium, save_screenshot
+from tests.services.browser import CSP_RECORDER, DEFAULT_CONTEXT_ARGS, launch_chromium, save_screenshot
 from tests.services.celery_worker import CeleryWorker
 from tests.services.clamd import Clamd
 from tests.services.seaweedfs import SeaweedS3
@@ -145,6 +145,7 @@ def page(browser: Any, browser_context_args: dict[str, Any], request: pytest.Fix
     """A page in a fresh browser context for this test; a screenshot is saved if the test fails."""
     context = browser.new_context(**browser_context_args)
     context.set_default_timeout(10_000)
+    context.add_init_script(CSP_RECORDER)  # read with tests.services.browser.csp_violations
     new_page = context.new_page()
     yield new_page
     report = request.node.stash.get(_phase_reports, {}).get("call")

@@ -14,6 +14,7 @@ from django.http import HttpRequest
 from apps.accounts.models import Organisation, User
 from apps.audit.actions import Action
 from apps.audit.services import audit_record
+from quill.admin_site import OrganisationTenancy
 
 _HIDDEN_VALUES = {"password"}  # recorded as changed, never with their values
 
@@ -114,11 +115,12 @@ def _is_org_manager(request: HttpRequest) -> bool:
     return bool(user.is_active and user.is_staff and user.organisation_id and user.is_manager)
 
 
-class OrganisationScopedAdmin(AuditedModelAdmin):
+class OrganisationScopedAdmin(OrganisationTenancy, AuditedModelAdmin):
     """Administrators and owners manage their own organisation's rows; superusers manage all.
 
     Access comes from the user's roles, not from Django model permissions, so a
-    new administrator needs no permission set-up.
+    new administrator needs no permission set-up. Filters, lookups and form choices
+    are limited to the same organisation (`OrganisationTenancy`).
     """
 
     organisation_lookup = "organisation"

@@ -72,6 +72,7 @@ class OrganisationAdmin(OrganisationScopedAdmin):
     list_display = ["name", "require_totp_for_all", "allowlist_summary", "user_count", "created_at"]
     list_filter = ["require_totp_for_all"]
     search_fields = ["name"]
+    ordering = ["name"]  # explicit: the user count's GROUP BY drops the model's default ordering
     readonly_fields = ["id", "created_at"]
     fields = ["id", "name", "address", "require_totp_for_all", "ip_allowlist", "created_at"]
 

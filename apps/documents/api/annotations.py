@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from drf_spectacular.utils import extend_schema
 from rest_framework import status
-from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -13,6 +12,7 @@ from apps.documents.selectors import annotation_get_for, annotations_for, docume
 from apps.documents.serializers import AnnotationSerializer
 from apps.documents.services.annotations import annotation_create, annotation_delete
 from apps.documents.services.reading import document_record_read
+from quill.parsers import JSONParser
 from quill.types import AuthenticatedRequest
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from django.conf import settings
-from django.core import signing
 from django.http import HttpResponse, StreamingHttpResponse
 from django.urls import reverse
 from drf_spectacular.utils import OpenApiParameter, extend_schema
@@ -14,7 +13,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from apps.accounts.selectors import active_user_get
+from apps.accounts.models import ApiToken
 from apps.audit.actions import Action
 from apps.documents.errors import RangeNotSatisfiable
 from apps.documents.selectors import document_get_for
@@ -24,10 +23,10 @@ from apps.documents.services.delivery import (
     ensure_available,
     range_not_satisfiable_response,
 )
+from apps.documents.services.links import signed_link_issue, signed_link_open
 from apps.documents.services.reading import document_record_read
 from apps.files import storage
 from apps.files.filenames import content_disposition
-from quill.api import error_response
 from quill.types import AuthenticatedRequest
 
 
@@ -62,8 +61,9 @@ class DocumentDownloadUrlView(APIView):
             )
             expires_at = datetime.now(tz=UTC).timestamp() + expires_in
         else:
-            token, expires_at = storage.sign_download(
-                document_id=document.pk, user_id=request.user.pk, expires_in=expires_in
+            api_token = request.auth if isinstance(request.auth, ApiToken) else None
+            token, expires_at = signed_link_issue(
+                actor=request.user, document=document, api_token=api_token, expires_in=expires_in
             )
             url = request.build_absolute_uri(reverse("documents-signed-download", args=[token]))
         document_record_read(
@@ -76,24 +76,24 @@ class DocumentDownloadUrlView(APIView):
 
 
 class SignedDownloadView(APIView):
-    """A download by signed, expiring link (filesystem storage). The link is the credential."""
+    """A download by signed, expiring link (filesystem storage).
+
+    The link is the credential, checked again at each use: the document must still be
+    served to the user who asked for the link, as that user stands now (services/links.py).
+    """
 
     authentication_classes: list = []
     permission_classes = [AllowAny]
 
     @extend_schema(responses={(200, "application/octet-stream"): bytes}, auth=[])
     def get(self, request: Request, token: str) -> HttpResponse | StreamingHttpResponse:
+        link = signed_link_open(token=token)
+        document = document_get_for(
+            user=link.issuer, document_id=link.document_id, action=Action.DOCUMENT_LINK_USED.value, related=()
+        )
         try:
-            document_id, user_id = storage.unsign_download(token)
-        except signing.SignatureExpired:
-            return error_response("link_expired", "This download link has expired; ask Quill for a new one.", 403)
-        except (signing.BadSignature, ValueError, KeyError):
-            return error_response("link_invalid", "This download link is not valid.", 403)
-        user = active_user_get(user_id=user_id)
-        if user is None:
-            return error_response("link_invalid", "This download link is not valid.", 403)
-        document = document_get_for(user=user, document_id=document_id, action="document.download", related=())
-        try:
-            return document_content_response(request=request, actor=user, document=document)
+            return document_content_response(
+                request=request, actor=link.issuer, document=document, audit_action=Action.DOCUMENT_LINK_USED
+            )
         except RangeNotSatisfiable:
             return range_not_satisfiable_response(document)

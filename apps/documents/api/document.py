@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from drf_spectacular.utils import extend_schema
 from rest_framework import status
-from rest_framework.parsers import JSONParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -28,6 +27,7 @@ from apps.documents.services import (
 )
 from apps.documents.services.reading import document_record_read
 from apps.files.errors import MissingFile
+from quill.parsers import JSONParser, MultiPartParser
 from quill.types import AuthenticatedRequest
 
 
@@ -86,7 +86,7 @@ class DocumentVersionsView(HashingUploadMixin, APIView):
     @extend_schema(responses=DocumentSerializer(many=True))
     def get(self, request: AuthenticatedRequest, document_id) -> Response:
         document = document_get_for(user=request.user, document_id=document_id)
-        versions = document_versions(document=document)
+        versions = document_versions(user=request.user, document=document)
         document_record_read(
             action=Action.DOCUMENT_VERSIONS_VIEWED,
             document=document,

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import uuid
+from datetime import date
 from typing import BinaryIO, cast
 
 from django.conf import settings
+from django.http import QueryDict
+from django.utils.dateparse import parse_date
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
 from rest_framework.exceptions import ValidationError
-from rest_framework.parsers import MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -18,11 +20,19 @@ from rest_framework.views import APIView
 from apps.audit.actions import Action
 from apps.audit.services import audit_record
 from apps.documents.api._common import HashingUploadMixin, _upload_patient, _validated
-from apps.documents.errors import InvalidCategory, QuillErrorTooMany, UseFormUpload
+from apps.documents.errors import (
+    BulkDetailsMismatch,
+    InvalidCategory,
+    InvalidFileDetails,
+    QuillErrorTooMany,
+    UseFormUpload,
+)
 from apps.documents.models import Category
 from apps.documents.permissions import ensure_document_role, ensure_may_file_category
 from apps.documents.selectors import DocumentFilters, document_list
 from apps.documents.serializers import (
+    BulkUploadFieldsSerializer,
+    BulkUploadRequestSerializer,
     BulkUploadSerializer,
     DirectUploadFieldsSerializer,
     DocumentFilterSerializer,
@@ -37,6 +47,7 @@ from apps.patients.access import PatientAction
 from apps.patients.selectors import patient_get_for
 from quill.api import Pagination
 from quill.errors import QuillError
+from quill.parsers import MultiPartParser
 from quill.types import AuthenticatedRequest
 
 
@@ -85,13 +96,83 @@ class DocumentListCreateView(HashingUploadMixin, APIView):
         return Response(DocumentSerializer(document).data, status=status.HTTP_201_CREATED)
 
 
-def _upload_fields(request: Request) -> dict:
+def _upload_fields(request: Request, serializer_class: type[UploadFieldsSerializer] = UploadFieldsSerializer) -> dict:
     # keys(): the stubs type iterating a BindingDict as its Field objects; it yields the field names.
-    names = UploadFieldsSerializer().fields.keys()
+    names = serializer_class().fields.keys()
     data = {key: request.data.get(key) for key in names if key in request.data}
     if "category" in data and data["category"] not in Category.values:
         raise InvalidCategory()
-    return _validated(UploadFieldsSerializer, data)
+    return _validated(serializer_class, data)
+
+
+# --- bulk: each file's own details ------------------------------------------------------------
+
+PER_FILE_FIELDS = ("titles", "categories", "document_dates")
+MAX_TITLE = 255
+
+
+def _per_file(request: Request, name: str, count: int) -> list[str]:
+    """`name`'s values, one per file in the files' order; none sent is an empty value for each."""
+    # A multipart body is parsed into a QueryDict (the view's only parser), which keeps every value.
+    values = [str(value) for value in cast(QueryDict, request.data).getlist(name)]
+    if not values:
+        return [""] * count
+    if len(values) != count:
+        raise BulkDetailsMismatch(
+            f"“{name}” was sent {len(values)} times for {count} files. Send it once for every file, "
+            "in the order of the files (empty to use the shared value), or not at all.",
+            field=name,
+            files=count,
+            values=len(values),
+        )
+    return values
+
+
+def _file_title(value: str) -> str:
+    title = value.strip()
+    if len(title) > MAX_TITLE:
+        raise InvalidFileDetails(f"The title is {len(title)} characters long; shorten it to {MAX_TITLE} or fewer.")
+    if "\x00" in title:
+        raise InvalidFileDetails("The title contains a character that cannot be stored; type it again.")
+    return title
+
+
+def _file_date(value: str) -> date | None:
+    try:
+        parsed = parse_date(value.strip())
+    except ValueError:
+        parsed = None
+    if parsed is None:
+        raise InvalidFileDetails(f"“{value}” is not a clinical date Quill can read: use YYYY-MM-DD, like 2025-03-14.")
+    return parsed
+
+
+def _bulk_items(request: Request, files: list, shared: dict) -> list[UploadRequest]:
+    """One upload per file, with its own title, category and clinical date where sent, else the shared ones.
+
+    A file whose own details cannot be read carries the refusal, so it is reported with every
+    other file's outcome and, the upload being all or nothing, nothing is stored.
+    """
+    titles, categories, dates = (_per_file(request, name, len(files)) for name in PER_FILE_FIELDS)
+    items = []
+    for upload, title, category, document_date in zip(files, titles, categories, dates, strict=True):
+        item = UploadRequest(
+            spooled=upload.spooled,
+            filename=upload.name or "",
+            category=category.strip() or shared["category"],
+            # A shared title names a single file; several files are named after themselves.
+            title=shared["title"] if len(files) == 1 else "",
+            encounter_id=shared["encounter_id"],
+            document_date=shared["document_date"],
+        )
+        try:
+            item.title = _file_title(title) or item.title
+            if document_date.strip():
+                item.document_date = _file_date(document_date)
+        except InvalidFileDetails as refusal:
+            item.details_refusal = refusal
+        items.append(item)
+    return items
 
 
 def _drain(request: Request, length: int, limit: int) -> None:
@@ -142,7 +223,9 @@ class DocumentDirectUploadView(APIView):
                 raise InvalidCategory()
             fields = _validated(DirectUploadFieldsSerializer, data)
             patient = _upload_patient(request.user, fields["patient_id"])
-            ensure_may_file_category(user=request.user, category=fields["category"])
+            ensure_may_file_category(
+                user=request.user, category=fields["category"], attempted="document.upload", patient_id=patient.pk
+            )
             declared = parse_repr_digest(request.headers.get("Repr-Digest", ""))
             document_id = uuid.uuid4()
             spooled, streamed = receive_body(
@@ -176,7 +259,7 @@ class DocumentDirectUploadView(APIView):
 class DocumentBulkUploadView(HashingUploadMixin, APIView):
     parser_classes = [MultiPartParser]
 
-    @extend_schema(request={"multipart/form-data": UploadFieldsSerializer}, responses={201: BulkUploadSerializer})
+    @extend_schema(request={"multipart/form-data": BulkUploadRequestSerializer}, responses={201: BulkUploadSerializer})
     def post(self, request: AuthenticatedRequest) -> Response:
         ensure_document_role(user=request.user)
         files = self.uploaded_files(request, "files")
@@ -184,19 +267,9 @@ class DocumentBulkUploadView(HashingUploadMixin, APIView):
             raise MissingFile("Attach one or more files in the 'files' field.")
         if len(files) > settings.QUILL_MAX_BULK_FILES:
             raise QuillErrorTooMany(f"Send at most {settings.QUILL_MAX_BULK_FILES} files at once.")
-        fields = _upload_fields(request)
+        fields = _upload_fields(request, BulkUploadFieldsSerializer)
         patient = _upload_patient(request.user, fields["patient_id"])
-        items = [
-            UploadRequest(
-                spooled=upload.spooled,
-                filename=upload.name or "",
-                category=fields["category"],
-                title=fields["title"] if len(files) == 1 else "",
-                encounter_id=fields["encounter_id"],
-                document_date=fields["document_date"],
-            )
-            for upload in files
-        ]
+        items = _bulk_items(request, files, fields)
         outcomes = document_upload_bulk(actor=request.user, patient=patient, items=items)
         results = []
         for outcome in outcomes:

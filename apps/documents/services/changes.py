@@ -19,7 +19,7 @@ from apps.documents.services.retention import patient_retention_recompute
 from apps.documents.services.scanning import document_announce
 from quill.errors import Conflict, ValidationFailed
 
-EDITABLE_FIELDS = ("title", "category", "document_date", "encounter_id")
+EDITABLE_FIELDS = ("title", "category", "document_date", "document_date_given", "encounter_id")
 
 
 def _snapshot(document: Document) -> dict[str, Any]:
@@ -41,13 +41,18 @@ def document_update(
     if title is not None and not title.strip():
         raise ValidationFailed("A document needs a title.")
     ensure_not_sealed(actor=actor, document=document, attempted="document.update")
+    # Before the transaction, so the refusal's audit event commits.
+    ensure_may_file_category(user=actor, category=document.category, attempted="document.update", document=document)
+    if category is not None:
+        ensure_may_file_category(user=actor, category=category, attempted="document.update", document=document)
     with transaction.atomic():
         locked = Document.objects.select_for_update().get(pk=document.pk)
         if locked.deleted_at is not None:
             raise Conflict("This document has been deleted; restore it before changing it.")
-        ensure_may_file_category(user=actor, category=locked.category)
-        if category is not None:
-            ensure_may_file_category(user=actor, category=category)
+        if locked.category != document.category:
+            # Changed meanwhile: this refusal's event rolls back with the transaction; the denial
+            # middleware (apps/audit/middleware.py) records the refusal instead.
+            ensure_may_file_category(user=actor, category=locked.category, attempted="document.update", document=locked)
         before = _snapshot(locked)
         if title is not None:
             locked.title = title.strip()[:255]
@@ -55,6 +60,7 @@ def document_update(
             locked.category = category
         if document_date is not None:
             locked.document_date = document_date
+            locked.document_date_given = True
         if encounter_id is not None:
             locked.encounter_id = encounter_id.strip()[:64]
         diff = changes(before, _snapshot(locked))
@@ -76,7 +82,7 @@ def document_update(
 
 def document_soft_delete(*, actor: User, document: Document, reason: str) -> Document:
     """Hide a document from lists and downloads; the bytes are kept and it can be restored."""
-    ensure_manager(user=actor, doing="delete documents")
+    ensure_manager(user=actor, doing="delete documents", attempted="document.delete", document=document)
     reason = (reason or "").strip()
     if len(reason) < 5:
         raise ValidationFailed("Say why this document is being deleted (at least a few words).", field="reason")
@@ -100,7 +106,7 @@ def document_soft_delete(*, actor: User, document: Document, reason: str) -> Doc
 
 
 def document_restore(*, actor: User, document: Document) -> Document:
-    ensure_manager(user=actor, doing="restore deleted documents")
+    ensure_manager(user=actor, doing="restore deleted documents", attempted="document.restore", document=document)
     with transaction.atomic():
         locked = Document.objects.select_for_update().get(pk=document.pk)
         if locked.deleted_at is None:
@@ -124,7 +130,7 @@ def document_restore(*, actor: User, document: Document) -> Document:
 
 def document_set_legal_hold(*, actor: User, document: Document, hold: bool, reason: str) -> Document:
     """Place or lift a legal hold on every version of a document; a held document is never purged."""
-    ensure_manager(user=actor, doing="place or lift legal holds")
+    ensure_manager(user=actor, doing="place or lift legal holds", attempted="document.legal_hold", document=document)
     reason = (reason or "").strip()
     if len(reason) < 5:
         raise ValidationFailed("Say why the legal hold is being placed or lifted (e.g. the case reference).")

@@ -21,6 +21,8 @@ from apps.audit.models import Outcome
 from apps.audit.services import audit_record
 from apps.documents.models import Document, ErasureDecision, ErasureRequest
 from apps.documents.retention_rules import retain_until
+from apps.documents.services.pages import document_remove_renditions
+from apps.documents.services.scanning import document_announce
 from apps.files import storage
 from apps.patients.models import Patient
 from quill.errors import ValidationFailed
@@ -122,8 +124,11 @@ def document_purge(*, document_id: uuid.UUID | str, today: date | None = None) -
         ).first()
         storage.delete(document.storage_key)
         storage.delete(document.thumbnail_key)
+        renditions_removed = document_remove_renditions(document=document)
         document.purged_at = timezone.now()
         document.save(update_fields=["purged_at", "updated_at"])
+        # The copy on the external FHIR server must not outlive the bytes: its sync deletes it there.
+        document_announce(document=document)
         audit_record(
             action=Action.DOCUMENT_PURGED,
             actor=None,
@@ -140,6 +145,7 @@ def document_purge(*, document_id: uuid.UUID | str, today: date | None = None) -
                 "size": document.size,
                 "storage_key": document.storage_key,
                 "thumbnail_key": document.thumbnail_key,
+                "renditions_removed": renditions_removed,
             },
         )
     return True

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
-from typing import cast
+from typing import Any, cast
 
 from django.conf import settings
 from django.db import transaction
@@ -46,7 +47,10 @@ class UploadRequest:
     bytes already under way (see ``apps.files.streaming``), completed only
     once every check has passed, under ``document_id``. ``sealed`` marks the
     signed rendering of another record (a final letter's PDF), which only that
-    record's amendment may supersede.
+    record's amendment may supersede. ``details_refusal`` is a refusal the caller
+    met while reading this file's own details (a clinical date that is not a date):
+    the file is refused with it, so a bulk upload reports it beside every other
+    file's outcome and stores nothing.
     """
 
     spooled: SpooledFile
@@ -60,6 +64,7 @@ class UploadRequest:
     declared_sha256: str = ""
     streamed: StreamingPut | None = field(default=None, repr=False)
     sealed: bool = False
+    details_refusal: QuillError | None = field(default=None, repr=False)
 
     def discard(self) -> None:
         """Remove the temp file and drop a streamed upload that was not completed."""
@@ -79,15 +84,25 @@ class BulkOutcome:
         return self.document is not None
 
 
-def _check_category(category: str, actor: User) -> None:
+def _check_category(category: str, actor: User, *, patient_id: Any, replacing: Document | None) -> None:
+    if not category:
+        raise InvalidCategory("Choose a category for this file.")
     if category not in Category.values:
         raise InvalidCategory()
-    ensure_may_file_category(user=actor, category=category)
+    ensure_may_file_category(
+        user=actor,
+        category=category,
+        attempted="document.new_version" if replacing else "document.upload",
+        document=replacing,
+        patient_id=patient_id,
+    )
 
 
-def _prepare(item: UploadRequest, actor: User) -> None:
-    """Everything that can refuse a file before anything is stored."""
-    _check_category(item.category, actor)
+def _prepare(item: UploadRequest, actor: User, *, patient_id: Any, replacing: Document | None = None) -> None:
+    """Everything that can refuse a file before anything is stored (outside any transaction: refusals are audited)."""
+    if item.details_refusal is not None:
+        raise item.details_refusal
+    _check_category(item.category, actor, patient_id=patient_id, replacing=replacing)
     item.filename = clean_filename(item.filename)
     if item.declared_sha256 and item.declared_sha256 != item.spooled.sha256:
         raise DigestMismatch(declared=item.declared_sha256, received=item.spooled.sha256)
@@ -143,7 +158,10 @@ def _new_document(
         encounter_id=(item.encounter_id or "").strip(),
         title=title[:255],
         category=item.category,
+        # Without a clinical date the upload date stands in for list ordering and retention;
+        # document_date_given keeps the difference, so FHIR never presents it as clinical.
         document_date=item.document_date or timezone.localdate(),
+        document_date_given=item.document_date is not None,
         original_filename=item.filename,
         content_type=validated.content_type,
         size=item.spooled.size,
@@ -220,8 +238,18 @@ def _audit_upload(document: Document, actor: User, *, action: Action = Action.DO
     )
 
 
-def _store(pairs: list[tuple[UploadRequest, Document]], actor: User, *, replaced: Document | None = None) -> None:
-    """Put the objects, then write rows and events in one transaction; undo the objects on failure."""
+def _store(
+    pairs: list[tuple[UploadRequest, Document]],
+    actor: User,
+    *,
+    replaced: Document | None = None,
+    with_rows: Callable[[list[Document]], None] | None = None,
+) -> None:
+    """Put the objects, then write rows and events in one transaction; undo the objects on failure.
+
+    ``with_rows`` is called inside that transaction once the rows exist, for a caller's own
+    rows that must stand or fall with the documents (an MHD SubmissionSet).
+    """
     _put_objects(pairs)
     try:
         documents = [document for _, document in pairs]
@@ -233,6 +261,8 @@ def _store(pairs: list[tuple[UploadRequest, Document]], actor: User, *, replaced
                     document_announce(document=replaced)
             extends = retention_for_new_documents(patient_id=documents[0].patient_id, documents=documents)
             Document.objects.bulk_create(documents)
+            if with_rows is not None:
+                with_rows(documents)
             if extends:
                 # A later clinical date extends the retention of the patient's whole record.
                 patient_retention_recompute(patient_id=documents[0].patient_id)
@@ -267,7 +297,7 @@ def _new_first_version(item: UploadRequest, *, actor: User, patient: Patient) ->
 def document_upload(*, actor: User, patient: Patient, item: UploadRequest) -> Document:
     """Validate and store one file for `patient` (already authorised for `actor` by a selector)."""
     try:
-        _prepare(item, actor)
+        _prepare(item, actor, patient_id=patient.pk)
         document = _new_first_version(item, actor=actor, patient=patient)
         _store([(item, document)], actor)
         return document
@@ -275,17 +305,24 @@ def document_upload(*, actor: User, patient: Patient, item: UploadRequest) -> Do
         item.discard()
 
 
-def document_upload_bulk(*, actor: User, patient: Patient, items: list[UploadRequest]) -> list[BulkOutcome]:
+def document_upload_bulk(
+    *,
+    actor: User,
+    patient: Patient,
+    items: list[UploadRequest],
+    with_rows: Callable[[list[Document]], None] | None = None,
+) -> list[BulkOutcome]:
     """All-or-nothing: if any file is refused, none is stored; every file gets an outcome.
 
     Refusals of individual files are reported in the outcomes (nothing raised);
-    a failure of the store or database raises after undoing everything.
+    a failure of the store or database raises after undoing everything. ``with_rows``
+    runs in the documents' transaction (see ``_store``).
     """
     outcomes = [BulkOutcome(filename=clean_filename(item.filename)) for item in items]
     try:
         for item, outcome in zip(items, outcomes, strict=True):
             try:
-                _prepare(item, actor)
+                _prepare(item, actor, patient_id=patient.pk)
             except QuillError as exc:
                 outcome.error = exc
         if any(outcome.error for outcome in outcomes):
@@ -295,7 +332,7 @@ def document_upload_bulk(*, actor: User, patient: Patient, items: list[UploadReq
             outcome.document = _new_first_version(item, actor=actor, patient=patient)
             pairs.append((item, outcome.document))
         try:
-            _store(pairs, actor)
+            _store(pairs, actor, with_rows=with_rows)
         except BaseException:
             for outcome in outcomes:
                 outcome.document = None
@@ -314,8 +351,9 @@ def document_new_version(*, actor: User, current: Document, item: UploadRequest)
         item.category = item.category or current.category
         item.title = item.title or current.title
         item.encounter_id = item.encounter_id or current.encounter_id
-        item.document_date = item.document_date or current.document_date
-        _prepare(item, actor)
+        if item.document_date is None and current.document_date_given:
+            item.document_date = current.document_date
+        _prepare(item, actor, patient_id=current.patient_id, replacing=current)
         with transaction.atomic():
             locked = Document.objects.select_for_update().get(pk=current.pk)
             if not locked.is_current or locked.deleted_at is not None:

@@ -15,7 +15,12 @@ from apps.documents.views.document import (
     document_status,
     document_thumbnail,
 )
-from apps.documents.views.patient import document_bulk_view, document_upload_view, patient_documents_context
+from apps.documents.views.patient import (
+    document_bulk_view,
+    document_upload_view,
+    patient_documents_context,
+    patient_documents_list,
+)
 from apps.documents.views.photos import patient_photo_image, patient_photo_view, user_photo_image, user_photo_view
 
 __all__ = [
@@ -31,6 +36,7 @@ __all__ = [
     "document_thumbnail",
     "document_upload_view",
     "patient_documents_context",
+    "patient_documents_list",
     "patient_photo_image",
     "patient_photo_view",
     "quarantine_list",

@@ -16,6 +16,7 @@ from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.http.response import HttpResponseBase
+from django.utils.cache import add_never_cache_headers
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 
@@ -26,6 +27,7 @@ from apps.patients.access import PatientAction
 from apps.patients.models import Patient
 from apps.patients.selectors import patient_get_for
 from quill.errors import NotFound
+from quill.input_guard import check_data
 from quill.portal import refusals_as_pages as portal_refusals
 
 PAGE_SIZE = 20
@@ -43,6 +45,25 @@ def _portal(view: Callable[..., HttpResponseBase]) -> Callable[..., HttpResponse
     return never_cache(login_required(refusals_as_pages(view)))
 
 
+def _portal_revalidated(view: Callable[..., HttpResponseBase]) -> Callable[..., HttpResponseBase]:
+    """Like `_portal`, for images the browser may keep but must ask about every time (ETag, no-cache).
+
+    The view sets `Cache-Control: private, no-cache` on its 200 and 304 answers, so each
+    view still reaches the server, is authorised and audited; anything else it answers
+    (refusals, redirects to sign in) is never stored.
+    """
+    inner = login_required(refusals_as_pages(view))
+
+    @wraps(view)
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+        response = inner(request, *args, **kwargs)
+        if response.status_code not in (200, 304):
+            add_never_cache_headers(response)
+        return response
+
+    return wrapper
+
+
 def _receives_files(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
     """csrf_exempt outside, hashing upload handler, csrf_protect inside (the body is parsed once)."""
     inner = csrf_protect(refusals_as_pages(view))
@@ -57,6 +78,12 @@ def _receives_files(view: Callable[..., HttpResponse]) -> Callable[..., HttpResp
 
 
 def _uploaded_files(request: HttpRequest, field: str) -> list:
+    """The files posted in `field`; the form's other fields are checked here, where the body is parsed.
+
+    A multipart body is parsed only after the hashing handler is installed, so the input guard
+    (quill/input_guard.py) cannot check it first.
+    """
+    check_data(dict(request.POST.lists()), "form")
     files = request.FILES.getlist(field)
     handler = request.upload_handlers[0]
     if isinstance(handler, HashingUploadHandler):

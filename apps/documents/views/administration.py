@@ -24,7 +24,7 @@ from quill.types import AuthenticatedHttpRequest
 @_portal
 @require_GET
 def deleted_list(request: AuthenticatedHttpRequest) -> HttpResponse:
-    ensure_manager(user=request.user, doing="see deleted documents")
+    ensure_manager(user=request.user, doing="see deleted documents", attempted="document.deleted_list")
     page = Paginator(deleted_documents(user=request.user), PAGE_SIZE).get_page(request.GET.get("page"))
     audit_record(
         action=Action.DOCUMENT_DELETED_LISTED,
@@ -55,7 +55,7 @@ def document_restore_view(request: AuthenticatedHttpRequest, document_id: str) -
 @_portal
 @require_GET
 def quarantine_list(request: AuthenticatedHttpRequest) -> HttpResponse:
-    ensure_manager(user=request.user, doing="see quarantined documents")
+    ensure_manager(user=request.user, doing="see quarantined documents", attempted="document.quarantine_list")
     page = Paginator(quarantined_documents(user=request.user), PAGE_SIZE).get_page(request.GET.get("page"))
     audit_record(
         action=Action.DOCUMENT_QUARANTINE_LISTED,

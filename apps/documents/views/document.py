@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import shutil
-import tempfile
 from typing import Any
 
 from django.contrib import messages
@@ -30,15 +27,21 @@ from apps.documents.selectors import (
 from apps.documents.services import UploadRequest, document_new_version, document_soft_delete
 from apps.documents.services.annotations import annotation_delete
 from apps.documents.services.delivery import ensure_available
+from apps.documents.services.pages import PAGED_TYPES, PageSize, Served, document_page_rendition, page_etag
 from apps.documents.services.reading import document_record_read
-from apps.documents.views._common import ACCEPT, _portal, _receives_files, _stream_object, _uploaded_files
-from apps.files import storage
+from apps.documents.views._common import (
+    ACCEPT,
+    _portal,
+    _portal_revalidated,
+    _receives_files,
+    _stream_object,
+    _uploaded_files,
+)
 from apps.files.errors import MissingFile, ThumbnailError
-from apps.files.rendering import render_page
 from quill.errors import NotFound, PermissionDenied, QuillError
 from quill.types import AuthenticatedHttpRequest
 
-PAGE_RENDER_WIDTH = 1000
+ZOOM_STEPS = (50, 75, 100, 125, 150, 200, 300, 400)  # percent of the page's real size (96 CSS px an inch)
 
 
 @_portal
@@ -86,7 +89,7 @@ def _letter_url(document: Document) -> str:
 def document_detail(request: AuthenticatedHttpRequest, document_id: str) -> HttpResponse:
     user = request.user
     document = document_get_for(user=user, document_id=document_id, include_deleted=True)
-    versions = list(document_versions(document=document))
+    versions = list(document_versions(user=user, document=document))
     annotations = list(annotations_for(document=document))
     activity = Paginator(document_activity(document=document, version_ids=[version.pk for version in versions]), 20)
     activity_page = activity.get_page(request.GET.get("activity"))
@@ -121,6 +124,7 @@ def document_detail(request: AuthenticatedHttpRequest, document_id: str) -> Http
         "delete_form": DeleteForm(),
         "accept": ACCEPT,
         "content_url": reverse("documents-content", args=[document.pk]),
+        "zoom_steps": ZOOM_STEPS,
     }
     return render(request, "documents/detail.html", context)
 
@@ -135,33 +139,52 @@ def document_thumbnail(request: AuthenticatedHttpRequest, document_id: str) -> S
     return _stream_object(document.thumbnail_key, "image/webp")
 
 
-@_portal
+@_portal_revalidated
 @require_GET
-def document_page_image(request: AuthenticatedHttpRequest, document_id: str, page: int) -> HttpResponse:
-    """One page of a PDF (or a TIFF's first page) as WebP, for the annotation surface; audited."""
+def document_page_image(
+    request: AuthenticatedHttpRequest, document_id: str, page: int, size: str = PageSize.STANDARD
+) -> HttpResponse:
+    """One page of a PDF (or a TIFF's only page) as WebP at one of the viewer's sizes; every request audited.
+
+    The rendition is stored after its first rendering (`document_page_rendition`); the
+    browser keeps it too but asks again each time (`no-cache` with an ETag), and a
+    matching `If-None-Match` is answered 304 after the same checks and audit event.
+    """
+    try:
+        chosen = PageSize(size)
+    except ValueError:
+        raise NotFound() from None
     document = document_get_for(user=request.user, document_id=document_id, action="document.preview", related=())
     ensure_available(document)
-    with tempfile.TemporaryDirectory(prefix="quill-page-") as workdir:
-        local = os.path.join(workdir, "original")
+    if document.content_type not in PAGED_TYPES:
+        raise NotFound()
+    etag = page_etag(document, page, chosen)
+    details: dict[str, Any] = {"page": page, "size": chosen.value}
+    if etag in [tag.strip() for tag in request.headers.get("If-None-Match", "").split(",")]:
+        document_record_read(
+            action=Action.DOCUMENT_PREVIEWED,
+            document=document,
+            actor=request.user,
+            details={**details, "served": Served.NOT_MODIFIED.value},
+        )
+        response = HttpResponse(status=304)
+    else:
         try:
-            reader = storage.open_reader(document.storage_key)
-        except FileNotFoundError as exc:
+            image = document_page_rendition(document=document, page=page, size=chosen)
+        except (FileNotFoundError, ThumbnailError) as exc:
             raise NotFound() from exc
-        with reader, open(local, "wb") as sink:
-            shutil.copyfileobj(reader, sink, storage.CHUNK_SIZE)
-        try:
-            data, page_count = render_page(local, document.content_type, page, width=PAGE_RENDER_WIDTH)
-        except ThumbnailError as exc:
-            raise NotFound() from exc
-    document_record_read(
-        action=Action.DOCUMENT_PREVIEWED,
-        document=document,
-        actor=request.user,
-        details={"page": page},
-    )
-    response = HttpResponse(data, content_type="image/webp")
-    response["X-Page-Count"] = str(page_count)
-    response["Cache-Control"] = "private, no-store"
+        document_record_read(
+            action=Action.DOCUMENT_PREVIEWED,
+            document=document,
+            actor=request.user,
+            details={**details, "served": image.served.value},
+        )
+        response = HttpResponse(image.data, content_type="image/webp")
+        response["X-Page-Count"] = str(image.facts.page_count)
+        response["X-Page-Size"] = f"{image.facts.page_width:.2f} {image.facts.page_height:.2f}"
+        response["Content-Security-Policy"] = "default-src 'none'"
+    response["ETag"] = etag
+    response["Cache-Control"] = "private, no-cache"
     response["X-Content-Type-Options"] = "nosniff"
     return response
 

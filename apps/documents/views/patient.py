@@ -2,28 +2,37 @@
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any, cast
 
 from django.conf import settings
 from django.contrib import messages
 from django.core.paginator import Paginator
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseNotModified, QueryDict
 from django.shortcuts import redirect, render
+from django.template.loader import render_to_string
 from django.urls import reverse
-from django.utils.http import urlencode
-from django.views.decorators.http import require_http_methods
+from django.utils.http import parse_etags, quote_etag, urlencode
+from django.views.decorators.http import require_GET, require_http_methods
 
 from apps.accounts.models import User
 from apps.audit.actions import Action
 from apps.audit.services import audit_record
-from apps.documents.forms import DocumentFilterForm, UploadMetadataForm
+from apps.documents.forms import (
+    SORT_COLUMNS,
+    SORT_DIRECTIONS,
+    SORT_LABELS,
+    DocumentFilterForm,
+    UploadMetadataForm,
+)
 from apps.documents.permissions import allowed_categories, ensure_document_role
-from apps.documents.selectors import DocumentFilters, document_list
+from apps.documents.selectors import DocumentFilters, DocumentSort, document_list
 from apps.documents.services import UploadRequest, document_upload, document_upload_bulk
 from apps.documents.views._common import (
     ACCEPT,
     PAGE_SIZE,
     _patient,
+    _portal,
     _receives_files,
     _uploaded_files,
 )
@@ -35,6 +44,102 @@ from quill.types import AuthenticatedHttpRequest
 
 # --- the patient page's documents region ------------------------------------------------------
 
+LIST_TEMPLATE = "documents/_documents_list.html"
+FILTER_FIELDS = ("title", "category", "encounter_id", "date_from", "date_to")
+
+
+def _query(params: QueryDict, *, without: tuple[str, ...] = (), **extra: str) -> str:
+    """The page's query string without `without`, with `extra` (empty values dropped)."""
+    # QueryDict.items() gives each key's last value, or [] for a key with none (skipped as empty).
+    kept = {key: value for key, value in params.items() if key not in without and isinstance(value, str) and value}
+    return urlencode({**kept, **extra})
+
+
+def _sort_headings(params: QueryDict, sort: DocumentSort | None) -> list[dict[str, str]]:
+    """Each sortable column's heading: its aria-sort, and a link to the other order (or to the column's
+    first order) that keeps the filters and starts again at page 1."""
+    headings = []
+    for column, (label, first) in SORT_COLUMNS.items():
+        current = sort is not None and sort.column == column
+        if sort is not None and current:
+            next_sort = DocumentSort(column if sort.descending else f"-{column}")
+            aria_sort = "descending" if sort.descending else "ascending"
+        else:
+            next_sort, aria_sort = first, ""
+        headings.append(
+            {
+                "column": column,
+                "label": label,
+                "aria_sort": aria_sort,
+                "href": "?" + _query(params, without=("page", "sort"), sort=next_sort.value) + "#documents",
+                "next": SORT_DIRECTIONS[next_sort],
+            }
+        )
+    return headings
+
+
+def _documents_listing(request: HttpRequest, patient: Patient, user: User) -> dict[str, Any]:
+    """The documents region's filters, order and one page of documents, with the list rendered once
+    (the page includes it; the refresh view sends it alone). Reads only: the caller records it."""
+    allowed = allowed_categories(user)
+    if allowed == frozenset():
+        return {"no_role": True}
+    form = DocumentFilterForm(request.GET or None, allowed=allowed)
+    valid = form.is_valid() if form.is_bound else True
+    cleaned = form.cleaned_data if form.is_bound and valid else {}
+    # A sort that could be read is kept for the headings even when another filter could not.
+    sort: DocumentSort | None = DocumentSort.DATE_NEWEST
+    if form.is_bound:
+        sort = None if "sort" in form.errors else form.cleaned_data.get("sort")
+    filters = DocumentFilters(
+        patient_id=patient.pk,
+        category=cleaned.get("category") or "",
+        encounter_id=(cleaned.get("encounter_id") or "").strip(),
+        date_from=cleaned.get("date_from"),
+        date_to=cleaned.get("date_to"),
+        title=cleaned.get("title") or "",
+        sort=sort or DocumentSort.DATE_NEWEST,
+    )
+    documents = document_list(user=user, filters=filters)
+    if not valid:
+        # Filters that cannot be read match nothing: an unfiltered list headed as matching misleads.
+        documents = documents.none()
+    page = Paginator(documents, PAGE_SIZE).get_page(request.GET.get("page"))
+    region: dict[str, Any] = {
+        "no_role": False,
+        "filter_form": form,
+        "filters_invalid": not valid,
+        "filtered": any(request.GET.get(name) for name in FILTER_FIELDS),
+        "cleaned": cleaned,
+        "page": page,
+        "keep": _query(request.GET, without=("page",)),
+        "clear_query": _query(request.GET, without=(*FILTER_FIELDS, "page")),
+        "sort_label": SORT_LABELS[sort] if sort is not None else "",
+        "headings": _sort_headings(request.GET, sort),
+        "list_url": reverse("documents:patient_list", args=[patient.pk]) + "?" + _query(request.GET),
+    }
+    html = render_to_string(LIST_TEMPLATE, {"patient": patient, "documents_region": region}, request=request)
+    region["list_html"] = html
+    region["etag"] = quote_etag(hashlib.sha256(html.encode()).hexdigest()[:32])
+    return region
+
+
+def _record_listing(*, user: User, patient: Patient, region: dict[str, Any], channel: str) -> None:
+    page = region["page"]
+    audit_record(
+        action=Action.DOCUMENT_LISTED,
+        actor=user,
+        patient_id=patient.pk,
+        object_type="patient",
+        object_id=patient.pk,
+        details={
+            "channel": channel,
+            "filters": {key: str(value) for key, value in region["cleaned"].items() if value},
+            "page": page.number,
+            "documents": [str(document.pk) for document in page.object_list],
+        },
+    )
+
 
 def patient_documents_context(request: HttpRequest, patient: Patient) -> dict[str, Any]:
     """What templates/documents/_patient_documents.html shows: filters, one page of documents, upload.
@@ -45,52 +150,37 @@ def patient_documents_context(request: HttpRequest, patient: Patient) -> dict[st
     # The patient page that calls every region is behind login_required; RegionProvider is typed
     # with a plain HttpRequest, so the signed-in user is stated here.
     user = cast(User, request.user)
-    allowed = allowed_categories(user)
-    if allowed == frozenset():
-        return {"no_role": True}
-    form = DocumentFilterForm(request.GET or None, allowed=allowed)
-    valid = form.is_valid() if form.is_bound else True
-    cleaned = form.cleaned_data if form.is_bound and valid else {}
-    filters = DocumentFilters(
-        patient_id=patient.pk,
-        category=cleaned.get("category") or "",
-        encounter_id=(cleaned.get("encounter_id") or "").strip(),
-        date_from=cleaned.get("date_from"),
-        date_to=cleaned.get("date_to"),
-    )
-    documents = document_list(user=user, filters=filters)
-    if not valid:
-        # Filters that cannot be read match nothing: an unfiltered list headed as matching misleads.
-        documents = documents.none()
-    page = Paginator(documents, PAGE_SIZE).get_page(request.GET.get("page"))
-    audit_record(
-        action=Action.DOCUMENT_LISTED,
-        actor=user,
-        patient_id=patient.pk,
-        object_type="patient",
-        object_id=patient.pk,
-        details={
-            "channel": "portal",
-            "filters": {key: str(value) for key, value in cleaned.items() if value},
-            "page": page.number,
-            "documents": [str(document.pk) for document in page.object_list],
-        },
-    )
-    # QueryDict.items() gives each key's last value, or [] for a key with none (skipped as empty).
-    keep = urlencode(
-        {key: value for key, value in request.GET.items() if key != "page" and isinstance(value, str) and value}
-    )
+    region = _documents_listing(request, patient, user)
+    if region["no_role"]:
+        return region
+    _record_listing(user=user, patient=patient, region=region, channel="portal")
     return {
-        "no_role": False,
-        "filter_form": form,
-        "filters_invalid": not valid,
-        "filtered": bool(keep),
-        "page": page,
-        "keep": keep,
-        "upload_form": UploadMetadataForm(allowed=allowed),
+        **region,
+        "upload_form": UploadMetadataForm(allowed=allowed_categories(user)),
         "may_change_photo": access.may_write(user),
         "accept": ACCEPT,
     }
+
+
+@_portal
+@require_GET
+def patient_documents_list(request: AuthenticatedHttpRequest, patient_id: str) -> HttpResponse:
+    """The patient page's documents list alone, with the page's filters, order and page number:
+    static/js/upload.js fetches it to refresh the list in place after uploads and while scans run.
+
+    The answer's ETag is a hash of the list; a poll sending it back (If-None-Match) while nothing
+    changed is answered 304 and not recorded again, because it shows nothing new.
+    """
+    patient = _patient(request.user, patient_id)
+    ensure_document_role(user=request.user)
+    region = _documents_listing(request, patient, request.user)
+    if region["etag"] in parse_etags(request.headers.get("If-None-Match", "")):
+        response: HttpResponse = HttpResponseNotModified()
+    else:
+        _record_listing(user=request.user, patient=patient, region=region, channel="portal-refresh")
+        response = HttpResponse(region["list_html"])
+    response["ETag"] = region["etag"]
+    return response
 
 
 # --- upload ---------------------------------------------------------------------------------

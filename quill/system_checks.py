@@ -1,0 +1,25 @@
+"""Django system checks for what settings alone cannot refuse (run by `check`, `migrate` and `runserver`)."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.core.checks import Error, register
+
+from quill import secret_key
+
+
+@register("security")
+def public_key_beyond_loopback(app_configs, **kwargs) -> list[Error]:
+    """quill.E001: a public or weak secret key with host names other than this computer's."""
+    if not secret_key.is_public(settings.SECRET_KEY):
+        return []
+    outside = [host for host in settings.ALLOWED_HOSTS if not secret_key.is_loopback(host)]
+    if not outside:
+        return []
+    return [
+        Error(
+            secret_key.refusal(where=f"to the host names {', '.join(outside)} (ALLOWED_HOSTS)"),
+            hint="Only 127.0.0.1, ::1 and localhost names may be served with a public key.",
+            id="quill.E001",
+        )
+    ]
