@@ -334,7 +334,10 @@ SPECTACULAR_SETTINGS = {
 }
 
 # --- Integrations ----------------------------------------------------------------------------------
-QUILL_PUBLIC_BASE_URL = env_str("QUILL_PUBLIC_BASE_URL", "http://127.0.0.1:8000").rstrip("/")
+# Where integrators reach Quill; every absolute link Quill hands out starts with it. Required in
+# production; in development, empty means "the address each request came to" (host checked
+# against ALLOWED_HOSTS).
+QUILL_PUBLIC_BASE_URL = env_str("QUILL_PUBLIC_BASE_URL", "").rstrip("/")
 QUILL_FHIR_BASE_URL = env_str("QUILL_FHIR_BASE_URL", "").rstrip("/")
 QUILL_FHIR_AUTH = env_choice("QUILL_FHIR_AUTH", "none", {"none", "basic", "bearer"})
 QUILL_FHIR_USERNAME = env_str("QUILL_FHIR_USERNAME", "")
@@ -391,6 +394,8 @@ if PRODUCTION:
         _problems.append("DATABASE_URL must point at PostgreSQL (postgres://...)")
     if QUILL_SCANNER == "none":
         _problems.append("QUILL_SCANNER=none is only for the embedded development run; use clamd")
+    if not QUILL_PUBLIC_BASE_URL.startswith(("https://", "http://")):
+        _problems.append("QUILL_PUBLIC_BASE_URL must be the absolute address integrators use (https://...)")
     if _problems:
         raise ImproperlyConfigured("Quill refuses to start in production mode: " + "; ".join(_problems))
     SESSION_COOKIE_SECURE = True

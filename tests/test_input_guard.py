@@ -177,11 +177,17 @@ def test_fhir_paging_of_unicode_digits_is_refused(clinician, parameter):
     assert _outcome_code(response) == "invalid_search_parameter"
 
 
-@pytest.mark.parametrize("parameter", ["_count", "_offset"])
-def test_fhir_paging_of_ten_thousand_digits_is_capped(clinician, parameter):
-    response = factories.token_client(clinician).get(f"/fhir/r4/Patient?{parameter}=" + "9" * 10_000)
+def test_fhir_page_size_of_ten_thousand_digits_is_capped(clinician):
+    response = factories.token_client(clinician).get("/fhir/r4/Patient?_count=" + "9" * 10_000)
     assert response.status_code == 200
     assert response.json()["resourceType"] == "Bundle"
+
+
+def test_fhir_offset_of_ten_thousand_digits_is_refused_like_any_offset(clinician):
+    # Quill pages with cursors: _offset is refused whatever its value, before any number is read.
+    response = factories.token_client(clinician).get("/fhir/r4/Patient?_offset=" + "9" * 10_000)
+    assert response.status_code == 400
+    assert _outcome_code(response) == "invalid_search_parameter"
 
 
 # --- what the request id and user agent put into audit events --------------------------------------

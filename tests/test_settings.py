@@ -21,6 +21,7 @@ GOOD_PRODUCTION = {
     "DJANGO_SECRET_KEY": secrets.token_urlsafe(64),
     "DJANGO_ALLOWED_HOSTS": "quill.example.test",
     "DATABASE_URL": "postgres://quill@db.example.test:5432/quill",
+    "QUILL_PUBLIC_BASE_URL": "https://quill.example.test",
 }
 
 
@@ -65,6 +66,10 @@ def test_production_check_deploy_is_clean(tmp_path):
             {"DATABASE_URL": "sqlite:////tmp/quill.sqlite3"}, "DATABASE_URL must point at PostgreSQL", id="sqlite-url"
         ),
         pytest.param({"QUILL_SCANNER": "none"}, "QUILL_SCANNER=none is only for the embedded", id="no-scanner"),
+        pytest.param({"QUILL_PUBLIC_BASE_URL": None}, "QUILL_PUBLIC_BASE_URL must be", id="no-public-base-url"),
+        pytest.param(
+            {"QUILL_PUBLIC_BASE_URL": "quill.example.test"}, "QUILL_PUBLIC_BASE_URL must be", id="relative-base-url"
+        ),
     ],
 )
 def test_production_refuses_to_start_with_unsafe_settings(tmp_path, overrides, problem):

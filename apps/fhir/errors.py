@@ -119,6 +119,24 @@ class DocumentGone(QuillError):
     default_message = "This document has been deleted."
 
 
+class InvalidCursor(ValidationFailed):
+    """A paging cursor that is not one Quill issued for this search and organisation, or has expired."""
+
+    error_code = "invalid_cursor"
+    default_message = (
+        "This paging link is not valid for this search (changed, expired or from another organisation); "
+        "run the search again and follow its 'next' link."
+    )
+
+
+class VersionNotFound(QuillError):
+    """A vread of a version Quill does not hold: only the current version of a resource is kept."""
+
+    error_code = "version_not_found"
+    http_status = 404
+    default_message = "Quill keeps only the current version of this resource; read it without a version."
+
+
 # --- ITI-65 Provide Document Bundle (Document Recipient) -------------------------------------------
 # Each refusal names the Bundle.entry it is about (``data["entry"]``, sent as the issue's
 # ``expression``) and means nothing from the bundle was stored.

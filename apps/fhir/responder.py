@@ -50,6 +50,18 @@ def _param(name: str, type_: str, definition: str | None, documentation: str) ->
 
 _SP = "http://hl7.org/fhir/SearchParameter/"
 
+# Result parameters both resources take (besides _sort, whose keys differ).
+_RESULT_PARAMS: tuple[dict[str, str], ...] = (
+    _param("_count", "number", None, f"Page size, at most {MAX_PAGE_SIZE}; 0 answers only the total."),
+    _param(
+        "_summary",
+        "token",
+        None,
+        "true (summary elements), text, data, false, or count (the total only). Subsets are tagged SUBSETTED.",
+    ),
+    _param("_elements", "string", None, "Top-level elements to return (mandatory ones always come too)."),
+)
+
 DOCUMENT_REFERENCE_SEARCH_PARAMS: tuple[dict[str, str], ...] = (
     _param("_id", "token", _SP + "Resource-id", "The document's Quill UUID."),
     _param("_lastUpdated", "date", _SP + "Resource-lastUpdated", "When Quill last changed the document."),
@@ -132,23 +144,13 @@ DOCUMENT_REFERENCE_SEARCH_PARAMS: tuple[dict[str, str], ...] = (
         _SP + "DocumentReference-related",
         "context.related; related:identifier=urn:quill:encounter|<id> finds the encounter's documents.",
     ),
-    _param("_count", "number", None, f"Page size, at most {MAX_PAGE_SIZE}."),
-)
-
-LIST_SEARCH_PARAMS: tuple[dict[str, str], ...] = (
-    _param("_id", "token", _SP + "Resource-id", "The SubmissionSet's Quill UUID."),
-    _param("patient", "reference", _SP + "clinical-patient", "Patient/<id>."),
-    _param("patient.identifier", "token", None, "Chained: the patient's NHS number or MRN."),
-    _param("code", "token", _SP + "List-code", "submissionset (Quill keeps no Folders)."),
-    _param("status", "token", _SP + "List-status", "current (received SubmissionSets are never retired)."),
+    *_RESULT_PARAMS,
     _param(
-        "identifier",
-        "token",
-        _SP + "List-identifier",
-        "The SubmissionSet's uniqueId (urn:ietf:rfc:3986|urn:oid:…) or entryUUID (urn:uuid:<id>).",
+        "_sort",
+        "string",
+        None,
+        "date, creation, period, _lastUpdated or _id, '-' for descending, comma for more keys; default -date.",
     ),
-    _param("date", "date", _SP + "List-date", "When the source submitted it; prefixes eq, ge, le, gt, lt."),
-    _param("_count", "number", None, f"Page size, at most {MAX_PAGE_SIZE}."),
 )
 
 _STRING_MATCHING = "case-insensitive starts-with (of any word), or :exact, or :contains; comma for OR."
@@ -165,8 +167,44 @@ PATIENT_SEARCH_PARAMS: tuple[dict[str, str], ...] = (
     _param("name", "string", _SP + "Patient-name", "Family or given name: " + _STRING_MATCHING),
     _param("birthdate", "date", _SP + "individual-birthdate", "Date of birth; prefixes eq, ge, le, gt, lt."),
     _param("gender", "token", _SP + "individual-gender", "male, female, other or unknown."),
-    _param("_count", "number", None, f"Page size, at most {MAX_PAGE_SIZE}."),
+    _param("_lastUpdated", "date", _SP + "Resource-lastUpdated", "When Quill last changed the patient's record."),
+    *_RESULT_PARAMS,
+    _param(
+        "_sort",
+        "string",
+        None,
+        "family, given, birthdate, _lastUpdated or _id, '-' for descending; default family,given.",
+    ),
 )
+LIST_SEARCH_PARAMS: tuple[dict[str, str], ...] = (
+    _param("_id", "token", _SP + "Resource-id", "The SubmissionSet's Quill UUID."),
+    _param("patient", "reference", _SP + "clinical-patient", "Patient/<id>."),
+    _param("patient.identifier", "token", None, "Chained: the patient's NHS number or MRN."),
+    _param("code", "token", _SP + "List-code", "submissionset (Quill keeps no Folders)."),
+    _param("status", "token", _SP + "List-status", "current (received SubmissionSets are never retired)."),
+    _param(
+        "identifier",
+        "token",
+        _SP + "List-identifier",
+        "The SubmissionSet's uniqueId (urn:ietf:rfc:3986|urn:oid:…) or entryUUID (urn:uuid:<id>).",
+    ),
+    _param("date", "date", _SP + "List-date", "When the source submitted it; prefixes eq, ge, le, gt, lt."),
+    _param("_lastUpdated", "date", _SP + "Resource-lastUpdated", "When Quill received it; prefixes as for date."),
+    *_RESULT_PARAMS,
+    _param(
+        "_sort",
+        "string",
+        None,
+        "date, _lastUpdated or _id, '-' for descending, comma for more keys; default -_lastUpdated.",
+    ),
+)
+
+# What every read and search interaction also takes.
+_PAGING = (
+    "Searches page with signed cursors in the Bundle's next/previous links (stable while documents arrive); "
+    "GET or POST [type]/_search with a form-encoded body."
+)
+_READS = {"versioning": "versioned", "readHistory": False, "conditionalRead": "full-support"}
 
 
 def capability_statement(base_url: str, *, software_version: str, date: dt.datetime | None = None) -> dict[str, Any]:
@@ -182,14 +220,14 @@ def capability_statement(base_url: str, *, software_version: str, date: dt.datet
         "software": {"name": "Quill", "version": software_version},
         "implementation": {"description": "Quill clinical document store", "url": fhir_base},
         "fhirVersion": codes.FHIR_VERSION,
-        "format": [codes.FHIR_JSON_MIME_TYPE, "json"],
+        "format": [codes.FHIR_JSON_MIME_TYPE, "json", "application/fhir+xml", "xml"],
         "rest": [
             {
                 "mode": "server",
                 "documentation": "IHE MHD 4.2.2 Document Responder: Find Document Lists [ITI-66] (SubmissionSets), "
                 "Find Document References [ITI-67] and Retrieve Document [ITI-68]; Document Recipient: "
                 "Provide Document Bundle [ITI-65] as a transaction Bundle POSTed to the base (Binary "
-                "documents; no Folders, no FHIR Document Publish, no replace via PATCH).",
+                "documents; no Folders, no FHIR Document Publish, no replace via PATCH). " + _PAGING,
                 "security": {
                     "cors": False,
                     "description": "Every request needs a Quill integrator API token in the Authorization "
@@ -203,7 +241,9 @@ def capability_statement(base_url: str, *, software_version: str, date: dt.datet
                             codes.MHD_MINIMAL_DOCUMENT_REFERENCE_PROFILE,
                             codes.MHD_COMPREHENSIVE_DOCUMENT_REFERENCE_PROFILE,
                         ],
-                        "interaction": [{"code": "read"}, {"code": "search-type"}],
+                        "interaction": [{"code": "read"}, {"code": "vread"}, {"code": "search-type"}],
+                        **_READS,
+                        "searchInclude": ["DocumentReference:subject", "DocumentReference:author"],
                         "searchParam": [dict(param) for param in DOCUMENT_REFERENCE_SEARCH_PARAMS],
                     },
                     {
@@ -212,8 +252,9 @@ def capability_statement(base_url: str, *, software_version: str, date: dt.datet
                     },
                     {
                         "type": "Patient",
-                        "interaction": [{"code": "read"}, {"code": "search-type"}],
-                        "searchParam": list(PATIENT_SEARCH_PARAMS),
+                        "interaction": [{"code": "read"}, {"code": "vread"}, {"code": "search-type"}],
+                        **_READS,
+                        "searchParam": [dict(param) for param in PATIENT_SEARCH_PARAMS],
                     },
                     {
                         "type": "List",
@@ -242,6 +283,7 @@ def capability_statement(base_url: str, *, software_version: str, date: dt.datet
 def searchset_bundle(
     resources: Iterable[Mapping[str, Any]],
     *,
+    included: Iterable[Mapping[str, Any]] = (),
     total: int,
     self_url: str,
     next_url: str | None = None,
@@ -251,7 +293,8 @@ def searchset_bundle(
 ) -> dict[str, Any]:
     """A searchset Bundle of matches with self/next/previous links, validated.
 
-    ``ignored`` names the parameters the search did not apply (FHIR lenient handling): the
+    ``included`` are resources added by ``_include`` (``search.mode = include``; not counted
+    in ``total``). ``ignored`` names the parameters the search did not apply (FHIR lenient handling): the
     Bundle then carries a warning OperationOutcome (``search.mode = outcome``) naming each,
     so no client mistakes an unfiltered answer for a filtered one.
     """
@@ -262,17 +305,18 @@ def searchset_bundle(
     if previous_url:
         links.append({"relation": "previous", "url": previous_url})
     entries = []
-    for resource in resources:
-        resource_type, resource_id = resource.get("resourceType"), resource.get("id")
-        if not resource_type or not resource_id:
-            raise ValidationFailed("Every resource in a searchset needs a resourceType and an id.")
-        entries.append(
-            {
-                "fullUrl": f"{fhir_base}/{resource_type}/{resource_id}",
-                "resource": dict(resource),
-                "search": {"mode": "match"},
-            }
-        )
+    for mode, group in (("match", resources), ("include", included)):
+        for resource in group:
+            resource_type, resource_id = resource.get("resourceType"), resource.get("id")
+            if not resource_type or not resource_id:
+                raise ValidationFailed("Every resource in a searchset needs a resourceType and an id.")
+            entries.append(
+                {
+                    "fullUrl": f"{fhir_base}/{resource_type}/{resource_id}",
+                    "resource": dict(resource),
+                    "search": {"mode": mode},
+                }
+            )
     bundle: dict[str, Any] = {
         "resourceType": "Bundle",
         "type": "searchset",

@@ -11,18 +11,19 @@ from __future__ import annotations
 import datetime as dt
 import re
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from django.db.models import Prefetch, Q, QuerySet
+from django.core.exceptions import ValidationError
+from django.db.models import Count, Field, Max, Model, Prefetch, Q, QuerySet
 from django.utils import timezone
 
 from apps.accounts.models import User
 from apps.audit.security_log import security_log_cross_organisation
 from apps.documents.models import AVAILABLE_SCAN_STATUSES, Document
 from apps.documents.selectors import document_get_for, documents_visible_to
-from apps.fhir.errors import DocumentGone
+from apps.fhir.errors import DocumentGone, InvalidCursor
 from apps.patients.access import PatientAction
 from apps.patients.models import Patient
 from apps.patients.selectors import patient_get_for, patients_visible_to
@@ -31,8 +32,9 @@ from quill.errors import NotFound
 from . import codes
 from .facts import documents_for_facts
 from .models import CONFIDENTIALITY_SYSTEM, MhdSettings, SubmissionSet, SubmissionSetEntry
+from .paging import Cursor, read_cursor
 from .responder import DateParam, TokenParam
-from .search import SearchRequest, StringParam, as_uuid
+from .search import DOCUMENT_SEARCH, LIST_SEARCH, PATIENT_SEARCH, SearchRequest, SortKey, StringParam, as_uuid
 
 NOTHING = Q(pk__in=[])
 # "No restriction" as a condition that survives OR: NOTHING | Q() is NOTHING in Django (an empty Q
@@ -42,8 +44,50 @@ EVERYTHING = ~Q(pk__in=[])
 
 @dataclass(frozen=True)
 class Page:
+    """One page of a search: ``total`` matches as of the search's snapshot, the rows, and where to go next."""
+
     total: int
     rows: list
+    next: Cursor | None = None
+    previous: Cursor | None = None
+
+
+@dataclass(frozen=True)
+class Ordering:
+    """How a resource's search is sorted: ``_sort`` parameter -> column, the default, and the snapshot column."""
+
+    columns: dict[str, str]
+    default: tuple[SortKey, ...]
+    created_column: str  # when a row came to exist: later pages take only rows created by the snapshot
+
+
+DOCUMENT_ORDERING = Ordering(
+    columns={
+        "date": "uploaded_at",
+        "creation": "document_date",
+        "period": "document_date",
+        "_lastUpdated": "updated_at",
+        "_id": "id",
+    },
+    default=DOCUMENT_SEARCH.default_sort,
+    created_column="uploaded_at",
+)
+PATIENT_ORDERING = Ordering(
+    columns={
+        "family": "family_name",
+        "given": "given_name",
+        "birthdate": "date_of_birth",
+        "_lastUpdated": "updated_at",
+        "_id": "id",
+    },
+    default=PATIENT_SEARCH.default_sort,
+    created_column="created_at",
+)
+LIST_ORDERING = Ordering(
+    columns={"date": "submitted_at", "_lastUpdated": "received_at", "_id": "id"},
+    default=LIST_SEARCH.default_sort,
+    created_column="received_at",
+)
 
 
 # --- Documents -----------------------------------------------------------------------------------
@@ -55,16 +99,14 @@ def fhir_documents_visible_to(user: User) -> QuerySet[Document]:
 
 
 def fhir_document_search(*, user: User, search: SearchRequest) -> Page:
-    """One page of matching documents, newest first, in two queries (count and page)."""
+    """One page of matching documents (newest upload first unless ``_sort`` says otherwise).
+
+    Two queries whatever the page size: the count (with the snapshot) and the page.
+    """
     documents = fhir_documents_visible_to(user)
     for clause in search.clauses:
-        documents = documents.filter(_document_clause(clause.name, clause.values))
-    total = documents.count()
-    rows = []
-    if search.count and search.offset < total:
-        ordered = documents_for_facts(documents).order_by("-uploaded_at", "-pk")
-        rows = list(ordered[search.offset : search.offset + search.count])
-    return Page(total=total, rows=rows)
+        documents = documents.filter(_any_of(_DOCUMENT_CONDITIONS[clause.name], clause.values))
+    return _keyset_page(documents, search=search, ordering=DOCUMENT_ORDERING, user=user, prepare=documents_for_facts)
 
 
 def fhir_document_get(*, user: User, document_id: str, action: str) -> Document:
@@ -84,11 +126,11 @@ def fhir_document_get(*, user: User, document_id: str, action: str) -> Document:
         raise
 
 
-def _document_clause(name: str, values: tuple[Any, ...]) -> Q:
-    """OR of the clause's alternatives."""
+def _any_of(condition_for: Callable[[Any], Q], values: tuple[Any, ...]) -> Q:
+    """OR of a clause's alternatives."""
     condition = NOTHING
     for value in values:
-        condition |= _DOCUMENT_CONDITIONS[name](value)
+        condition |= condition_for(value)
     return condition
 
 
@@ -268,18 +310,11 @@ def fhir_submission_sets_visible_to(user: User) -> QuerySet[SubmissionSet]:
 
 
 def fhir_submission_set_search(*, user: User, search: SearchRequest) -> Page:
+    """One page of matching SubmissionSets (latest received first unless ``_sort`` says otherwise)."""
     submission_sets = fhir_submission_sets_visible_to(user)
     for clause in search.clauses:
-        condition = NOTHING
-        for value in clause.values:
-            condition |= _LIST_CONDITIONS[clause.name](value)
-        submission_sets = submission_sets.filter(condition)
-    total = submission_sets.count()
-    rows = []
-    if search.count and search.offset < total:
-        ordered = submission_sets.order_by("-received_at", "-pk")
-        rows = list(ordered[search.offset : search.offset + search.count])
-    return Page(total=total, rows=rows)
+        submission_sets = submission_sets.filter(_any_of(_LIST_CONDITIONS[clause.name], clause.values))
+    return _keyset_page(submission_sets, search=search, ordering=LIST_ORDERING, user=user, prepare=lambda rows: rows)
 
 
 def fhir_submission_set_get(*, user: User, list_id: str) -> SubmissionSet:
@@ -336,6 +371,7 @@ _LIST_CONDITIONS: dict[str, Callable[[Any], Q]] = {
     "status": _list_by_status,
     "identifier": _list_by_identifier,
     "date": lambda param: date_condition("submitted_at", param),
+    "_lastUpdated": lambda param: date_condition("received_at", param),
 }
 
 
@@ -348,18 +384,16 @@ def fhir_patient_get(*, user: User, patient_id: str) -> Patient:
 
 
 def fhir_patient_search(*, user: User, search: SearchRequest) -> Page:
+    """One page of matching patients (by family then given name unless ``_sort`` says otherwise)."""
     patients = patients_visible_to(user)
     for clause in search.clauses:
-        condition = NOTHING
-        for value in clause.values:
-            condition |= _PATIENT_CONDITIONS[clause.name](value)
-        patients = patients.filter(condition)
-    total = patients.count()
-    rows = []
-    if search.count and search.offset < total:
-        ordered = patients.order_by("family_name", "given_name", "pk")
-        rows = list(ordered[search.offset : search.offset + search.count])
-    return Page(total=total, rows=rows)
+        patients = patients.filter(_any_of(_PATIENT_CONDITIONS[clause.name], clause.values))
+    return _keyset_page(patients, search=search, ordering=PATIENT_ORDERING, user=user, prepare=lambda rows: rows)
+
+
+def fhir_patients_for_include(*, user: User, patient_ids: Iterable[uuid.UUID]) -> list[Patient]:
+    """The patients a page's ``_include=DocumentReference:subject`` adds: one query, visibility rules applied."""
+    return list(patients_visible_to(user).filter(pk__in=set(patient_ids)).order_by("pk"))
 
 
 def _string_condition(field: str, param: StringParam) -> Q:
@@ -416,4 +450,110 @@ _PATIENT_CONDITIONS: dict[str, Callable[[Any], Q]] = {
     "name": _by_name,
     "birthdate": lambda param: day_condition("date_of_birth", param),
     "gender": _by_gender,
+    "_lastUpdated": lambda param: date_condition("updated_at", param),
 }
+
+
+# --- Keyset paging -------------------------------------------------------------------------------
+
+
+def _keyset_page(
+    queryset: QuerySet,
+    *,
+    search: SearchRequest,
+    ordering: Ordering,
+    user: User,
+    prepare: Callable[[QuerySet], QuerySet],
+) -> Page:
+    """A page of ``queryset`` in the search's order, after (or before) the cursor's position.
+
+    The order always ends with the primary key, so every row has exactly one position and
+    paging never repeats or skips a row whatever ``_sort`` says. The first page records the
+    snapshot (now, or the newest matching row if a clock ran ahead); later pages count and
+    show only rows that existed by then.
+    """
+    columns = _order_columns(search, ordering)
+    cursor = None
+    if search.cursor:
+        cursor = read_cursor(
+            search.cursor,
+            resource_type=search.resource_type,
+            organisation_id=user.organisation_id,
+            criteria=search.criteria(),
+        )
+    if cursor is not None:
+        snapshot = cursor.snapshot
+        queryset = queryset.filter(**{f"{ordering.created_column}__lte": snapshot})
+        total = queryset.count()
+    else:
+        counted = queryset.aggregate(total=Count("pk"), newest=Max(ordering.created_column))
+        total, snapshot = counted["total"], max(filter(None, (timezone.now(), counted["newest"])))
+    if search.only_total:
+        return Page(total=total, rows=[])
+    backwards = cursor is not None and cursor.backwards
+    walk = [(column, descending != backwards) for column, descending in columns]
+    if cursor is not None:
+        queryset = queryset.filter(_after(queryset.model, walk, cursor.key))
+    order_by = [f"-{column}" if descending else column for column, descending in walk]
+    rows = list(prepare(queryset.order_by(*order_by))[: search.count + 1])
+    more, rows = len(rows) > search.count, rows[: search.count]
+    if backwards:
+        rows.reverse()
+    if not rows:
+        return Page(total=total, rows=[])
+
+    def at(row: Any, *, back: bool = False) -> Cursor:
+        return Cursor(snapshot=snapshot, key=_key_of(row, columns), backwards=back)
+
+    if backwards:
+        return Page(total=total, rows=rows, next=at(rows[-1]), previous=at(rows[0], back=True) if more else None)
+    return Page(
+        total=total,
+        rows=rows,
+        next=at(rows[-1]) if more else None,
+        previous=at(rows[0], back=True) if cursor is not None else None,
+    )
+
+
+def _order_columns(search: SearchRequest, ordering: Ordering) -> list[tuple[str, bool]]:
+    """(column, descending) for each sort key, ending with the primary key as the tie-break."""
+    columns: list[tuple[str, bool]] = []
+    for key in search.sort or ordering.default:
+        column = ordering.columns[key.name]
+        if column not in {existing for existing, _ in columns}:
+            columns.append((column, key.descending))
+    if "id" not in {column for column, _ in columns}:
+        columns.append(("id", columns[0][1]))
+    return columns
+
+
+def _key_of(row: Any, columns: list[tuple[str, bool]]) -> tuple[str, ...]:
+    values = []
+    for column, _ in columns:
+        value = getattr(row, column)
+        values.append(value.isoformat() if isinstance(value, dt.date) else str(value))
+    return tuple(values)
+
+
+def _after(model: type[Model], walk: list[tuple[str, bool]], key: tuple[str, ...]) -> Q:
+    """Rows strictly after ``key`` in the order ``walk``: (a > x) or (a = x and b > y) or …"""
+    if len(key) != len(walk):
+        raise InvalidCursor()
+    try:
+        values = [_column(model, column).to_python(raw) for (column, _), raw in zip(walk, key, strict=True)]
+    except ValidationError:
+        raise InvalidCursor() from None
+    condition = NOTHING
+    equal = Q()
+    for (column, descending), value in zip(walk, values, strict=True):
+        condition |= equal & Q(**{f"{column}__{'lt' if descending else 'gt'}": value})
+        equal &= Q(**{column: value})
+    first_column, first_descending = walk[0]
+    # Redundant with the OR above, but lets the database range-scan an index on the first column.
+    return Q(**{f"{first_column}__{'lte' if first_descending else 'gte'}": values[0]}) & condition
+
+
+def _column(model: type[Model], name: str) -> Field:
+    column = model._meta.get_field(name)
+    assert isinstance(column, Field)  # the sort columns are plain columns, never relations
+    return column

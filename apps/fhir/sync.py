@@ -25,6 +25,7 @@ from django.utils import timezone
 
 from apps.documents.models import AVAILABLE_SCAN_STATUSES, Document, SyncState
 from apps.fhir.errors import (
+    FhirConfigurationError,
     FhirDeleteRefused,
     FhirRejectedError,
     FhirResourceGone,
@@ -91,7 +92,7 @@ def deliver_document_reference(message: OutboxMessage) -> dict[str, Any]:
                 patient_result = _push_patient(client, document.patient)
             resource = document_reference(
                 document_facts(document),
-                base_url=settings.QUILL_PUBLIC_BASE_URL,
+                base_url=_public_base_url(),
                 subject_mode=cast(SubjectMode, subject_mode),  # settings.py accepts only these two
             )
             result = _write_document(client, document, resource)
@@ -152,7 +153,7 @@ def _mark_remote_entered_in_error(client: FhirClient, document: Document) -> Fhi
     subject_mode = cast(SubjectMode, settings.QUILL_FHIR_SUBJECT_MODE)
     if subject_mode == "reference" and not document.patient.fhir_id:
         subject_mode = "identifier"  # never create a Patient only to withdraw a document
-    resource = document_reference(facts, base_url=settings.QUILL_PUBLIC_BASE_URL, subject_mode=subject_mode)
+    resource = document_reference(facts, base_url=_public_base_url(), subject_mode=subject_mode)
     return _update_if_match(client, "DocumentReference", document.fhir_id, resource, document.fhir_version_id)
 
 
@@ -163,6 +164,15 @@ def _mark_document_synced(document: Document, result: FhirWriteResult) -> None:
         fhir_sync_state=SyncState.SYNCED,
         fhir_synced_at=timezone.now(),
     )
+
+
+def _public_base_url() -> str:
+    """Where the synced attachment URLs point: there is no request to take it from, so it must be set."""
+    if not settings.QUILL_PUBLIC_BASE_URL:
+        raise FhirConfigurationError(
+            "Set QUILL_PUBLIC_BASE_URL: the DocumentReferences sent to the FHIR server link to Quill by it."
+        )
+    return settings.QUILL_PUBLIC_BASE_URL
 
 
 def deliver_patient(message: OutboxMessage) -> dict[str, Any]:

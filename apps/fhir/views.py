@@ -1,38 +1,60 @@
-"""Quill's FHIR R4 endpoint ``/fhir/r4/``: an IHE MHD Document Responder (ITI-67, ITI-68).
+"""Quill's FHIR R4 endpoint ``/fhir/r4/``: an IHE MHD Document Responder (ITI-66, ITI-67, ITI-68)
+and Document Recipient (ITI-65).
 
 Thin DRF views: the same authentication as the REST API (API tokens as ``Token`` or
 ``Bearer``, or a verified portal session), isolation and role rules in the selectors,
-every read audited in ``apps.fhir.reads``. Errors are OperationOutcomes;
-bodies are ``application/fhir+json``.
+every read audited in ``apps.fhir.reads``. Errors are OperationOutcomes; bodies are
+``application/fhir+json`` or ``application/fhir+xml`` as the client asks (``formats.py``).
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import json
-from typing import Any
+from collections.abc import Callable
+from typing import Any, cast
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
-from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseNotModified, QueryDict, StreamingHttpResponse
+from django.utils.cache import patch_vary_headers
+from django.utils.http import http_date, parse_http_date_safe
 from fhir.resources.R4B.operationoutcome import OperationOutcome
 from rest_framework import exceptions
-from rest_framework.negotiation import BaseContentNegotiation
+from rest_framework.parsers import FormParser
 from rest_framework.permissions import AllowAny
-from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apps.documents.errors import RangeNotSatisfiable
+from apps.documents.models import Document
 from apps.documents.permissions import ensure_document_role
-from apps.documents.services.delivery import document_content_response, range_not_satisfiable_response
+from apps.documents.services.delivery import document_content_response
 from apps.fhir import codes, reads
 from apps.fhir.bundle_stream import body_chunks, read_bundle
 from apps.fhir.errors import ProvideBundleInvalid
+from apps.fhir.formats import (
+    BinaryContentNegotiation,
+    FhirContentNegotiation,
+    FhirJsonRenderer,
+    FhirXmlRenderer,
+    binary_format,
+    not_acceptable,
+)
 from apps.fhir.mapping import validate_resource
 from apps.fhir.recipient import document_bundle_provide
 from apps.fhir.responder import capability_statement
-from apps.fhir.search import parse_document_search, parse_list_search, parse_patient_search, wants_fhir_json
+from apps.fhir.search import (
+    SEARCHES,
+    SearchRequest,
+    parse_document_search,
+    parse_elements,
+    parse_list_search,
+    parse_patient_search,
+    parse_summary,
+)
+from apps.fhir.subsetting import subset
 from apps.files.upload_handler import configured_max_upload_bytes
 from quill import request_context
 from quill.errors import InvalidCharacters, QuillError
@@ -54,21 +76,6 @@ _ISSUE_TYPES = {
     429: "throttled",
     503: "transient",
 }
-
-
-class FhirJsonRenderer(JSONRenderer):
-    media_type = codes.FHIR_JSON_MIME_TYPE
-    format = "fhir+json"
-
-
-class FhirContentNegotiation(BaseContentNegotiation):
-    """FHIR JSON whatever the Accept header says (a Binary read may ask for a PDF; it is answered raw)."""
-
-    def select_parser(self, request, parsers):
-        return parsers[0] if parsers else None
-
-    def select_renderer(self, request, renderers, format_suffix=None):
-        return renderers[0], renderers[0].media_type
 
 
 def outcome_response(
@@ -139,14 +146,20 @@ def fhir_exception_handler(exc: Exception, context: dict[str, Any]) -> Response 
 
 
 def _pairs(request: AuthenticatedRequest) -> list[tuple[str, str]]:
-    return [(name, value) for name, values in request.query_params.lists() for value in values]
+    """The search's (name, value) pairs: the query string, then a POSTed form body (``_search``)."""
+    pairs = [(name, value) for name, values in request.query_params.lists() for value in values]
+    if request.method == "POST":
+        form = cast(QueryDict, request.data)  # FormParser is the only parser of the search views
+        pairs += [(name, value) for name, values in form.lists() for value in values]
+    return pairs
 
 
 class FhirView(APIView):
     # FHIR describes itself (GET /fhir/r4/metadata); it is not part of the REST API's OpenAPI schema.
     schema = None
-    renderer_classes = [FhirJsonRenderer]
+    renderer_classes = [FhirJsonRenderer, FhirXmlRenderer]
     content_negotiation_class = FhirContentNegotiation
+    parser_classes: list = []
 
     def get_exception_handler(self):
         return fhir_exception_handler
@@ -154,8 +167,22 @@ class FhirView(APIView):
     def get_authenticate_header(self, request: Request) -> str:
         return 'Bearer realm="Quill FHIR"'
 
+    def get_renderer_context(self):
+        context = super().get_renderer_context()
+        if self.request.query_params.get("_pretty") == "true":
+            context["indent"] = 2
+        return context
+
+    def finalize_response(self, request, response, *args, **kwargs):
+        response = super().finalize_response(request, response, *args, **kwargs)
+        patch_vary_headers(response, ["Accept"])
+        return response
+
     def strict(self, request: AuthenticatedRequest) -> bool:
         return "handling=strict" in request.headers.get("Prefer", "").replace(" ", "")
+
+    def base_url(self, request: AuthenticatedRequest) -> str:
+        return reads.public_base_url(request)
 
 
 class MetadataView(FhirView):
@@ -166,45 +193,135 @@ class MetadataView(FhirView):
 
     def get(self, request: AuthenticatedRequest) -> Response:
         return Response(
-            capability_statement(
-                reads.public_base_url(), software_version=str(settings.SPECTACULAR_SETTINGS["VERSION"])
-            )
+            capability_statement(self.base_url(request), software_version=str(settings.SPECTACULAR_SETTINGS["VERSION"]))
         )
 
 
-class DocumentReferenceSearchView(FhirView):
+class SearchView(FhirView):
+    """``GET [type]?…`` and ``POST [type]/_search`` (form-encoded body), which MHD requires of a Responder."""
+
+    parser_classes = [FormParser]
+    parse: Callable[..., SearchRequest]
+    answer: Callable[..., dict]
+
     def get(self, request: AuthenticatedRequest) -> Response:
-        search = parse_document_search(_pairs(request), strict=self.strict(request))
-        return Response(reads.document_search_bundle(user=request.user, search=search))
+        search = type(self).parse(_pairs(request), strict=self.strict(request))
+        return Response(type(self).answer(user=request.user, search=search, base_url=self.base_url(request)))
+
+    def post(self, request: AuthenticatedRequest) -> Response:
+        return self.get(request)
 
 
-class DocumentReferenceReadView(FhirView):
-    def get(self, request: AuthenticatedRequest, resource_id: str) -> Response:
-        return Response(reads.document_reference_read(user=request.user, document_id=resource_id))
+class DocumentReferenceSearchView(SearchView):
+    parse = staticmethod(parse_document_search)
+    answer = staticmethod(reads.document_search_bundle)
+
+
+class PatientSearchView(SearchView):
+    parse = staticmethod(parse_patient_search)
+    answer = staticmethod(reads.patient_search_bundle)
+
+
+class ListSearchView(SearchView):
+    """ITI-66 Find Document Lists: the SubmissionSets Quill received."""
+
+    parse = staticmethod(parse_list_search)
+    answer = staticmethod(reads.list_search_bundle)
+
+
+class ReadView(FhirView):
+    """A versioned read: ``ETag: W/"<versionId>"``, ``Last-Modified``, and 304 for a matching conditional read."""
+
+    def answer(self, request: AuthenticatedRequest, resource: dict) -> HttpResponse:
+        meta = resource.get("meta") or {}
+        etag = f'W/"{meta["versionId"]}"'
+        last_modified = dt.datetime.fromisoformat(meta["lastUpdated"])
+        headers = {"ETag": etag, "Last-Modified": http_date(last_modified.timestamp())}
+        if _not_modified(request, etag, last_modified):
+            response = HttpResponseNotModified()
+            for name, value in headers.items():
+                response[name] = value
+            return response
+        summary = request.query_params.get("_summary")
+        elements = request.query_params.get("_elements")
+        if summary or elements:
+            resource_type = resource["resourceType"]
+            resource = subset(
+                resource,
+                summary=parse_summary(summary) if summary else None,
+                elements=parse_elements(SEARCHES[resource_type].model, elements) if elements else (),
+            )
+        return Response(resource, headers=headers)
+
+
+def _not_modified(request: AuthenticatedRequest, etag: str, last_modified: dt.datetime) -> bool:
+    """RFC 9110: If-None-Match decides when present (weak comparison); else If-Modified-Since."""
+    if_none_match = request.headers.get("If-None-Match")
+    if if_none_match is not None:
+        tags = {tag.strip().removeprefix("W/") for tag in if_none_match.split(",")}
+        return "*" in tags or etag.removeprefix("W/") in tags
+    since = parse_http_date_safe(request.headers.get("If-Modified-Since", ""))
+    return since is not None and int(last_modified.timestamp()) <= since
+
+
+class DocumentReferenceReadView(ReadView):
+    def get(self, request: AuthenticatedRequest, resource_id: str, version_id: str | None = None) -> HttpResponse:
+        resource = reads.document_reference_read(
+            user=request.user, document_id=resource_id, base_url=self.base_url(request), version_id=version_id
+        )
+        return self.answer(request, resource)
+
+
+class PatientReadView(ReadView):
+    def get(self, request: AuthenticatedRequest, resource_id: str, version_id: str | None = None) -> HttpResponse:
+        return self.answer(
+            request, reads.patient_read(user=request.user, patient_id=resource_id, version_id=version_id)
+        )
 
 
 class BinaryReadView(FhirView):
-    """ITI-68: the raw bytes with their own content type, or a ``Binary`` resource when FHIR JSON is asked for."""
+    """ITI-68: the raw bytes with their own content type, or a ``Binary`` resource when FHIR JSON or XML is asked for.
+
+    An ``Accept`` that admits neither the document's own type nor a FHIR format is 406.
+    """
+
+    content_negotiation_class = BinaryContentNegotiation
 
     def get(self, request: AuthenticatedRequest, resource_id: str) -> HttpResponse | StreamingHttpResponse:
         document = reads.binary_document(user=request.user, document_id=resource_id)
-        if wants_fhir_json(request.headers.get("Accept", ""), request.query_params.get("_format")):
-            return Response(reads.binary_resource_read(user=request.user, document=document))
+        representation = binary_format(
+            request.headers.get("Accept", ""), request.query_params.get("_format"), document.content_type
+        )
+        if representation is None:
+            raise not_acceptable(
+                f"This document is {document.content_type}; ask for that (or */*), "
+                "or for a FHIR Binary as application/fhir+json or application/fhir+xml."
+            )
+        if representation != "raw":
+            request.accepted_renderer = FhirXmlRenderer() if representation == "xml" else FhirJsonRenderer()
+            request.accepted_media_type = request.accepted_renderer.media_type
+            return Response(
+                reads.binary_resource_read(user=request.user, document=document, representation=representation)
+            )
         try:
             return document_content_response(request=request, actor=request.user, document=document)
         except RangeNotSatisfiable:
-            return range_not_satisfiable_response(document)
+            return _range_not_satisfiable(document)
 
 
-class PatientSearchView(FhirView):
-    def get(self, request: AuthenticatedRequest) -> Response:
-        search = parse_patient_search(_pairs(request), strict=self.strict(request))
-        return Response(reads.patient_search_bundle(user=request.user, search=search))
+def _range_not_satisfiable(document: Document) -> Response:
+    """416 with the size in ``Content-Range`` and an OperationOutcome saying what went wrong."""
+    return outcome_response(
+        416,
+        f"The requested range is outside this document of {document.size} bytes.",
+        error_code=RangeNotSatisfiable.error_code,
+        headers={"Content-Range": f"bytes */{document.size}"},
+    )
 
 
-class PatientReadView(FhirView):
+class ListReadView(FhirView):
     def get(self, request: AuthenticatedRequest, resource_id: str) -> Response:
-        return Response(reads.patient_read(user=request.user, patient_id=resource_id))
+        return Response(reads.list_read(user=request.user, list_id=resource_id))
 
 
 class TransactionView(FhirView):
@@ -228,17 +345,6 @@ class TransactionView(FhirView):
         )
         result = document_bundle_provide(actor=request.user, bundle=bundle, max_documents=settings.QUILL_MAX_BULK_FILES)
         return Response(result.response, status=200)
-
-
-class ListSearchView(FhirView):
-    def get(self, request: AuthenticatedRequest) -> Response:
-        search = parse_list_search(_pairs(request), strict=self.strict(request))
-        return Response(reads.list_search_bundle(user=request.user, search=search))
-
-
-class ListReadView(FhirView):
-    def get(self, request: AuthenticatedRequest, resource_id: str) -> Response:
-        return Response(reads.list_read(user=request.user, list_id=resource_id))
 
 
 class UnsupportedView(FhirView):

@@ -131,10 +131,13 @@ def _value(route: Route, parameter: str, objects: dict[str, str]) -> str:
         parameter = FHIR_RESOURCES[route.name.split(":")[-1].split("-")[0]]
     if parameter in objects:
         return objects[parameter]
-    assert parameter in {"page", "size", "path"}, f"the walk has no object for {parameter!r} in {route.name}"
+    assert parameter in {"page", "size", "path", "version_id"}, (
+        f"the walk has no object for {parameter!r} in {route.name}"
+    )
     if parameter == "size":  # a size the route knows, so the refusal is about the object
         return "standard" if route.name == "documents:page_image_sized" else "photo"
-    return {"page": "1", "path": "x"}[parameter]
+    # A vread is refused for its resource before the version is looked at.
+    return {"page": "1", "path": "x", "version_id": "1"}[parameter]
 
 
 def _path(route: Route, objects: dict[str, str]) -> str:

@@ -10,6 +10,7 @@ a scan matters; nothing is mocked.
 from __future__ import annotations
 
 import os
+from urllib.parse import urlencode
 
 import pytest
 from fhir.resources.R4B.bundle import Bundle
@@ -461,3 +462,41 @@ def test_iti66_shows_another_organisation_nothing(api, registered, other_clinici
 
 def test_iti66_refuses_an_unknown_status(api):
     _refused(api.get(f"{FHIR}/List?status=draft"), 400, "invalid_search_parameter", None)
+
+
+def test_iti66_pages_with_cursors_latest_received_first_and_a_new_submission_does_not_shift_the_walk(api, registered):
+    # given three received SubmissionSets
+    sent = [
+        _post(api, provide_bundle([Doc(samples.pdf(n + 1))], subject=nhs_subject(registered.nhs_number))).json()
+        for n in range(3)
+    ]
+    ids = [answer["entry"][0]["response"]["location"].removeprefix("List/") for answer in sent]
+
+    # when a consumer pages two at a time and a fourth arrives between the pages
+    first = _lists(api, patient=str(registered.pk), _count="2")
+    _post(api, provide_bundle([Doc(samples.pdf(9))], subject=nhs_subject(registered.nhs_number)))
+    (next_url,) = [link["url"] for link in first["link"] if link["relation"] == "next"]
+    second = api.get(next_url.removeprefix(PUBLIC_BASE))
+
+    # then the walk is the three, latest received first, with no repeat and the same total
+    assert second.status_code == 200, second.content
+    walked = [entry["resource"]["id"] for page in (first, second.json()) for entry in page["entry"]]
+    assert walked == ids[::-1]
+    assert first["total"] == second.json()["total"] == 3
+    assert "_offset" not in next_url and "_cursor=" in next_url
+
+
+def test_iti66_takes_post_search_and_sorts_by_the_submission_date(api, registered):
+    for n in range(2):
+        _post(api, provide_bundle([Doc(samples.pdf(n + 1))], subject=nhs_subject(registered.nhs_number)))
+
+    response = api.post(
+        f"{FHIR}/List/_search",
+        urlencode({"patient": str(registered.pk), "_sort": "date"}),
+        content_type="application/x-www-form-urlencoded",
+    )
+
+    assert response.status_code == 200, response.content
+    dates = [entry["resource"]["date"] for entry in response.json()["entry"]]
+    assert len(dates) == 2 and dates == sorted(dates)
+    _refused(api.get(f"{FHIR}/List?_sort=title"), 400, "invalid_search_parameter", None)

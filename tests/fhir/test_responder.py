@@ -25,7 +25,15 @@ from apps.fhir.responder import (
     parse_token_param,
     searchset_bundle,
 )
-from apps.fhir.search import DOCUMENT_PARAMS, LIST_PARAMS, PATIENT_PARAMS
+from apps.fhir.search import _RESULT_PARAMS, DOCUMENT_SEARCH, LIST_SEARCH, PATIENT_SEARCH, SEARCHES
+from apps.fhir.selectors import (
+    _DOCUMENT_CONDITIONS,
+    _LIST_CONDITIONS,
+    _PATIENT_CONDITIONS,
+    DOCUMENT_ORDERING,
+    LIST_ORDERING,
+    PATIENT_ORDERING,
+)
 from tests.fhir.fhir_server import FhirTestServer
 from tests.fhir.test_mapping import BASE_URL, make_document
 
@@ -49,7 +57,7 @@ def test_capability_statement_is_a_valid_r4_mhd_document_responder() -> None:
     ]
     assert statement["software"] == {"name": "Quill", "version": "1.2.3"}
     assert statement["implementation"]["url"] == f"{BASE_URL}/fhir/r4"
-    assert "application/fhir+json" in statement["format"]
+    assert {"application/fhir+json", "application/fhir+xml"} <= set(statement["format"])
     (rest,) = statement["rest"]
     assert rest["mode"] == "server"
     assert "token" in rest["security"]["description"]
@@ -62,18 +70,41 @@ def test_capability_statement_declares_the_supported_interactions_and_search_par
     assert statement["date"] == "2024-01-01T00:00:00Z"
     assert set(resources) == {"DocumentReference", "Binary", "Patient", "List"}
     assert [i["code"] for i in statement["rest"][0]["interaction"]] == ["transaction"]
-    assert [i["code"] for i in resources["DocumentReference"]["interaction"]] == ["read", "search-type"]
+    assert [i["code"] for i in resources["DocumentReference"]["interaction"]] == ["read", "vread", "search-type"]
     assert [i["code"] for i in resources["List"]["interaction"]] == ["read", "search-type"]
     assert [i["code"] for i in resources["Binary"]["interaction"]] == ["read"]
-    assert [i["code"] for i in resources["Patient"]["interaction"]] == ["read", "search-type"]
+    assert [i["code"] for i in resources["Patient"]["interaction"]] == ["read", "vread", "search-type"]
+    for read in (resources["DocumentReference"], resources["Patient"]):
+        assert (read["versioning"], read["readHistory"], read["conditionalRead"]) == (
+            "versioned",
+            False,
+            "full-support",
+        )
+    assert set(resources["DocumentReference"]["searchInclude"]) == set(DOCUMENT_SEARCH.includes)
+    assert "searchInclude" not in resources["Patient"]
     # What is declared is exactly what the parser applies (anything else is flagged or refused).
-    assert {p["name"] for p in resources["DocumentReference"]["searchParam"]} == DOCUMENT_PARAMS | {"_count"}
-    assert {p["name"] for p in resources["Patient"]["searchParam"]} == PATIENT_PARAMS | {"_count"}
-    assert {p["name"] for p in resources["List"]["searchParam"]} == LIST_PARAMS | {"_count"}
+    result_params = set(_RESULT_PARAMS) - {"_include", "_cursor"}
+    assert {p["name"] for p in resources["DocumentReference"]["searchParam"]} == set(DOCUMENT_SEARCH.params) | (
+        result_params
+    )
+    assert {p["name"] for p in resources["Patient"]["searchParam"]} == set(PATIENT_SEARCH.params) | result_params
+    assert {p["name"] for p in resources["List"]["searchParam"]} == set(LIST_SEARCH.params) | result_params
     mhd_iti67 = {"author.given", "author.family", "event", "facility", "setting", "security-label", "format", "related"}
-    assert mhd_iti67 <= DOCUMENT_PARAMS
-    assert {"creation", "period", "date", "patient.identifier"} <= DOCUMENT_PARAMS
-    assert {"family", "given", "name", "birthdate", "gender", "identifier"} <= PATIENT_PARAMS
+    assert mhd_iti67 <= set(DOCUMENT_SEARCH.params)
+    assert {"creation", "period", "date", "patient.identifier"} <= set(DOCUMENT_SEARCH.params)
+    assert {"family", "given", "name", "birthdate", "gender", "identifier"} <= set(PATIENT_SEARCH.params)
+    assert {"patient", "patient.identifier", "code", "status", "identifier", "date"} <= set(LIST_SEARCH.params)
+
+
+def test_every_search_parameter_has_a_condition_and_every_sort_key_a_column() -> None:
+    # given the parser's tables, when the selectors apply them, then nothing is parsed that cannot be applied
+    assert set(_DOCUMENT_CONDITIONS) == set(DOCUMENT_SEARCH.params)
+    assert set(_PATIENT_CONDITIONS) == set(PATIENT_SEARCH.params)
+    assert set(_LIST_CONDITIONS) == set(LIST_SEARCH.params)
+    assert set(DOCUMENT_ORDERING.columns) == DOCUMENT_SEARCH.sorts
+    assert set(PATIENT_ORDERING.columns) == PATIENT_SEARCH.sorts
+    assert set(LIST_ORDERING.columns) == LIST_SEARCH.sorts
+    assert set(SEARCHES) == {"DocumentReference", "Patient", "List"}
 
 
 # --- searchset Bundle ------------------------------------------------------------------------------
