@@ -382,3 +382,15 @@ def test_the_activity_table_is_paged(filesystem_storage, clinician, organisation
 
     assert "Page 1 of 2" in first and 'href="?activity=2#history"' in first
     assert "Page 2 of 2" in second and "Uploaded" in second.split('id="history-heading"')[1]
+
+
+def test_the_document_page_shortens_each_sha256_and_keeps_the_whole_value_one_click_away(
+    filesystem_storage, clinician, patient
+):
+    document = stored_document(user=clinician, patient=patient, data=samples.pdf(1))
+
+    html = factories.signed_in_client(clinician).get(reverse("documents:detail", args=[document.pk])).content.decode()
+
+    assert f'<code class="hash">{document.sha256[:12]}…</code>' in html
+    assert f'<code class="hash">{document.sha256}</code>' in html  # inside the <details>, for reading and selecting
+    assert f'data-copy="{document.sha256}"' in html
