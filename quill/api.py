@@ -8,8 +8,10 @@ from __future__ import annotations
 from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
-from django.http import Http404
-from rest_framework import exceptions, pagination
+from django.core.validators import RegexValidator
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.views import defaults
+from rest_framework import exceptions, pagination, serializers
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
@@ -28,6 +30,11 @@ _CODES: dict[type, tuple[str, str]] = {
 }
 
 
+def flatten_errors(errors: Any) -> str:
+    """DRF's nested field errors as one sentence for people."""
+    return _flatten(errors)
+
+
 def _flatten(errors: Any) -> str:
     if isinstance(errors, dict):
         parts = []
@@ -42,6 +49,13 @@ def _flatten(errors: Any) -> str:
 
 def error_response(error_code: str, message: str, http_status: int, **extra: Any) -> Response:
     return Response({"detail": {"message": message, "error_code": error_code, **extra}}, status=http_status)
+
+
+def page_not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    """handler404: a URL that matches nothing under /api/ answers the API's 404, not an HTML page."""
+    if request.path.startswith("/api/"):
+        return JsonResponse({"detail": {"message": "Not found.", "error_code": "not_found"}}, status=404)
+    return defaults.page_not_found(request, exception)
 
 
 def exception_handler(exc: Exception, context: dict) -> Response | None:
@@ -85,5 +99,51 @@ def _first_code(exc: exceptions.ValidationError) -> str:
 
 
 class Pagination(pagination.PageNumberPagination):
+    """`?page=` and `?page_size=` (1 to 200); a value that is not one of those is refused, not ignored."""
+
     page_size_query_param = "page_size"
     max_page_size = 200
+
+    def get_page_size(self, request: Any) -> int | None:
+        _positive_integer(request, self.page_query_param, maximum=None)
+        size = _positive_integer(request, self.page_size_query_param, maximum=self.max_page_size)
+        return size or self.page_size
+
+
+def _positive_integer(request: Any, name: str, *, maximum: int | None) -> int | None:
+    raw = request.query_params.get(name)
+    if raw is None:
+        return None
+    value = int(raw) if raw.isascii() and raw.isdigit() else 0
+    if value < 1 or (maximum is not None and value > maximum):
+        limit = f" from 1 to {maximum}" if maximum else " from 1"
+        raise exceptions.ValidationError({name: [f"Give a whole number{limit}."]})
+    return value
+
+
+class StrictSerializer(serializers.Serializer):
+    """A request body whose unknown keys are refused (400 `invalid` naming them), not ignored.
+
+    The schema says so with `additionalProperties: false` (quill.openapi)."""
+
+    def to_internal_value(self, data: Any) -> Any:
+        if isinstance(data, dict):
+            unknown = sorted(set(data) - set(self.fields))
+            if unknown:
+                raise serializers.ValidationError({key: ["This field is not accepted here."] for key in unknown})
+        return super().to_internal_value(data)
+
+
+# At least five characters once leading and trailing spaces are left out (the services' rule).
+REASON_PATTERN = r"^\s*\S[\s\S]{3,}\S\s*$"
+
+
+def reason_field(*, max_length: int = 2000, help_text: str = "") -> serializers.CharField:
+    """Why something is done, recorded in the audit trail: five characters at least, not counting spaces."""
+    return serializers.CharField(
+        min_length=5,
+        max_length=max_length,
+        trim_whitespace=False,
+        validators=[RegexValidator(REASON_PATTERN, "Say why, in a few words (five characters at least).")],
+        help_text=help_text,
+    )

@@ -65,6 +65,7 @@ INSTALLED_APPS = [
     "axes",
     "rest_framework",
     "drf_spectacular",
+    "drf_spectacular_sidecar",  # Swagger UI's files, served from STATIC_URL (no CDN)
     "apps.accounts",
     "apps.audit",
     "apps.patients",
@@ -311,6 +312,14 @@ SPECTACULAR_SETTINGS = {
     # Schema warnings are documentation quality, not deployment safety: keep them out of
     # `check --deploy` (run `manage.py spectacular --validate` to see them).
     "ENABLE_DJANGO_DEPLOY_CHECK": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    # Enums are named after their field (CategoryEnum, SexEnum, ...); the shared refusals
+    # (authentication, throttling) are added to every operation after the views' own.
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "apps.accounts.openapi.add_shared_refusals",
+    ],
 }
 
 # --- Integrations ----------------------------------------------------------------------------------

@@ -14,21 +14,39 @@ from apps.audit.serializers import AuditEventSerializer
 from apps.audit.services import audit_denied, audit_record
 from quill.api import Pagination
 from quill.errors import PermissionDenied
+from quill.openapi import PAGE_PARAMETERS, paginated, refusals
 from quill.types import AuthenticatedRequest
 
 FILTERS = ("patient_id", "actor", "action", "date_from", "date_to")
+_EMPTY = " An empty value is ignored (the same as leaving the parameter out)."
 
 
 class AuditEventList(APIView):
     @extend_schema(
         parameters=[
-            OpenApiParameter("patient_id", str, description="A patient's id"),
-            OpenApiParameter("actor", str, description="A user id or email address"),
-            OpenApiParameter("action", str, description="Exact action, or a prefix ending in '.' or '*'"),
-            OpenApiParameter("date_from", str, description="ISO date or date-time (inclusive)"),
-            OpenApiParameter("date_to", str, description="ISO date (whole day) or date-time (inclusive)"),
+            OpenApiParameter(
+                "patient_id", {"type": "string", "format": "uuid"}, description="A patient's id." + _EMPTY
+            ),
+            OpenApiParameter("actor", str, description="A user id or email address." + _EMPTY),
+            OpenApiParameter("action", str, description="Exact action, or a prefix ending in '.' or '*'." + _EMPTY),
+            OpenApiParameter(
+                "date_from",
+                {"type": "string", "format": "date"},
+                description="ISO date (or date-time), inclusive." + _EMPTY,
+            ),
+            OpenApiParameter(
+                "date_to",
+                {"type": "string", "format": "date"},
+                description="ISO date (the whole day; or a date-time), inclusive." + _EMPTY,
+            ),
+            *PAGE_PARAMETERS,
         ],
-        responses=AuditEventSerializer(many=True),
+        operation_id="audit_list",
+        responses={
+            200: paginated(AuditEventSerializer),
+            **refusals(PermissionDenied, ("invalid", 400), ("not_found", 404)),
+        },
+        description="The organisation's audit trail, newest first (administrators and owners).",
     )
     def get(self, request: AuthenticatedRequest) -> Response:
         if not request.user.is_manager:

@@ -95,6 +95,11 @@ def audit_filters_parse(
     )
 
 
+def _is_user_id(text: str) -> bool:
+    """Digits (ASCII, within a database integer) are a user id; anything else an email address."""
+    return text.isascii() and text.isdigit() and len(text) <= 18
+
+
 def audit_event_search(*, user: Any, filters: AuditFilters) -> QuerySet[AuditEvent]:
     """The user's organisation's events matching `filters`, newest first.
 
@@ -106,7 +111,7 @@ def audit_event_search(*, user: Any, filters: AuditFilters) -> QuerySet[AuditEve
         events = events.filter(patient_id=filters.patient_id)
     if filters.actor:
         events = events.filter(
-            Q(actor_id=int(filters.actor)) if filters.actor.isdigit() else Q(actor_username__iexact=filters.actor)
+            Q(actor_id=int(filters.actor)) if _is_user_id(filters.actor) else Q(actor_username__iexact=filters.actor)
         )
     if filters.action:
         prefix = filters.action.rstrip("*")

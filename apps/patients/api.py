@@ -13,9 +13,17 @@ from apps.audit.actions import Action
 from apps.audit.services import audit_denied
 from apps.patients import access
 from apps.patients.access import PatientAction
-from apps.patients.errors import PatientInvalid, RoleRequired
+from apps.patients.errors import CODES_WITHOUT_CLASS as PATIENT_FIELD_CODES
+from apps.patients.errors import (
+    BreakGlassRequired,
+    NotRestricted,
+    PatientInvalid,
+    RestrictedRecord,
+    RoleRequired,
+)
 from apps.patients.selectors import patient_get_for, patient_query_parse, patient_search
 from apps.patients.serializers import (
+    PATIENT_LIST_ITEM,
     BreakGlassGrantSerializer,
     BreakGlassSerializer,
     PatientSerializer,
@@ -31,14 +39,31 @@ from apps.patients.services import (
     patient_update,
 )
 from quill.api import Pagination
+from quill.errors import NotFound
+from quill.openapi import BODY_REFUSALS, PAGE_PARAMETERS, page_of, refusals
 from quill.types import AuthenticatedRequest
 
+_EMPTY_IGNORED = " An empty value is ignored (the same as leaving the parameter out)."
 SEARCH_PARAMETERS = [
-    OpenApiParameter("q", str, description="Name (partial, any case), MRN, NHS number or date of birth"),
-    OpenApiParameter("nhs_number", str, description="10 digits, spaces allowed"),
-    OpenApiParameter("date_of_birth", str, description="1980-01-31 or 31/01/1980"),
-    OpenApiParameter("mrn", str, description="Exact MRN"),
+    OpenApiParameter(
+        "q", str, description="Name (partial, any case), MRN, NHS number or date of birth." + _EMPTY_IGNORED
+    ),
+    OpenApiParameter(
+        "nhs_number",
+        {"type": "string", "pattern": r"^\s*[0-9 -]*\s*$"},
+        description="Digits; spaces and dashes between groups are allowed, anything else is refused (400)."
+        + _EMPTY_IGNORED,
+    ),
+    OpenApiParameter(
+        "date_of_birth",
+        {"type": "string", "format": "date"},
+        description="1980-01-31 (31/01/1980 is also understood); anything else is refused (400)." + _EMPTY_IGNORED,
+    ),
+    OpenApiParameter("mrn", str, description="Exact MRN." + _EMPTY_IGNORED),
+    *PAGE_PARAMETERS,
 ]
+# Field problems found by the services (patients.errors.PatientInvalid), sent with `fields`.
+PATIENT_FIELD_REFUSALS = tuple(PATIENT_FIELD_CODES.items())
 
 
 def _refuse(request: AuthenticatedRequest, attempted: str, message: str) -> RoleRequired:
@@ -49,7 +74,16 @@ def _refuse(request: AuthenticatedRequest, attempted: str, message: str) -> Role
 
 
 class PatientListCreate(APIView):
-    @extend_schema(parameters=SEARCH_PARAMETERS, responses=PatientSerializer(many=True))
+    @extend_schema(
+        operation_id="patients_list",
+        parameters=SEARCH_PARAMETERS,
+        responses={
+            200: page_of("PatientListItem", PATIENT_LIST_ITEM),
+            **refusals(RoleRequired, ("invalid", 400), NotFound),
+        },
+        description="Patients the caller may see. A restricted record the caller cannot open is listed by its "
+        "identity only (`RestrictedPatient`, `can_open` false): break the glass to open it.",
+    )
     def get(self, request: AuthenticatedRequest) -> Response:
         if not access.may_read_demographics(request.user):
             raise _refuse(request, "patient.list", "Your role does not include access to patient records.")
@@ -75,7 +109,13 @@ class PatientListCreate(APIView):
         )
         return paginator.get_paginated_response([patient_list_item(patient) for patient in page])
 
-    @extend_schema(request=PatientWriteSerializer, responses={201: PatientSerializer})
+    @extend_schema(
+        request=PatientWriteSerializer,
+        responses={
+            201: PatientSerializer,
+            **refusals(RoleRequired, *BODY_REFUSALS, *PATIENT_FIELD_REFUSALS, request=PatientWriteSerializer),
+        },
+    )
     def post(self, request: AuthenticatedRequest) -> Response:
         if not access.may_write(request.user):
             raise _refuse(request, "patient.create", "Only clinical staff can register patients.")
@@ -89,13 +129,24 @@ class PatientListCreate(APIView):
 
 
 class PatientDetail(APIView):
-    @extend_schema(responses=PatientSerializer)
+    @extend_schema(
+        responses={200: PatientSerializer, **refusals(NotFound, RoleRequired, BreakGlassRequired, RestrictedRecord)}
+    )
     def get(self, request: AuthenticatedRequest, patient_id: str) -> Response:
         patient = patient_get_for(user=request.user, patient_id=patient_id, action=PatientAction.VIEW)
         patient_mark_viewed(actor=request.user, patient=patient, channel="api")
         return Response(PatientSerializer(patient).data)
 
-    @extend_schema(request=PatientWriteSerializer, responses=PatientSerializer)
+    @extend_schema(
+        request=PatientWriteSerializer,
+        responses={
+            200: PatientSerializer,
+            **refusals(
+                NotFound, RoleRequired, BreakGlassRequired, RestrictedRecord, *BODY_REFUSALS, *PATIENT_FIELD_REFUSALS,
+                request=PatientWriteSerializer,
+            ),
+        },
+    )  # fmt: skip
     def patch(self, request: AuthenticatedRequest, patient_id: str) -> Response:
         patient = patient_get_for(user=request.user, patient_id=patient_id, action=PatientAction.EDIT)
         incoming = PatientWriteSerializer(data=request.data, partial=True)
@@ -110,7 +161,17 @@ class PatientDetail(APIView):
 class PatientBreakGlass(APIView):
     @extend_schema(
         request=BreakGlassSerializer,
-        responses={201: BreakGlassGrantSerializer},
+        responses={
+            201: BreakGlassGrantSerializer,
+            **refusals(
+                NotFound,
+                RoleRequired,
+                NotRestricted,
+                *BODY_REFUSALS,
+                ("invalid_reason", 400),
+                request=BreakGlassSerializer,
+            ),
+        },
         description=f"Open a restricted record for {settings.QUILL_BREAK_GLASS_MINUTES} minutes (clinical roles).",
     )
     def post(self, request: AuthenticatedRequest, patient_id: str) -> Response:

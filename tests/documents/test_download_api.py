@@ -336,13 +336,17 @@ def test_patch_is_audited_with_before_and_after(filesystem_storage, clinician, p
 def test_soft_delete_by_administrator_hides_then_restore(filesystem_storage, clinician, administrator, patient):
     document = stored_document(user=clinician, patient=patient, data=samples.pdf())
     clinician_client = factories.token_client(clinician)
-    refused = clinician_client.delete(f"/api/documents/{document.pk}/", {"reason": "duplicate scan"}, format="json")
+    refused = clinician_client.delete(f"/api/documents/{document.pk}/?reason=duplicate+scan")
     assert refused.status_code == 403
     admin_client = factories.token_client(administrator)
-    no_reason = admin_client.delete(f"/api/documents/{document.pk}/", {}, format="json")
+    no_reason = admin_client.delete(f"/api/documents/{document.pk}/")
     assert no_reason.status_code == 400
-    deleted = admin_client.delete(f"/api/documents/{document.pk}/", {"reason": "duplicate scan"}, format="json")
+    assert no_reason.json()["detail"]["fields"] == {"reason": ["This field is required."]}
+    too_short = admin_client.delete(f"/api/documents/{document.pk}/?reason=+dup+")
+    assert too_short.status_code == 400
+    deleted = admin_client.delete(f"/api/documents/{document.pk}/?reason=duplicate+scan")
     assert deleted.status_code == 200
+    assert deleted.json()["deleted_at"] is not None
     assert clinician_client.get("/api/documents/").json()["count"] == 0
     assert clinician_client.get(f"/api/documents/{document.pk}/content").status_code == 404
     assert storage.exists(document.storage_key)
