@@ -131,7 +131,29 @@ class StrictSerializer(serializers.Serializer):
             unknown = sorted(set(data) - set(self.fields))
             if unknown:
                 raise serializers.ValidationError({key: ["This field is not accepted here."] for key in unknown})
+            wrong = {
+                name: [problem]
+                for name, value in data.items()
+                if (problem := _json_type_problem(self.fields[name], value))
+            }
+            if wrong:
+                raise serializers.ValidationError(wrong)
         return super().to_internal_value(data)
+
+
+def _json_type_problem(field: serializers.Field, value: Any) -> str | None:
+    """DRF turns 1 into "1" and "true" into True; a JSON body must send each value as its own type."""
+    if value is None or isinstance(field, serializers.JSONField):
+        return None
+    if isinstance(field, serializers.BooleanField):
+        return None if isinstance(value, bool) else "Send true or false."
+    if isinstance(field, serializers.IntegerField):
+        return None if isinstance(value, int) and not isinstance(value, bool) else "Send a whole number."
+    if isinstance(
+        field, serializers.CharField | serializers.ChoiceField | serializers.DateField | serializers.UUIDField
+    ):
+        return None if isinstance(value, str) else "Send text."
+    return None
 
 
 # At least five characters once leading and trailing spaces are left out (the services' rule).

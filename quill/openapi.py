@@ -72,7 +72,9 @@ def error_body(codes: Iterable[str]) -> dict[str, Any]:
                     "fields": {
                         "type": "object",
                         "description": "Field name -> what is wrong with it (field problems only).",
-                        "additionalProperties": {"type": "array", "items": {"type": "string"}},
+                        "additionalProperties": {
+                            "anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]
+                        },
                     },
                 },
             }

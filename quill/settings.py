@@ -301,6 +301,8 @@ REST_FRAMEWORK = {
     "DEFAULT_THROTTLE_CLASSES": ["quill.throttling.FailOpenUserRateThrottle"],  # a Redis outage must not fail requests
     "DEFAULT_THROTTLE_RATES": {"user": env_str("QUILL_API_THROTTLE_RATE", "6000/minute")},
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    # Request bodies are JSON; the upload views name the multipart parser themselves.
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     "UNAUTHENTICATED_USER": None,
 }
 SPECTACULAR_SETTINGS = {

@@ -18,7 +18,9 @@ from quill.openapi import PAGE_PARAMETERS, paginated, refusals
 from quill.types import AuthenticatedRequest
 
 FILTERS = ("patient_id", "actor", "action", "date_from", "date_to")
-_EMPTY = " An empty value is ignored (the same as leaving the parameter out)."
+_EMPTY = " Sent empty, it is refused (400): leave out the filters you do not use."
+_MOMENT = {"anyOf": [{"type": "string", "format": "date"}, {"type": "string", "format": "date-time"}]}
+_TEXT = {"type": "string", "minLength": 1, "pattern": r"\S"}
 
 
 class AuditEventList(APIView):
@@ -27,17 +29,11 @@ class AuditEventList(APIView):
             OpenApiParameter(
                 "patient_id", {"type": "string", "format": "uuid"}, description="A patient's id." + _EMPTY
             ),
-            OpenApiParameter("actor", str, description="A user id or email address." + _EMPTY),
-            OpenApiParameter("action", str, description="Exact action, or a prefix ending in '.' or '*'." + _EMPTY),
+            OpenApiParameter("actor", _TEXT, description="A user id or email address." + _EMPTY),
+            OpenApiParameter("action", _TEXT, description="Exact action, or a prefix ending in '.' or '*'." + _EMPTY),
+            OpenApiParameter("date_from", _MOMENT, description="ISO date or date-time, inclusive." + _EMPTY),
             OpenApiParameter(
-                "date_from",
-                {"type": "string", "format": "date"},
-                description="ISO date (or date-time), inclusive." + _EMPTY,
-            ),
-            OpenApiParameter(
-                "date_to",
-                {"type": "string", "format": "date"},
-                description="ISO date (the whole day; or a date-time), inclusive." + _EMPTY,
+                "date_to", _MOMENT, description="ISO date (the whole day) or date-time, inclusive." + _EMPTY
             ),
             *PAGE_PARAMETERS,
         ],
@@ -53,8 +49,12 @@ class AuditEventList(APIView):
             details = {"attempted": "audit.list"}
             audit_denied(action=Action.ACCESS_DENIED, actor=request.user, reason="role_required", details=details)
             raise PermissionDenied("Only administrators and owners can read the audit trail.")
+        sent = {name: request.query_params.get(name) for name in FILTERS}
+        empty = [name for name, value in sent.items() if value is not None and not value.strip()]
+        if empty:
+            raise ValidationError({name: ["Leave this filter out rather than sending it empty."] for name in empty})
         try:
-            filters = audit_filters_parse(**{name: request.query_params.get(name, "") for name in FILTERS})
+            filters = audit_filters_parse(**{name: value or "" for name, value in sent.items()})
         except AuditFilterInvalid as problem:
             raise ValidationError({problem.field: [problem.message]}) from problem
         paginator = Pagination()

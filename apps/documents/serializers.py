@@ -70,7 +70,7 @@ class UploadFieldsSerializer(serializers.Serializer):
     category = serializers.ChoiceField(choices=Category.choices)
     title = serializers.CharField(max_length=255, required=False, allow_blank=True, default="")
     encounter_id = serializers.CharField(max_length=64, required=False, allow_blank=True, default="")
-    document_date = serializers.DateField(required=False, allow_null=True, default=None)
+    document_date = serializers.DateField(required=False, default=None)
 
 
 class DirectUploadFieldsSerializer(UploadFieldsSerializer):
@@ -81,7 +81,7 @@ class DirectUploadFieldsSerializer(UploadFieldsSerializer):
 
 class VersionFieldsSerializer(serializers.Serializer):
     title = serializers.CharField(max_length=255, required=False, allow_blank=True, default="")
-    document_date = serializers.DateField(required=False, allow_null=True, default=None)
+    document_date = serializers.DateField(required=False, default=None)
 
 
 class UploadFormSerializer(UploadFieldsSerializer):
@@ -103,7 +103,7 @@ class VersionFormSerializer(serializers.Serializer):
 
     file = serializers.FileField(help_text="The new version's file.")
     title = serializers.CharField(max_length=255, required=False, allow_blank=True, default="")
-    document_date = serializers.DateField(required=False, allow_null=True, default=None)
+    document_date = serializers.DateField(required=False, default=None)
 
 
 class DocumentUpdateSerializer(StrictSerializer):
@@ -121,7 +121,8 @@ class LegalHoldSerializer(StrictSerializer):
 class DocumentDeleteSerializer(serializers.Serializer):
     """`DELETE /api/documents/{id}/?reason=...`: why, recorded in the audit trail."""
 
-    reason = reason_field(help_text="Why the document is deleted, recorded in the audit trail.")
+    # In the query string, so kept short enough for any URL (gunicorn refuses request lines over 4 KiB).
+    reason = reason_field(max_length=200, help_text="Why the document is deleted, recorded in the audit trail.")
 
 
 class DocumentFilterSerializer(serializers.Serializer):

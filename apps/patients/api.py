@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+from datetime import date
+
 from django.conf import settings
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
@@ -43,25 +46,52 @@ from quill.errors import NotFound
 from quill.openapi import BODY_REFUSALS, PAGE_PARAMETERS, page_of, refusals
 from quill.types import AuthenticatedRequest
 
-_EMPTY_IGNORED = " An empty value is ignored (the same as leaving the parameter out)."
+_EMPTY_REFUSED = " Sent empty, it is refused (400): leave out the parameters you do not use."
+_TEXT = {"type": "string", "minLength": 1, "pattern": r"\S"}
 SEARCH_PARAMETERS = [
     OpenApiParameter(
-        "q", str, description="Name (partial, any case), MRN, NHS number or date of birth." + _EMPTY_IGNORED
+        "q", _TEXT, description="Name (partial, any case), MRN, NHS number or date of birth." + _EMPTY_REFUSED
     ),
     OpenApiParameter(
         "nhs_number",
-        {"type": "string", "pattern": r"^\s*[0-9 -]*\s*$"},
+        {"type": "string", "pattern": r"^\s*[0-9 -]*[0-9][0-9 -]*\s*$"},
         description="Digits; spaces and dashes between groups are allowed, anything else is refused (400)."
-        + _EMPTY_IGNORED,
+        + _EMPTY_REFUSED,
     ),
     OpenApiParameter(
         "date_of_birth",
         {"type": "string", "format": "date"},
-        description="1980-01-31 (31/01/1980 is also understood); anything else is refused (400)." + _EMPTY_IGNORED,
+        description="YYYY-MM-DD; anything else is refused (400)." + _EMPTY_REFUSED,
     ),
-    OpenApiParameter("mrn", str, description="Exact MRN." + _EMPTY_IGNORED),
+    OpenApiParameter("mrn", _TEXT, description="Exact MRN." + _EMPTY_REFUSED),
     *PAGE_PARAMETERS,
 ]
+_ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
+
+def _search_problems(params: dict[str, str | None]) -> dict[str, list[str]]:
+    """What the API refuses before searching: empty values, and a date of birth not written YYYY-MM-DD."""
+    problems = {
+        name: ["Leave this parameter out rather than sending it empty."]
+        for name, value in params.items()
+        if value is not None and not value.strip()
+    }
+    birth = params["date_of_birth"]
+    if birth and "date_of_birth" not in problems and not _is_iso_date(birth):
+        problems["date_of_birth"] = ["Enter the date of birth as YYYY-MM-DD, e.g. 1980-01-31."]
+    return problems
+
+
+def _is_iso_date(text: str) -> bool:
+    if not _ISO_DATE.fullmatch(text):
+        return False
+    try:
+        date.fromisoformat(text)
+    except ValueError:
+        return False
+    return True
+
+
 # Field problems found by the services (patients.errors.PatientInvalid), sent with `fields`.
 PATIENT_FIELD_REFUSALS = tuple(PATIENT_FIELD_CODES.items())
 
@@ -87,7 +117,10 @@ class PatientListCreate(APIView):
     def get(self, request: AuthenticatedRequest) -> Response:
         if not access.may_read_demographics(request.user):
             raise _refuse(request, "patient.list", "Your role does not include access to patient records.")
-        params = {name: request.query_params.get(name, "") for name in ("q", "nhs_number", "date_of_birth", "mrn")}
+        sent = {name: request.query_params.get(name) for name in ("q", "nhs_number", "date_of_birth", "mrn")}
+        if problems := _search_problems(sent):
+            raise ValidationError(problems)
+        params = {name: value or "" for name, value in sent.items()}
         query = patient_query_parse(**params)
         if query.problems:
             fields = {}
