@@ -121,6 +121,13 @@ def _positive_integer(request: Any, name: str, *, maximum: int | None) -> int | 
     return value
 
 
+def refuse_empty(query: Any, names: Any) -> None:
+    """A filter sent empty (`?category=`) is refused, not taken as absent: say what you mean."""
+    empty = [name for name in names if name in query and not query[name].strip()]
+    if empty:
+        raise exceptions.ValidationError({name: ["Leave this out rather than sending it empty."] for name in empty})
+
+
 class StrictSerializer(serializers.Serializer):
     """A request body whose unknown keys are refused (400 `invalid` naming them), not ignored.
 

@@ -12,7 +12,7 @@ from apps.audit.errors import AuditFilterInvalid
 from apps.audit.selectors import audit_event_search, audit_filters_parse
 from apps.audit.serializers import AuditEventSerializer
 from apps.audit.services import audit_denied, audit_record
-from quill.api import Pagination
+from quill.api import Pagination, refuse_empty
 from quill.errors import PermissionDenied
 from quill.openapi import PAGE_PARAMETERS, paginated, refusals
 from quill.types import AuthenticatedRequest
@@ -49,12 +49,9 @@ class AuditEventList(APIView):
             details = {"attempted": "audit.list"}
             audit_denied(action=Action.ACCESS_DENIED, actor=request.user, reason="role_required", details=details)
             raise PermissionDenied("Only administrators and owners can read the audit trail.")
-        sent = {name: request.query_params.get(name) for name in FILTERS}
-        empty = [name for name, value in sent.items() if value is not None and not value.strip()]
-        if empty:
-            raise ValidationError({name: ["Leave this filter out rather than sending it empty."] for name in empty})
+        refuse_empty(request.query_params, FILTERS)
         try:
-            filters = audit_filters_parse(**{name: value or "" for name, value in sent.items()})
+            filters = audit_filters_parse(**{name: request.query_params.get(name, "") for name in FILTERS})
         except AuditFilterInvalid as problem:
             raise ValidationError({problem.field: [problem.message]}) from problem
         paginator = Pagination()

@@ -41,7 +41,7 @@ from apps.patients.services import (
     patient_mark_viewed,
     patient_update,
 )
-from quill.api import Pagination
+from quill.api import Pagination, refuse_empty
 from quill.errors import NotFound
 from quill.openapi import BODY_REFUSALS, PAGE_PARAMETERS, page_of, refusals
 from quill.types import AuthenticatedRequest
@@ -66,20 +66,16 @@ SEARCH_PARAMETERS = [
     OpenApiParameter("mrn", _TEXT, description="Exact MRN." + _EMPTY_REFUSED),
     *PAGE_PARAMETERS,
 ]
+SEARCH_FIELDS = ("q", "nhs_number", "date_of_birth", "mrn")
 _ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
 
 def _search_problems(params: dict[str, str | None]) -> dict[str, list[str]]:
-    """What the API refuses before searching: empty values, and a date of birth not written YYYY-MM-DD."""
-    problems = {
-        name: ["Leave this parameter out rather than sending it empty."]
-        for name, value in params.items()
-        if value is not None and not value.strip()
-    }
+    """A date of birth not written YYYY-MM-DD: the API takes one spelling (the portal understands more)."""
     birth = params["date_of_birth"]
-    if birth and "date_of_birth" not in problems and not _is_iso_date(birth):
-        problems["date_of_birth"] = ["Enter the date of birth as YYYY-MM-DD, e.g. 1980-01-31."]
-    return problems
+    if birth and birth.strip() and not _is_iso_date(birth):
+        return {"date_of_birth": ["Enter the date of birth as YYYY-MM-DD, e.g. 1980-01-31."]}
+    return {}
 
 
 def _is_iso_date(text: str) -> bool:
@@ -117,7 +113,8 @@ class PatientListCreate(APIView):
     def get(self, request: AuthenticatedRequest) -> Response:
         if not access.may_read_demographics(request.user):
             raise _refuse(request, "patient.list", "Your role does not include access to patient records.")
-        sent = {name: request.query_params.get(name) for name in ("q", "nhs_number", "date_of_birth", "mrn")}
+        refuse_empty(request.query_params, SEARCH_FIELDS)
+        sent = {name: request.query_params.get(name) for name in SEARCH_FIELDS}
         if problems := _search_problems(sent):
             raise ValidationError(problems)
         params = {name: value or "" for name, value in sent.items()}

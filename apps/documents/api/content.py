@@ -99,7 +99,7 @@ def _content(
 class DocumentContentView(APIView):
     @extend_schema(
         parameters=[DispositionSerializer, *CONTENT_PARAMETERS],
-        responses=_content_responses(*DOCUMENT_LOOKUP, *UNAVAILABLE, ("invalid", 400)),
+        responses={**_content_responses(*DOCUMENT_LOOKUP, *UNAVAILABLE), **refusals(request=DispositionSerializer)},
         description="The document's bytes, in the media type it was stored as (`content_type`).",
     )
     def get(self, request: AuthenticatedRequest, document_id) -> HttpResponse | StreamingHttpResponse:

@@ -45,7 +45,7 @@ from apps.files.upload_handler import configured_max_upload_bytes
 from apps.patients.access import PatientAction
 from apps.patients.errors import BreakGlassRequired, RestrictedRecord, RoleRequired
 from apps.patients.selectors import patient_get_for
-from quill.api import Pagination
+from quill.api import Pagination, refuse_empty
 from quill.errors import NotFound, PermissionDenied, QuillError
 from quill.openapi import PAGE_PARAMETERS, paginated, refusals
 from quill.types import AuthenticatedRequest
@@ -68,6 +68,7 @@ class DocumentListCreateView(HashingUploadMixin, APIView):
     )  # fmt: skip
     def get(self, request: AuthenticatedRequest) -> Response:
         ensure_document_role(user=request.user)
+        refuse_empty(request.query_params, DocumentFilterSerializer().fields.keys())
         params = _validated(DocumentFilterSerializer, request.query_params)
         if params.get("patient_id"):
             patient_get_for(user=request.user, patient_id=params["patient_id"], action=PatientAction.VIEW)
