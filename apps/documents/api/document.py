@@ -117,6 +117,8 @@ class DocumentLegalHoldView(APIView):
 
 
 class DocumentVersionsView(HashingUploadMixin, APIView):
+    """`GET` every version of a document; `POST` a new version's file as a multipart form."""
+
     parser_classes = [MultiPartParser]
 
     @extend_schema(

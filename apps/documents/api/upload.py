@@ -52,6 +52,8 @@ from quill.types import AuthenticatedRequest
 
 
 class DocumentListCreateView(HashingUploadMixin, APIView):
+    """`GET` the documents the caller may see; `POST` one file as a multipart form."""
+
     parser_classes = [MultiPartParser]
 
     @extend_schema(
@@ -253,6 +255,8 @@ def _component(serializer_class: type) -> str:
 
 
 class DocumentBulkUploadView(HashingUploadMixin, APIView):
+    """Several files for one patient in one multipart form, all stored or none."""
+
     parser_classes = [MultiPartParser]
 
     @extend_schema(
