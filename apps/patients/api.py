@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import date
+from datetime import datetime
 
 from django.conf import settings
 from drf_spectacular.utils import OpenApiParameter, extend_schema
@@ -61,31 +61,36 @@ SEARCH_PARAMETERS = [
     OpenApiParameter(
         "date_of_birth",
         {"type": "string", "format": "date"},
-        description="YYYY-MM-DD; anything else is refused (400)." + _EMPTY_REFUSED,
+        description="YYYY-MM-DD (DD/MM/YYYY is also understood); anything else is refused (400)." + _EMPTY_REFUSED,
     ),
     OpenApiParameter("mrn", _TEXT, description="Exact MRN." + _EMPTY_REFUSED),
     *PAGE_PARAMETERS,
 ]
 SEARCH_FIELDS = ("q", "nhs_number", "date_of_birth", "mrn")
-_ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+# The two spellings the API takes, each exactly (the portal's search box understands more).
+DATE_OF_BIRTH_SPELLINGS = {
+    re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}"): "%Y-%m-%d",
+    re.compile(r"[0-9]{2}/[0-9]{2}/[0-9]{4}"): "%d/%m/%Y",
+}
 
 
 def _search_problems(params: dict[str, str | None]) -> dict[str, list[str]]:
-    """A date of birth not written YYYY-MM-DD: the API takes one spelling (the portal understands more)."""
+    """A date of birth that is not a real date written YYYY-MM-DD or DD/MM/YYYY."""
     birth = params["date_of_birth"]
-    if birth and birth.strip() and not _is_iso_date(birth):
-        return {"date_of_birth": ["Enter the date of birth as YYYY-MM-DD, e.g. 1980-01-31."]}
+    if birth and birth.strip() and not _is_date_of_birth(birth):
+        return {"date_of_birth": ["Enter the date of birth as 1980-01-31 or 31/01/1980."]}
     return {}
 
 
-def _is_iso_date(text: str) -> bool:
-    if not _ISO_DATE.fullmatch(text):
-        return False
-    try:
-        date.fromisoformat(text)
-    except ValueError:
-        return False
-    return True
+def _is_date_of_birth(text: str) -> bool:
+    for spelling, date_format in DATE_OF_BIRTH_SPELLINGS.items():
+        if spelling.fullmatch(text):
+            try:
+                datetime.strptime(text, date_format)
+            except ValueError:
+                return False
+            return True
+    return False
 
 
 # Field problems found by the services (patients.errors.PatientInvalid), sent with `fields`.
