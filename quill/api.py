@@ -8,9 +8,10 @@ from __future__ import annotations
 from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.validators import RegexValidator
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.views import defaults
-from rest_framework import exceptions, pagination
+from rest_framework import exceptions, pagination, serializers
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
@@ -28,6 +29,11 @@ _CODES: dict[type, tuple[str, str]] = {
     exceptions.Throttled: ("throttled", "Too many requests; slow down and try again shortly."),
     exceptions.ParseError: ("malformed_request", "The request body could not be read."),
 }
+
+
+def flatten_errors(errors: Any) -> str:
+    """DRF's nested field errors as one sentence for people."""
+    return _flatten(errors)
 
 
 def _flatten(errors: Any) -> str:
@@ -94,8 +100,83 @@ def _first_code(exc: exceptions.ValidationError) -> str:
 
 
 class Pagination(pagination.PageNumberPagination):
+    """`?page=` and `?page_size=` (1 to 200); a value that is not one of those is refused, not ignored."""
+
     page_size_query_param = "page_size"
     max_page_size = 200
+
+    def get_page_size(self, request: Any) -> int | None:
+        _positive_integer(request, self.page_query_param, maximum=None)
+        size = _positive_integer(request, self.page_size_query_param, maximum=self.max_page_size)
+        return size or self.page_size
+
+
+def _positive_integer(request: Any, name: str, *, maximum: int | None) -> int | None:
+    raw = request.query_params.get(name)
+    if raw is None:
+        return None
+    value = int(raw) if raw.isascii() and raw.isdigit() else 0
+    if value < 1 or (maximum is not None and value > maximum):
+        limit = f" from 1 to {maximum}" if maximum else " from 1"
+        raise exceptions.ValidationError({name: [f"Give a whole number{limit}."]})
+    return value
+
+
+def refuse_empty(query: Any, names: Any) -> None:
+    """A filter sent empty (`?category=`) is refused, not taken as absent: say what you mean."""
+    empty = [name for name in names if name in query and not query[name].strip()]
+    if empty:
+        raise exceptions.ValidationError({name: ["Leave this out rather than sending it empty."] for name in empty})
+
+
+class StrictSerializer(serializers.Serializer):
+    """A request body whose unknown keys are refused (400 `invalid` naming them), not ignored.
+
+    The schema says so with `additionalProperties: false` (quill.openapi)."""
+
+    def to_internal_value(self, data: Any) -> Any:
+        if isinstance(data, dict):
+            unknown = sorted(set(data) - set(self.fields))
+            if unknown:
+                raise serializers.ValidationError({key: ["This field is not accepted here."] for key in unknown})
+            wrong = {
+                name: [problem]
+                for name, value in data.items()
+                if (problem := _json_type_problem(self.fields[name], value))
+            }
+            if wrong:
+                raise serializers.ValidationError(wrong)
+        return super().to_internal_value(data)
+
+
+def _json_type_problem(field: serializers.Field, value: Any) -> str | None:
+    """DRF turns 1 into "1" and "true" into True; a JSON body must send each value as its own type."""
+    if value is None or isinstance(field, serializers.JSONField):
+        return None
+    if isinstance(field, serializers.BooleanField):
+        return None if isinstance(value, bool) else "Send true or false."
+    if isinstance(field, serializers.IntegerField):
+        return None if isinstance(value, int) and not isinstance(value, bool) else "Send a whole number."
+    if isinstance(
+        field, serializers.CharField | serializers.ChoiceField | serializers.DateField | serializers.UUIDField
+    ):
+        return None if isinstance(value, str) else "Send text."
+    return None
+
+
+# At least five characters once leading and trailing spaces are left out (the services' rule).
+REASON_PATTERN = r"^\s*\S[\s\S]{3,}\S\s*$"
+
+
+def reason_field(*, max_length: int = 2000, help_text: str = "") -> serializers.CharField:
+    """Why something is done, recorded in the audit trail: five characters at least, not counting spaces."""
+    return serializers.CharField(
+        min_length=5,
+        max_length=max_length,
+        trim_whitespace=False,
+        validators=[RegexValidator(REASON_PATTERN, "Say why, in a few words (five characters at least).")],
+        help_text=help_text,
+    )
 
 
 def page_not_found(request: HttpRequest, exception: Exception) -> HttpResponse:

@@ -70,6 +70,7 @@ INSTALLED_APPS = [
     "axes",
     "rest_framework",
     "drf_spectacular",
+    "drf_spectacular_sidecar",  # Swagger UI's files, served from STATIC_URL (no CDN)
     "apps.accounts",
     "apps.audit",
     "apps.patients",
@@ -318,8 +319,11 @@ REST_FRAMEWORK = {
     "DEFAULT_THROTTLE_CLASSES": ["quill.throttling.FailOpenUserRateThrottle"],  # a Redis outage must not fail requests
     "DEFAULT_THROTTLE_RATES": {"user": env_str("QUILL_API_THROTTLE_RATE", "6000/minute")},
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    # DRF's own parsers, checking parsed text for NUL and lone surrogates (quill/input_guard.py)
-    "DEFAULT_PARSER_CLASSES": ["quill.parsers.JSONParser", "quill.parsers.FormParser", "quill.parsers.MultiPartParser"],
+    # Request bodies are JSON (checked for NUL and lone surrogates, quill/parsers.py); the upload views
+    # name the multipart parser themselves.
+    "DEFAULT_PARSER_CLASSES": ["quill.parsers.JSONParser"],
+    # OPTIONS is not part of the API (the schema is at /api/schema/): 405 like any undeclared method.
+    "DEFAULT_METADATA_CLASS": None,
     "UNAUTHENTICATED_USER": None,
 }
 SPECTACULAR_SETTINGS = {
@@ -331,6 +335,14 @@ SPECTACULAR_SETTINGS = {
     # Schema warnings are documentation quality, not deployment safety: keep them out of
     # `check --deploy` (run `manage.py spectacular --validate` to see them).
     "ENABLE_DJANGO_DEPLOY_CHECK": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    # Enums are named after their field (CategoryEnum, SexEnum, ...); the shared refusals
+    # (authentication, throttling) are added to every operation after the views' own.
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "apps.accounts.openapi.add_shared_refusals",
+    ],
 }
 
 # --- Integrations ----------------------------------------------------------------------------------

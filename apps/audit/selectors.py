@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from django.db.models import Q, QuerySet
@@ -80,10 +80,17 @@ def _moment(text: str, field: str, *, end_of_day: bool) -> datetime | None:
             moment = None
         if moment is None:
             raise AuditFilterInvalid(field, UNREADABLE_MOMENT)
-        return moment if timezone.is_aware(moment) else timezone.make_aware(moment)
-    if end_of_day:  # a date_to of 2026-01-31 includes the whole of that day
-        return timezone.make_aware(datetime.combine(day + timedelta(days=1), time.min)) - timedelta(microseconds=1)
-    return timezone.make_aware(datetime.combine(day, time.min))
+        try:
+            # In UTC: PostgreSQL refuses offsets beyond its range (-16:02 is valid ISO 8601).
+            return (moment if timezone.is_aware(moment) else timezone.make_aware(moment)).astimezone(UTC)
+        except OverflowError as exc:  # within an offset of year 1 or 9999
+            raise AuditFilterInvalid(field, UNREADABLE_MOMENT) from exc
+    try:
+        if end_of_day:  # a date_to of 2026-01-31 includes the whole of that day
+            return timezone.make_aware(datetime.combine(day + timedelta(days=1), time.min)) - timedelta(microseconds=1)
+        return timezone.make_aware(datetime.combine(day, time.min))
+    except OverflowError as exc:
+        raise AuditFilterInvalid(field, UNREADABLE_MOMENT) from exc
 
 
 def audit_filters_parse(
@@ -103,6 +110,11 @@ def audit_filters_parse(
         date_from=_moment(date_from, "date_from", end_of_day=False),
         date_to=_moment(date_to, "date_to", end_of_day=True),
     )
+
+
+def _is_user_id(text: str) -> bool:
+    """Digits (ASCII, within a database integer) are a user id; anything else an email address."""
+    return text.isascii() and text.isdigit() and len(text) <= 18
 
 
 def audit_event_search(*, user: Any, filters: AuditFilters) -> QuerySet[AuditEvent]:

@@ -14,6 +14,8 @@ from quill.errors import Conflict, PermissionDenied, QuillError, ValidationFaile
 CODES_WITHOUT_CLASS: dict[str, int] = {
     "batch_refused": 400,  # per file: not stored because another file in the batch was refused
     "bulk_refused": 400,  # the batch: some files were refused, so none was stored (413/415 if the worst was)
+    "link_expired": 403,  # api.content.SignedDownloadView: the signed link is past its expiry
+    "link_invalid": 403,  # api.content.SignedDownloadView: the signed link is not one Quill issued
 }
 
 

@@ -2,10 +2,12 @@ from __future__ import annotations
 
 import functools
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from apps.documents.models import AnnotationKind, Category, Document, ScanStatus
 from apps.documents.permissions import may_delete_annotation
+from quill.api import StrictSerializer, reason_field
 
 
 class UserSummarySerializer(serializers.Serializer):
@@ -65,24 +67,48 @@ def _shared_serializer(serializer_class: type[DocumentSerializer]) -> DocumentSe
 
 class UploadFieldsSerializer(serializers.Serializer):
     patient_id = serializers.UUIDField()
-    category = serializers.CharField(max_length=32)
+    category = serializers.ChoiceField(choices=Category.choices)
     title = serializers.CharField(max_length=255, required=False, allow_blank=True, default="")
     encounter_id = serializers.CharField(max_length=64, required=False, allow_blank=True, default="")
-    document_date = serializers.DateField(required=False, allow_null=True, default=None)
+    document_date = serializers.DateField(required=False, default=None)
 
 
 class BulkUploadFieldsSerializer(UploadFieldsSerializer):
     """A bulk upload's shared details: each file's own (below) take their place where sent."""
 
-    category = serializers.CharField(
-        max_length=32, required=False, default="", help_text="For every file without a category of its own."
+    category = serializers.ChoiceField(
+        choices=Category.choices,
+        required=False,
+        allow_blank=True,
+        default="",
+        help_text="For every file without a category of its own.",
     )
 
 
-class BulkUploadRequestSerializer(BulkUploadFieldsSerializer):
-    """The multipart form a bulk upload sends (for the schema; the view reads the lists itself)."""
+class DirectUploadFieldsSerializer(UploadFieldsSerializer):
+    filename = serializers.CharField(
+        max_length=255, help_text="The file's name; its extension must agree with what the file contains."
+    )
 
-    files = serializers.ListField(child=serializers.FileField())
+
+class VersionFieldsSerializer(serializers.Serializer):
+    title = serializers.CharField(max_length=255, required=False, allow_blank=True, default="")
+    document_date = serializers.DateField(required=False, default=None)
+
+
+class UploadFormSerializer(UploadFieldsSerializer):
+    """The multipart form of `POST /api/documents/`: the fields and one file."""
+
+    file = serializers.FileField(help_text="The document (PDF, JPEG, PNG, TIFF or DICOM).")
+
+
+class BulkUploadFormSerializer(BulkUploadFieldsSerializer):
+    """The multipart form of `POST /api/documents/bulk/`: shared fields, the files, and each file's own details
+    (for the schema; the view reads the lists itself)."""
+
+    files = serializers.ListField(
+        child=serializers.FileField(), min_length=1, help_text="One part named `files` per document."
+    )
     titles = serializers.ListField(
         child=serializers.CharField(allow_blank=True, max_length=255),
         required=False,
@@ -100,31 +126,31 @@ class BulkUploadRequestSerializer(BulkUploadFieldsSerializer):
     )
 
 
-class DirectUploadFieldsSerializer(UploadFieldsSerializer):
-    filename = serializers.CharField(
-        max_length=255, help_text="The file's name; its extension must agree with what the file contains."
-    )
+class VersionFormSerializer(serializers.Serializer):
+    """The multipart form of `POST /api/documents/{id}/versions/`."""
 
-
-class VersionFieldsSerializer(serializers.Serializer):
+    file = serializers.FileField(help_text="The new version's file.")
     title = serializers.CharField(max_length=255, required=False, allow_blank=True, default="")
-    document_date = serializers.DateField(required=False, allow_null=True, default=None)
+    document_date = serializers.DateField(required=False, default=None)
 
 
-class DocumentUpdateSerializer(serializers.Serializer):
+class DocumentUpdateSerializer(StrictSerializer):
     title = serializers.CharField(max_length=255, required=False)
-    category = serializers.CharField(max_length=32, required=False)
+    category = serializers.ChoiceField(choices=Category.choices, required=False)
     document_date = serializers.DateField(required=False)
     encounter_id = serializers.CharField(max_length=64, required=False, allow_blank=True)
 
 
-class LegalHoldSerializer(serializers.Serializer):
+class LegalHoldSerializer(StrictSerializer):
     hold = serializers.BooleanField()
-    reason = serializers.CharField(max_length=2000)
+    reason = reason_field(help_text="Why the hold is placed or lifted (e.g. the case reference).")
 
 
 class DocumentDeleteSerializer(serializers.Serializer):
-    reason = serializers.CharField(max_length=2000)
+    """`DELETE /api/documents/{id}/?reason=...`: why, recorded in the audit trail."""
+
+    # In the query string, so kept short enough for any URL (gunicorn refuses request lines over 4 KiB).
+    reason = reason_field(max_length=200, help_text="Why the document is deleted, recorded in the audit trail.")
 
 
 class DocumentFilterSerializer(serializers.Serializer):
@@ -155,6 +181,56 @@ class BulkUploadSerializer(serializers.Serializer):
     refused = serializers.IntegerField()
     total = serializers.IntegerField()
     files = BulkFileResultSerializer(many=True)
+
+
+_FRACTION = {
+    "type": "number",
+    "minimum": 0,
+    "maximum": 1,
+    "description": "A fraction of the page, from its top-left corner.",
+}
+_POINT_PROPERTIES = {"x": _FRACTION, "y": _FRACTION}
+_POINT = {"type": "object", "required": ["x", "y"], "properties": _POINT_PROPERTIES}
+GEOMETRY_SCHEMA = {
+    "description": "marker and text: a point {x, y}; highlight: {x, y, width, height} on the page; "
+    "drawing: {points: [[x, y], ...]} (2 to 2,000 points).",
+    "anyOf": [
+        _POINT,
+        {
+            "type": "object",
+            "required": ["x", "y", "width", "height"],
+            "properties": {**_POINT_PROPERTIES, "width": _FRACTION, "height": _FRACTION},
+        },
+        {
+            "type": "object",
+            "required": ["points"],
+            "properties": {
+                "points": {
+                    "type": "array",
+                    "minItems": 2,
+                    "maxItems": 2000,
+                    "items": {"type": "array", "minItems": 2, "maxItems": 2, "items": _FRACTION},
+                }
+            },
+        },
+    ],
+}
+
+
+@extend_schema_field(GEOMETRY_SCHEMA)
+class GeometryField(serializers.JSONField):
+    """Page-relative coordinates; the services check them against the kind (services/annotations.py)."""
+
+
+class AnnotationInputSerializer(StrictSerializer):
+    """`POST /api/documents/{id}/annotations/`: the shape is checked here, the geometry by the service."""
+
+    kind = serializers.ChoiceField(choices=AnnotationKind.choices)
+    page = serializers.IntegerField(min_value=1, max_value=10_000, default=1)
+    geometry = GeometryField()
+    text = serializers.CharField(
+        required=False, allow_blank=True, default="", max_length=2000, help_text="Required for `text` notes."
+    )
 
 
 class AnnotationSerializer(serializers.Serializer):

@@ -7,16 +7,24 @@ the clinician role is 403 (audited).
 
 from __future__ import annotations
 
-from drf_spectacular.utils import extend_schema, extend_schema_field
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_field
 from rest_framework import serializers, status
+from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from apps.letters.errors import LetterIncomplete, LetterInvalid
+from apps.letters.errors import (
+    ClinicianRequired,
+    LetterAlreadyAmended,
+    LetterFinal,
+    LetterIncomplete,
+    LetterInvalid,
+    LetterNotFinal,
+    LetterRoleRequired,
+)
 from apps.letters.models import Letter, LetterStatus, letter_max_length
 from apps.letters.selectors import letter_amendments, letter_get_for, letter_patient_for, letters_for_patient
 from apps.letters.services import (
-    EDITABLE_FIELDS,
     letter_amend,
     letter_create,
     letter_finalise,
@@ -24,8 +32,15 @@ from apps.letters.services import (
     letter_update,
     letters_mark_listed,
 )
-from quill.api import Pagination, error_response
+from apps.patients.errors import BreakGlassRequired, RestrictedRecord, RoleRequired
+from quill.api import Pagination, StrictSerializer, error_response
+from quill.errors import NotFound
+from quill.openapi import BODY_REFUSALS, PAGE_PARAMETERS, paginated, refusals
 from quill.types import AuthenticatedRequest
+
+# Finding a letter, or the patient whose letters these are (letters.selectors): another
+# organisation's is 404; the patient's restriction and a clinical role apply.
+LETTER_LOOKUP = (NotFound, RoleRequired, BreakGlassRequired, RestrictedRecord, LetterRoleRequired)
 
 
 class LetterSerializer(serializers.ModelSerializer):
@@ -73,7 +88,7 @@ class LetterSerializer(serializers.ModelSerializer):
         return {"id": letter.signed_by_id, "name": letter.signed_by.full_name}
 
 
-class LetterInputSerializer(serializers.Serializer):
+class LetterInputSerializer(StrictSerializer):
     recipient_name = serializers.CharField(
         required=False, allow_blank=True, trim_whitespace=False, max_length=letter_max_length("recipient_name")
     )
@@ -92,19 +107,19 @@ class LetterInputSerializer(serializers.Serializer):
     clinical_date = serializers.DateField(required=False)
     encounter_id = serializers.CharField(required=False, allow_blank=True, max_length=letter_max_length("encounter_id"))
 
-    def validate(self, attrs: dict) -> dict:
-        unknown = sorted(set(self.initial_data) - set(EDITABLE_FIELDS)) if isinstance(self.initial_data, dict) else []
-        if unknown:
-            raise serializers.ValidationError(dict.fromkeys(unknown, "This field cannot be set."))
-        return attrs
-
 
 def _field_problem(refusal: LetterInvalid | LetterIncomplete) -> Response:
     return error_response(refusal.error_code, refusal.message, refusal.http_status, fields=refusal.fields)
 
 
 class PatientLettersView(APIView):
-    @extend_schema(responses=LetterSerializer(many=True))
+    parser_classes = [JSONParser]  # a form or multipart body is refused (415), never read as an empty letter
+
+    @extend_schema(
+        operation_id="patients_letters_list",
+        parameters=PAGE_PARAMETERS,
+        responses={200: paginated(LetterSerializer), **refusals(*LETTER_LOOKUP, ("invalid", 400))},
+    )
     def get(self, request: AuthenticatedRequest, patient_id: str) -> Response:
         patient = letter_patient_for(user=request.user, patient_id=patient_id, attempted="letter.list")
         letters_mark_listed(actor=request.user, patient=patient, channel="api")
@@ -112,7 +127,14 @@ class PatientLettersView(APIView):
         page = paginator.paginate_queryset(letters_for_patient(patient=patient), request, view=self)
         return paginator.get_paginated_response(LetterSerializer(page, many=True).data)
 
-    @extend_schema(request=LetterInputSerializer, responses={201: LetterSerializer})
+    @extend_schema(
+        request=LetterInputSerializer,
+        responses={
+            201: LetterSerializer,
+            **refusals(*LETTER_LOOKUP, *BODY_REFUSALS, ClinicianRequired, LetterInvalid, request=LetterInputSerializer),
+        },
+        description="A new draft letter (clinicians). Every field may be left out and filled in later.",
+    )
     def post(self, request: AuthenticatedRequest, patient_id: str) -> Response:
         patient = letter_patient_for(user=request.user, patient_id=patient_id, attempted="letter.create", write=True)
         data = LetterInputSerializer(data=request.data)
@@ -125,13 +147,24 @@ class PatientLettersView(APIView):
 
 
 class LetterDetailView(APIView):
-    @extend_schema(responses=LetterSerializer)
+    parser_classes = [JSONParser]
+
+    @extend_schema(responses={200: LetterSerializer, **refusals(*LETTER_LOOKUP)})
     def get(self, request: AuthenticatedRequest, letter_id: str) -> Response:
         letter = letter_get_for(user=request.user, letter_id=letter_id)
         letter_mark_viewed(actor=request.user, letter=letter, channel="api")
         return Response(LetterSerializer(letter).data)
 
-    @extend_schema(request=LetterInputSerializer, responses=LetterSerializer)
+    @extend_schema(
+        request=LetterInputSerializer,
+        responses={
+            200: LetterSerializer,
+            **refusals(
+                *LETTER_LOOKUP, *BODY_REFUSALS, ClinicianRequired, LetterInvalid, LetterFinal,
+                request=LetterInputSerializer,
+            ),
+        },
+    )  # fmt: skip
     def patch(self, request: AuthenticatedRequest, letter_id: str) -> Response:
         letter = letter_get_for(user=request.user, letter_id=letter_id, attempted="letter.update")
         data = LetterInputSerializer(data=request.data, partial=True)
@@ -144,7 +177,14 @@ class LetterDetailView(APIView):
 
 
 class LetterFinaliseView(APIView):
-    @extend_schema(request=None, responses=LetterSerializer)
+    @extend_schema(
+        request=None,
+        responses={
+            200: LetterSerializer,
+            **refusals(*LETTER_LOOKUP, ClinicianRequired, LetterFinal, LetterIncomplete),
+        },
+        description="Sign the draft: it becomes final, never changes again, and its PDF is stored as a document.",
+    )
     def post(self, request: AuthenticatedRequest, letter_id: str) -> Response:
         letter = letter_get_for(user=request.user, letter_id=letter_id, attempted="letter.finalise")
         try:
@@ -155,7 +195,16 @@ class LetterFinaliseView(APIView):
 
 
 class LetterAmendView(APIView):
-    @extend_schema(request=None, responses={201: LetterSerializer})
+    @extend_schema(
+        request=None,
+        responses={
+            201: OpenApiResponse(LetterSerializer, description="A new draft amendment."),
+            200: OpenApiResponse(
+                LetterSerializer, description="The draft amendment this letter already had, to carry on with."
+            ),
+            **refusals(*LETTER_LOOKUP, ClinicianRequired, LetterNotFinal, LetterAlreadyAmended),
+        },
+    )
     def post(self, request: AuthenticatedRequest, letter_id: str) -> Response:
         letter = letter_get_for(user=request.user, letter_id=letter_id, attempted="letter.amend")
         reused = letter_amendments(letter=letter).filter(status=LetterStatus.DRAFT).exists()

@@ -3,8 +3,8 @@ from django.urls import path
 from apps.letters import api
 
 urlpatterns = [
-    path("patients/<str:patient_id>/letters/", api.PatientLettersView.as_view(), name="api-patient-letters"),
-    path("letters/<str:letter_id>/", api.LetterDetailView.as_view(), name="api-letter"),
-    path("letters/<str:letter_id>/finalise/", api.LetterFinaliseView.as_view(), name="api-letter-finalise"),
-    path("letters/<str:letter_id>/amend/", api.LetterAmendView.as_view(), name="api-letter-amend"),
+    path("patients/<uuid:patient_id>/letters/", api.PatientLettersView.as_view(), name="api-patient-letters"),
+    path("letters/<uuid:letter_id>/", api.LetterDetailView.as_view(), name="api-letter"),
+    path("letters/<uuid:letter_id>/finalise/", api.LetterFinaliseView.as_view(), name="api-letter-finalise"),
+    path("letters/<uuid:letter_id>/amend/", api.LetterAmendView.as_view(), name="api-letter-amend"),
 ]

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+from datetime import datetime
+
 from django.conf import settings
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
@@ -13,9 +16,17 @@ from apps.audit.actions import Action
 from apps.audit.services import audit_denied
 from apps.patients import access
 from apps.patients.access import PatientAction
-from apps.patients.errors import PatientInvalid, RoleRequired
+from apps.patients.errors import CODES_WITHOUT_CLASS as PATIENT_FIELD_CODES
+from apps.patients.errors import (
+    BreakGlassRequired,
+    NotRestricted,
+    PatientInvalid,
+    RestrictedRecord,
+    RoleRequired,
+)
 from apps.patients.selectors import patient_get_for, patient_query_parse, patient_search
 from apps.patients.serializers import (
+    PATIENT_LIST_ITEM,
     BreakGlassGrantSerializer,
     BreakGlassSerializer,
     PatientSerializer,
@@ -30,15 +41,60 @@ from apps.patients.services import (
     patient_mark_viewed,
     patient_update,
 )
-from quill.api import Pagination
+from quill.api import Pagination, refuse_empty
+from quill.errors import NotFound
+from quill.openapi import BODY_REFUSALS, PAGE_PARAMETERS, page_of, refusals
 from quill.types import AuthenticatedRequest
 
+_EMPTY_REFUSED = " Sent empty, it is refused (400): leave out the parameters you do not use."
+_TEXT = {"type": "string", "minLength": 1, "pattern": r"\S"}
 SEARCH_PARAMETERS = [
-    OpenApiParameter("q", str, description="Name (partial, any case), MRN, NHS number or date of birth"),
-    OpenApiParameter("nhs_number", str, description="10 digits, spaces allowed"),
-    OpenApiParameter("date_of_birth", str, description="1980-01-31 or 31/01/1980"),
-    OpenApiParameter("mrn", str, description="Exact MRN"),
+    OpenApiParameter(
+        "q", _TEXT, description="Name (partial, any case), MRN, NHS number or date of birth." + _EMPTY_REFUSED
+    ),
+    OpenApiParameter(
+        "nhs_number",
+        {"type": "string", "pattern": r"^\s*[0-9 -]*[0-9][0-9 -]*\s*$"},
+        description="Digits; spaces and dashes between groups are allowed, anything else is refused (400)."
+        + _EMPTY_REFUSED,
+    ),
+    OpenApiParameter(
+        "date_of_birth",
+        {"type": "string", "format": "date"},
+        description="YYYY-MM-DD (DD/MM/YYYY is also understood); anything else is refused (400)." + _EMPTY_REFUSED,
+    ),
+    OpenApiParameter("mrn", _TEXT, description="Exact MRN." + _EMPTY_REFUSED),
+    *PAGE_PARAMETERS,
 ]
+SEARCH_FIELDS = ("q", "nhs_number", "date_of_birth", "mrn")
+# The two spellings the API takes, each exactly (the portal's search box understands more).
+DATE_OF_BIRTH_SPELLINGS = {
+    re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}"): "%Y-%m-%d",
+    re.compile(r"[0-9]{2}/[0-9]{2}/[0-9]{4}"): "%d/%m/%Y",
+}
+
+
+def _search_problems(params: dict[str, str | None]) -> dict[str, list[str]]:
+    """A date of birth that is not a real date written YYYY-MM-DD or DD/MM/YYYY."""
+    birth = params["date_of_birth"]
+    if birth and birth.strip() and not _is_date_of_birth(birth):
+        return {"date_of_birth": ["Enter the date of birth as 1980-01-31 or 31/01/1980."]}
+    return {}
+
+
+def _is_date_of_birth(text: str) -> bool:
+    for spelling, date_format in DATE_OF_BIRTH_SPELLINGS.items():
+        if spelling.fullmatch(text):
+            try:
+                datetime.strptime(text, date_format)
+            except ValueError:
+                return False
+            return True
+    return False
+
+
+# Field problems found by the services (patients.errors.PatientInvalid), sent with `fields`.
+PATIENT_FIELD_REFUSALS = tuple(PATIENT_FIELD_CODES.items())
 
 
 def _refuse(request: AuthenticatedRequest, attempted: str, message: str) -> RoleRequired:
@@ -49,11 +105,24 @@ def _refuse(request: AuthenticatedRequest, attempted: str, message: str) -> Role
 
 
 class PatientListCreate(APIView):
-    @extend_schema(parameters=SEARCH_PARAMETERS, responses=PatientSerializer(many=True))
+    @extend_schema(
+        operation_id="patients_list",
+        parameters=SEARCH_PARAMETERS,
+        responses={
+            200: page_of("PatientListItem", PATIENT_LIST_ITEM),
+            **refusals(RoleRequired, ("invalid", 400), NotFound),
+        },
+        description="Patients the caller may see. A restricted record the caller cannot open is listed by its "
+        "identity only (`RestrictedPatient`, `can_open` false): break the glass to open it.",
+    )
     def get(self, request: AuthenticatedRequest) -> Response:
         if not access.may_read_demographics(request.user):
             raise _refuse(request, "patient.list", "Your role does not include access to patient records.")
-        params = {name: request.query_params.get(name, "") for name in ("q", "nhs_number", "date_of_birth", "mrn")}
+        refuse_empty(request.query_params, SEARCH_FIELDS)
+        sent = {name: request.query_params.get(name) for name in SEARCH_FIELDS}
+        if problems := _search_problems(sent):
+            raise ValidationError(problems)
+        params = {name: value or "" for name, value in sent.items()}
         query = patient_query_parse(**params)
         if query.problems:
             fields = {}
@@ -75,7 +144,13 @@ class PatientListCreate(APIView):
         )
         return paginator.get_paginated_response([patient_list_item(patient) for patient in page])
 
-    @extend_schema(request=PatientWriteSerializer, responses={201: PatientSerializer})
+    @extend_schema(
+        request=PatientWriteSerializer,
+        responses={
+            201: PatientSerializer,
+            **refusals(RoleRequired, *BODY_REFUSALS, *PATIENT_FIELD_REFUSALS, request=PatientWriteSerializer),
+        },
+    )
     def post(self, request: AuthenticatedRequest) -> Response:
         if not access.may_write(request.user):
             raise _refuse(request, "patient.create", "Only clinical staff can register patients.")
@@ -89,13 +164,24 @@ class PatientListCreate(APIView):
 
 
 class PatientDetail(APIView):
-    @extend_schema(responses=PatientSerializer)
+    @extend_schema(
+        responses={200: PatientSerializer, **refusals(NotFound, RoleRequired, BreakGlassRequired, RestrictedRecord)}
+    )
     def get(self, request: AuthenticatedRequest, patient_id: str) -> Response:
         patient = patient_get_for(user=request.user, patient_id=patient_id, action=PatientAction.VIEW)
         patient_mark_viewed(actor=request.user, patient=patient, channel="api")
         return Response(PatientSerializer(patient).data)
 
-    @extend_schema(request=PatientWriteSerializer, responses=PatientSerializer)
+    @extend_schema(
+        request=PatientWriteSerializer,
+        responses={
+            200: PatientSerializer,
+            **refusals(
+                NotFound, RoleRequired, BreakGlassRequired, RestrictedRecord, *BODY_REFUSALS, *PATIENT_FIELD_REFUSALS,
+                request=PatientWriteSerializer,
+            ),
+        },
+    )  # fmt: skip
     def patch(self, request: AuthenticatedRequest, patient_id: str) -> Response:
         patient = patient_get_for(user=request.user, patient_id=patient_id, action=PatientAction.EDIT)
         incoming = PatientWriteSerializer(data=request.data, partial=True)
@@ -110,7 +196,17 @@ class PatientDetail(APIView):
 class PatientBreakGlass(APIView):
     @extend_schema(
         request=BreakGlassSerializer,
-        responses={201: BreakGlassGrantSerializer},
+        responses={
+            201: BreakGlassGrantSerializer,
+            **refusals(
+                NotFound,
+                RoleRequired,
+                NotRestricted,
+                *BODY_REFUSALS,
+                ("invalid_reason", 400),
+                request=BreakGlassSerializer,
+            ),
+        },
         description=f"Open a restricted record for {settings.QUILL_BREAK_GLASS_MINUTES} minutes (clinical roles).",
     )
     def post(self, request: AuthenticatedRequest, patient_id: str) -> Response:

@@ -132,7 +132,7 @@ def patient_query_parse(*, q: str = "", nhs_number: str = "", date_of_birth: str
             problems.append("Enter the date of birth as 31/01/1980 or 1980-01-31.")
     if nhs_number:
         nhs_number = normalise_nhs_number(nhs_number)
-        if not nhs_number.isdigit():
+        if not (nhs_number.isascii() and nhs_number.isdigit()):
             problems.append("An NHS number contains only digits (spaces are allowed between groups).")
             nhs_number = ""
     text = q

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from drf_spectacular.utils import PolymorphicProxySerializer, extend_schema_field
 from rest_framework import serializers
 from rest_framework.exceptions import ErrorDetail
 
 from apps.patients.errors import PatientInvalid
 from apps.patients.models import Patient, Sex
 from apps.patients.selectors import DATE_OF_BIRTH_FORMATS
+from quill.api import StrictSerializer
 
 PATIENT_FIELDS = (
     "id",
@@ -36,12 +38,15 @@ class PatientSerializer(serializers.ModelSerializer):
         fields = (*PATIENT_FIELDS, "can_open")
         read_only_fields = fields
 
+    @extend_schema_field({"type": "boolean", "enum": [True], "description": "Always true: the record is open."})
     def get_can_open(self, patient: Patient) -> bool:
         return True
 
 
 class RestrictedPatientSerializer(serializers.Serializer):
-    """A restricted record the caller may list but not open: identity only, to break the glass for."""
+    """A restricted record the caller may list but not open: identity only, to break the glass for.
+
+    The other fields of a Patient are left out on purpose: they are what the restriction hides."""
 
     id = serializers.UUIDField()
     given_name = serializers.CharField()
@@ -49,6 +54,9 @@ class RestrictedPatientSerializer(serializers.Serializer):
     restricted = serializers.BooleanField()
     can_open = serializers.SerializerMethodField()
 
+    @extend_schema_field(
+        {"type": "boolean", "enum": [False], "description": "Always false: break the glass to open the record."}
+    )
     def get_can_open(self, patient: Patient) -> bool:
         return False
 
@@ -59,7 +67,16 @@ def patient_list_item(patient: Patient) -> dict[str, Any]:
     return RestrictedPatientSerializer(patient).data
 
 
-class PatientWriteSerializer(serializers.Serializer):
+# A list shows restricted records the caller cannot open by their identity only.
+PATIENT_LIST_ITEM = PolymorphicProxySerializer(
+    component_name="PatientListItem",
+    serializers=[PatientSerializer, RestrictedPatientSerializer],
+    resource_type_field_name=None,
+    many=True,
+)
+
+
+class PatientWriteSerializer(StrictSerializer):
     given_name = serializers.CharField(max_length=100)
     family_name = serializers.CharField(max_length=100)
     date_of_birth = serializers.DateField(input_formats=["iso-8601", *DATE_OF_BIRTH_FORMATS])
@@ -75,8 +92,12 @@ class PatientWriteSerializer(serializers.Serializer):
                 field.default = serializers.empty
 
 
-class BreakGlassSerializer(serializers.Serializer):
-    reason = serializers.CharField(max_length=1000, allow_blank=True)
+class BreakGlassSerializer(StrictSerializer):
+    reason = serializers.CharField(
+        max_length=1000,
+        allow_blank=True,
+        help_text="The clinical reason, in words (two words and ten characters at least); recorded with your name.",
+    )
 
 
 class BreakGlassGrantSerializer(serializers.Serializer):

@@ -101,6 +101,26 @@ def test_unsatisfiable_range_answers_416(filesystem_storage, clinician, patient,
     response = _content(factories.token_client(clinician), document, HTTP_RANGE=header)
     assert response.status_code == 416
     assert response["Content-Range"] == f"bytes */{document.size}"
+    assert response.json()["detail"]["error_code"] == "range_not_satisfiable"
+
+
+def test_if_range_with_another_etag_answers_the_whole_document(filesystem_storage, clinician, patient):
+    data = samples.pdf()
+    document = stored_document(user=clinician, patient=patient, data=data)
+    client = factories.token_client(clinician)
+
+    stale = _content(client, document, HTTP_RANGE="bytes=0-9", HTTP_IF_RANGE='"0000"')
+    current = _content(client, document, HTTP_RANGE="bytes=0-9", HTTP_IF_RANGE=f'"{document.sha256}"')
+
+    assert (stale.status_code, _body(stale)) == (200, data)
+    assert (current.status_code, _body(current)) == (206, data[:10])
+
+
+def test_a_disposition_that_is_not_one_of_the_two_is_refused(filesystem_storage, clinician, patient):
+    document = stored_document(user=clinician, patient=patient, data=samples.pdf())
+    response = factories.token_client(clinician).get(f"/api/documents/{document.pk}/content?disposition=frame")
+    assert response.status_code == 400
+    assert response.json()["detail"]["error_code"] == "invalid_choice"
 
 
 def test_matching_etag_answers_304(filesystem_storage, clinician, patient):
@@ -336,13 +356,17 @@ def test_patch_is_audited_with_before_and_after(filesystem_storage, clinician, p
 def test_soft_delete_by_administrator_hides_then_restore(filesystem_storage, clinician, administrator, patient):
     document = stored_document(user=clinician, patient=patient, data=samples.pdf())
     clinician_client = factories.token_client(clinician)
-    refused = clinician_client.delete(f"/api/documents/{document.pk}/", {"reason": "duplicate scan"}, format="json")
+    refused = clinician_client.delete(f"/api/documents/{document.pk}/?reason=duplicate+scan")
     assert refused.status_code == 403
     admin_client = factories.token_client(administrator)
-    no_reason = admin_client.delete(f"/api/documents/{document.pk}/", {}, format="json")
+    no_reason = admin_client.delete(f"/api/documents/{document.pk}/")
     assert no_reason.status_code == 400
-    deleted = admin_client.delete(f"/api/documents/{document.pk}/", {"reason": "duplicate scan"}, format="json")
+    assert no_reason.json()["detail"]["fields"] == {"reason": ["This field is required."]}
+    too_short = admin_client.delete(f"/api/documents/{document.pk}/?reason=+dup+")
+    assert too_short.status_code == 400
+    deleted = admin_client.delete(f"/api/documents/{document.pk}/?reason=duplicate+scan")
     assert deleted.status_code == 200
+    assert deleted.json()["deleted_at"] is not None
     assert clinician_client.get("/api/documents/").json()["count"] == 0
     assert clinician_client.get(f"/api/documents/{document.pk}/content").status_code == 404
     assert storage.exists(document.storage_key)

@@ -84,7 +84,7 @@ def test_the_api_refuses_metadata_changes(clinician, final_letter, change, attem
 def test_the_api_refuses_deletion_even_by_an_administrator(admin_api, final_letter):
     document = final_letter.document
 
-    response = admin_api.delete(f"/api/documents/{document.pk}/", {"reason": "Filed twice by mistake"}, format="json")
+    response = admin_api.delete(f"/api/documents/{document.pk}/?reason=Filed+twice+by+mistake")
 
     _assert_locked(response, document, "document.delete")
     document.refresh_from_db()

@@ -8,11 +8,39 @@ from django.conf import settings
 from rest_framework.request import Request
 
 from apps.accounts.models import User
-from apps.documents.errors import UnknownPatient
+from apps.documents.errors import InvalidCategory, QuillErrorTooMany, RestrictedPatientDocument, UnknownPatient
+from apps.files import errors as file_errors
 from apps.files.upload_handler import HashingUploadHandler
 from apps.patients.access import PatientAction
 from apps.patients.selectors import patient_get_for
-from quill.errors import NotFound
+from quill.errors import NotFound, PermissionDenied
+from quill.openapi import BODY_REFUSALS
+
+# What finding a document can refuse with (selectors.document_get_for).
+DOCUMENT_LOOKUP = (NotFound, PermissionDenied, RestrictedPatientDocument)
+# What storing a file can refuse with (files.validation, the upload handler, storage).
+FILE_REFUSALS = (
+    file_errors.UploadRejected,
+    file_errors.FileTooLarge,
+    file_errors.UnsupportedType,
+    file_errors.ExtensionMismatch,
+    file_errors.EmptyFile,
+    file_errors.CorruptFile,
+    file_errors.EncryptedPdf,
+    file_errors.ActiveContent,
+    file_errors.ImageTooLarge,
+    file_errors.MissingFile,
+    file_errors.StorageUnavailable,
+)
+# A multipart upload: the fields, the patient, the role, and the file itself.
+FORM_UPLOAD_REFUSALS = (
+    *FILE_REFUSALS,
+    *BODY_REFUSALS,
+    InvalidCategory,
+    UnknownPatient,
+    QuillErrorTooMany,
+    PermissionDenied,
+)
 
 if TYPE_CHECKING:
     # The mixin is only ever mixed into an APIView (before it), whose initial() it extends.

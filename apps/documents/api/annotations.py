@@ -8,10 +8,15 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apps.audit.actions import Action
+from apps.documents.api._common import DOCUMENT_LOOKUP
+from apps.documents.errors import AnnotationInvalid, LetterDocumentLocked, VersionSuperseded
 from apps.documents.selectors import annotation_get_for, annotations_for, document_get_for
-from apps.documents.serializers import AnnotationSerializer
+from apps.documents.serializers import AnnotationInputSerializer, AnnotationSerializer
 from apps.documents.services.annotations import annotation_create, annotation_delete
 from apps.documents.services.reading import document_record_read
+from quill.api import flatten_errors
+from quill.errors import Conflict
+from quill.openapi import BODY_REFUSALS, refusals, results_of
 from quill.parsers import JSONParser
 from quill.types import AuthenticatedRequest
 
@@ -21,7 +26,10 @@ class DocumentAnnotationsView(APIView):
 
     parser_classes = [JSONParser]
 
-    @extend_schema(responses=AnnotationSerializer(many=True))
+    @extend_schema(
+        responses={200: results_of(AnnotationSerializer), **refusals(*DOCUMENT_LOOKUP)},
+        description="Every annotation on this version, in one answer (not paged).",
+    )
     def get(self, request: AuthenticatedRequest, document_id) -> Response:
         document = document_get_for(user=request.user, document_id=document_id, action="annotation.list")
         annotations = annotations_for(document=document)
@@ -34,24 +42,31 @@ class DocumentAnnotationsView(APIView):
         data = AnnotationSerializer(annotations, many=True, context={"user": request.user}).data
         return Response({"results": data})
 
-    @extend_schema(request=AnnotationSerializer, responses={201: AnnotationSerializer})
+    @extend_schema(
+        request=AnnotationInputSerializer,
+        responses={
+            201: AnnotationSerializer,
+            **refusals(
+                *DOCUMENT_LOOKUP, *BODY_REFUSALS, AnnotationInvalid, VersionSuperseded, LetterDocumentLocked, Conflict
+            ),
+        },
+    )  # fmt: skip
     def post(self, request: AuthenticatedRequest, document_id) -> Response:
         document = document_get_for(user=request.user, document_id=document_id, action="annotation.create")
-        data = request.data if isinstance(request.data, dict) else {}
-        annotation = annotation_create(
-            actor=request.user,
-            document=document,
-            kind=data.get("kind", ""),
-            page=data.get("page", 1),
-            geometry=data.get("geometry"),
-            text=data.get("text", ""),
-        )
+        incoming = AnnotationInputSerializer(data=request.data)
+        if not incoming.is_valid():
+            # Every problem with an annotation's shape is one code, whichever check found it.
+            raise AnnotationInvalid(flatten_errors(incoming.errors))
+        annotation = annotation_create(actor=request.user, document=document, **incoming.validated_data)
         body = AnnotationSerializer(annotation, context={"user": request.user}).data
         return Response(body, status=status.HTTP_201_CREATED)
 
 
 class DocumentAnnotationDetailView(APIView):
-    @extend_schema(request=None, responses={204: None})
+    @extend_schema(
+        request=None,
+        responses={204: None, **refusals(*DOCUMENT_LOOKUP, VersionSuperseded, LetterDocumentLocked, Conflict)},
+    )
     def delete(self, request: AuthenticatedRequest, document_id, annotation_id) -> Response:
         document = document_get_for(user=request.user, document_id=document_id, action="annotation.delete")
         annotation = annotation_get_for(document=document, annotation_id=annotation_id)

@@ -8,7 +8,9 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apps.audit.actions import Action
-from apps.documents.api._common import HashingUploadMixin, _validated
+from apps.documents.api._common import DOCUMENT_LOOKUP, FILE_REFUSALS, HashingUploadMixin, _validated
+from apps.documents.errors import InvalidCategory, LetterDocumentLocked, VersionSuperseded
+from apps.documents.permissions import ensure_manager
 from apps.documents.selectors import document_get_for, document_versions
 from apps.documents.serializers import (
     DocumentDeleteSerializer,
@@ -16,6 +18,7 @@ from apps.documents.serializers import (
     DocumentUpdateSerializer,
     LegalHoldSerializer,
     VersionFieldsSerializer,
+    VersionFormSerializer,
 )
 from apps.documents.services import (
     UploadRequest,
@@ -27,14 +30,20 @@ from apps.documents.services import (
 )
 from apps.documents.services.reading import document_record_read
 from apps.files.errors import MissingFile
+from quill.errors import Conflict, ValidationFailed
+from quill.openapi import BODY_REFUSALS, refusals, results_of
 from quill.parsers import JSONParser, MultiPartParser
 from quill.types import AuthenticatedRequest
 
 
 class DocumentDetailView(APIView):
-    parser_classes = [JSONParser, MultiPartParser]
+    parser_classes = [JSONParser]
 
-    @extend_schema(responses=DocumentSerializer)
+    @extend_schema(
+        responses={200: DocumentSerializer, **refusals(*DOCUMENT_LOOKUP)},
+        description="One document, any version. Administrators and owners also see a deleted one "
+        "(`deleted_at` set): deleting is a soft delete, undone by `restore`.",
+    )
     def get(self, request: AuthenticatedRequest, document_id) -> Response:
         document = document_get_for(user=request.user, document_id=document_id, include_deleted=True)
         document_record_read(
@@ -44,23 +53,43 @@ class DocumentDetailView(APIView):
         )
         return Response(DocumentSerializer(document).data)
 
-    @extend_schema(request=DocumentUpdateSerializer, responses=DocumentSerializer)
+    @extend_schema(
+        request=DocumentUpdateSerializer,
+        responses={
+            200: DocumentSerializer,
+            **refusals(
+                *DOCUMENT_LOOKUP, *BODY_REFUSALS, InvalidCategory, ValidationFailed, LetterDocumentLocked, Conflict,
+                request=DocumentUpdateSerializer,
+            ),
+        },
+    )  # fmt: skip
     def patch(self, request: AuthenticatedRequest, document_id) -> Response:
         document = document_get_for(user=request.user, document_id=document_id, action="document.update")
         data = _validated(DocumentUpdateSerializer, request.data)
         document = document_update(actor=request.user, document=document, **data)
         return Response(DocumentSerializer(document).data)
 
-    @extend_schema(request=DocumentDeleteSerializer, responses=DocumentSerializer)
+    @extend_schema(
+        parameters=[DocumentDeleteSerializer],
+        responses={
+            200: DocumentSerializer,
+            **refusals(*DOCUMENT_LOOKUP, LetterDocumentLocked, Conflict, request=DocumentDeleteSerializer),
+        },
+        description="Soft delete (administrators and owners): the document leaves lists and downloads, "
+        "its bytes and record are kept, and `restore` brings it back. The reason goes in the query "
+        "string and is recorded in the audit trail. The answer is the document, `deleted_at` now set.",
+    )
     def delete(self, request: AuthenticatedRequest, document_id) -> Response:
         document = document_get_for(user=request.user, document_id=document_id, action="document.delete")
-        reason = request.data.get("reason") or request.query_params.get("reason") or ""
+        # the role is refused before the reason
+        ensure_manager(user=request.user, doing="delete documents", attempted="document.delete", document=document)
+        reason = _validated(DocumentDeleteSerializer, request.query_params)["reason"]
         document = document_soft_delete(actor=request.user, document=document, reason=reason)
         return Response(DocumentSerializer(document).data)
 
 
 class DocumentRestoreView(APIView):
-    @extend_schema(request=None, responses=DocumentSerializer)
+    @extend_schema(request=None, responses={200: DocumentSerializer, **refusals(*DOCUMENT_LOOKUP, Conflict)})
     def post(self, request: AuthenticatedRequest, document_id) -> Response:
         document = document_get_for(
             user=request.user, document_id=document_id, include_deleted=True, action="document.restore"
@@ -70,7 +99,15 @@ class DocumentRestoreView(APIView):
 
 
 class DocumentLegalHoldView(APIView):
-    @extend_schema(request=LegalHoldSerializer, responses=DocumentSerializer)
+    parser_classes = [JSONParser]
+
+    @extend_schema(
+        request=LegalHoldSerializer,
+        responses={
+            200: DocumentSerializer,
+            **refusals(*DOCUMENT_LOOKUP, *BODY_REFUSALS, Conflict, ValidationFailed, request=LegalHoldSerializer),
+        },
+    )
     def post(self, request: AuthenticatedRequest, document_id) -> Response:
         document = document_get_for(
             user=request.user, document_id=document_id, include_deleted=True, action="document.legal_hold"
@@ -81,9 +118,14 @@ class DocumentLegalHoldView(APIView):
 
 
 class DocumentVersionsView(HashingUploadMixin, APIView):
+    """`GET` every version of a document; `POST` a new version's file as a multipart form."""
+
     parser_classes = [MultiPartParser]
 
-    @extend_schema(responses=DocumentSerializer(many=True))
+    @extend_schema(
+        responses={200: results_of(DocumentSerializer), **refusals(*DOCUMENT_LOOKUP)},
+        description="Every version of the document, newest first, in one answer (not paged).",
+    )
     def get(self, request: AuthenticatedRequest, document_id) -> Response:
         document = document_get_for(user=request.user, document_id=document_id)
         versions = document_versions(user=request.user, document=document)
@@ -94,7 +136,16 @@ class DocumentVersionsView(HashingUploadMixin, APIView):
         )
         return Response({"results": DocumentSerializer(versions, many=True).data})
 
-    @extend_schema(request={"multipart/form-data": VersionFieldsSerializer}, responses={201: DocumentSerializer})
+    @extend_schema(
+        request={"multipart/form-data": VersionFormSerializer},
+        responses={
+            201: DocumentSerializer,
+            **refusals(
+                *DOCUMENT_LOOKUP, *FILE_REFUSALS, *BODY_REFUSALS, LetterDocumentLocked, VersionSuperseded, Conflict,
+                request=VersionFieldsSerializer,
+            ),
+        },
+    )  # fmt: skip
     def post(self, request: AuthenticatedRequest, document_id) -> Response:
         document = document_get_for(user=request.user, document_id=document_id, action="document.new_version")
         files = self.uploaded_files(request)

@@ -19,44 +19,69 @@ from rest_framework.views import APIView
 
 from apps.audit.actions import Action
 from apps.audit.services import audit_record
-from apps.documents.api._common import HashingUploadMixin, _upload_patient, _validated
+from apps.documents.api._common import (
+    FILE_REFUSALS,
+    FORM_UPLOAD_REFUSALS,
+    HashingUploadMixin,
+    _upload_patient,
+    _validated,
+)
 from apps.documents.errors import (
     BulkDetailsMismatch,
     InvalidCategory,
     InvalidFileDetails,
     QuillErrorTooMany,
+    UnknownPatient,
     UseFormUpload,
 )
 from apps.documents.models import Category
 from apps.documents.permissions import ensure_document_role, ensure_may_file_category
 from apps.documents.selectors import DocumentFilters, document_list
 from apps.documents.serializers import (
+    BulkFileResultSerializer,
     BulkUploadFieldsSerializer,
-    BulkUploadRequestSerializer,
+    BulkUploadFormSerializer,
     BulkUploadSerializer,
     DirectUploadFieldsSerializer,
     DocumentFilterSerializer,
     DocumentSerializer,
     UploadFieldsSerializer,
+    UploadFormSerializer,
 )
 from apps.documents.services import UploadRequest, document_stream_target, document_upload, document_upload_bulk
-from apps.files.errors import LengthRequired, MissingFile
+from apps.files.errors import DigestMismatch, IncompleteBody, InvalidDigest, LengthRequired, MissingFile
 from apps.files.streaming import parse_repr_digest, receive_body
 from apps.files.upload_handler import configured_max_upload_bytes
 from apps.patients.access import PatientAction
+from apps.patients.errors import BreakGlassRequired, RestrictedRecord, RoleRequired
 from apps.patients.selectors import patient_get_for
-from quill.api import Pagination
-from quill.errors import QuillError
+from quill.api import Pagination, refuse_empty
+from quill.errors import NotFound, PermissionDenied, QuillError
+from quill.openapi import PAGE_PARAMETERS, paginated, refusals
 from quill.parsers import MultiPartParser
 from quill.types import AuthenticatedRequest
 
 
 class DocumentListCreateView(HashingUploadMixin, APIView):
+    """`GET` the documents the caller may see; `POST` one file as a multipart form."""
+
     parser_classes = [MultiPartParser]
 
-    @extend_schema(parameters=[DocumentFilterSerializer], responses=DocumentSerializer(many=True))
+    @extend_schema(
+        operation_id="documents_list",
+        parameters=[DocumentFilterSerializer, *PAGE_PARAMETERS],
+        responses={
+            200: paginated(DocumentSerializer),
+            # patient_id: the patient lookup's refusals (another organisation's patient is 404).
+            **refusals(NotFound, PermissionDenied, RoleRequired, BreakGlassRequired, RestrictedRecord,
+                       request=DocumentFilterSerializer),
+        },
+        description="Documents the caller may see, newest first. A filter sent empty is refused (400), "
+        "not ignored: leave out the filters you do not use.",
+    )  # fmt: skip
     def get(self, request: AuthenticatedRequest) -> Response:
         ensure_document_role(user=request.user)
+        refuse_empty(request.query_params, DocumentFilterSerializer().fields.keys())
         params = _validated(DocumentFilterSerializer, request.query_params)
         if params.get("patient_id"):
             patient_get_for(user=request.user, patient_id=params["patient_id"], action=PatientAction.VIEW)
@@ -73,7 +98,10 @@ class DocumentListCreateView(HashingUploadMixin, APIView):
         )
         return paginator.get_paginated_response(DocumentSerializer(page, many=True).data)
 
-    @extend_schema(request={"multipart/form-data": UploadFieldsSerializer}, responses={201: DocumentSerializer})
+    @extend_schema(
+        request={"multipart/form-data": UploadFormSerializer},
+        responses={201: DocumentSerializer, **refusals(*FORM_UPLOAD_REFUSALS, request=UploadFieldsSerializer)},
+    )
     def post(self, request: AuthenticatedRequest) -> Response:
         ensure_document_role(user=request.user)
         files = self.uploaded_files(request)
@@ -185,11 +213,26 @@ def _drain(request: Request, length: int, limit: int) -> None:
         remaining -= len(chunk)
 
 
-class DocumentDirectUploadView(APIView):
-    """One file as the whole request body, its details in the query string.
+# The body is the file itself. Its Content-Type is the client's to choose: Quill reads the type
+# from the bytes (PDF, JPEG, PNG, TIFF, DICOM), and refuses only a form (415), which would be
+# a multipart or URL-encoded body rather than the file.
+DIRECT_UPLOAD_MEDIA_TYPES = (
+    "application/octet-stream",
+    "application/pdf",
+    "image/jpeg",
+    "image/png",
+    "image/tiff",
+    "application/dicom",
+)
+REPR_DIGEST_PATTERN = r"^\s*sha-256=:[A-Za-z0-9+/]{43}=:\s*$"
 
-    With ``Repr-Digest: sha-256=:…:`` (RFC 9530) the bytes are checked against the
-    digest, and large files go into storage while they arrive instead of after.
+
+class DocumentDirectUploadView(APIView):
+    """One file as the whole request body (`Content-Length` required), its details in the query string.
+
+    The body's `Content-Type` may be the file's own type or `application/octet-stream`: Quill
+    reads the type from the bytes. With `Repr-Digest: sha-256=:…:` (RFC 9530) the bytes are
+    checked against the digest, and large files go into storage while they arrive instead of after.
     """
 
     parser_classes: list = []  # the body is the file: read by receive_body, never parsed
@@ -199,14 +242,30 @@ class DocumentDirectUploadView(APIView):
             DirectUploadFieldsSerializer,
             OpenApiParameter(
                 "Repr-Digest",
-                str,
+                {"type": "string", "pattern": REPR_DIGEST_PATTERN},
                 OpenApiParameter.HEADER,
                 required=False,
-                description="RFC 9530 digest of the file, e.g. sha-256=:<base64>:. Checked; enables streaming.",
+                description="RFC 9530 digest of the file, `sha-256=:<base64 of the 32-byte SHA-256>:`. "
+                "The bytes received are checked against it (400 `digest_mismatch`, nothing stored); "
+                "on S3 storage it lets a large file be stored while it arrives.",
             ),
         ],
-        request={"application/octet-stream": OpenApiTypes.BINARY},
-        responses={201: DocumentSerializer},
+        request=dict.fromkeys(DIRECT_UPLOAD_MEDIA_TYPES, OpenApiTypes.BINARY),
+        responses={
+            201: DocumentSerializer,
+            **refusals(
+                *FILE_REFUSALS,
+                UseFormUpload,
+                InvalidCategory,
+                UnknownPatient,
+                PermissionDenied,
+                LengthRequired,
+                InvalidDigest,
+                DigestMismatch,
+                IncompleteBody,
+                request=DirectUploadFieldsSerializer,
+            ),
+        },
     )
     def post(self, request: AuthenticatedRequest) -> Response:
         max_bytes = configured_max_upload_bytes()
@@ -256,10 +315,39 @@ class DocumentDirectUploadView(APIView):
         return Response(DocumentSerializer(document).data, status=status.HTTP_201_CREATED)
 
 
+def _bulk_refusals() -> dict:
+    """A refused batch answers the refusal and, beside it, each file's outcome (as the 201 answer)."""
+    responses = refusals(*FORM_UPLOAD_REFUSALS, ("bulk_refused", 400), request=UploadFieldsSerializer)
+    per_file = {
+        "stored": {"type": "integer"},
+        "refused": {"type": "integer"},
+        "total": {"type": "integer"},
+        "files": {"type": "array", "items": {"$ref": f"#/components/schemas/{_component(BulkFileResultSerializer)}"}},
+    }
+    for status_code in (400, 413, 415):
+        schema = responses[status_code].response
+        schema["properties"].update(per_file)
+        schema["properties"]["detail"]["properties"]["error_code"]["enum"] = sorted(
+            {*schema["properties"]["detail"]["properties"]["error_code"]["enum"], "bulk_refused"}
+        )
+    return responses
+
+
+def _component(serializer_class: type) -> str:
+    return serializer_class.__name__.removesuffix("Serializer")
+
+
 class DocumentBulkUploadView(HashingUploadMixin, APIView):
+    """Several files for one patient in one multipart form, all stored or none."""
+
     parser_classes = [MultiPartParser]
 
-    @extend_schema(request={"multipart/form-data": BulkUploadRequestSerializer}, responses={201: BulkUploadSerializer})
+    @extend_schema(
+        request={"multipart/form-data": BulkUploadFormSerializer},
+        responses={201: BulkUploadSerializer, **_bulk_refusals()},
+        description="Several files for one patient, all stored or none: if any file is refused, none is "
+        "stored and the answer lists every file's outcome (`files`) beside the refusal (`detail`).",
+    )
     def post(self, request: AuthenticatedRequest) -> Response:
         ensure_document_role(user=request.user)
         files = self.uploaded_files(request, "files")

@@ -147,7 +147,10 @@ def document_content_response(
     """The document's bytes as an HTTP response (200, 206, 304 or 416), audited."""
     ensure_available(document)
     if_none_match = request.headers.get("If-None-Match", "")
-    requested = parse_range(request.headers.get("Range", ""), document.size) if document.size else None
+    # If-Range (RFC 9110 13.1.5): a range of a copy the client no longer holds is no use; send it all.
+    if_range = request.headers.get("If-Range", "").strip()
+    range_header = request.headers.get("Range", "") if not if_range or if_range == etag(document) else ""
+    requested = parse_range(range_header, document.size) if document.size else None
     details = {"disposition": disposition}
     if requested:
         details["range"] = f"{requested.start}-{requested.end}"
