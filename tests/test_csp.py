@@ -57,6 +57,7 @@ def filled(filesystem_storage, clinician, patient):
         "size": "small",
         "page": 1,
         "token": "not-a-link",
+        "version_id": 1,
     }
 
 
