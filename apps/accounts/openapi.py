@@ -1,5 +1,5 @@
-"""Schema hook: the refusals every API operation shares, because authentication and throttling
-run before any view (DRF's `initial()`), so no view can document them itself."""
+"""Schema hook: the refusals every API operation shares, because the input guard, authentication
+and throttling run before any view (middleware, DRF's `initial()`), so no view can document them itself."""
 
 from __future__ import annotations
 
@@ -11,11 +11,13 @@ UNSAFE_METHODS = {"post", "put", "patch", "delete"}
 
 
 def add_shared_refusals(result: dict[str, Any], generator: Any, request: Any, public: bool) -> dict[str, Any]:
-    """POSTPROCESSING_HOOKS entry: 401/403 from authentication, 429 from throttling, on every operation."""
+    """POSTPROCESSING_HOOKS entry, on every operation: 400 from the input guard (quill/input_guard.py and
+    quill/parsers.py: a NUL, a broken character or bytes that are not UTF-8 anywhere in the request),
+    401/403 from authentication, 429 from throttling."""
     for path_item in result.get("paths", {}).values():
         for method, operation in path_item.items():
             schemes = {name for requirement in operation.get("security", []) for name in requirement}
-            statuses: dict[int, set[str]] = {429: {"throttled"}}
+            statuses: dict[int, set[str]] = {400: {"invalid_characters"}, 429: {"throttled"}}
             if "tokenAuth" in schemes:
                 # A token that is sent is checked even where none is needed (e.g. the API root).
                 statuses[401] = {"authentication_failed", "token_expired", "token_revoked"}

@@ -21,7 +21,6 @@ from django.utils.cache import patch_vary_headers
 from django.utils.http import http_date, parse_http_date_safe
 from fhir.resources.R4B.operationoutcome import OperationOutcome
 from rest_framework import exceptions
-from rest_framework.parsers import FormParser
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -58,6 +57,7 @@ from apps.fhir.subsetting import subset
 from apps.files.upload_handler import configured_max_upload_bytes
 from quill import request_context
 from quill.errors import InvalidCharacters, QuillError
+from quill.parsers import FormParser
 from quill.types import AuthenticatedRequest
 
 _ISSUE_TYPES = {

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_field
 from rest_framework import serializers, status
-from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -36,6 +35,7 @@ from apps.patients.errors import BreakGlassRequired, RestrictedRecord, RoleRequi
 from quill.api import Pagination, StrictSerializer, error_response
 from quill.errors import NotFound
 from quill.openapi import BODY_REFUSALS, PAGE_PARAMETERS, paginated, refusals
+from quill.parsers import JSONParser
 from quill.types import AuthenticatedRequest
 
 # Finding a letter, or the patient whose letters these are (letters.selectors): another
