@@ -18,6 +18,7 @@ from drf_spectacular.extensions import OpenApiSerializerExtension, OpenApiSerial
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse
 from rest_framework import serializers
 
+from quill.api import MAX_PAGE_NUMBER
 from quill.errors import CODES_WITHOUT_CLASS, QuillError
 
 # Codes a field problem may carry that quill.api sends as "invalid" (see quill.api._first_code).
@@ -164,7 +165,7 @@ class TrimmedCharFieldSchema(OpenApiSerializerFieldExtension):
 PAGE_PARAMETERS = [
     OpenApiParameter(
         "page",
-        {"type": "integer", "minimum": 1},
+        {"type": "integer", "minimum": 1, "maximum": MAX_PAGE_NUMBER},
         description="Page number, from 1 (a page past the last answers 404 `not_found`).",
     ),
     OpenApiParameter(

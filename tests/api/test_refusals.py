@@ -98,3 +98,17 @@ def test_options_is_not_part_of_the_api(api):
     response = api.options("/api/patients/")
     assert response.status_code == 405
     assert response.json()["detail"]["error_code"] == "method_not_allowed"
+
+
+@pytest.mark.parametrize("page", ["0", "1000000000", "9" * 10_000])
+def test_a_page_number_outside_what_the_schema_allows_is_refused_not_a_500(api, patient, page):
+    response = api.get("/api/patients/", {"page": page})
+
+    assert response.status_code == 400
+    assert list(response.json()["detail"]["fields"]) == ["page"]
+
+
+def test_a_page_number_the_schema_allows_past_the_last_page_is_not_found(api, patient):
+    response = api.get("/api/patients/", {"page": "999999999"})
+
+    assert response.status_code == 404
