@@ -45,6 +45,7 @@ def outbox_settings(settings, tmp_path):
     settings.QUILL_OUTBOX_MAX_ATTEMPTS = 8
     settings.QUILL_OUTBOX_BACKOFF_BASE_SECONDS = 2.0
     settings.QUILL_OUTBOX_BACKOFF_MAX_SECONDS = 600.0
+    settings.QUILL_PUBLIC_BASE_URL = "https://quill.example"  # outbound sync refuses to guess its own links
     return settings
 
 

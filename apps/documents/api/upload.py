@@ -317,7 +317,13 @@ class DocumentDirectUploadView(APIView):
 
 def _bulk_refusals() -> dict:
     """A refused batch answers the refusal and, beside it, each file's outcome (as the 201 answer)."""
-    responses = refusals(*FORM_UPLOAD_REFUSALS, ("bulk_refused", 400), request=UploadFieldsSerializer)
+    responses = refusals(
+        *FORM_UPLOAD_REFUSALS,
+        ("bulk_refused", 400),
+        BulkDetailsMismatch,
+        InvalidFileDetails,
+        request=UploadFieldsSerializer,
+    )
     per_file = {
         "stored": {"type": "integer"},
         "refused": {"type": "integer"},
