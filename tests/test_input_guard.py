@@ -54,22 +54,23 @@ def test_api_json_with_invalid_characters_is_refused_and_nothing_stored(clinicia
     assert not Patient.objects.exists()
 
 
-def test_api_form_body_with_nul_is_refused(clinician):
+def test_api_form_body_is_not_read_by_a_json_operation_and_creates_nothing(clinician):
     response = factories.token_client(clinician).generic(
         "POST", "/api/patients/", b"given_name=A%00&family_name=B", "application/x-www-form-urlencoded"
     )
-    assert response.status_code == 400
-    assert _api_code(response) == "invalid_characters"
+    assert response.status_code == 415
+    assert _api_code(response) == "unsupported_media_type"
     assert not Patient.objects.exists()
 
 
-def test_api_multipart_with_nul_is_refused_where_it_is_parsed(clinician, patient):
-    """Multipart is parsed after the view installs its upload handler, so quill.parsers refuses it."""
+def test_api_multipart_to_a_json_operation_is_not_read(clinician, patient):
+    """PATCH takes JSON only; a NUL in an upload's multipart field is refused by quill.parsers
+    (tests/documents/test_bulk.py, the NUL-in-a-title test)."""
     document = document_row(patient, clinician)
     client = factories.token_client(clinician)
     response = client.patch(f"/api/documents/{document.pk}/", {"title": "Scan\x00"}, format="multipart")
-    assert response.status_code == 400
-    assert _api_code(response) == "invalid_characters"
+    assert response.status_code == 415
+    assert _api_code(response) == "unsupported_media_type"
     document.refresh_from_db()
     assert document.title == "Report"
 

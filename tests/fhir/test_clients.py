@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import concurrent.futures
 import hashlib
 from collections.abc import Iterator
 from urllib.parse import urlsplit
@@ -126,7 +127,9 @@ def test_fhirpy_async_client_walks_pages_in_creation_order(live_server, served, 
         )
         return found, documents
 
-    found, documents = asyncio.run(walk())
+    # In a thread of its own: Playwright's sync API may already run an event loop in this process.
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        found, documents = pool.submit(asyncio.run, walk()).result()
 
     assert [person.id for person in found] == [str(patient.pk)]
     assert upload_before_second_page
