@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Install and start what Quill's test suite needs on a Debian 12 machine:
 # clamd (binary only: tests ship their own signatures), Debian's chromium,
-# fonts for screenshots, and running PostgreSQL and Redis on 127.0.0.1.
+# fonts for screenshots, Tesseract with ghostscript and unpaper for OCR,
+# dovecot for the IMAP intake tests, and running PostgreSQL and Redis on 127.0.0.1.
 #
 # Idempotent and quick when everything is already there: apt is only touched
 # when a package is missing. Safe with CI=true and no stdin. SeaweedFS comes
@@ -28,6 +29,13 @@ declare -A WANTED=(
     [postgresql]=/usr/lib/postgresql
     [redis-server]=/usr/bin/redis-server
     [redis-tools]=/usr/bin/redis-cli
+    # OCR (text extraction of scans): OCRmyPDF drives these.
+    [tesseract-ocr]=/usr/bin/tesseract
+    [tesseract-ocr-eng]=/usr/share/tesseract-ocr/5/tessdata/eng.traineddata
+    [ghostscript]=/usr/bin/gs
+    [unpaper]=/usr/bin/unpaper
+    # The IMAP server the intake tests deliver mail to (started per test session, own config).
+    [dovecot-imapd]=/usr/sbin/dovecot
 )
 
 missing=()
@@ -64,7 +72,7 @@ fi
 
 # freshclam must never run here (no network to its mirrors); make sure no
 # daemon from the package is running, whatever started it.
-for unit in clamav-freshclam clamav-daemon; do
+for unit in clamav-freshclam clamav-daemon dovecot; do
     if command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
         $SUDO systemctl disable --now "$unit" >/dev/null 2>&1 || true
     fi
@@ -74,7 +82,7 @@ if pgrep -x freshclam >/dev/null 2>&1; then
     $SUDO pkill -x freshclam || true
 fi
 
-for bin in /usr/sbin/clamd /usr/bin/chromium; do
+for bin in /usr/sbin/clamd /usr/bin/chromium /usr/bin/tesseract /usr/bin/gs /usr/bin/unpaper /usr/sbin/dovecot; do
     [ -x "$bin" ] || { log "missing $bin after install"; exit 1; }
 done
 
@@ -107,4 +115,4 @@ fi
 redis_ping() { [ "$(redis-cli -h 127.0.0.1 -p 6379 ping 2>/dev/null)" = "PONG" ]; }
 wait_for Redis 30 redis_ping
 
-log "ok: clamd $(/usr/sbin/clamd --version | head -n1), $(/usr/bin/chromium --version 2>/dev/null | head -n1), PostgreSQL and Redis answering"
+log "ok: clamd $(/usr/sbin/clamd --version | head -n1), $(/usr/bin/chromium --version 2>/dev/null | head -n1), tesseract $(/usr/bin/tesseract --version 2>/dev/null | head -n1 | cut -d' ' -f2), dovecot $(/usr/sbin/dovecot --version | cut -d' ' -f1), PostgreSQL and Redis answering"
