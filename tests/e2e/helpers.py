@@ -5,7 +5,7 @@ from __future__ import annotations
 from playwright.sync_api import expect
 
 from tests import factories
-from tests.services.browser import axe_problems, save_screenshot
+from tests.services.browser import axe_problems, csp_violations, save_screenshot
 
 
 def sign_in(page, live_server, user) -> None:
@@ -27,7 +27,8 @@ DESKTOP = {"width": 1280, "height": 800}
 
 def page_problems(page, name: str) -> list[str]:
     """What is wrong with the page as it stands now (after a click or a form, not a fresh load):
-    axe-core's findings at 1280×800 and at 390×844, and at 390 px a page wider than the screen.
+    axe-core's findings at 1280×800 and at 390×844, at 390 px a page wider than the screen, and any
+    Content-Security-Policy violation the page reported.
     Screenshots of both widths go to artifacts/screenshots/page-<name>-<desktop|phone>.png."""
     found = []
     for label, viewport in (("desktop", DESKTOP), ("phone", PHONE)):
@@ -41,6 +42,7 @@ def page_problems(page, name: str) -> list[str]:
             if width > PHONE["width"]:
                 found.append(f"{name} (phone): the page is {width} px wide, so it scrolls sideways")
     page.set_viewport_size(DESKTOP)
+    found += [f"{name}: Content-Security-Policy violation: {violation}" for violation in csp_violations(page)]
     return found
 
 
