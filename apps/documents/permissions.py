@@ -7,6 +7,7 @@ from typing import Any
 from apps.accounts.models import User
 from apps.audit.actions import Action
 from apps.audit.models import Outcome
+from apps.audit.reasons import ROLE_REQUIRED
 from apps.audit.services import audit_denied
 from apps.documents.audit import audit_document
 from apps.documents.errors import LetterDocumentLocked
@@ -29,7 +30,7 @@ def ensure_document_role(*, user: User) -> frozenset[str] | None:
     """The categories `user` may work with; a role with none is refused, and the refusal audited."""
     allowed = allowed_categories(user)
     if allowed == frozenset():
-        audit_denied(action=Action.ACCESS_DENIED, actor=user, reason="role", object_type="document")
+        audit_denied(action=Action.ACCESS_DENIED, actor=user, reason=ROLE_REQUIRED, object_type="document")
         raise PermissionDenied("Your role does not allow working with documents.")
     return allowed
 
@@ -68,7 +69,7 @@ def _audit_role_refusal(
     patient_id: Any = None,
     details: dict[str, Any] | None = None,
 ) -> None:
-    details = {"reason": "role_required", "attempted": attempted, **(details or {})}
+    details = {"reason": ROLE_REQUIRED, "attempted": attempted, **(details or {})}
     if document is not None:
         audit_document(Action.ACCESS_DENIED, document=document, actor=user, outcome=Outcome.DENIED, details=details)
         return

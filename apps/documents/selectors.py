@@ -19,6 +19,7 @@ from apps.accounts.models import User
 from apps.accounts.selectors import user_names
 from apps.audit.actions import Action, action_label
 from apps.audit.models import AuditEvent
+from apps.audit.reasons import ROLE_REQUIRED
 from apps.audit.security_log import security_log_cross_organisation
 from apps.audit.services import audit_denied
 from apps.documents.errors import RestrictedPatientDocument
@@ -104,7 +105,7 @@ def document_get_for(
     categories = allowed_categories(user)
     if categories is not None and document.category not in categories:
         _audit_document_denied(
-            user=user, reason="role", document_id=document.pk, attempted=action, patient_id=document.patient_id
+            user=user, reason=ROLE_REQUIRED, document_id=document.pk, attempted=action, patient_id=document.patient_id
         )
         raise PermissionDenied(
             "Your role allows only insurance documents." if categories else "Your role does not allow documents."

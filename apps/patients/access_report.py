@@ -19,6 +19,7 @@ from django.utils import timezone
 from apps.accounts.selectors import user_names
 from apps.audit.actions import Action, action_label
 from apps.audit.models import AuditEvent
+from apps.audit.reasons import denial_reason
 from apps.audit.selectors import audit_events_for_patient
 from apps.patients.models import Patient
 from apps.patients.titles import object_titles
@@ -100,7 +101,7 @@ def _details(event: AuditEvent) -> str:
     if event.action == Action.PATIENT_UPDATED:
         return "Changed: " + ", ".join(sorted(details.get("changes", {})))
     if event.outcome == "denied" and details.get("reason"):
-        return f"Refused: {details['reason'].replace('_', ' ')}"
+        return f"Refused: {denial_reason(details).replace('_', ' ')}"
     if details.get("channel"):
         return f"via {details['channel']}"
     return ""

@@ -130,7 +130,7 @@ def test_a_link_follows_its_issuers_role_now(clinician, document):
     used = _use(path)
     assert used.status_code == 403
     assert used.json()["detail"]["error_code"] == "permission_denied"
-    assert _refusals(document)[0]["reason"] == "role"
+    assert _refusals(document)[0]["reason"] == "role_required"
 
 
 def test_a_link_stops_when_its_issuer_leaves_the_organisation(clinician, other_organisation, document):
