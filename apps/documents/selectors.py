@@ -11,6 +11,7 @@ from datetime import date, datetime
 from enum import StrEnum
 from typing import Any
 
+from django.db import connection
 from django.db.models import Exists, F, OuterRef, Q, QuerySet
 from django.db.models.expressions import OrderBy
 from django.db.models.functions import Lower
@@ -286,7 +287,7 @@ def _uuid_or_none(value: Any) -> str | None:
 
 # --- history ---------------------------------------------------------------------------------
 
-HISTORY_LIMIT = 2000  # the activity table pages through these; older events stay in the access report
+ACTIVITY_PAGE_SIZE = 20  # rows of the document page's activity table
 # Reads that repeat while someone works on a document; a run of them by one person is one row.
 REPEATED_READS = frozenset(
     {
@@ -299,13 +300,20 @@ REPEATED_READS = frozenset(
 )
 
 
-def document_audit_events(*, document: Document, version_ids: list, limit: int = HISTORY_LIMIT) -> QuerySet:
-    """Events about any version of this document or its annotations, newest first (own organisation only)."""
+def document_audit_events(*, document: Document, version_ids: list) -> QuerySet:
+    """Events about any version of this document or its annotations, newest first (own organisation only).
+
+    Every event of one organisation is in its one chain, so the chain's sequence is their order
+    (``occurred_at`` is taken before the chain's lock, so two appends can swap clocks). Annotation
+    events carry the document's patient: that narrows them to the patient's events (an index)
+    before their details are read.
+    """
     ids = [str(pk) for pk in version_ids]
     return AuditEvent.objects.filter(
-        Q(object_type="document", object_id__in=ids) | Q(object_type="annotation", details__document_id__in=ids),
+        Q(object_type="document", object_id__in=ids)
+        | Q(object_type="annotation", patient_id=document.patient_id, details__document_id__in=ids),
         organisation_id=document.organisation_id,
-    ).order_by("-occurred_at", "-sequence")[:limit]
+    ).order_by("-sequence")
 
 
 def document_titles(ids: list[str]) -> dict[str, str]:
@@ -319,28 +327,85 @@ def document_titles(ids: list[str]) -> dict[str, str]:
 class ActivityRow:
     """One line of a document's activity: an event, or a run of the same read by the same person."""
 
-    last: AuditEvent
-    first: AuditEvent
+    last: AuditEvent  # the newest event of the run (who, what, outcome)
+    first: AuditEvent  # its oldest; the same event when the run is one event
     count: int
     who: str
     label: str
 
 
-def document_activity(*, document: Document, version_ids: list) -> list[ActivityRow]:
-    """The document's events newest first, people by name, and repeated reads collapsed into one row."""
-    events = list(document_audit_events(document=document, version_ids=version_ids))
-    names = user_names([event.actor_id for event in events if event.actor_id])
-    rows: list[ActivityRow] = []
-    for event in events:
-        previous = rows[-1] if rows else None
-        if (
-            previous is not None
-            and event.action in REPEATED_READS
-            and (event.action, event.actor_id, event.outcome)
-            == (previous.last.action, previous.last.actor_id, previous.last.outcome)
-        ):
-            rows[-1] = ActivityRow(previous.last, event, previous.count + 1, previous.who, previous.label)
-            continue
-        who = names.get(event.actor_id, event.actor_username) if event.actor_id else (event.actor_username or "system")
-        rows.append(ActivityRow(event, event, 1, who, action_label(event.action)))
-    return rows
+@dataclass(frozen=True)
+class ActivityPage:
+    """One page of the activity table, newest first; `older` is the cursor of the next page, if any."""
+
+    rows: list[ActivityRow]
+    before: int | None  # the cursor this page was read with (None: the newest page)
+    older: int | None
+
+
+def document_activity(
+    *, document: Document, version_ids: list, before: int | None = None, page_size: int = ACTIVITY_PAGE_SIZE
+) -> ActivityPage:
+    """One page of the document's events, newest first, people by name, and repeated reads collapsed.
+
+    The runs are found in the database (gaps and islands: an event starts a new run unless it is
+    a repeated read of the same action, person and outcome as the event just newer than it), so
+    a document read ten thousand times costs the same few queries as one read once: the runs of
+    the page, their first and last events, and the people's names. Pages go by the chain's
+    sequence (``before``: events older than it), so a page stays the same while new events
+    arrive; a run cut by a page's end goes on at the top of the next.
+    """
+    events = document_audit_events(document=document, version_ids=version_ids)
+    if before is not None:
+        events = events.filter(sequence__lt=before)
+    runs = _activity_runs(events, limit=page_size + 1)
+    shown = runs[:page_size]
+    by_id = AuditEvent.objects.in_bulk([run_id for run in shown for run_id in run[:2]])
+    names = user_names(sorted({event.actor_id for event in by_id.values() if event.actor_id}))
+    rows = []
+    for last_id, first_id, count in shown:
+        last = by_id[last_id]
+        who = names.get(last.actor_id, last.actor_username) if last.actor_id else (last.actor_username or "system")
+        rows.append(ActivityRow(last, by_id[first_id], count, who, action_label(last.action)))
+    older = rows[-1].first.sequence if len(runs) > page_size else None
+    return ActivityPage(rows, before, older)
+
+
+def _activity_runs(events: QuerySet, *, limit: int) -> list[tuple[int, int, int]]:
+    """(newest id, oldest id, events) of the first `limit` runs of `events`, newest run first.
+
+    Window functions over the filtered events (PostgreSQL, and SQLite from 3.25): LAG compares
+    each event with the one just newer, a running SUM of the run starts numbers the runs, and
+    only the page's runs leave the database.
+    """
+    inner, params = events.order_by().values("id", "sequence", "action", "actor_id", "outcome").query.sql_with_params()
+    repeated = sorted(REPEATED_READS)
+    sequence = connection.ops.quote_name("sequence")
+    newest_first = f"ORDER BY {sequence} DESC"
+    # Identifiers and the action list are Quill's own; every value is a parameter.
+    sql = f"""
+        WITH events AS ({inner}),
+        marked AS (
+            SELECT id, {sequence},
+                   CASE WHEN action IN ({", ".join(["%s"] * len(repeated))})
+                         AND action = LAG(action) OVER ({newest_first})
+                         AND outcome = LAG(outcome) OVER ({newest_first})
+                         AND COALESCE(actor_id, -1) = COALESCE(LAG(actor_id) OVER ({newest_first}), -1)
+                        THEN 0 ELSE 1 END AS starts_run
+            FROM events
+        ),
+        numbered AS (
+            SELECT id, starts_run,
+                   LEAD(starts_run, 1, 1) OVER ({newest_first}) AS ends_run,
+                   SUM(starts_run) OVER ({newest_first} ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS run
+            FROM marked
+        )
+        SELECT MAX(CASE WHEN starts_run = 1 THEN id END), MAX(CASE WHEN ends_run = 1 THEN id END), COUNT(*)
+        FROM numbered
+        GROUP BY run
+        ORDER BY run
+        LIMIT %s
+    """  # noqa: S608
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*params, *repeated, limit])
+        return [(int(last), int(first), int(count)) for last, first, count in cursor.fetchall()]

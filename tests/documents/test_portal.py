@@ -370,20 +370,6 @@ def test_the_activity_table_collapses_repeated_views_and_names_people(filesystem
     assert clinician.full_name in activity and clinician.email not in activity
 
 
-def test_the_activity_table_is_paged(filesystem_storage, clinician, organisation, patient):
-    document = stored_document(user=clinician, patient=patient, data=samples.pdf(), title="Old lab")
-    people = [factories.make_user(organisation, ["clinician"]) for _ in range(25)]
-    for person in people:  # each a different reader, so nothing collapses
-        factories.signed_in_client(person).get(f"/documents/{document.pk}/")
-    client = factories.signed_in_client(clinician)
-
-    first = client.get(f"/documents/{document.pk}/").content.decode()
-    second = client.get(f"/documents/{document.pk}/", {"activity": 2}).content.decode()
-
-    assert "Page 1 of 2" in first and 'href="?activity=2#history"' in first
-    assert "Page 2 of 2" in second and "Uploaded" in second.split('id="history-heading"')[1]
-
-
 def test_the_document_page_shortens_each_sha256_and_keeps_the_whole_value_one_click_away(
     filesystem_storage, clinician, patient
 ):

@@ -6,7 +6,6 @@ from typing import Any
 
 from django.contrib import messages
 from django.core.exceptions import ObjectDoesNotExist
-from django.core.paginator import Paginator
 from django.http import HttpResponse, JsonResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -91,8 +90,11 @@ def document_detail(request: AuthenticatedHttpRequest, document_id: str) -> Http
     document = document_get_for(user=user, document_id=document_id, include_deleted=True)
     versions = list(document_versions(user=user, document=document))
     annotations = list(annotations_for(document=document))
-    activity = Paginator(document_activity(document=document, version_ids=[version.pk for version in versions]), 20)
-    activity_page = activity.get_page(request.GET.get("activity"))
+    activity = document_activity(
+        document=document,
+        version_ids=[version.pk for version in versions],
+        before=_activity_cursor(request.GET.get("activity_before", "")),
+    )
     document_record_read(
         action=Action.DOCUMENT_VIEWED,
         document=document,
@@ -109,7 +111,7 @@ def document_detail(request: AuthenticatedHttpRequest, document_id: str) -> Http
         "annotations": annotations,
         "annotation_data": [_annotation_json(annotation, user) for annotation in annotations],
         "annotation_kinds": AnnotationKind.choices,
-        "activity": activity_page,
+        "activity": activity,
         "is_pdf": document.content_type == "application/pdf",
         "is_image": document.content_type.startswith("image/") and document.content_type != "image/tiff",
         "is_tiff": document.content_type == "image/tiff",
@@ -127,6 +129,12 @@ def document_detail(request: AuthenticatedHttpRequest, document_id: str) -> Http
         "zoom_steps": ZOOM_STEPS,
     }
     return render(request, "documents/detail.html", context)
+
+
+def _activity_cursor(value: str) -> int | None:
+    """The "Older" link's cursor (an audit sequence number); anything else shows the newest events,
+    as a page number out of range used to."""
+    return int(value) if value.isascii() and value.isdigit() and len(value) <= 18 else None
 
 
 @_portal
