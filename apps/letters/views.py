@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import wraps
 from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import HttpResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.cache import add_never_cache_headers
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST
 
@@ -18,7 +20,7 @@ from apps.letters.errors import LetterFinal, LetterIncomplete, LetterInvalid
 from apps.letters.formatting import body_html
 from apps.letters.forms import LetterForm
 from apps.letters.models import Letter, LetterStatus
-from apps.letters.preview import PAGE_WIDTH, letter_page_count, letter_preview_page
+from apps.letters.preview import PAGE_WIDTH, letter_page_count, letter_preview_etag, letter_preview_page
 from apps.letters.selectors import (
     letter_amendments,
     letter_get_for,
@@ -44,6 +46,21 @@ refusals_as_pages = portal_refusals(not_found="There is no such letter or patien
 
 def _portal(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
     return never_cache(login_required(refusals_as_pages(view)))
+
+
+def _portal_revalidated(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """Like `_portal`, for images a browser may keep but must ask about each time: the view sets
+    `private, no-cache` on its 200 and 304; anything else (refusals, sign-in redirects) is never stored."""
+    inner = login_required(refusals_as_pages(view))
+
+    @wraps(view)
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        response = inner(request, *args, **kwargs)
+        if response.status_code not in (200, 304):
+            add_never_cache_headers(response)
+        return response
+
+    return wrapper
 
 
 def _apply(form: LetterForm, refusal: LetterInvalid | LetterIncomplete) -> None:
@@ -151,17 +168,27 @@ def _detail_context(request: AuthenticatedHttpRequest, letter: Letter) -> dict[s
     }
 
 
-@_portal
+@_portal_revalidated
 @require_http_methods(["GET"])
 def letter_preview_page_view(request: AuthenticatedHttpRequest, letter_id: str, page: int) -> HttpResponse:
-    """One page of the letter's PDF as WebP (the letter page's preview; reading it is audited there)."""
+    """One page of the letter's PDF as WebP (the letter page's preview; reading it is audited there).
+
+    Private and revalidated (`no-cache` with an ETag naming the content): a browser that has
+    the page answers 304 without anything being rendered or read.
+    """
     letter = letter_get_for(user=request.user, letter_id=letter_id)
-    try:
-        data, _ = letter_preview_page(letter, page)
-    except ThumbnailError as exc:  # no such page
-        raise NotFound() from exc
-    response = HttpResponse(data, content_type="image/webp")
-    response["Cache-Control"] = "private, no-store"
+    etag = letter_preview_etag(letter, page)
+    if etag in [tag.strip() for tag in request.headers.get("If-None-Match", "").split(",")]:
+        response = HttpResponse(status=304)
+    else:
+        try:
+            image = letter_preview_page(letter, page)
+        except (ThumbnailError, FileNotFoundError) as exc:  # no such page; the sealed PDF's bytes gone
+            raise NotFound() from exc
+        response = HttpResponse(image.data, content_type="image/webp")
+        response["Content-Security-Policy"] = "default-src 'none'"
+    response["ETag"] = etag
+    response["Cache-Control"] = "private, no-cache"
     response["X-Content-Type-Options"] = "nosniff"
     return response
 
