@@ -7,6 +7,8 @@ Quill's own ``/fhir/r4/`` endpoint (where it points at Quill's own Patient id).
 
 from __future__ import annotations
 
+import datetime as dt
+
 from django.db.models import QuerySet
 
 from apps.accounts.models import Organisation
@@ -120,6 +122,22 @@ def document_facts(document: Document, *, served_by_quill: bool = False) -> Docu
     )
 
 
+def submission_set_last_updated(submission_set: SubmissionSet) -> dt.datetime:
+    """When the List last changed: received, or later when one of its documents changed (replaced, deleted).
+
+    ``entries_updated_at`` is annotated by the selector (``fhir_submission_sets_visible_to``):
+    the latest change of any of its documents, those the caller may not see included, so a
+    document leaving the List (deleted) moves the List's version too.
+    """
+    entries_updated_at = getattr(submission_set, "entries_updated_at", None)
+    return max(submission_set.received_at, entries_updated_at or submission_set.received_at)
+
+
+def submission_set_version_id(submission_set: SubmissionSet) -> str:
+    """The List's version, read the same way as a DocumentReference's: its last change in milliseconds."""
+    return str(int(submission_set_last_updated(submission_set).timestamp() * 1000))
+
+
 def submission_set_facts(submission_set: SubmissionSet) -> SubmissionSetFacts:
     """Facts for a received SubmissionSet; its entries in bundle order (prefetch ``entries``)."""
     return SubmissionSetFacts(
@@ -130,7 +148,8 @@ def submission_set_facts(submission_set: SubmissionSet) -> SubmissionSetFacts:
         submitted_at=submission_set.submitted_at,
         patient_reference=f"Patient/{submission_set.patient_id}",
         document_ids=tuple(entry.document_id for entry in submission_set.entries.all()),
-        last_updated=submission_set.received_at,
+        last_updated=submission_set_last_updated(submission_set),
+        version_id=submission_set_version_id(submission_set),
     )
 
 

@@ -105,6 +105,7 @@ class SubmissionSetFacts:
     patient_reference: str
     document_ids: tuple[uuid.UUID, ...]
     last_updated: dt.datetime
+    version_id: str = "1"
 
 
 # --- Public builders -------------------------------------------------------------------------------
@@ -176,11 +177,7 @@ def submission_set_list(facts: SubmissionSetFacts) -> dict[str, Any]:
     resource: dict[str, Any] = {
         "resourceType": "List",
         "id": str(facts.id),
-        "meta": {
-            "profile": [codes.MHD_SUBMISSION_SET_PROFILE],
-            "versionId": "1",
-            "lastUpdated": facts.last_updated,
-        },
+        "meta": {"profile": [codes.MHD_SUBMISSION_SET_PROFILE], **_meta(facts.version_id, facts.last_updated)},
         "extension": [{"url": codes.MHD_SOURCE_ID_EXTENSION, "valueIdentifier": {"value": facts.source_id}}],
         "identifier": [
             {"use": "usual", "system": codes.URI_SYSTEM, "value": facts.unique_id},

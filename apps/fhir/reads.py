@@ -32,7 +32,13 @@ from apps.patients.services import patient_mark_viewed
 from quill.errors import NotFound
 
 from .errors import VersionNotFound
-from .facts import document_facts, document_version_id, patient_facts, submission_set_facts
+from .facts import (
+    document_facts,
+    document_version_id,
+    patient_facts,
+    submission_set_facts,
+    submission_set_version_id,
+)
 from .mapping import document_reference, patient_resource, submission_set_list
 from .paging import Cursor, cursor_token
 from .responder import binary_resource, searchset_bundle
@@ -205,8 +211,8 @@ def list_search_bundle(*, user: User, search: SearchRequest, base_url: str) -> d
     return bundle
 
 
-def list_read(*, user: User, list_id: str) -> dict[str, Any]:
-    """``List/{id}``: a received SubmissionSet; 404 (audited) unknown or not the caller's."""
+def list_read(*, user: User, list_id: str, version_id: str | None = None) -> dict[str, Any]:
+    """``List/{id}`` (or its ``_history/{vid}``): a received SubmissionSet; 404 (audited) if not the caller's."""
     try:
         submission_set = fhir_submission_set_get(user=user, list_id=list_id)
     except NotFound:
@@ -218,6 +224,8 @@ def list_read(*, user: User, list_id: str) -> dict[str, Any]:
             object_id=list_id[:64],
         )
         raise
+    if version_id is not None and version_id != submission_set_version_id(submission_set):
+        raise VersionNotFound()
     resource = submission_set_list(submission_set_facts(submission_set))
     audit_record(
         action=Action.FHIR_LIST_VIEWED,

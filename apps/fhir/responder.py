@@ -259,7 +259,8 @@ def capability_statement(base_url: str, *, software_version: str, date: dt.datet
                     {
                         "type": "List",
                         "supportedProfile": [codes.MHD_SUBMISSION_SET_PROFILE],
-                        "interaction": [{"code": "read"}, {"code": "search-type"}],
+                        "interaction": [{"code": "read"}, {"code": "vread"}, {"code": "search-type"}],
+                        **_READS,
                         "searchParam": [dict(param) for param in LIST_SEARCH_PARAMS],
                     },
                 ],

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.db.models import Count, Field, Max, Model, Prefetch, Q, QuerySet
+from django.db.models import Count, Field, Max, Model, OuterRef, Prefetch, Q, QuerySet, Subquery
 from django.utils import timezone
 
 from apps.accounts.models import User
@@ -298,10 +298,20 @@ _DOCUMENT_CONDITIONS: dict[str, Callable[[Any], Q]] = {
 
 
 def fhir_submission_sets_visible_to(user: User) -> QuerySet[SubmissionSet]:
-    """Received SubmissionSets of the patients ``user`` may open; entries only for documents they may see."""
+    """Received SubmissionSets of the patients ``user`` may open; entries only for documents they may see.
+
+    Each carries ``entries_updated_at``, the latest change of any of its documents (seen or
+    not), from which the List's version is read (``facts.submission_set_version_id``).
+    """
     visible_documents = fhir_documents_visible_to(user).values("pk")
+    latest_entry_change = (
+        SubmissionSetEntry.objects.filter(submission_set=OuterRef("pk"))
+        .order_by("-document__updated_at")
+        .values("document__updated_at")[:1]
+    )
     return (
         SubmissionSet.objects.filter(patient__in=patients_visible_to(user))
+        .annotate(entries_updated_at=Subquery(latest_entry_change))
         .select_related("patient")
         .prefetch_related(
             Prefetch("entries", queryset=SubmissionSetEntry.objects.filter(document__in=visible_documents))

@@ -57,5 +57,10 @@ urlpatterns = [
         name="list-post-search",
     ),
     path("List/<str:resource_id>", fhir_views.ListReadView.as_view(), name="list-read"),
+    path(
+        "List/<str:resource_id>/_history/<str:version_id>",
+        fhir_views.ListReadView.as_view(),
+        name="list-vread",
+    ),
     re_path(r"^(?P<path>.*)$", fhir_views.UnsupportedView.as_view(), name="unsupported"),
 ]

@@ -319,9 +319,9 @@ def _range_not_satisfiable(document: Document) -> Response:
     )
 
 
-class ListReadView(FhirView):
-    def get(self, request: AuthenticatedRequest, resource_id: str) -> Response:
-        return Response(reads.list_read(user=request.user, list_id=resource_id))
+class ListReadView(ReadView):
+    def get(self, request: AuthenticatedRequest, resource_id: str, version_id: str | None = None) -> HttpResponse:
+        return self.answer(request, reads.list_read(user=request.user, list_id=resource_id, version_id=version_id))
 
 
 class TransactionView(FhirView):

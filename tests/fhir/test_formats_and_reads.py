@@ -20,6 +20,7 @@ from rest_framework.test import APIClient
 from apps.audit.models import AuditEvent
 from apps.documents.models import Document
 from apps.documents.services import UploadRequest, document_upload
+from apps.fhir.models import SubmissionSet, SubmissionSetEntry
 from apps.files.spooling import spool
 from tests.documents import samples
 from tests.documents.helpers import document_row
@@ -50,6 +51,38 @@ def _uploaded(user, patient, data: bytes) -> Document:
         spooled=spool([data], max_bytes=len(data) + 1), filename="summary.pdf", category="lab", title="Summary"
     )
     return document_upload(actor=user, patient=patient, item=item)
+
+
+def _submission_set(clinician, patient) -> SubmissionSet:
+    """A received SubmissionSet (as ITI-65 stores one) holding one document."""
+    document = document_row(patient, clinician)
+    submission_set = SubmissionSet.objects.create(
+        organisation=patient.organisation,
+        patient=patient,
+        unique_id="urn:oid:2.25.1",
+        source_id="urn:oid:1.2.3",
+        submitted_at=timezone.now(),
+        received_by=clinician,
+        response={},
+    )
+    SubmissionSetEntry.objects.create(
+        document=document,
+        submission_set=submission_set,
+        organisation=patient.organisation,
+        master_identifier_system="urn:ietf:rfc:3986",
+        master_identifier_value="urn:oid:2.25.2",
+        position=1,
+    )
+    return submission_set
+
+
+def _read_target(resource_type: str, clinician, patient) -> str:
+    """The id of one readable resource of ``resource_type``."""
+    if resource_type == "DocumentReference":
+        return str(document_row(patient, clinician).pk)
+    if resource_type == "List":
+        return str(_submission_set(clinician, patient).pk)
+    return str(patient.pk)
 
 
 def _error_code(body: dict) -> str:
@@ -135,11 +168,11 @@ def test_no_accept_or_a_wildcard_is_json(api, patient):
 # --- Versioned reads -----------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("resource_type", ["DocumentReference", "Patient"])
+@pytest.mark.parametrize("resource_type", ["DocumentReference", "Patient", "List"])
 def test_a_read_carries_etag_and_last_modified_and_a_matching_conditional_read_is_304(
     api, clinician, patient, resource_type
 ):
-    resource_id = str(document_row(patient, clinician).pk) if resource_type == "DocumentReference" else str(patient.pk)
+    resource_id = _read_target(resource_type, clinician, patient)
     url = f"{FHIR}/{resource_type}/{resource_id}"
 
     response = api.get(url)
@@ -170,9 +203,30 @@ def test_a_changed_document_gets_a_new_version_and_etag(api, clinician, patient)
     assert after.status_code == 200 and after["ETag"] != before["ETag"]
 
 
-@pytest.mark.parametrize("resource_type", ["DocumentReference", "Patient"])
+def test_a_list_gets_a_new_version_when_one_of_its_documents_changes_or_leaves_it(api, clinician, patient):
+    # given a received SubmissionSet and its current version
+    submission_set = _submission_set(clinician, patient)
+    url = f"{FHIR}/List/{submission_set.pk}"
+    before = api.get(url)
+    document_id = before.json()["entry"][0]["item"]["reference"].removeprefix("DocumentReference/")
+
+    # when its document is deleted (it leaves the List: Quill serves no deleted document)
+    Document.objects.filter(pk=document_id).update(
+        deleted_at=timezone.now(), updated_at=timezone.now() + timedelta(seconds=2)
+    )
+    after = api.get(url, HTTP_IF_NONE_MATCH=before["ETag"])
+
+    # then the List is a new version, without the entry, and the old version is not kept
+    assert after.status_code == 200 and after["ETag"] != before["ETag"]
+    assert after.json().get("entry") is None
+    assert after["Last-Modified"] != before["Last-Modified"]
+    gone = api.get(f"{url}/_history/{before.json()['meta']['versionId']}")
+    assert gone.status_code == 404 and _error_code(gone.json()) == "version_not_found"
+
+
+@pytest.mark.parametrize("resource_type", ["DocumentReference", "Patient", "List"])
 def test_vread_of_the_current_version_and_of_one_quill_does_not_keep(api, clinician, patient, resource_type):
-    resource_id = str(document_row(patient, clinician).pk) if resource_type == "DocumentReference" else str(patient.pk)
+    resource_id = _read_target(resource_type, clinician, patient)
     current = api.get(f"{FHIR}/{resource_type}/{resource_id}").json()
     version = current["meta"]["versionId"]
 

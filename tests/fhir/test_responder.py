@@ -71,10 +71,10 @@ def test_capability_statement_declares_the_supported_interactions_and_search_par
     assert set(resources) == {"DocumentReference", "Binary", "Patient", "List"}
     assert [i["code"] for i in statement["rest"][0]["interaction"]] == ["transaction"]
     assert [i["code"] for i in resources["DocumentReference"]["interaction"]] == ["read", "vread", "search-type"]
-    assert [i["code"] for i in resources["List"]["interaction"]] == ["read", "search-type"]
+    assert [i["code"] for i in resources["List"]["interaction"]] == ["read", "vread", "search-type"]
     assert [i["code"] for i in resources["Binary"]["interaction"]] == ["read"]
     assert [i["code"] for i in resources["Patient"]["interaction"]] == ["read", "vread", "search-type"]
-    for read in (resources["DocumentReference"], resources["Patient"]):
+    for read in (resources["DocumentReference"], resources["Patient"], resources["List"]):
         assert (read["versioning"], read["readHistory"], read["conditionalRead"]) == (
             "versioned",
             False,
