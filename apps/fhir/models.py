@@ -10,9 +10,11 @@ stored document to the identifiers its submitter gave it.
 
 from __future__ import annotations
 
+import re
 import uuid
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
 
@@ -22,6 +24,10 @@ from apps.patients.models import Patient
 
 SNOMED_SYSTEM = "http://snomed.info/sct"
 CONFIDENTIALITY_SYSTEM = "http://terminology.hl7.org/CodeSystem/v3-Confidentiality"
+# FHIR's own patterns for a language tag (BCP 47, as attachment.language), a code and a uri.
+_LANGUAGE_TAG = re.compile(r"[A-Za-z]{2,8}(-[A-Za-z0-9]{1,8})*")
+_CODE = re.compile(r"[^\s]+( [^\s]+)*")
+_URI = re.compile(r"[a-z][a-z0-9+.-]*:\S+", re.IGNORECASE)
 
 
 class Confidentiality(models.TextChoices):
@@ -63,6 +69,27 @@ class MhdSettings(models.Model):
 
     def __str__(self) -> str:
         return f"MHD settings of {self.organisation_id}"
+
+    def clean(self) -> None:
+        """Every value goes into each DocumentReference Quill serves, so it must be valid FHIR there.
+
+        A language that is not a BCP 47 tag, or a code or system with stray spaces, would make
+        every one of the organisation's DocumentReferences invalid; refused here instead.
+        """
+        errors: dict[str, str] = {}
+        if not _LANGUAGE_TAG.fullmatch(self.language or ""):
+            errors["language"] = "Enter a BCP 47 language tag, such as en-GB or cy."
+        for name in ("facility_type_code", "practice_setting_code"):
+            if not _CODE.fullmatch(getattr(self, name) or ""):
+                errors[name] = "Enter a code without leading, trailing or repeated spaces."
+        for name in ("facility_type_system", "practice_setting_system"):
+            if not _URI.fullmatch(getattr(self, name) or ""):
+                errors[name] = "Enter the code system's URI (no spaces), such as http://snomed.info/sct."
+        for name in ("facility_type_display", "practice_setting_display"):
+            if not (getattr(self, name) or "").strip():
+                errors[name] = "Enter the name clinicians know this code by."
+        if errors:
+            raise ValidationError(errors)
 
 
 class SubmissionSet(models.Model):
