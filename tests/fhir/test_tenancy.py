@@ -1,0 +1,516 @@
+"""Tenancy sweep of ``/fhir/r4/``: another organisation's token learns nothing, through any door.
+
+The searches are driven by the search tables themselves (``apps.fhir.search.SEARCHES``):
+every parameter, and every modifier it takes, needs a probe below, built from one
+organisation's data. A parameter added to a table without a probe fails here, so a new
+parameter is swept as soon as it exists. Each probe is first shown to find the
+organisation's own resource with the owner's token (so it could leak), then sent by another
+organisation's token as GET (with ``_include``), as ``_summary=count`` and as POST
+``_search``: nothing of the owner may come back, the total included.
+
+Reads, vreads, history, Binary and conditional reads of the owner's ids answer exactly as
+for ids that do not exist, and each refusal is audited. ITI-65 bundles that name the owner's
+patient or Binary, in every way a bundle can, are refused exactly as for a patient Quill does
+not know, and audited.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from urllib.parse import urlencode
+
+import pytest
+
+from apps.audit.actions import Action
+from apps.audit.models import AuditEvent
+from apps.documents.models import Document
+from apps.fhir import codes
+from apps.fhir.models import CONFIDENTIALITY_SYSTEM, MhdSettings, SubmissionSet, SubmissionSetEntry
+from apps.fhir.search import SEARCHES, ResourceSearch
+from tests.documents import samples
+from tests.documents.helpers import document_row
+from tests.factories import VALID_NHS_NUMBERS, make_patient, make_user, token_client
+from tests.fhir.mhd_bundles import Doc, as_json, nhs_subject, provide_bundle
+
+PUBLIC_BASE = "https://quill.example.test"
+FHIR = "/fhir/r4"
+
+pytestmark = pytest.mark.django_db
+
+
+@dataclass(frozen=True)
+class World:
+    """One organisation's patient, document and SubmissionSet, with the values that identify them."""
+
+    patient_id: str
+    document_id: str
+    list_id: str
+    nhs_number: str
+    mrn: str
+    given: str
+    family: str
+    author_given: str
+    author_family: str
+    encounter_id: str
+    list_unique_id: str
+
+    def own_id(self, resource_type: str) -> str:
+        return {"Patient": self.patient_id, "DocumentReference": self.document_id, "List": self.list_id}[resource_type]
+
+    def markers(self) -> dict[str, str]:
+        """Strings that name this organisation's data: none may reach another organisation."""
+        return {
+            "patient id": self.patient_id,
+            "document id": self.document_id,
+            "list id": self.list_id,
+            "NHS number": self.nhs_number,
+            "MRN": self.mrn,
+            "family name": self.family,
+            "author": self.author_family,
+            "encounter": self.encounter_id,
+            "SubmissionSet uniqueId": self.list_unique_id,
+        }
+
+
+Probe = Callable[[World], str]
+
+# One probe per parameter (with its modifier), each matching the World's own resource.
+PROBES: dict[str, dict[str, Probe]] = {
+    "DocumentReference": {
+        "_id": lambda w: w.document_id,
+        "identifier": lambda w: f"{codes.URI_SYSTEM}|urn:uuid:{w.document_id}",
+        "patient": lambda w: f"Patient/{w.patient_id}",
+        "patient.identifier": lambda w: f"{codes.NHS_NUMBER_SYSTEM}|{w.nhs_number}",
+        "status": lambda w: "current",
+        "category": lambda w: f"{codes.QUILL_CATEGORY_SYSTEM}|lab",
+        "type": lambda w: f"{codes.LOINC_SYSTEM}|11502-2",
+        "date": lambda w: "ge2000-01-01",
+        "_lastUpdated": lambda w: "ge2000-01-01",
+        "creation": lambda w: "2024-03-05",
+        "period": lambda w: "ge2024-03-01,le2024-03-31",
+        "author.given": lambda w: w.author_given[:4],
+        "author.given:exact": lambda w: w.author_given,
+        "author.given:contains": lambda w: w.author_given[2:6],
+        "author.family": lambda w: w.author_family[:5],
+        "author.family:exact": lambda w: w.author_family,
+        "author.family:contains": lambda w: w.author_family[3:7],
+        "event": lambda w: "http://snomed.info/sct|72705000",
+        "facility": lambda w: "http://snomed.info/sct|22232009",
+        "setting": lambda w: "http://snomed.info/sct|394585009",
+        "security-label": lambda w: f"{CONFIDENTIALITY_SYSTEM}|R",
+        "format": lambda w: f"{codes.MIME_TYPE_SUFFICIENT.system}|{codes.MIME_TYPE_SUFFICIENT.code}",
+        "related": lambda w: f"Encounter/{w.encounter_id}",
+        "related:identifier": lambda w: f"{codes.QUILL_ENCOUNTER_SYSTEM}|{w.encounter_id}",
+    },
+    "Patient": {
+        "_id": lambda w: w.patient_id,
+        "identifier": lambda w: f"{codes.NHS_NUMBER_SYSTEM}|{w.nhs_number}",
+        "family": lambda w: w.family[:6],
+        "family:exact": lambda w: w.family,
+        "family:contains": lambda w: w.family[3:8],
+        "given": lambda w: w.given[:4],
+        "given:exact": lambda w: w.given,
+        "given:contains": lambda w: w.given[2:6],
+        "name": lambda w: w.family[:6],
+        "name:exact": lambda w: w.given,
+        "name:contains": lambda w: w.family[3:8],
+        "birthdate": lambda w: "1961-07-19",
+        "gender": lambda w: "female",
+        "_lastUpdated": lambda w: "ge2000-01-01",
+    },
+    "List": {
+        "_id": lambda w: w.list_id,
+        "patient": lambda w: f"{PUBLIC_BASE}/fhir/r4/Patient/{w.patient_id}",
+        "patient.identifier": lambda w: f"{codes.QUILL_MRN_SYSTEM}|{w.mrn}",
+        "code": lambda w: f"{codes.MHD_LIST_TYPES_SYSTEM}|submissionset",
+        "status": lambda w: "current",
+        "identifier": lambda w: f"{codes.URI_SYSTEM}|{w.list_unique_id}",
+        "date": lambda w: "2025-03-05",
+        "_lastUpdated": lambda w: "ge2000-01-01",
+    },
+}
+
+# Parameters Quill implements that match nothing for anyone yet (nothing recorded to match):
+# their probe cannot be shown to find the owner's resource. Once one can match, take it off.
+MATCHES_NOTHING_YET = {
+    ("DocumentReference", "event"): "Quill records no event codes (context.event)",
+    ("DocumentReference", "related"): "context.related holds an identifier, so a literal reference matches nothing",
+}
+
+
+def _param_names(search: ResourceSearch) -> list[str]:
+    """Every parameter of the table, and each with every modifier it takes."""
+    names = []
+    for name, rule in search.params.items():
+        names.append(name)
+        names += [f"{name}:{modifier}" for modifier in sorted(rule.modifiers)]
+    return names
+
+
+TABLE_PARAMS = [(resource_type, name) for resource_type, search in SEARCHES.items() for name in _param_names(search)]
+
+
+@pytest.mark.parametrize(("resource_type", "name"), TABLE_PARAMS, ids=[f"{r}?{n}" for r, n in TABLE_PARAMS])
+def test_every_search_parameter_and_modifier_has_a_tenancy_probe(resource_type, name):
+    assert name in PROBES.get(resource_type, {}), (
+        f"{resource_type}?{name} is in the search table but has no probe in PROBES: add one that finds "
+        "the World's own resource, so the tenancy sweep covers it."
+    )
+
+
+def test_the_probes_name_only_parameters_the_tables_have():
+    stale = {(resource_type, name) for resource_type, probes in PROBES.items() for name in probes}
+    assert stale - set(TABLE_PARAMS) == set()
+    assert set(MATCHES_NOTHING_YET) <= set(TABLE_PARAMS)
+
+
+# --- The two organisations ------------------------------------------------------------------------
+
+
+@pytest.fixture
+def world(organisation, settings) -> World:
+    settings.QUILL_PUBLIC_BASE_URL = PUBLIC_BASE
+    settings.QUILL_FHIR_BASE_URL = ""
+    author = make_user(organisation, ["clinician"], full_name="Imogen Halloway")
+    patient = make_patient(
+        organisation,
+        nhs_number=VALID_NHS_NUMBERS[0],
+        mrn="VICTIM-MRN-77",
+        given_name="Perpetua",
+        family_name="Quibblesworth",
+        date_of_birth=date(1961, 7, 19),
+        sex="female",
+    )
+    MhdSettings.objects.create(
+        organisation=organisation,
+        confidentiality="R",
+        facility_type_code="22232009",
+        facility_type_display="Hospital",
+        practice_setting_code="394585009",
+        practice_setting_display="Obstetrics and gynaecology",
+    )
+    document = document_row(
+        patient,
+        author,
+        category="lab",
+        document_date=date(2024, 3, 5),
+        document_date_given=True,
+        encounter_id="ENC-VICTIM-9",
+    )
+    submission_set = SubmissionSet.objects.create(
+        organisation=organisation,
+        patient=patient,
+        unique_id="urn:oid:2.25.777001",
+        entry_uuid=f"urn:uuid:{uuid.uuid4()}",
+        source_id="urn:oid:1.2.3.4",
+        submitted_at=datetime(2025, 3, 5, 10, 0, tzinfo=UTC),
+        received_by=author,
+        response={},
+    )
+    SubmissionSetEntry.objects.create(
+        document=document,
+        submission_set=submission_set,
+        organisation=organisation,
+        master_identifier_system=codes.URI_SYSTEM,
+        master_identifier_value="urn:oid:2.25.777002",
+        position=1,
+    )
+    return World(
+        patient_id=str(patient.pk),
+        document_id=str(document.pk),
+        list_id=str(submission_set.pk),
+        nhs_number=patient.nhs_number,
+        mrn=patient.mrn,
+        given="Perpetua",
+        family="Quibblesworth",
+        author_given="Imogen",
+        author_family="Halloway",
+        encounter_id="ENC-VICTIM-9",
+        list_unique_id=submission_set.unique_id,
+    )
+
+
+@pytest.fixture
+def owner(clinician):
+    return token_client(clinician, keyword="Bearer")
+
+
+@pytest.fixture
+def intruder(other_clinician):
+    return token_client(other_clinician, keyword="Bearer")
+
+
+def _search(client, resource_type: str, pairs: list[tuple[str, str]], *, post: bool = False) -> dict:
+    if post:
+        response = client.post(
+            f"{FHIR}/{resource_type}/_search", urlencode(pairs), content_type="application/x-www-form-urlencoded"
+        )
+    else:
+        response = client.get(f"{FHIR}/{resource_type}?{urlencode(pairs)}")
+    assert response.status_code == 200, response.content
+    return response.json()
+
+
+def _leaks(body: dict, world: World) -> list[str]:
+    """What of the World a Bundle's entries show (the self link only echoes what the caller sent)."""
+    text = json.dumps(body.get("entry", []))
+    return [f"{what} ({value})" for what, value in world.markers().items() if value in text]
+
+
+# --- Searches -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("resource_type", sorted(SEARCHES))
+def test_no_search_parameter_finds_another_organisations_resources(
+    world, owner, intruder, other_clinician, resource_type
+):
+    problems: list[str] = []
+    probes = PROBES[resource_type]
+    for name in _param_names(SEARCHES[resource_type]):
+        if name not in probes:
+            problems.append(f"{name}: no probe")
+            continue
+        pairs = [(name, probes[name](world))]
+        label = f"{resource_type}?{urlencode(pairs)}"
+        # given the probe finds the owner's own resource (or, for a parameter that matches nothing yet, nothing)
+        own = _search(owner, resource_type, pairs)
+        found = [entry["resource"]["id"] for entry in own.get("entry", []) if entry["search"]["mode"] == "match"]
+        if (resource_type, name) in MATCHES_NOTHING_YET:
+            if own["total"] != 0:
+                problems.append(f"{label}: now matches for the owner; take it off MATCHES_NOTHING_YET")
+        elif world.own_id(resource_type) not in found:
+            problems.append(f"{label}: the probe does not find the owner's resource, so it proves nothing")
+        # then the other organisation gets nothing: entries, included resources, counts and totals
+        include = [("_include", "DocumentReference:subject")] if resource_type == "DocumentReference" else []
+        for how, body in (
+            ("GET", _search(intruder, resource_type, pairs + include)),
+            ("_summary=count", _search(intruder, resource_type, [*pairs, ("_summary", "count")])),
+            ("POST _search", _search(intruder, resource_type, pairs, post=True)),
+        ):
+            if body["total"] != 0 or body.get("entry"):
+                problems.append(f"{label} ({how}): total {body['total']}, {len(body.get('entry', []))} entries")
+            problems += [f"{label} ({how}) shows their {leak}" for leak in _leaks(body, world)]
+    assert problems == []
+    # and what they were given is what the audit says they got: nothing
+    searches = AuditEvent.objects.filter(action=Action.FHIR_SEARCH, actor_id=other_clinician.pk)
+    assert searches.count() == 3 * len(_param_names(SEARCHES[resource_type]))
+    assert {(event.details["total"], tuple(event.details["returned"])) for event in searches} == {(0, ())}
+
+
+@pytest.mark.parametrize("resource_type", sorted(SEARCHES))
+def test_no_sort_order_or_unfiltered_count_shows_another_organisation_anything(world, owner, intruder, resource_type):
+    search = SEARCHES[resource_type]
+    # the owner's unfiltered count sees their resource, so the intruder's could
+    assert _search(owner, resource_type, [("_summary", "count")])["total"] >= 1
+    problems = []
+    for pairs in (
+        [("_summary", "count")],
+        [("_count", "0")],
+        [("_summary", "true")],
+        *([("_sort", f"{prefix}{key}")] for key in sorted(search.sorts) for prefix in ("", "-")),
+        *([("_include", include)] for include in search.includes),
+    ):
+        body = _search(intruder, resource_type, pairs)
+        if body["total"] != 0 or body.get("entry"):
+            problems.append(f"{resource_type}?{urlencode(pairs)}: total {body['total']}")
+    assert problems == []
+
+
+# --- Reads ----------------------------------------------------------------------------------------
+
+
+def _reads(world: World, versions: dict[str, str]) -> list[tuple[str, str, dict[str, str]]]:
+    """(what, path, headers) for every way to read one of the World's resources by id."""
+    doc, patient, listed = world.document_id, world.patient_id, world.list_id
+    reads = []
+    for resource_type, resource_id in (("DocumentReference", doc), ("Patient", patient), ("List", listed)):
+        path = f"{resource_type}/{resource_id}"
+        current = f'W/"{versions[resource_type]}"'
+        reads += [
+            (f"{resource_type} read", path, {}),
+            (f"{resource_type} read as XML", path, {"HTTP_ACCEPT": "application/fhir+xml"}),
+            (f"{resource_type} vread", f"{path}/_history/{versions[resource_type]}", {}),
+            (f"{resource_type} If-None-Match *", path, {"HTTP_IF_NONE_MATCH": "*"}),
+            (f"{resource_type} If-None-Match current", path, {"HTTP_IF_NONE_MATCH": current}),
+            (f"{resource_type} _summary", f"{path}?_summary=true", {}),
+        ]
+    reads += [
+        ("Binary raw", f"Binary/{doc}", {"HTTP_ACCEPT": "application/pdf"}),
+        ("Binary resource", f"Binary/{doc}", {"HTTP_ACCEPT": "application/fhir+json"}),
+        ("Binary range", f"Binary/{doc}", {"HTTP_RANGE": "bytes=0-9"}),
+    ]
+    return reads
+
+
+def _versions(owner, world: World) -> dict[str, str]:
+    return {
+        resource_type: owner.get(f"{FHIR}/{resource_type}/{world.own_id(resource_type)}").json()["meta"]["versionId"]
+        for resource_type in ("DocumentReference", "Patient", "List")
+    }
+
+
+def _elsewhere(path: str, world: World) -> str:
+    """``path`` with the World's ids replaced by ids nobody has."""
+    for known in (world.document_id, world.patient_id, world.list_id):
+        path = path.replace(known, str(uuid.uuid4()))
+    return path
+
+
+def _differences(what: str, path: str, theirs, nowhere: str, unknown, world: World) -> list[str]:
+    """How the answer about the World's id differs from the answer about an id nobody has."""
+    if theirs.status_code != 404 or unknown.status_code != 404:
+        return [f"{what}: {theirs.status_code} for theirs, {unknown.status_code} for an unknown id, not 404"]
+    problems = []
+    if theirs.content.decode().replace(path, "") != unknown.content.decode().replace(nowhere, ""):
+        problems.append(f"{what}: the answer differs from the one for an unknown id")
+    problems += [
+        f"{what} shows their {name}"
+        for name, value in world.markers().items()
+        if value in theirs.content.decode() and value not in path
+    ]
+    return problems
+
+
+def test_another_organisations_ids_read_exactly_as_ids_that_do_not_exist_and_each_refusal_is_audited(
+    world, owner, intruder, other_clinician
+):
+    denials = AuditEvent.objects.filter(action=Action.ACCESS_DENIED, actor_id=other_clinician.pk)
+    problems = []
+    for what, path, headers in _reads(world, _versions(owner, world)):
+        before = denials.count()
+        theirs = intruder.get(f"{FHIR}/{path}", **headers)
+        audited = denials.count() - before
+        nowhere = _elsewhere(path, world)
+        problems += _differences(what, path, theirs, nowhere, intruder.get(f"{FHIR}/{nowhere}", **headers), world)
+        if audited != 1:
+            problems.append(f"{what}: {audited} access.denied events, not 1")
+    assert "\n".join(problems) == ""
+
+
+@pytest.mark.parametrize("resource_type", ["DocumentReference", "Patient", "List"])
+def test_history_is_not_offered_so_it_answers_the_same_for_every_id(world, owner, intruder, resource_type):
+    # Quill keeps no past versions (readHistory false, no history interaction in the CapabilityStatement):
+    # the owner is told so, and another organisation gets the very same answer as for an id nobody has.
+    path = f"{resource_type}/{world.own_id(resource_type)}/_history"
+    own = owner.get(f"{FHIR}/{path}")
+    nowhere = _elsewhere(path, world)
+
+    assert own.status_code == 404 and own.json()["issue"][0]["details"]["coding"][0]["code"] == "not_supported"
+    assert (
+        _differences("history", path, intruder.get(f"{FHIR}/{path}"), nowhere, intruder.get(f"{FHIR}/{nowhere}"), world)
+        == []
+    )
+
+
+# --- ITI-65 ---------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def recipient(settings, filesystem_storage, upload_tmp):
+    settings.QUILL_SCANNER = "none"
+    return filesystem_storage
+
+
+def _with_bundled_patient(nhs_number: str) -> dict:
+    """A bundle whose subject points at a Patient carried in the bundle (MHD's UnContained form), by NHS number."""
+    full_url = "urn:uuid:0b1e5e4a-3c2d-4e5f-8a9b-0c1d2e3f4a5b"
+    bundle = provide_bundle([Doc(samples.pdf())], subject={"reference": full_url})
+    patient = {
+        "resourceType": "Patient",
+        "identifier": [{"system": codes.NHS_NUMBER_SYSTEM, "value": nhs_number}],
+    }
+    bundle["entry"].append({"fullUrl": full_url, "resource": patient, "request": {"method": "GET", "url": "Patient"}})
+    return bundle
+
+
+def _pointing_at_binary(subject: dict, url: str) -> dict:
+    """A bundle for ``subject`` whose document's attachment.url names a Binary outside the bundle."""
+    bundle = provide_bundle([Doc(samples.pdf(), inline=True)], subject=subject)
+    reference = next(entry for entry in bundle["entry"] if entry["resource"]["resourceType"] == "DocumentReference")
+    attachment = reference["resource"]["content"][0]["attachment"]
+    del attachment["data"]
+    attachment["url"] = url
+    return bundle
+
+
+def test_no_iti65_reference_reaches_another_organisations_patient_or_document(
+    world, recipient, other_patient, other_clinician, intruder
+):
+    unknown_id, unknown_nhs = str(uuid.uuid4()), VALID_NHS_NUMBERS[3]
+    theirs_subject = nhs_subject(other_patient.nhs_number)
+    # (what, the bundle naming the World, the same bundle naming nothing Quill has, the value that differs)
+    cases: list[tuple[str, Callable[[str], dict], str, str]] = [
+        (
+            "NHS number",
+            lambda v: provide_bundle([Doc(samples.pdf())], subject=nhs_subject(v)),
+            world.nhs_number,
+            unknown_nhs,
+        ),
+        (
+            "MRN",
+            lambda v: provide_bundle(
+                [Doc(samples.pdf())], subject={"identifier": {"system": codes.QUILL_MRN_SYSTEM, "value": v}}
+            ),
+            world.mrn,
+            "NOBODY-MRN-1",
+        ),
+        (
+            "Quill patient identifier",
+            lambda v: provide_bundle(
+                [Doc(samples.pdf())], subject={"identifier": {"system": codes.QUILL_PATIENT_SYSTEM, "value": v}}
+            ),
+            world.patient_id,
+            unknown_id,
+        ),
+        (
+            "Patient/<id>",
+            lambda v: provide_bundle([Doc(samples.pdf())], subject={"reference": f"Patient/{v}"}),
+            world.patient_id,
+            unknown_id,
+        ),
+        (
+            "absolute Patient URL",
+            lambda v: provide_bundle([Doc(samples.pdf())], subject={"reference": f"{PUBLIC_BASE}/fhir/r4/Patient/{v}"}),
+            world.patient_id,
+            unknown_id,
+        ),
+        ("bundled Patient by NHS number", _with_bundled_patient, world.nhs_number, unknown_nhs),
+        (
+            "their Binary as attachment.url",
+            lambda v: _pointing_at_binary(theirs_subject, f"{PUBLIC_BASE}/fhir/r4/Binary/{v}"),
+            world.document_id,
+            unknown_id,
+        ),
+        (
+            "their Binary as a relative attachment.url",
+            lambda v: _pointing_at_binary(theirs_subject, f"Binary/{v}"),
+            world.document_id,
+            unknown_id,
+        ),
+    ]
+    refusals = AuditEvent.objects.filter(action=Action.FHIR_BUNDLE_REFUSED, actor_id=other_clinician.pk)
+    documents_before = Document.objects.count()
+    problems = []
+    for what, build, value, nothing in cases:
+        before = refusals.count()
+        theirs = intruder.generic("POST", FHIR, as_json(build(value)), content_type="application/fhir+json")
+        audited = refusals.count() - before
+        unknown = intruder.generic("POST", FHIR, as_json(build(nothing)), content_type="application/fhir+json")
+        if theirs.status_code not in (400, 422) or theirs.status_code != unknown.status_code:
+            problems.append(f"{what}: {theirs.status_code} for theirs, {unknown.status_code} for nothing known")
+        elif theirs.content.decode().replace(value, "?") != unknown.content.decode().replace(nothing, "?"):
+            problems.append(f"{what}: the refusal differs from the one for nothing known")
+        if audited != 1:
+            problems.append(f"{what}: the refusal is not audited")
+        problems += [
+            f"{what} shows their {name}"
+            for name, marker in world.markers().items()
+            if marker in theirs.content.decode() and marker != value
+        ]
+    assert "\n".join(problems) == ""
+    assert Document.objects.count() == documents_before
+    assert SubmissionSet.objects.filter(organisation_id=other_clinician.organisation_id).count() == 0
