@@ -1,6 +1,6 @@
 """FHIR search latency as the tables grow: 10,000 vs 1,000,000 documents (issue 17: constant queries, p95 ratio).
 
-Seeds like ``growth.py`` (its own database ``<bench database>_fhir``, ``manage.py
+Seeds like ``growth.py``, with the same helpers (``seeded.py``: its own database ``<bench database>_fhir``, ``manage.py
 seed_documents`` with COPY: 10 documents per patient, family names ``Patient0000`` to
 ``Patient9999``, birth dates over 90 years), then starts gunicorn and times, for
 ``--samples`` random patients, sequentially:
@@ -29,23 +29,11 @@ from urllib.parse import urlsplit
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import growth
 import harness as h
+import seeded
 
 TARGET = 1.5
 FHIR_URL = h.DATABASE_URL + "_fhir"
-
-
-def sample_patients(organisation_id: str, count: int) -> list[dict[str, str]]:
-    from django.db import connection
-
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT id, family_name, date_of_birth FROM patients_patient WHERE organisation_id = %s "
-            "ORDER BY random() LIMIT %s",
-            [organisation_id, count],
-        )
-        return [{"id": str(pk), "family": family, "birthdate": born.isoformat()} for pk, family, born in cursor]
 
 
 def searches(patient: dict[str, str]) -> dict[str, str]:
@@ -85,42 +73,17 @@ def time_searches(port: int, token: str, patients: list[dict[str, str]]) -> dict
     return latencies
 
 
-def count_queries_and_explain(token: str, patient: dict[str, str]) -> tuple[dict[str, tuple[int, int]], dict]:
-    from django.db import connection
-    from django.test import Client
-    from django.test.utils import CaptureQueriesContext
-
-    counts, plans = {}, {}
-    client = Client()
-    for name, path in searches(patient).items():
-        per_size, captured = [], []
-        for size in (10, 100):
-            with CaptureQueriesContext(connection) as context:
-                response = client.get(f"{path}&_count={size}", HTTP_AUTHORIZATION=f"Token {token}")
-            assert response.status_code == 200, (path, response.status_code, response.content[:300])
-            per_size.append(len(context.captured_queries))
-            captured = context.captured_queries
-        counts[name] = (per_size[0], per_size[1])
-        main_reads = [
-            query["sql"]
-            for query in captured
-            if query["sql"].lstrip().upper().startswith("SELECT")
-            and ('FROM "documents_document"' in query["sql"] or 'FROM "patients_patient"' in query["sql"])
-        ]
-        plans[name] = []
-        for sql in main_reads:
-            with connection.cursor() as cursor:
-                cursor.execute("EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) " + sql)
-                plans[name].append((sql, "\n".join(row[0] for row in cursor.fetchall())))
-    return counts, plans
+def _main_read(name: str, sql: str) -> bool:
+    return 'FROM "documents_document"' in sql or 'FROM "patients_patient"' in sql
 
 
-def run_phase(label: str, env: dict, organisation_id: str, token: str, samples: int) -> dict:
-    patients = sample_patients(organisation_id, samples)
+def run_phase(label: str, env: dict, organisation_id: str, token: str, samples: int) -> seeded.Phase:
+    patients = seeded.sample_patients(organisation_id, samples)
     with h.Gunicorn(env, workers=2) as server:
         latencies = time_searches(server.port, token, patients)
-    counts, plans = count_queries_and_explain(token, patients[0])
-    return {"label": label, "latencies": latencies, "counts": counts, "plans": plans}
+    requests = {name: (token, path) for name, path in searches(patients[0]).items()}
+    counts, plans = seeded.count_queries_and_explain(requests, page_param=lambda name: "_count", explained=_main_read)
+    return seeded.Phase(label, latencies, counts, plans)
 
 
 def main() -> None:
@@ -132,51 +95,25 @@ def main() -> None:
     args = parser.parse_args()
     random.seed(7)
     env = h.base_env(DATABASE_URL=FHIR_URL)
-    growth.recreate_database(FHIR_URL)
+    seeded.recreate_database(FHIR_URL)
     h.setup_django(env)
     print(h.machine(), flush=True)
-    organisation_id = growth.seed(None, args.small // 10, args.small)
-    token = growth.make_users(organisation_id)["clinician"]
+    organisation_id = seeded.seed(None, args.small // 10, args.small)
+    token = seeded.make_users(organisation_id)["clinician"]
     small = run_phase(f"{args.small:,}", env, organisation_id, token, args.samples)
-    growth.seed(organisation_id, (args.large - args.small) // 10, args.large - args.small)
-    from django.db import connection
-
-    with connection.cursor() as cursor:
-        cursor.execute("ANALYZE documents_document; ANALYZE patients_patient")
+    seeded.seed(organisation_id, (args.large - args.small) // 10, args.large - args.small)
+    seeded.analyze("documents_document", "patients_patient")
     large = run_phase(f"{args.large:,}", env, organisation_id, token, args.samples)
 
-    table = h.Table(
-        f"FHIR search: p50/p95 ms at {small['label']} vs {large['label']} documents ({args.samples} patients each, "
+    seeded.compare(
+        f"FHIR search: p50/p95 ms at {small.label} vs {large.label} documents ({args.samples} patients each, "
         "sequential); queries at _count 10/100",
-        ["search", "p50 small", "p95 small", "p50 large", "p95 large", "p95 ratio", "queries small", "queries large",
-         "target"],
-    )  # fmt: skip
-    for name in small["latencies"]:
-        few, many = small["latencies"][name], large["latencies"][name]
-        ratio = h.percentile(many, 0.95) / h.percentile(few, 0.95)
-        small_counts, large_counts = small["counts"].get(name, ()), large["counts"].get(name, ())
-        constant = len(set(small_counts) | set(large_counts)) <= 1
-        table.add(
-            name,
-            1000 * h.percentile(few, 0.5),
-            1000 * h.percentile(few, 0.95),
-            1000 * h.percentile(many, 0.5),
-            1000 * h.percentile(many, 0.95),
-            f"{ratio:.2f}",
-            "/".join(map(str, small_counts)) or "-",
-            "/".join(map(str, large_counts)) or "-",
-            h.verdict(ratio, TARGET) + ("" if constant else " queries vary"),
-        )
-    table.print()
-    plans_path = Path(args.plans)
-    plans_path.parent.mkdir(parents=True, exist_ok=True)
-    with plans_path.open("w") as out:
-        for phase in (small, large):
-            for name, plans in phase["plans"].items():
-                for sql, plan in plans:
-                    text = f"===== {name} at {phase['label']} documents\n{sql}\n\n{plan}\n\n"
-                    out.write(text)
-                    print(text)
+        "search",
+        small,
+        large,
+        target=TARGET,
+    ).print()
+    plans_path = seeded.write_plans(args.plans, (small, large), echo=True)
     print(f"EXPLAIN (ANALYZE, BUFFERS) written to {plans_path}")
 
 
