@@ -36,6 +36,15 @@ class Patient(models.Model):
     fhir_id = models.CharField("FHIR id", max_length=64, blank=True)
     photo_key = models.CharField(max_length=300, blank=True)
     avatar_key = models.CharField(max_length=300, blank=True)
+    last_clinical_date = models.DateField(
+        null=True,
+        blank=True,
+        default=None,
+        editable=False,
+        help_text="The latest clinical date of any of the patient's documents (deleted and older versions "
+        "included): the retention rule's last clinical date, kept under the patient row's lock by "
+        "apps.documents.services.retention so an upload need not read the whole record. Empty: no documents.",
+    )
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     updated_at = models.DateTimeField(auto_now=True)
 

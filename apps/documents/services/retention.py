@@ -12,7 +12,7 @@ from datetime import date, datetime
 from typing import cast
 
 from django.db import transaction
-from django.db.models import Exists, Max, OuterRef, Q, QuerySet
+from django.db.models import Exists, Max, OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
 
 from apps.accounts.models import User
@@ -31,13 +31,17 @@ from quill.errors import ValidationFailed
 def patient_retention_recompute(*, patient_id: uuid.UUID | str, dry_run: bool = False) -> int:
     """Set `retain_until` on every document of one patient; returns how many changed (or would).
 
+    Reads the record's last clinical date from the documents themselves (the authority, needed
+    after a date is changed to an earlier one) and keeps the patient row's copy of it in step.
     The patient row is locked first, so two uploads for one patient recompute one after
     the other and the second sees the first's clinical date (never a too-short retention).
     """
     with transaction.atomic():
-        patient = Patient.objects.select_for_update().only("date_of_birth").get(pk=patient_id)
+        patient = Patient.objects.select_for_update().only("date_of_birth", "last_clinical_date").get(pk=patient_id)
         documents = Document.objects.filter(patient_id=patient_id)
         last_date = documents.aggregate(last=Max("document_date"))["last"]
+        if not dry_run and patient.last_clinical_date != last_date:
+            Patient.objects.filter(pk=patient_id).update(last_clinical_date=last_date)
         if last_date is None:
             return 0
         changed = 0
@@ -51,24 +55,40 @@ def patient_retention_recompute(*, patient_id: uuid.UUID | str, dry_run: bool = 
 def retention_for_new_documents(*, patient_id: uuid.UUID | str, documents: list[Document]) -> bool:
     """Set `retain_until` on documents about to be inserted; True when the patient's others need recomputing.
 
-    Call inside the transaction that inserts them, before the insert. The patient row is
-    locked (as in :func:`patient_retention_recompute`), so concurrent uploads for one
-    patient see each other's dates. Only when a new clinical date is later than every
-    stored one does the rest of the record need :func:`patient_retention_recompute`;
-    otherwise the stored documents' retention is unchanged and no other row is touched.
+    Call inside the transaction that inserts them, before the insert. One statement locks the
+    patient row and reads the record's last clinical date kept on it (never the documents
+    themselves, so the cost does not grow with the record); it is moved on, under that lock,
+    when a new date is later. The lock serialises concurrent uploads for one patient, and
+    ``FOR UPDATE`` returns the row as the previous holder committed it, so each sees the
+    others' dates. Only when a new clinical date is later than every stored one does the rest
+    of the record need :func:`patient_retention_recompute`; otherwise the stored documents'
+    retention is unchanged and no other row is touched.
     """
     date_field = Document._meta.get_field("document_date")
     for document in documents:
         document.document_date = date_field.to_python(document.document_date)
-    patient = Patient.objects.select_for_update().only("date_of_birth").get(pk=patient_id)
-    stored_last = Document.objects.filter(patient_id=patient_id).aggregate(last=Max("document_date"))["last"]
+    patient = Patient.objects.select_for_update().only("date_of_birth", "last_clinical_date").get(pk=patient_id)
+    stored_last = patient.last_clinical_date
     newest = max(document.document_date for document in documents)
     last = newest if stored_last is None else max(stored_last, newest)
+    if last != stored_last:
+        Patient.objects.filter(pk=patient_id).update(last_clinical_date=last)
     for document in documents:
         document.retain_until = retain_until(
             birth_date=patient.date_of_birth, last_clinical_date=last, category=document.category
         )
     return stored_last is not None and newest > stored_last
+
+
+def patients_last_clinical_date_refresh(*, patient_ids: list[uuid.UUID] | None = None) -> int:
+    """Set each patient's last clinical date from their documents (all patients, or those given).
+
+    For rows written around the upload services (an archive restore, seeded benchmark data);
+    one grouped statement. Returns how many patients it set.
+    """
+    latest = Document.objects.filter(patient_id=OuterRef("pk")).order_by().values("patient_id")
+    patients = Patient.objects.all() if patient_ids is None else Patient.objects.filter(pk__in=patient_ids)
+    return patients.update(last_clinical_date=Subquery(latest.annotate(last=Max("document_date")).values("last")))
 
 
 def patients_with_documents(*, organisation_id: str | None = None) -> QuerySet[Patient]:

@@ -21,6 +21,7 @@ from apps.audit.hashing import HASHED_FIELDS, event_hash
 from apps.audit.models import GENESIS_HASH, AuditEvent, ChainHead
 from apps.audit.verification import verify_chain
 from apps.documents.models import Document, Integrity
+from apps.documents.services.retention import patients_last_clinical_date_refresh
 from apps.files import storage
 from apps.patients.models import Patient
 
@@ -153,6 +154,8 @@ def import_archive(path: str, *, verify_only: bool = False, progress: Callable =
                 _import_objects(archive, documents, result, write=not verify_only, progress=progress)
                 if not verify_only:
                     _reset_sequences()
+                    # An archive written before the patient row kept it has none: derive it from the documents.
+                    patients_last_clinical_date_refresh()
                     _verify_restored_chains(archive)
         except BaseException:
             for key in result.written_keys:

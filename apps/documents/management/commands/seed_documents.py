@@ -26,6 +26,7 @@ from apps.audit.hashing import event_hash
 from apps.audit.models import AuditEvent, ChainHead
 from apps.audit.services import chain_key
 from apps.documents.models import Category, Document
+from apps.documents.services.retention import patients_last_clinical_date_refresh
 from apps.patients.models import Patient
 from quill.commands import QuillCommand, Unable
 
@@ -92,6 +93,7 @@ class Command(QuillCommand):
         with transaction.atomic():
             patient_ids = self._seed_patients(organisation, patients, rng)
             created = self._seed_documents(organisation, uploader, patient_ids, documents, rng)
+            patients_last_clinical_date_refresh(patient_ids=patient_ids)  # what the upload service keeps
         with connection.cursor() as cursor:
             for table in (Patient._meta.db_table, Document._meta.db_table, AuditEvent._meta.db_table):
                 cursor.execute(f"ANALYZE {table}")
