@@ -51,7 +51,9 @@ else:
     DATABASES = {
         "default": {
             **dj_database_url.parse(DATABASE_URL, conn_max_age=env_int("QUILL_DB_CONN_MAX_AGE", 60)),
-            "CONN_HEALTH_CHECKS": True,
+            # A `SELECT 1` before a reused connection's first query in each request: a PostgreSQL
+            # restart becomes a reconnect instead of errors. One round trip per request (issue 21).
+            "CONN_HEALTH_CHECKS": env_bool("QUILL_DB_HEALTH_CHECKS", True),
         }
     }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
