@@ -208,7 +208,7 @@ def patient_get_for(*, user: User, patient_id: uuid.UUID | str, action: str) -> 
     if action not in PatientAction.ALL:
         raise ValueError(f"Unknown patient action {action!r}")
     pk = _as_uuid(patient_id)
-    patient = _organisation_patients(user).filter(pk=pk).first() if pk else None
+    patient = _organisation_patient(user, pk) if pk else None
     if patient is None:
         _log_if_another_organisations(user=user, patient_id=pk, action=action)
         not_found = NotFound("No such patient.")
@@ -218,6 +218,14 @@ def patient_get_for(*, user: User, patient_id: uuid.UUID | str, action: str) -> 
         error, reason = refusal
         _deny(user=user, error=error, reason=reason, patient=patient, requested_id=patient.pk, action=action)
     return patient
+
+
+def _organisation_patient(user: User, pk: uuid.UUID) -> Patient | None:
+    """One patient of the user's organisation by primary key: no ORDER BY (first() would add one)."""
+    try:
+        return _organisation_patients(user).get(pk=pk)
+    except Patient.DoesNotExist:
+        return None
 
 
 def _log_if_another_organisations(*, user: User, patient_id: uuid.UUID | None, action: str) -> None:
