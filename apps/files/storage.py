@@ -83,9 +83,24 @@ def renditions_owner_stem(key: str) -> str | None:
 # --- S3 ------------------------------------------------------------------------------
 
 
+# Below this a PUT goes without `Expect: 100-continue` (botocore asks for it on every file body):
+# waiting a round trip for the store's go-ahead costs more than sending a small body it may refuse.
+EXPECT_CONTINUE_FROM = 1024 * 1024
+
+
 def _s3_client_and_bucket():
     storage = documents_storage()
-    return storage.connection.meta.client, storage.bucket_name
+    client = storage.connection.meta.client  # one per thread (django-storages)
+    if not getattr(client, "_quill_hooks", False):
+        client.meta.events.register("before-sign.s3.PutObject", _no_expect_continue_on_small_bodies)
+        client._quill_hooks = True
+    return client, storage.bucket_name
+
+
+def _no_expect_continue_on_small_bodies(request, **kwargs) -> None:
+    length = request.headers.get("Content-Length")
+    if "Expect" in request.headers and length is not None and int(length) < EXPECT_CONTINUE_FROM:
+        del request.headers["Expect"]
 
 
 def _s3_errors():
