@@ -82,6 +82,7 @@ INSTALLED_APPS = [
     "apps.letters",
     "apps.operations",
     "apps.outbox",
+    "apps.inbox",
 ]
 
 MIDDLEWARE = [
@@ -299,6 +300,7 @@ CELERY_TIMEZONE = TIME_ZONE
 CELERY_BEAT_SCHEDULE = {
     "sweep-pending-scans": {"task": "documents.sweep_pending_scans", "schedule": 120.0},
     "relay-outbox": {"task": "outbox.relay_due", "schedule": 30.0},
+    "sweep-inbox-scans": {"task": "inbox.sweep_pending_scans", "schedule": 120.0},
 }
 
 # --- Cache (API throttling) ----------------------------------------------------------------------

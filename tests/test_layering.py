@@ -22,8 +22,8 @@ QUILL_DIR = ROOT / "quill"
 
 # app -> the apps it may import: every layer below it (drawn in docs/architecture.md, "Layering").
 #
-#   operations ──▶ letters      fhir        operator work; it exports letters and MHD rows, so it may import them
-#        └────────────┴───────────┘
+#   operations ──▶ letters      fhir      inbox     operator work; it exports letters and MHD rows and
+#        └────────────┴───────────┴──────────┘       knows every stored key, so it may import them
 #                 documents                 documents and everything done to them
 #                 patients                  patients, access, break-glass
 #                 outbox                    the transactional outbox
@@ -40,7 +40,8 @@ ALLOWED: dict[str, set[str]] = {
     "documents": _GROUND | {"accounts", "outbox", "patients"},
     "fhir": _DOCUMENTS_AND_BELOW,
     "letters": _DOCUMENTS_AND_BELOW,
-    "operations": _DOCUMENTS_AND_BELOW | {"letters", "fhir"},
+    "inbox": _DOCUMENTS_AND_BELOW,
+    "operations": _DOCUMENTS_AND_BELOW | {"letters", "fhir", "inbox"},
 }
 
 # Modules of the project package that wire the apps together and so may import them.

@@ -77,6 +77,12 @@ class Action(StrEnum):
     LETTER_LISTED = "letter.listed"
     LETTER_FINALISED = "letter.finalised"
     # interoperability and operations
+    # inbox
+    INBOX_ITEM_RECEIVED = "inbox.item_received"
+    INBOX_ITEM_REFUSED = "inbox.item_refused"
+    INBOX_ITEM_DUPLICATE = "inbox.item_duplicate"
+    INBOX_ITEM_SCANNED = "inbox.item_scanned"
+    INBOX_ITEM_QUARANTINED = "inbox.item_quarantined"
     FHIR_SEARCH = "fhir.search"
     FHIR_BUNDLE_RECEIVED = "fhir.bundle_received"
     FHIR_BUNDLE_REFUSED = "fhir.bundle_refused"
@@ -146,6 +152,11 @@ LABELS: dict[Action, str] = {
     Action.LETTER_VIEWED: "Read a letter",
     Action.LETTER_LISTED: "Listed the letters",
     Action.LETTER_FINALISED: "Signed and finalised a letter",
+    Action.INBOX_ITEM_RECEIVED: "Received a document into the inbox",
+    Action.INBOX_ITEM_REFUSED: "Refused a document arriving in the inbox",
+    Action.INBOX_ITEM_DUPLICATE: "Received a duplicate of a document already held",
+    Action.INBOX_ITEM_SCANNED: "Inbox document passed the virus check",
+    Action.INBOX_ITEM_QUARANTINED: "Inbox document quarantined: virus found",
     Action.FHIR_SEARCH: "Searched through FHIR",
     Action.FHIR_BUNDLE_RECEIVED: "Received documents through FHIR (MHD ITI-65)",
     Action.FHIR_BUNDLE_REFUSED: "Refused a FHIR document bundle (MHD ITI-65)",

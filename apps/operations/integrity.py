@@ -25,6 +25,7 @@ from apps.accounts.models import User
 from apps.documents.models import Document
 from apps.files import storage
 from apps.files.errors import StorageUnavailable
+from apps.inbox.models import InboxItem, MailMessage
 from apps.patients.models import Patient
 
 MISSING = "missing"
@@ -126,12 +127,14 @@ def _hash_object(key: str) -> tuple[str, int]:
 
 def known_keys(keys: list[str]) -> set[str]:
     """Which of `keys` some row points at: a document's object, thumbnail or rendered pages (kept in a
-    folder beside it until it is purged), a patient's or user's photo."""
+    folder beside it until it is purged), a patient's or user's photo, an inbox item or its email."""
     found = _known_renditions(keys)
     for model, fields in (
         (Document, ("storage_key", "thumbnail_key")),
         (Patient, ("photo_key", "avatar_key")),
         (User, ("photo_key", "avatar_key")),
+        (InboxItem, ("storage_key", "thumbnail_key")),
+        (MailMessage, ("storage_key",)),
     ):
         match = Q()
         for name in fields:

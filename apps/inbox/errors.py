@@ -1,0 +1,27 @@
+"""Refusals of the inbox: closed items, a reused idempotency key, a source that cannot be used."""
+
+from __future__ import annotations
+
+from quill.errors import Conflict, QuillError, ValidationFailed
+
+
+class ItemNotOpen(Conflict):
+    error_code = "inbox_item_closed"
+    default_message = "This inbox item has already been filed, rejected or merged; reload the inbox."
+
+
+class IdempotencyKeyReused(Conflict):
+    error_code = "idempotency_key_reused"
+    default_message = "This Idempotency-Key was already used for a different file. Use a new key for each new document."
+
+
+class InvalidHint(ValidationFailed):
+    error_code = "invalid_patient_hint"
+    default_message = "A patient hint is not valid."
+
+
+class SourceMisconfigured(QuillError):
+    """Operators only: an intake source cannot be used as configured (the intake process logs and skips it)."""
+
+    error_code = "intake_source_misconfigured"
+    default_message = "This intake source is not configured correctly."

@@ -1,0 +1,1 @@
+"""Services of the inbox: receiving items (intake), recording scans."""

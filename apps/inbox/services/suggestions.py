@@ -1,0 +1,223 @@
+"""Suggesting the patient, title and clinical date of an item from its text, filename, email and hints.
+
+A patient is suggested from a valid NHS number (mod-11) found anywhere, else from a
+date of birth together with the family name; each suggestion carries its evidence in
+words and a confidence. ``auto_file`` is true only for an NHS number and the same
+patient's date of birth both found: the one case an organisation may let Quill file
+without a person.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+from apps.inbox.models import InboxItem
+from apps.patients.models import Patient
+from apps.patients.nhs_number import nhs_number_problem
+
+NHS_PATTERN = re.compile(r"(?<!\d)(\d{3})[ -]?(\d{3})[ -]?(\d{4})(?!\d)")
+MONTHS = {
+    name: number
+    for number, names in enumerate(
+        (
+            ("jan", "january"),
+            ("feb", "february"),
+            ("mar", "march"),
+            ("apr", "april"),
+            ("may",),
+            ("jun", "june"),
+            ("jul", "july"),
+            ("aug", "august"),
+            ("sep", "sept", "september"),
+            ("oct", "october"),
+            ("nov", "november"),
+            ("dec", "december"),
+        ),
+        start=1,
+    )
+    for name in names
+}
+NUMERIC_DATE = re.compile(r"(?<!\d)(\d{1,2})[/.\-](\d{1,2})[/.\-](\d{4})(?!\d)")
+ISO_DATE = re.compile(r"(?<!\d)(\d{4})-(\d{2})-(\d{2})(?!\d)")
+WORD_DATE = re.compile(r"(?<!\d)(\d{1,2})(?:st|nd|rd|th)?\s+([A-Za-z]{3,9})\.?,?\s+(\d{4})(?!\d)")
+HEADING_SKIP = re.compile(r"^(dear|re:|page \d|nhs number|date)", re.IGNORECASE)
+
+
+@dataclass
+class Place:
+    """Where a fact was found, as a clinician reads it ("page 1", "the email subject")."""
+
+    label: str
+    text: str
+
+
+@dataclass
+class Candidate:
+    patient: Patient
+    basis: str
+    confidence: float
+    evidence: list[str] = field(default_factory=list)
+    auto_file: bool = False
+
+
+def _places(item: InboxItem, pages: list[str]) -> list[Place]:
+    places = [Place(f"page {number}", text) for number, text in enumerate(pages, start=1)]
+    places.append(Place("the filename", item.original_filename))
+    mail = item.mail_message
+    if mail is not None:
+        places.append(Place("the email subject", mail.subject))
+    return places
+
+
+def find_nhs_numbers(text: str) -> list[str]:
+    """Every valid NHS number written in `text` (spaced, dashed or run together), in order."""
+    found = []
+    for match in NHS_PATTERN.finditer(text):
+        digits = "".join(match.groups())
+        if nhs_number_problem(digits) is None and digits not in found:
+            found.append(digits)
+    return found
+
+
+def _valid_date(year: int, month: int, day: int) -> date | None:
+    try:
+        return date(year, month, day)
+    except ValueError:
+        return None
+
+
+def find_dates(text: str) -> list[date]:
+    """Dates written day-first (UK), ISO or with a month name, in order of appearance."""
+    found: list[tuple[int, date]] = []
+    for match in NUMERIC_DATE.finditer(text):
+        if (value := _valid_date(int(match[3]), int(match[2]), int(match[1]))) is not None:
+            found.append((match.start(), value))
+    for match in ISO_DATE.finditer(text):
+        if (value := _valid_date(int(match[1]), int(match[2]), int(match[3]))) is not None:
+            found.append((match.start(), value))
+    for match in WORD_DATE.finditer(text):
+        month = MONTHS.get(match[2].lower())
+        if month and (value := _valid_date(int(match[3]), month, int(match[1]))) is not None:
+            found.append((match.start(), value))
+    ordered: list[date] = []
+    for _, value in sorted(found, key=lambda pair: pair[0]):
+        if value not in ordered:
+            ordered.append(value)
+    return ordered
+
+
+def _spaced(nhs_number: str) -> str:
+    return f"{nhs_number[:3]} {nhs_number[3:6]} {nhs_number[6:]}"
+
+
+def _hint_places(hints: dict[str, Any]) -> list[Place]:
+    text = " ".join(str(hints.get(key, "")) for key in ("nhs_number", "date_of_birth", "family_name", "given_name"))
+    return [Place("the sender's hints", text)] if text.strip() else []
+
+
+def _by_nhs_number(organisation_id, places: list[Place], dates: dict[date, str]) -> list[Candidate]:
+    seen: dict[str, str] = {}
+    for place in places:
+        for number in find_nhs_numbers(place.text):
+            seen.setdefault(number, place.label)
+    if not seen:
+        return []
+    candidates = []
+    for patient in Patient.objects.filter(organisation_id=organisation_id, nhs_number__in=list(seen)):
+        evidence = [f"NHS number {_spaced(patient.nhs_number)} on {seen[patient.nhs_number]}"]
+        dob_place = dates.get(patient.date_of_birth)
+        if dob_place:
+            evidence.append(f"date of birth {patient.date_of_birth:%d/%m/%Y} on {dob_place}")
+        candidates.append(
+            Candidate(patient, "nhs_number", 0.99 if dob_place else 0.9, evidence, auto_file=bool(dob_place))
+        )
+    return candidates
+
+
+def _words(places: list[Place]) -> dict[str, str]:
+    words: dict[str, str] = {}
+    for place in places:
+        for word in re.findall(r"[A-Za-z][A-Za-z'\-]+", place.text):
+            words.setdefault(word.lower(), place.label)
+    return words
+
+
+def _by_birth_date_and_name(organisation_id, places: list[Place], dates: dict[date, str]) -> list[Candidate]:
+    if not dates:
+        return []
+    words = _words(places)
+    candidates = []
+    for patient in Patient.objects.filter(organisation_id=organisation_id, date_of_birth__in=list(dates)):
+        family = patient.family_name.lower()
+        parts = [part for part in re.split(r"[\s\-]+", family) if part]
+        if not parts or not all(part in words for part in parts):
+            continue
+        evidence = [
+            f"date of birth {patient.date_of_birth:%d/%m/%Y} on {dates[patient.date_of_birth]}",
+            f"family name {patient.family_name} on {words[parts[0]]}",
+        ]
+        confidence = 0.8
+        if patient.given_name.lower() in words:
+            evidence.append(f"given name {patient.given_name} on {words[patient.given_name.lower()]}")
+            confidence = 0.85
+        candidates.append(Candidate(patient, "birth_date_and_name", confidence, evidence))
+    if len(candidates) > 1:
+        for candidate in candidates:
+            candidate.confidence = round(candidate.confidence / len(candidates), 2)
+    return candidates
+
+
+def suggest_patients(item: InboxItem, pages: list[str]) -> list[Candidate]:
+    """The likely patients, best first: NHS number matches, else date of birth plus family name."""
+    places = _places(item, pages) + _hint_places(item.hints or {})
+    dates: dict[date, str] = {}
+    for place in places:
+        for value in find_dates(place.text):
+            dates.setdefault(value, place.label)
+    candidates = _by_nhs_number(item.organisation_id, places, dates)
+    if not candidates:
+        candidates = _by_birth_date_and_name(item.organisation_id, places, dates)
+    if len(candidates) > 1:
+        for candidate in candidates:
+            candidate.auto_file = False
+    return sorted(candidates, key=lambda candidate: -candidate.confidence)
+
+
+def suggest_title(pages: list[str]) -> str:
+    """The first line that reads like a heading (short, not a salutation, not a bare number)."""
+    for line in "\n".join(pages[:1]).splitlines():
+        line = line.strip()
+        if 3 <= len(line) <= 80 and not HEADING_SKIP.match(line) and re.search(r"[A-Za-z]{3}", line):
+            return line
+    return ""
+
+
+def suggest_clinical_date(pages: list[str], *, birth_dates: set[date]) -> date | None:
+    for value in find_dates("\n".join(pages[:2])):
+        if value not in birth_dates:
+            return value
+    return None
+
+
+def inbox_suggest(*, item: InboxItem, pages: list[str]) -> dict[str, Any]:
+    """The suggestions stored on the item (JSON): patients with evidence, title, date."""
+    candidates = suggest_patients(item, pages)
+    clinical_date = suggest_clinical_date(pages, birth_dates={c.patient.date_of_birth for c in candidates})
+    return {
+        "patients": [
+            {
+                "patient_id": str(candidate.patient.pk),
+                "name": f"{candidate.patient.given_name} {candidate.patient.family_name}",
+                "basis": candidate.basis,
+                "confidence": candidate.confidence,
+                "evidence": candidate.evidence,
+                "auto_file": candidate.auto_file,
+            }
+            for candidate in candidates[:5]
+        ],
+        "title": suggest_title(pages),
+        "document_date": clinical_date.isoformat() if clinical_date else "",
+    }
