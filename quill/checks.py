@@ -12,6 +12,8 @@ from dataclasses import dataclass
 
 from django.db import connection
 
+from quill import secrets
+
 
 @dataclass(frozen=True)
 class CheckResult:
@@ -138,7 +140,8 @@ def run_checks(names: list[str] | None = None) -> list[CheckResult]:
             detail = check()
             if detail is None:
                 continue
-            results.append(CheckResult(name, True, detail, time.monotonic() - started))
+            results.append(CheckResult(name, True, secrets.redact(detail), time.monotonic() - started))
         except Exception as exc:  # a probe reports every failure, whatever its kind
-            results.append(CheckResult(name, False, f"{type(exc).__name__}: {exc}", time.monotonic() - started))
+            detail = secrets.redact(f"{type(exc).__name__}: {exc}")
+            results.append(CheckResult(name, False, detail, time.monotonic() - started))
     return results

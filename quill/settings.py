@@ -18,6 +18,7 @@ from kombu import Queue
 from quill import secret_key
 from quill.env import env_bool, env_choice, env_float, env_int, env_list, env_str
 from quill.s3 import s3_client_config
+from quill.secrets import read_secret, with_password
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("QUILL_VAR_DIR", str(BASE_DIR / "var")))
@@ -25,9 +26,10 @@ VAR_DIR = Path(env_str("QUILL_VAR_DIR", str(BASE_DIR / "var")))
 QUILL_ENV = env_choice("QUILL_ENV", "development", {"development", "production"})
 PRODUCTION = QUILL_ENV == "production"
 
+# Every secret may come from a file instead: NAME_FILE=/run/secrets/... (quill/secrets.py).
 # Production must be given a key; a development installation makes its own on first run
 # (QUILL_VAR_DIR/secret-key) and serves a public or weak one only to this computer (quill/secret_key.py).
-SECRET_KEY = env_str("DJANGO_SECRET_KEY", "")
+SECRET_KEY = read_secret("DJANGO_SECRET_KEY")
 if not SECRET_KEY and not PRODUCTION:
     SECRET_KEY = secret_key.installation_key(VAR_DIR)
 DEBUG = env_bool("DJANGO_DEBUG", False)
@@ -35,7 +37,9 @@ ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", [] if PRODUCTION else ["127.0.0
 CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS", [])
 
 # --- Database -----------------------------------------------------------------
-DATABASE_URL = env_str("DATABASE_URL", "")
+DATABASE_URL = read_secret("DATABASE_URL")
+# The password apart from the URL (e.g. QUILL_DATABASE_PASSWORD_FILE=/run/secrets/postgres_password).
+QUILL_DATABASE_PASSWORD = read_secret("QUILL_DATABASE_PASSWORD")
 EMBEDDED = DATABASE_URL == ""
 DATABASES: dict[str, dict[str, Any]]
 if EMBEDDED:
@@ -56,6 +60,8 @@ else:
             "CONN_HEALTH_CHECKS": env_bool("QUILL_DB_HEALTH_CHECKS", True),
         }
     }
+    if QUILL_DATABASE_PASSWORD:
+        DATABASES["default"]["PASSWORD"] = QUILL_DATABASE_PASSWORD
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Applications ---------------------------------------------------------------
@@ -207,8 +213,8 @@ if QUILL_STORAGE == "s3":
         "bucket_name": env_str("QUILL_S3_BUCKET", "quill-documents"),
         "endpoint_url": env_str("QUILL_S3_ENDPOINT_URL", "") or None,
         "region_name": env_str("QUILL_S3_REGION", "us-east-1"),
-        "access_key": env_str("QUILL_S3_ACCESS_KEY_ID", ""),
-        "secret_key": env_str("QUILL_S3_SECRET_ACCESS_KEY", ""),
+        "access_key": read_secret("QUILL_S3_ACCESS_KEY_ID", sensitive=False),
+        "secret_key": read_secret("QUILL_S3_SECRET_ACCESS_KEY"),
         "addressing_style": env_str("QUILL_S3_ADDRESSING_STYLE", "path"),
         "signature_version": "s3v4",
         "client_config": s3_client_config(
@@ -268,8 +274,14 @@ QUILL_CLAMD_TIMEOUT_SECONDS = env_float("QUILL_CLAMD_TIMEOUT_SECONDS", 120.0)
 QUILL_SCAN_SWEEP_AFTER_SECONDS = env_int("QUILL_SCAN_SWEEP_AFTER_SECONDS", 300)
 
 # --- Background jobs (Celery) -----------------------------------------------------------------
-QUILL_REDIS_URL = env_str("QUILL_REDIS_URL", "" if EMBEDDED else "redis://127.0.0.1:6379/0")
-CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", QUILL_REDIS_URL or "memory://")
+# A Redis password may sit in the URL or apart from it (QUILL_REDIS_PASSWORD[_FILE]).
+QUILL_REDIS_PASSWORD = read_secret("QUILL_REDIS_PASSWORD")
+QUILL_REDIS_URL = with_password(
+    read_secret("QUILL_REDIS_URL", "" if EMBEDDED else "redis://127.0.0.1:6379/0"), QUILL_REDIS_PASSWORD
+)
+CELERY_BROKER_URL = with_password(
+    read_secret("CELERY_BROKER_URL", QUILL_REDIS_URL or "memory://"), QUILL_REDIS_PASSWORD
+)
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_ALWAYS_EAGER = env_bool("QUILL_CELERY_EAGER", EMBEDDED)
 CELERY_TASK_EAGER_PROPAGATES = False
@@ -356,14 +368,14 @@ SPECTACULAR_SETTINGS = {
 QUILL_PUBLIC_BASE_URL = env_str("QUILL_PUBLIC_BASE_URL", "").rstrip("/")
 QUILL_FHIR_BASE_URL = env_str("QUILL_FHIR_BASE_URL", "").rstrip("/")
 QUILL_FHIR_AUTH = env_choice("QUILL_FHIR_AUTH", "none", {"none", "basic", "bearer"})
-QUILL_FHIR_USERNAME = env_str("QUILL_FHIR_USERNAME", "")
-QUILL_FHIR_PASSWORD = env_str("QUILL_FHIR_PASSWORD", "")
-QUILL_FHIR_TOKEN = env_str("QUILL_FHIR_TOKEN", "")
+QUILL_FHIR_USERNAME = read_secret("QUILL_FHIR_USERNAME", sensitive=False)
+QUILL_FHIR_PASSWORD = read_secret("QUILL_FHIR_PASSWORD")
+QUILL_FHIR_TOKEN = read_secret("QUILL_FHIR_TOKEN")
 QUILL_FHIR_SUBJECT_MODE = env_choice("QUILL_FHIR_SUBJECT_MODE", "reference", {"reference", "identifier"})
 QUILL_FHIR_TIMEOUT_SECONDS = env_float("QUILL_FHIR_TIMEOUT_SECONDS", 10.0)
 QUILL_EHRBASE_URL = env_str("QUILL_EHRBASE_URL", "").rstrip("/")
-QUILL_EHRBASE_USERNAME = env_str("QUILL_EHRBASE_USERNAME", "")
-QUILL_EHRBASE_PASSWORD = env_str("QUILL_EHRBASE_PASSWORD", "")
+QUILL_EHRBASE_USERNAME = read_secret("QUILL_EHRBASE_USERNAME", sensitive=False)
+QUILL_EHRBASE_PASSWORD = read_secret("QUILL_EHRBASE_PASSWORD")
 QUILL_EHRBASE_SUBJECT_NAMESPACE = env_str("QUILL_EHRBASE_SUBJECT_NAMESPACE", "quill")
 QUILL_EHRBASE_TIMEOUT_SECONDS = env_float("QUILL_EHRBASE_TIMEOUT_SECONDS", 10.0)
 QUILL_OUTBOX_MAX_ATTEMPTS = env_int("QUILL_OUTBOX_MAX_ATTEMPTS", 8)
@@ -376,13 +388,20 @@ QUILL_LOG_LEVEL = env_str("QUILL_LOG_LEVEL", "INFO").upper()
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"request_id": {"()": "quill.logging.RequestIdFilter"}},
+    "filters": {
+        "request_id": {"()": "quill.logging.RequestIdFilter"},
+        "secrets": {"()": "quill.logging.SecretRedactingFilter"},
+    },
     "formatters": {
         "json": {"()": "quill.logging.JsonFormatter"},
         "text": {"format": "%(asctime)s %(levelname)s [%(request_id)s] %(name)s: %(message)s"},
     },
     "handlers": {
-        "console": {"class": "logging.StreamHandler", "formatter": QUILL_LOG_FORMAT, "filters": ["request_id"]},
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": QUILL_LOG_FORMAT,
+            "filters": ["request_id", "secrets"],
+        },
     },
     "root": {"handlers": ["console"], "level": QUILL_LOG_LEVEL},
     "loggers": {
@@ -390,6 +409,10 @@ LOGGING = {
         "axes": {"level": "WARNING"},
     },
 }
+
+# Error reports (the DEBUG page, mails to ADMINS) hide secrets in settings, URLs and local variables.
+DEFAULT_EXCEPTION_REPORTER_FILTER = "quill.error_reports.SecretSafeExceptionReporterFilter"
+DEFAULT_EXCEPTION_REPORTER = "quill.error_reports.SecretSafeExceptionReporter"
 
 # --- Security headers ------------------------------------------------------------------------------
 # Nothing is framed except a document's inline content, which sets SAMEORIGIN itself (documents/delivery.py).

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from django.conf import settings
-from django.core.checks import Error, register
+from django.core.checks import Error, Warning, register
 
-from quill import secret_key
+from quill import secret_key, secrets
 
 
 @register("security")
@@ -22,4 +22,19 @@ def public_key_beyond_loopback(app_configs, **kwargs) -> list[Error]:
             hint="Only 127.0.0.1, ::1 and localhost names may be served with a public key.",
             id="quill.E001",
         )
+    ]
+
+
+@register("security", deploy=True)
+def secrets_in_environment(app_configs, **kwargs) -> list[Warning]:
+    """quill.W002 (check --deploy, production): a secret given in a variable rather than a `_FILE`."""
+    if not settings.PRODUCTION:
+        return []
+    return [
+        Warning(
+            f"{name} is set directly in the environment, where `docker inspect`, /proc and crash reports can show it.",
+            hint=f"Mount the secret as a file and set {name}_FILE to its path instead (docs/security.md, Secrets).",
+            id="quill.W002",
+        )
+        for name in secrets.given_in_environment()
     ]

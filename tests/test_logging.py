@@ -100,5 +100,5 @@ def test_production_logging_uses_json_formatter():
     from django.conf import settings
 
     assert settings.LOGGING["formatters"]["json"]["()"] == "quill.logging.JsonFormatter"
-    assert settings.LOGGING["handlers"]["console"]["filters"] == ["request_id"]
+    assert settings.LOGGING["handlers"]["console"]["filters"] == ["request_id", "secrets"]
     assert ("json" if settings.PRODUCTION else "text") == settings.QUILL_LOG_FORMAT

@@ -41,13 +41,28 @@ def _manage(*args: str, env_overrides: dict[str, str | None], tmp_path: Path) ->
 
 
 def test_production_check_deploy_is_clean(tmp_path):
-    # given production mode with a real secret key, hosts and PostgreSQL
+    # given production mode with a real secret key (from a file), hosts and PostgreSQL
+    key_file = tmp_path / "django_secret_key"
+    key_file.write_text(GOOD_PRODUCTION["DJANGO_SECRET_KEY"] + "\n")
+    overrides = {**GOOD_PRODUCTION, "DJANGO_SECRET_KEY": None, "DJANGO_SECRET_KEY_FILE": str(key_file)}
     # when the deployment checks run
-    result = _manage("check", "--deploy", env_overrides=GOOD_PRODUCTION, tmp_path=tmp_path)
+    result = _manage("check", "--deploy", env_overrides=overrides, tmp_path=tmp_path)
     # then they pass with no issues
     assert result.returncode == 0, result.stderr
     assert "System check identified no issues" in result.stdout
     assert "WARNING" not in result.stderr
+
+
+def test_production_warns_of_a_secret_given_in_the_environment(tmp_path):
+    # given production mode with the secret key in a variable rather than a file
+    # when the deployment checks run
+    result = _manage("check", "--deploy", env_overrides=GOOD_PRODUCTION, tmp_path=tmp_path)
+    # then they pass, with a warning naming the variable and the _FILE to use instead
+    assert result.returncode == 0, result.stderr
+    assert "quill.W002" in result.stderr
+    assert "DJANGO_SECRET_KEY is set directly in the environment" in result.stderr
+    assert "DJANGO_SECRET_KEY_FILE" in result.stderr
+    assert GOOD_PRODUCTION["DJANGO_SECRET_KEY"] not in result.stderr + result.stdout
 
 
 @pytest.mark.parametrize(
@@ -187,7 +202,7 @@ def test_env_list_splits_on_commas(monkeypatch):
 
 # --- every variable is documented ---------------------------------------------------------------
 
-_READ = re.compile(r"env_(?:str|bool|int|float|list|choice)\(\s*\"([A-Z0-9_]+)\"")
+_READ = re.compile(r"(?:env_(?:str|bool|int|float|list|choice)|read_secret)\(\s*\"([A-Z0-9_]+)\"")
 
 
 def _variables_read_by_settings() -> set[str]:

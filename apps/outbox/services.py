@@ -14,6 +14,7 @@ from django.utils import timezone
 from apps.outbox.errors import RetryableDelivery, TerminalDelivery
 from apps.outbox.handlers import handler_for
 from apps.outbox.models import MessageStatus, OutboxMessage, Target
+from quill import secrets
 from quill.queue import enqueue_on_commit
 
 logger = logging.getLogger(__name__)
@@ -65,7 +66,7 @@ def outbox_mark_retry(
     *, message: OutboxMessage, error: str, retry_after: float | None = None, response: dict | None = None
 ) -> OutboxMessage:
     message.attempts += 1
-    message.last_error = error[:4000]
+    message.last_error = secrets.redact(error)[:4000]  # shown in the admin
     message.last_response = response
     if message.attempts >= settings.QUILL_OUTBOX_MAX_ATTEMPTS:
         message.status = MessageStatus.DEAD
@@ -78,7 +79,7 @@ def outbox_mark_retry(
 def outbox_mark_dead(*, message: OutboxMessage, error: str, response: dict | None = None) -> OutboxMessage:
     message.attempts += 1
     message.status = MessageStatus.DEAD
-    message.last_error = error[:4000]
+    message.last_error = secrets.redact(error)[:4000]  # shown in the admin
     message.last_response = response
     message.save(update_fields=["attempts", "status", "last_error", "last_response", "updated_at"])
     return message

@@ -1,10 +1,13 @@
 #!/bin/sh
 # The `s3` service: one SeaweedFS node (master, volume, filer, S3 gateway) whose S3 API
-# accepts only Quill's key pair (SigV4), written to an identities file from the environment.
+# accepts only Quill's key pair (SigV4), written to an identities file from the secret files
+# S3_ACCESS_KEY_ID_FILE and S3_SECRET_ACCESS_KEY_FILE (or the variables without _FILE).
 set -eu
 
-: "${S3_ACCESS_KEY_ID:?set QUILL_S3_ACCESS_KEY_ID in .env}"
-: "${S3_SECRET_ACCESS_KEY:?set QUILL_S3_SECRET_ACCESS_KEY in .env}"
+if [ -n "${S3_ACCESS_KEY_ID_FILE:-}" ]; then S3_ACCESS_KEY_ID="$(cat "$S3_ACCESS_KEY_ID_FILE")"; fi
+if [ -n "${S3_SECRET_ACCESS_KEY_FILE:-}" ]; then S3_SECRET_ACCESS_KEY="$(cat "$S3_SECRET_ACCESS_KEY_FILE")"; fi
+: "${S3_ACCESS_KEY_ID:?put the access key id in secrets/s3_access_key_id}"
+: "${S3_SECRET_ACCESS_KEY:?put the secret key in secrets/s3_secret_access_key}"
 
 config_dir="${S3_CONFIG_DIR:-/tmp/seaweedfs}"
 data_dir="${S3_DATA_DIR:-/data}"

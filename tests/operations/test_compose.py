@@ -26,7 +26,8 @@ COMPOSE = ROOT / "docker-compose.yml"
 COMPOSE_ENV_EXAMPLE = ROOT / "docker" / "compose.env.example"
 ENV_EXAMPLE = ROOT / ".env.example"
 SETTINGS = ROOT / "quill" / "settings.py"
-ENV_HELPERS = {"env_str", "env_bool", "env_int", "env_float", "env_list", "env_choice"}
+ENV_HELPERS = {"env_str", "env_bool", "env_int", "env_float", "env_list", "env_choice", "read_secret"}
+SECRETS_DIR = "/run/secrets/"
 QUILL_SERVICES = ("migrate", "web", "worker", "beat")
 DATA_SERVICES = {  # service -> where its state lives inside the container
     "db": "/var/lib/postgresql/data",
@@ -56,6 +57,8 @@ def settings_variables(source: str) -> set[str]:
             and isinstance(node.args[0].value, str)
         ):
             names.add(node.args[0].value)
+            if node.func.id == "read_secret":
+                names.add(f"{node.args[0].value}_FILE")
     return names
 
 
@@ -130,11 +133,19 @@ def example_env() -> dict[str, str]:
     return values
 
 
-def quill_container_env(services: dict, example_env: dict[str, str]) -> dict[str, str]:
-    """What a Quill container sees: env_file, then its environment block (which wins)."""
+def quill_container_env(services: dict, example_env: dict[str, str], secrets_dir: Path | None = None) -> dict[str, str]:
+    """What a Quill container sees: env_file, then its environment block (which wins).
+
+    With `secrets_dir`, each /run/secrets/<name> file is made there (a random value, as
+    docker/make-secrets.sh does) and the _FILE variables point at it.
+    """
     merged = dict(example_env)
     for name, value in environment_of(services["web"]).items():
         merged[name] = interpolate(value, example_env)
+        if secrets_dir is not None and name.endswith("_FILE") and merged[name].startswith(SECRETS_DIR):
+            path = secrets_dir / merged[name].removeprefix(SECRETS_DIR)
+            path.write_text(f"filled-{path.name}-" + "x" * 50 + "\n")
+            merged[name] = str(path)
     return merged
 
 
@@ -243,15 +254,42 @@ def test_one_env_file_feeds_every_quill_container(services):
     assert ".env" in (ROOT / ".dockerignore").read_text().split(), "secrets must stay out of the image"
 
 
-def test_every_secret_the_compose_file_requires_is_in_the_example(compose, example_env):
-    text = COMPOSE.read_text()
-    required = {m.group("name") for m in _INTERPOLATION.finditer(text) if m.group("op") in (":?", "?")}
-    assert required, "the compose file requires no secrets? parser broken"
+def test_every_value_interpolates_with_the_example(compose, example_env):
+    required = {m.group("name") for m in _INTERPOLATION.finditer(COMPOSE.read_text()) if m.group("op") in (":?", "?")}
     blank = env_file_variables(COMPOSE_ENV_EXAMPLE.read_text(), include_commented=False)
     assert required <= set(blank), f"not in docker/compose.env.example: {required - set(blank)}"
-    for service in compose["services"].values():  # every value interpolates with the example filled in
+    for service in compose["services"].values():
         for value in environment_of(service).values():
             interpolate(value, example_env)
+
+
+_SECRET_NAME = re.compile(r"PASSWORD|SECRET|TOKEN|_KEY($|_)|ACCESS_KEY", re.IGNORECASE)
+
+
+def test_secrets_are_compose_secrets_never_variables(compose, services):
+    # no secret is set in an environment block or in the compose .env example ...
+    for name, service in services.items():
+        for variable, value in environment_of(service).items():
+            if _SECRET_NAME.search(variable):
+                assert variable.endswith("_FILE") and value.startswith(SECRETS_DIR), f"{name}: {variable}={value}"
+            assert not re.search(r"://[^/@\s]*:[^@\s]+@", value), f"{name}: {variable} has a password in its URL"
+    example = env_file_variables(COMPOSE_ENV_EXAMPLE.read_text())
+    assert not [variable for variable in example if _SECRET_NAME.search(variable)]
+    # ... every secret a service mounts is declared, made by make-secrets.sh, and kept out of git and the image
+    declared = compose["secrets"]
+    maker = (ROOT / "docker" / "make-secrets.sh").read_text()
+    for name, secret in declared.items():
+        assert secret["file"] == f"./secrets/{name}"
+        assert f"secrets/{name}" in maker or re.search(rf"\b{name}\b", maker), name
+    mounted = set()
+    for service in services.values():
+        for entry in service.get("secrets", []):
+            mounted.add(entry if isinstance(entry, str) else entry["source"])
+    assert mounted == set(declared), "a declared secret is unused or a used one undeclared"
+    quill_files = {value for value in environment_of(services["web"]).values() if value.startswith(SECRETS_DIR)}
+    assert {path.removeprefix(SECRETS_DIR) for path in quill_files} <= set(services["web"]["secrets"])
+    assert "/secrets/" in (ROOT / ".gitignore").read_text().split()
+    assert "secrets" in (ROOT / ".dockerignore").read_text().split()
 
 
 def test_dockerfile_builds_a_non_root_gunicorn_image():
@@ -271,7 +309,8 @@ def test_dockerfile_builds_a_non_root_gunicorn_image():
 def test_the_compose_environment_passes_the_production_checks(services, example_env, tmp_path):
     # given exactly what the web container would get, with secrets filled in
     env = {key: value for key, value in os.environ.items() if not key.startswith(("QUILL_", "DJANGO_", "DATABASE"))}
-    env.update(quill_container_env(services, example_env))
+    (tmp_path / "secrets").mkdir()
+    env.update(quill_container_env(services, example_env, tmp_path / "secrets"))
     # (the upload spool is a folder of the image's var volume, which exists only in the container)
     assert env["QUILL_UPLOAD_TEMP_DIR"].startswith("/app/var/")
     env["QUILL_UPLOAD_TEMP_DIR"] = str(tmp_path)
