@@ -14,5 +14,8 @@ for name in django_secret_key postgres_password redis_password s3_secret_access_
         echo "made secrets/$name"
     fi
 done
+# SSE-S3's key-encryption key for SeaweedFS: 64 hex digits. Keep a copy off this host with the
+# backups: without it no stored document can be read (docs/security.md, Encryption at rest).
+[ -s secrets/s3_sse_kek ] || { python3 -c "import secrets; print(secrets.token_hex(32))" > secrets/s3_sse_kek; echo "made secrets/s3_sse_kek"; }
 # The access key id is a name, not a secret, but SeaweedFS and Quill read it from the same place.
 [ -s secrets/s3_access_key_id ] || echo quill > secrets/s3_access_key_id

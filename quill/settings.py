@@ -205,7 +205,14 @@ if not 1 <= QUILL_SIGNED_URL_SECONDS <= 60 * 60:
         "A download link cannot be withdrawn once issued, so it should live only as long as a browser needs "
         "to start the download (default 300)."
     )
-QUILL_S3_SSE = env_str("QUILL_S3_SSE", "")
+# Encryption at rest (docs/security.md): SSE-S3 on every object by default in production.
+# Empty means the default; "none" turns it off (the filesystem store ignores it).
+_s3_sse = env_str("QUILL_S3_SSE", "").strip() or ("AES256" if PRODUCTION else "none")
+QUILL_S3_SSE = "" if _s3_sse.lower() == "none" else _s3_sse
+if QUILL_S3_SSE not in {"", "AES256", "aws:kms"}:
+    raise ImproperlyConfigured(
+        f"QUILL_S3_SSE must be AES256 (SSE-S3), aws:kms or none, not {_s3_sse!r} (docs/configuration.md)."
+    )
 # Stream large direct uploads with a Repr-Digest into S3 while they arrive (docs/documents.md).
 QUILL_S3_STREAM_UPLOADS = env_bool("QUILL_S3_STREAM_UPLOADS", False)
 if QUILL_STORAGE == "s3":

@@ -9,6 +9,23 @@ if [ -n "${S3_SECRET_ACCESS_KEY_FILE:-}" ]; then S3_SECRET_ACCESS_KEY="$(cat "$S
 : "${S3_ACCESS_KEY_ID:?put the access key id in secrets/s3_access_key_id}"
 : "${S3_SECRET_ACCESS_KEY:?put the secret key in secrets/s3_secret_access_key}"
 
+# SSE-S3: objects are encrypted with per-object keys wrapped by this key-encryption key,
+# given by the operator (S3_SSE_KEK, or a file in S3_SSE_KEK_FILE) so that it never lies on
+# the data volume. Without it weed would generate one and keep it beside the data.
+if [ -n "${S3_SSE_KEK_FILE:-}" ]; then
+    S3_SSE_KEK="$(cat "$S3_SSE_KEK_FILE")"
+fi
+: "${S3_SSE_KEK:?set S3_SSE_KEK in .env: 64 hex digits (docs/security.md, Encryption at rest)}"
+case "$S3_SSE_KEK" in
+    *[!0-9a-f]*) echo "S3_SSE_KEK must be 64 lower-case hex digits" >&2; exit 1 ;;
+esac
+if [ "${#S3_SSE_KEK}" -ne 64 ]; then
+    echo "S3_SSE_KEK must be 64 lower-case hex digits" >&2
+    exit 1
+fi
+export WEED_S3_SSE_KEK="$S3_SSE_KEK"
+unset S3_SSE_KEK
+
 config_dir="${S3_CONFIG_DIR:-/tmp/seaweedfs}"
 data_dir="${S3_DATA_DIR:-/data}"
 mkdir -p "$config_dir" "$data_dir"

@@ -2,8 +2,10 @@
 
 SigV4 is enforced with the credentials given in AWS_ACCESS_KEY_ID /
 AWS_SECRET_ACCESS_KEY (no s3 config file needed: anonymous and wrongly signed
-requests are refused). `restart()` keeps the ports and the data directory, so
-outage tests can stop S3 mid-test and bring it back with its objects.
+requests are refused). SSE-S3 works with a key-encryption key given as
+WEED_S3_SSE_KEK, as in production: it is never written under the data folder.
+`restart()` keeps the ports and the data directory, so outage tests can stop
+S3 mid-test and bring it back with its objects.
 """
 
 from __future__ import annotations
@@ -56,8 +58,11 @@ class SeaweedS3(ManagedProcess):
         region: str = "us-east-1",
         base_dir: Path | None = None,
         startup_timeout: float = 30.0,
+        sse_kek: str | None = None,
     ) -> None:
         self.bucket = bucket
+        # SSE-S3's key-encryption key (64 hex digits); kept across restart() so objects stay readable.
+        self.sse_kek = sse_kek or secrets.token_hex(32)
         self.access_key = access_key
         self.secret_key = secret_key or secrets.token_urlsafe(24)
         self.region = region
@@ -193,6 +198,7 @@ class SeaweedS3(ManagedProcess):
             "TMPDIR": str(self.base_dir),
             "AWS_ACCESS_KEY_ID": self.access_key,
             "AWS_SECRET_ACCESS_KEY": self.secret_key,
+            "WEED_S3_SSE_KEK": self.sse_kek,
         }
 
     def _ports(self) -> list[int]:
