@@ -106,6 +106,11 @@ def _fonts() -> tuple[str, str]:
         if "QuillSans" not in pdfmetrics.getRegisteredFontNames():
             pdfmetrics.registerFont(TTFont("QuillSans", str(_DEJAVU / "DejaVuSans.ttf")))
             pdfmetrics.registerFont(TTFont("QuillSans-Bold", str(_DEJAVU / "DejaVuSans-Bold.ttf")))
+            # Without the family, a paragraph's <b> (the text's **bold**) finds no bold face and
+            # prints in the regular one.
+            pdfmetrics.registerFontFamily(
+                "QuillSans", normal="QuillSans", bold="QuillSans-Bold", italic="QuillSans", boldItalic="QuillSans-Bold"
+            )
         return "QuillSans", "QuillSans-Bold"
     except Exception:  # any font problem means "use the built-in font"
         return "Helvetica", "Helvetica-Bold"

@@ -40,7 +40,7 @@ logger = logging.getLogger(__name__)
 
 PAGE_SIZE = PageSize.STANDARD
 PAGE_WIDTH = PAGE_WIDTHS[PAGE_SIZE]
-LAYOUT_VERSION = 1  # bump when `render_letter_pdf` prints differently: cached previews are then not asked for
+LAYOUT_VERSION = 2  # bump when `render_letter_pdf` prints differently: cached previews are then not asked for
 PREVIEW_TTL = 15 * 60  # seconds: a drafting session; a lost entry is rendered again
 
 

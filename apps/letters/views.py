@@ -150,6 +150,7 @@ def letter_detail(request: AuthenticatedHttpRequest, letter_id: str) -> HttpResp
 
 def _detail_context(request: AuthenticatedHttpRequest, letter: Letter) -> dict[str, Any]:
     push = letter_latest_push(letter=letter)
+    amendments = list(letter_amendments(letter=letter))
     try:
         page_count = letter_page_count(letter)
         preview_problem = ""
@@ -162,7 +163,8 @@ def _detail_context(request: AuthenticatedHttpRequest, letter: Letter) -> dict[s
         "patient": letter.patient,
         "letter": letter,
         "body_html": body_html(letter.body),
-        "amendments": letter_amendments(letter=letter),
+        "amendments": amendments,
+        "corrected_by": next((amendment for amendment in amendments if amendment.status == LetterStatus.FINAL), None),
         "push": push,
         "is_clinician": request.user.has_role("clinician"),
     }

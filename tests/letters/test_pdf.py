@@ -86,3 +86,24 @@ def test_long_letter_numbers_every_page(letter):
 def test_amends_note_is_printed(letter):
     _, text = _read(render_letter_pdf(replace(letter, amends_note="This letter replaces the letter of 28 April 2024.")))
     assert "This letter replaces the letter of 28 April 2024." in text
+
+
+def _text_by_font(pdf: bytes) -> list[tuple[str, str]]:
+    """(font, text) of each run of text on the first page, as pypdf reads them."""
+    runs: list[tuple[str, str]] = []
+
+    def visit(text, _cm, _tm, font, _size):
+        if text.strip():
+            runs.append((str(font.get("/BaseFont", "")) if font else "", text.strip()))
+
+    pypdf.PdfReader(io.BytesIO(pdf)).pages[0].extract_text(visitor_text=visit)
+    return runs
+
+
+def test_double_asterisks_print_in_the_bold_face_and_the_rest_in_the_regular_one(letter):
+    pdf = render_letter_pdf(replace(letter, body="Cast off at **six weeks**, then physiotherapy."))
+
+    runs = [(font.split("+")[-1], text) for font, text in _text_by_font(pdf)]
+
+    assert ("DejaVuSans-Bold", "six weeks") in runs
+    assert ("DejaVuSans", "Cast off at") in runs and ("DejaVuSans", ", then physiotherapy.") in runs

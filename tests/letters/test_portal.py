@@ -212,3 +212,21 @@ def test_a_drafts_pdf_says_it_is_not_signed_and_the_final_one_that_it_is(clinici
 
 def _pdf_text(data: bytes) -> str:
     return "\n".join(page.extract_text() for page in pypdf.PdfReader(io.BytesIO(data)).pages)
+
+
+def test_a_corrected_letter_says_so_once_its_correction_is_final(portal, clinician, patient, write_final):
+    from apps.letters.services import letter_amend
+
+    original = write_final(patient, subject="Knee clinic")
+    amendment = letter_amend(actor=clinician, letter=original)
+
+    while_drafting = portal.get(f"/letters/{original.pk}/").content.decode()
+    letter_finalise(actor=clinician, letter=amendment)
+    corrected = portal.get(f"/letters/{original.pk}/").content.decode()
+
+    assert "has been corrected" not in while_drafting and "Superseded" not in while_drafting
+    assert "This letter has been corrected and replaced" in corrected
+    assert f'href="/letters/{amendment.pk}/">Read the correction' in corrected
+    assert '<span class="badge badge-pending">Superseded</span>' in corrected
+    assert f'action="/letters/{original.pk}/amend/"' in while_drafting  # the open draft is reused
+    assert f'action="/letters/{original.pk}/amend/"' not in corrected and "Open the correction to amend it" in corrected
