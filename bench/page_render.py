@@ -25,7 +25,13 @@ own CPU is not in it). Storage is SeaweedFS (``--storage s3``, the default) or a
 private folder (``--storage filesystem``). Prints medians and p95 per size and the ratio
 of each to the raw render; the target is a later view under 20 ms.
 
-    .venv/bin/python bench/page_render.py [--rounds 15] [--sizes standard,large] [--storage s3]
+Then the **WebP encoder's effort** (``method`` 0-6 at the renderers' quality): one page of
+a full letter PDF (``render_letter_pdf``: dense text, a table, the letterhead; what first
+views of clinical documents and the letter previews draw) drawn once by pdfium per width,
+then encoded ``--encode-repeat`` times per method; median ms and bytes, against the method
+the page renderer uses (``PAGE_WEBP_METHOD``). ``--encoders-only`` skips the views.
+
+    .venv/bin/python bench/page_render.py [--rounds 15] [--sizes standard,large] [--storage s3] [--encoders-only]
 """
 
 from __future__ import annotations
@@ -62,13 +68,85 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=15)
     parser.add_argument("--sizes", default="standard,large")
     parser.add_argument("--storage", choices=("s3", "filesystem"), default="s3")
+    parser.add_argument("--encode-repeat", type=int, default=7, help="encodings per WebP method and width")
+    parser.add_argument("--encoders-only", action="store_true", help="only the WebP encoder table")
     args = parser.parse_args()
     sizes = [size.strip() for size in args.sizes.split(",") if size.strip()]
 
-    with storage_env(args.storage) as storage_settings:
+    with storage_env("filesystem" if args.encoders_only else args.storage) as storage_settings:
         env = h.base_env(**storage_settings)
         h.setup_django(env)
-        run(args.rounds, sizes, args.storage)
+        if not args.encoders_only:
+            run(args.rounds, sizes, args.storage)
+        encoders(sizes, args.encode_repeat)
+
+
+def _letter_pdf() -> bytes:
+    """A full one-page clinical letter, invented, as the letters app prints it."""
+    from datetime import date
+
+    from apps.letters.pdf import LetterPdf, render_letter_pdf
+
+    paragraph = (
+        "The patient was seen in the fracture clinic for review of a left distal radius fracture "
+        "managed in a below-elbow cast. Pain is settling and the fingers are well perfused. "
+    )
+    body = "# Assessment\n" + paragraph * 3 + "\n\n# Plan\n- Cast off at six weeks\n- Physiotherapy\n- Review in clinic"
+    return render_letter_pdf(
+        LetterPdf(
+            organisation_name="Bench Orthopaedic Clinic",
+            organisation_address=("1 Example Road", "Exampletown EX1 1AA"),
+            patient_name="EXAMPLE, Alex",
+            nhs_number="9434765919",
+            mrn="MRN-0001",
+            date_of_birth=date(1970, 1, 1),
+            letter_date=date(2026, 12, 7),
+            recipient_name="Dr J Smith",
+            recipient_role="General Practitioner",
+            recipient_address=("The Surgery", "2 High Street"),
+            subject="Fracture clinic review",
+            body=body,
+            author_name="Dr Bench Clinician",
+            author_role="Clinician",
+        )
+    )
+
+
+def encoders(sizes: list[str], repeat: int) -> None:
+    """Median encode time and size of one drawn letter page per WebP method, per width."""
+    import io
+
+    import pypdfium2 as pdfium
+
+    from apps.documents.services.pages import PAGE_WIDTHS, PageSize
+    from apps.files.rendering import PAGE_WEBP_METHOD, WEBP_QUALITY
+
+    document = pdfium.PdfDocument(_letter_pdf())
+    page = document[0]
+    table = h.Table(
+        f"WebP encoding of one letter page (quality {WEBP_QUALITY}; pages use method {PAGE_WEBP_METHOD})",
+        ["width", "method", "median ms", "CPU ms", "bytes", "× time of the page method", "× size"],
+    )
+    for size in sizes:
+        width = PAGE_WIDTHS[PageSize(size)]
+        image = page.render(scale=width / page.get_size()[0]).to_pil().convert("RGB")
+        results = {}
+        for method in range(7):
+            times, cpu, data = [], [], b""
+            for _ in range(repeat):
+                buffer = io.BytesIO()
+                started, started_cpu = time.perf_counter(), time.process_time()
+                image.save(buffer, format="WEBP", quality=WEBP_QUALITY, method=method)
+                times.append(1000 * (time.perf_counter() - started))
+                cpu.append(1000 * (time.process_time() - started_cpu))
+                data = buffer.getvalue()
+            results[method] = (h.median(times), h.median(cpu), len(data))
+        base_time, _, base_size = results[PAGE_WEBP_METHOD]
+        for method, (median, cpu_ms, length) in results.items():
+            table.add(f"{size} ({width} px)", method, median, cpu_ms, length, median / base_time, length / base_size)
+    page.close()
+    document.close()
+    table.print()
 
 
 def run(rounds: int, sizes: list[str], storage_kind: str) -> None:
