@@ -57,15 +57,21 @@ def test_an_administrator_lists_only_their_own_organisations_settings(admin_clie
     assert "Elsewhere Birth Centre" not in body and theirs.organisation.name not in body
 
 
-def test_another_organisations_settings_cannot_be_opened_or_changed(admin_client, theirs):
+def test_another_organisations_settings_cannot_be_opened_or_changed_and_each_attempt_is_audited(
+    admin_client, administrator, theirs
+):
     opened = admin_client.get(_change(theirs.organisation))
     posted = admin_client.post(_change(theirs.organisation), _form(theirs.organisation))
+    unknown = admin_client.get(reverse("admin:fhir_mhdsettings_change", args=["0b1e5e4a-3c2d-4e5f-8a9b-0c1d2e3f4a5b"]))
 
-    # the admin's "does not exist" redirect, as for any id it does not list
-    assert opened.status_code == 302 and opened["Location"] == "/admin/"
-    assert posted.status_code == 302
+    # the admin's "does not exist" redirect, as for an id nobody has
+    assert opened.status_code == posted.status_code == unknown.status_code == 302
+    assert opened["Location"] == unknown["Location"] == "/admin/"
     theirs.refresh_from_db()
     assert theirs.facility_type_display == "Elsewhere Birth Centre" and theirs.confidentiality == "N"
+    denials = AuditEvent.objects.filter(action="access.denied", actor_id=administrator.pk, object_type="mhdsettings")
+    assert denials.count() == 3
+    assert {event.details["reason"] for event in denials} == {"not_found"}
 
 
 def test_the_add_form_offers_only_the_administrators_organisation(admin_client, organisation, theirs):
