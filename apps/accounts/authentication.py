@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.conf import settings
+from django.db.models import QuerySet
 from django_otp import user_has_device
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions
@@ -12,6 +13,17 @@ from apps.accounts.services import api_token_touch, hash_token_key
 from apps.audit.actions import Action
 from apps.audit.services import audit_denied
 from quill import request_context
+from quill.compiled import CompiledLookup
+
+
+def _token_with_user_and_organisation(key_hash: str) -> QuerySet[ApiToken]:
+    # key_hash is unique: no ORDER BY. The user's organisation is the token's (checked in
+    # authenticate), so it is not joined a second time.
+    return ApiToken.objects.select_related("user", "organisation").filter(key_hash=key_hash)
+
+
+# Every API request runs this lookup: compiled by Django once per process (quill/compiled.py).
+TOKEN_LOOKUP = CompiledLookup(_token_with_user_and_organisation)
 
 
 class ApiTokenAuthentication(authentication.BaseAuthentication):
@@ -29,12 +41,9 @@ class ApiTokenAuthentication(authentication.BaseAuthentication):
         key = key.strip()
         if not key or " " in key:
             raise exceptions.AuthenticationFailed("The Authorization header must be 'Token <key>'.")
-        try:
-            # key_hash is unique: get() needs no ORDER BY. The user's organisation is the
-            # token's (checked below), so it is not joined a second time.
-            token = ApiToken.objects.select_related("user", "organisation").get(key_hash=hash_token_key(key))
-        except ApiToken.DoesNotExist:
-            raise exceptions.AuthenticationFailed("This API token is not recognised.") from None
+        token = TOKEN_LOOKUP.get(hash_token_key(key))
+        if token is None:
+            raise exceptions.AuthenticationFailed("This API token is not recognised.")
         if token.revoked_at is not None:
             raise exceptions.AuthenticationFailed("This API token has been revoked.", code="token_revoked")
         if not token.is_usable:

@@ -16,9 +16,10 @@ from django.utils import timezone
 from rest_framework.request import Request
 from rest_framework.test import APIClient, APIRequestFactory
 
-from apps.accounts.authentication import ApiTokenAuthentication
-from apps.accounts.models import ApiToken
+from apps.accounts.authentication import TOKEN_LOOKUP, ApiTokenAuthentication
+from apps.accounts.models import ApiToken, Organisation
 from apps.accounts.services import api_token_create, api_token_revoke, hash_token_key
+from quill.compiled import CompiledLookup
 from tests import factories
 from tests.accounts.helpers import actions
 
@@ -182,3 +183,35 @@ def test_token_authentication_is_one_query_and_shares_the_organisation(clinician
     assert authenticated.pk == token.pk
     assert organisation.pk == clinician.organisation_id
     assert organisation is authenticated.organisation
+
+
+def _columns(instance) -> dict:
+    return {field.attname: getattr(instance, field.attname) for field in type(instance)._meta.concrete_fields}
+
+
+def test_the_compiled_token_lookup_returns_what_the_orm_returns(organisation):
+    # given a token whose user and organisation use every kind of column (JSON, dates, booleans, UUIDs)
+    Organisation.objects.filter(pk=organisation.pk).update(ip_allowlist=["10.0.0.0/8", "192.0.2.7"])
+    user = factories.make_user(organisation, ["clinician", "administrator"], email="both@clinic.test")
+    token, key = api_token_create(user=user, name="EHR integration")
+    ApiToken.objects.filter(pk=token.pk).update(last_used_at=timezone.now())
+    key_hash = hash_token_key(key)
+
+    # when it is looked up compiled (the hot path) and through the plain ORM
+    compiled, orm = TOKEN_LOOKUP.get(key_hash), TOKEN_LOOKUP.orm(key_hash)
+
+    # then the same rows come back, column by column, with the same related instances
+    assert compiled is not None and orm is not None
+    assert _columns(compiled) == _columns(orm)
+    assert _columns(compiled.user) == _columns(orm.user)
+    assert _columns(compiled.organisation) == _columns(orm.organisation)
+    assert compiled.organisation.ip_allowlist == ["10.0.0.0/8", "192.0.2.7"]
+    assert compiled.user.roles == ["clinician", "administrator"]
+    assert TOKEN_LOOKUP.get(hash_token_key("not-a-key")) is None and TOKEN_LOOKUP.orm(hash_token_key("x")) is None
+
+
+def test_the_compiled_lookup_refuses_a_queryset_with_other_parameters(organisation):
+    lookup = CompiledLookup(lambda key_hash: ApiToken.objects.filter(key_hash=key_hash, name="fixed"))
+
+    with pytest.raises(ValueError, match="only parameter"):
+        lookup.get("anything")
