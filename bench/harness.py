@@ -207,14 +207,22 @@ class Gunicorn(ServiceGunicorn):
         timeout: int = 900,
         app: str = "quill.wsgi:application",
         extra_args: Sequence[str] = (),
+        root: Path = REPO_ROOT,
     ) -> None:
         super().__init__(
             env=env, workers=workers, worker_class=worker_class, threads=threads, timeout=timeout, app=app,
             extra_args=extra_args,
         )  # fmt: skip
+        self.root = root  # another checkout (a baseline commit) serves from its own code
 
     def start(self) -> Gunicorn:
-        super().start()
+        import tests.services.gunicorn as service
+
+        service.REPO_ROOT, saved = self.root, service.REPO_ROOT  # its cwd and PYTHONPATH
+        try:
+            super().start()
+        finally:
+            service.REPO_ROOT = saved
         for _ in range(self.workers * 3):
             self.healthy()
         return self
@@ -360,6 +368,19 @@ class CpuMeter:
             role = role or _role_by_name(name, parent=parent)
             seconds[role] = seconds.get(role, 0.0) + spent
         return seconds
+
+
+def database_backends() -> list[int]:
+    """Pids of the PostgreSQL backends connected to this bench's database (Django set up).
+
+    Counted as the role "database" by ``CpuMeter``, apart from every other ``postgres``
+    process on the machine (other people's databases on a shared machine, autovacuum).
+    """
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pid FROM pg_stat_activity WHERE datname = current_database()")
+        return [pid for (pid,) in cursor.fetchall()]
 
 
 def cpu_per_item(seconds: dict[str, float], items: int, *, min_ms: float = 0.5) -> str:

@@ -19,6 +19,7 @@ the CPU time per request of each process (kernel accounting; "client" is this pr
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 import tempfile
 import threading
@@ -67,6 +68,18 @@ def hammer(clients: int, seconds: float, action) -> tuple[int, float, list[float
     return len(latencies), wall, latencies
 
 
+def seed_record(fixture, documents: int):
+    """A patient of the fixture's organisation with `documents` documents (rows only, seeded with COPY)."""
+    from django.core.management import call_command
+
+    from apps.patients.models import Patient
+
+    before = set(Patient.objects.filter(organisation_id=fixture.organisation_id).values_list("pk", flat=True))
+    call_command("seed_documents", patients=1, documents=documents, organisation=str(fixture.organisation_id))
+    [patient] = Patient.objects.filter(organisation_id=fixture.organisation_id).exclude(pk__in=before)
+    return patient.pk
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clients", type=int, default=8)
@@ -82,8 +95,23 @@ def main() -> None:
         default="per-client",
         help="each client uploads for its own patient of one organisation (default), or all for one patient",
     )
+    parser.add_argument(
+        "--patient-documents",
+        type=int,
+        default=0,
+        help="also upload (all clients) for one patient with this many documents and for one with none",
+    )
+    parser.add_argument(
+        "--baseline",
+        type=Path,
+        help="another checkout (e.g. `git worktree add /tmp/base <commit>`): its gunicorn is measured too, "
+        "phase by phase in alternating order",
+    )
+    parser.add_argument("--label", default="this tree", help="name of this tree's rows")
     args = parser.parse_args()
-    env = h.base_env()
+    # Connections kept for the whole run, so the "database" role (our backends' pids, read at each
+    # phase's start) sees every statement; production's 60 s lifetime adds a reconnect a minute.
+    env = h.base_env(QUILL_DB_CONN_MAX_AGE="3600")
     with h.seaweed() as s3, tempfile.TemporaryDirectory(prefix="quill-bench-small-") as tmp:
         env.update(s3.settings_env())
         h.setup_django(env)
@@ -92,72 +120,136 @@ def main() -> None:
         path = h.write_pdf(Path(tmp) / "letter.pdf", args.size_kib * 1024)
         data = path.read_bytes()
         client = h.s3_client(s3)
-        with h.Gunicorn(env, workers=args.workers, worker_class=args.worker_class, threads=args.threads) as server:
+        record = {}
+        if args.patient_documents:
+            from apps.patients.models import Patient
+            from tests.factories import make_patient
+
+            started = time.monotonic()
+            record["large"] = seed_record(fixture, args.patient_documents)
+            print(f"seeded one patient with {args.patient_documents} documents in {time.monotonic() - started:.0f} s")
+            record["empty"] = make_patient(Patient.objects.get(pk=fixture.patient_id).organisation).pk
+        variants = {args.label: h.REPO_ROOT}
+        if args.baseline:
+            variants = {"baseline": args.baseline.resolve(), **variants}
+        with contextlib.ExitStack() as stack:
+            servers = {
+                name: stack.enter_context(
+                    h.Gunicorn(env, workers=args.workers, worker_class=args.worker_class, threads=args.threads,
+                               root=root)
+                )
+                for name, root in variants.items()
+            }  # fmt: skip
             print(h.machine())
             print(
-                f"gunicorn: {args.workers} {args.worker_class} workers x {args.threads} threads; "
+                f"gunicorn: {args.workers} {args.worker_class} workers x {args.threads} threads per tree "
+                f"({', '.join(f'{name}: {root}' for name, root in variants.items())}); "
                 f"{args.clients} clients; {len(data)} byte PDF; patients: {args.patients}",
                 flush=True,
             )
 
-            def api(index: int):
-                h.api_upload(
-                    server.port, fixture.token, path, patient_id=patients[index % len(patients)],
-                    filename="letter.pdf", category="letter", data=data,
-                )  # fmt: skip
+            def uploads(server, patient_ids):
+                def action(index: int):
+                    h.api_upload(
+                        server.port, fixture.token, path, patient_id=patient_ids[index % len(patient_ids)],
+                        filename="letter.pdf", category="letter", data=data,
+                    )  # fmt: skip
+
+                return action
+
+            def floor_of(server):
+                def action(index: int):
+                    status, _ = h.api_get(server.port, fixture.token, "/api/")
+                    assert status == 200, status
+
+                return action
 
             def raw(index: int):
                 client.put_object(Bucket=s3.bucket, Key=f"raw/{uuid.uuid4()}.pdf", Body=data)
 
-            def floor(index: int):
-                status, _ = h.api_get(server.port, fixture.token, "/api/")
-                assert status == 200, status
-
-            hammer(args.clients, 2, api)  # warm-up: every worker imported and connected
-            hammer(args.clients, 1, raw)
-            totals = {"api": [0, 0.0, []], "raw": [0, 0.0, []], "floor": [0, 0.0, []]}
+            phases = [("raw", "raw S3 put_object", None, raw)]
+            for name, server in servers.items():
+                phases.append((f"{name}:upload", f"{name}: upload", server, uploads(server, patients)))
+                if record:
+                    for kind in ("empty", "large"):
+                        phases.append(
+                            (f"{name}:{kind}", f"{name}: upload, record {kind}", server,
+                             uploads(server, [record[kind]]))
+                        )  # fmt: skip
+                phases.append((f"{name}:floor", f"{name}: GET /api/ (floor)", server, floor_of(server)))
+            for _key, _, server, action in phases:  # warm-up: every worker imported and connected
+                # (and the large record's retention moved to today once: the first upload of a day
+                # with a later clinical date rewrites the record's retain_until, by the rule)
+                hammer(args.clients, 2 if server else 1, action)
+            totals = {key: [0, 0.0, []] for key, *_ in phases}
+            cpu_totals: dict[str, dict[str, float]] = {key: {} for key, *_ in phases}
             per_round = []
-            meter = h.CpuMeter(gunicorn=server.pid)
             for round_ in range(args.rounds):
-                order = [("api", api), ("raw", raw)] if round_ % 2 == 0 else [("raw", raw), ("api", api)]
-                order.append(("floor", floor))
-                rates, cpu = {}, {}
-                for label, action in order:
+                order = phases if round_ % 2 == 0 else list(reversed(phases))
+                rates = {}
+                for key, _, _server, action in order:
+                    meter = h.CpuMeter(gunicorn=[s.pid for s in servers.values()], database=h.database_backends())
                     meter.start()
                     done, wall, latencies = hammer(args.clients, args.seconds, action)
-                    cpu[label] = h.cpu_per_item(meter.stop(), done)
-                    totals[label][0] += done
-                    totals[label][1] += wall
-                    totals[label][2].extend(latencies)
-                    rates[label] = done / wall
+                    for role, seconds in meter.stop().items():
+                        cpu_totals[key][role] = cpu_totals[key].get(role, 0.0) + seconds
+                    totals[key][0] += done
+                    totals[key][1] += wall
+                    totals[key][2].extend(latencies)
+                    rates[key] = done / wall
                 per_round.append(rates)
-                print(f"  round {round_ + 1}: api {rates['api']:.1f}/s, raw {rates['raw']:.1f}/s", flush=True)
-                for label in ("api", "raw", "floor"):
-                    print(f"    per request, {label}: {cpu[label]}", flush=True)
+                print(f"  round {round_ + 1}: " + ", ".join(f"{k} {v:.1f}/s" for k, v in rates.items()), flush=True)
     table = h.Table(
         f"Small files: {args.size_kib} KiB at {args.clients} concurrent clients "
-        f"({args.rounds} x {args.seconds:.0f} s each)",
-        ["path", "requests", "per second", "p50 ms", "p95 ms", "p99 ms"],
-    )
-    rate = {}
-    for label, (done, wall, latencies) in totals.items():
-        rate[label] = done / wall
+        f"({args.rounds} x {args.seconds:.0f} s each, phases interleaved)",
+        ["path", "requests", "per second", "p50 ms", "p95 ms", "p99 ms",
+         "gunicorn ms CPU", "database ms CPU", "other postgres ms CPU", "all ms CPU"],
+    )  # fmt: skip
+    rate, cpu = {}, {}
+    for key, title, *_ in phases:
+        done, wall, latencies = totals[key]
+        rate[key] = done / wall
+        cpu[key] = {role: 1000 * seconds / done for role, seconds in cpu_totals[key].items()}
+        cpu[key]["all"] = sum(cpu[key].values())
         table.add(
-            {"api": "Quill API upload", "raw": "raw S3 put_object", "floor": "Quill GET /api/ (floor)"}[label],
-            done,
-            rate[label],
-            1000 * h.percentile(latencies, 0.50),
-            1000 * h.percentile(latencies, 0.95),
+            title, done, rate[key],
+            1000 * h.percentile(latencies, 0.50), 1000 * h.percentile(latencies, 0.95),
             1000 * h.percentile(latencies, 0.99),
-        )
+            cpu[key].get("gunicorn", 0.0), cpu[key].get("database", 0.0), cpu[key].get("postgres", 0.0),
+            cpu[key]["all"],
+        )  # fmt: skip
     table.print()
-    print(
-        f"floor: an authenticated API request that does no work (token, throttle, middleware, DRF) "
-        f"runs at {rate['floor']:.0f}/s, {rate['floor'] / rate['raw']:.2f}x the raw PUT rate"
-    )
-    ratio = rate["api"] / rate["raw"]
-    ratios = ", ".join(f"{r['api'] / r['raw']:.2f}" for r in per_round)
-    print(f"ratio Quill/raw: {ratio:.2f} (per round: {ratios}) {h.verdict(ratio, TARGET, at_most=False)}")
+    for name in servers:
+        upload, floor = f"{name}:upload", f"{name}:floor"
+        ratio = rate[upload] / rate["raw"]
+        ratios = ", ".join(f"{r[upload] / r['raw']:.2f}" for r in per_round)
+        print(f"{name}: uploads/s over raw PUTs/s {ratio:.2f} (per round: {ratios}) "
+              f"{h.verdict(ratio, TARGET, at_most=False)}")  # fmt: skip
+        print(
+            f"{name}: gunicorn CPU per upload {cpu[upload].get('gunicorn', 0):.2f} ms, "
+            f"{cpu[upload].get('gunicorn', 0) / max(cpu[floor].get('gunicorn', 0), 1e-9):.2f}x the floor's "
+            f"{cpu[floor].get('gunicorn', 0):.2f} ms; all processes {cpu[upload]['all']:.2f} ms, "
+            f"{cpu[upload]['all'] / cpu['raw']['all']:.2f}x the raw PUT's {cpu['raw']['all']:.2f} ms"
+        )
+        if record:
+            large, empty = (
+                sum(cpu[f"{name}:{kind}"].get(role, 0.0) for role in ("gunicorn", "database"))
+                for kind in ("large", "empty")
+            )
+            print(
+                f"{name}: record of {args.patient_documents} documents vs none: gunicorn + its database backends' CPU "
+                f"per upload {large:.2f} vs {empty:.2f} ms ({large / max(empty, 1e-9):.2f}x), uploads/s "
+                f"{rate[f'{name}:large']:.1f} vs {rate[f'{name}:empty']:.1f}"
+            )
+    if args.baseline:
+        base, new = "baseline", args.label
+        for kind in ("upload", "floor", *(("empty", "large") if record else ())):
+            b, n = cpu[f"{base}:{kind}"], cpu[f"{new}:{kind}"]
+            print(
+                f"{kind}: gunicorn CPU {b.get('gunicorn', 0):.2f} -> {n.get('gunicorn', 0):.2f} ms "
+                f"({n.get('gunicorn', 0) / max(b.get('gunicorn', 0), 1e-9):.2f}x), all {b['all']:.2f} -> "
+                f"{n['all']:.2f} ms, per second {rate[f'{base}:{kind}']:.1f} -> {rate[f'{new}:{kind}']:.1f}"
+            )
 
 
 if __name__ == "__main__":

@@ -47,7 +47,9 @@ def repetitions(size_mib: int, asked: int | None) -> int:
     return 9 if size_mib <= 1 else 5 if size_mib <= 20 else 3
 
 
-def run(files: list[tuple[str, int]], repeat: int | None, workers: int, store_link: str = "") -> list[dict]:
+def run(
+    files: list[tuple[str, int]], repeat: int | None, workers: int, store_link: str = "", baseline: Path | None = None
+) -> list[dict]:
     env = h.base_env(QUILL_MAX_UPLOAD_BYTES=str(2 * 1024 * h.MiB), QUILL_S3_STREAM_UPLOADS="true")
     results = []
     with h.seaweed() as s3, tempfile.TemporaryDirectory(prefix="quill-bench-files-") as tmp:
@@ -56,9 +58,14 @@ def run(files: list[tuple[str, int]], repeat: int | None, workers: int, store_li
         fixture = h.make_fixture()
         client = h.s3_client(s3)
         link = h.shaped_link(s3.s3_port, store_link) if store_link else contextlib.nullcontext()
-        with h.Gunicorn(env, workers=workers) as server, link:
+        with contextlib.ExitStack() as stack:
+            server = stack.enter_context(h.Gunicorn(env, workers=workers))
+            base = stack.enter_context(h.Gunicorn(env, workers=workers, root=baseline)) if baseline else None
+            stack.enter_context(link)
             print(h.machine())
             print(f"gunicorn: {workers} sync workers; SeaweedFS {s3.endpoint_url}", flush=True)
+            if base is not None:
+                print(f"baseline: a second gunicorn ({workers} sync workers) serving {baseline}", flush=True)
             if store_link:
                 print(f"store link: traffic to and from the S3 port shaped to {store_link} (both sides)", flush=True)
             digest_box: list[str] = []
@@ -68,8 +75,10 @@ def run(files: list[tuple[str, int]], repeat: int | None, workers: int, store_li
                 size = path.stat().st_size
                 n = repetitions(size_mib, repeat)
                 api_up, body_up, direct_up, raw_up, api_down, raw_down = [], [], [], [], [], []
+                base_up: list[float] = []
+                base_down: list[float] = []
                 cpu: dict[str, dict[str, float]] = {}  # op -> process role -> CPU seconds over all runs
-                meter = h.CpuMeter(gunicorn=server.pid)
+                meter = h.CpuMeter(gunicorn=[server.pid, *([base.pid] if base else [])])
 
                 def measured(op: str, action) -> float:
                     meter.start()
@@ -86,6 +95,9 @@ def run(files: list[tuple[str, int]], repeat: int | None, workers: int, store_li
                 warm = h.api_upload(server.port, fixture.token, path, patient_id=fixture.patient_id, filename=path.name)
                 h.mark_clean([warm["id"]])
                 h.api_download(server.port, fixture.token, warm["id"], expect=size)
+                if base is not None:
+                    h.api_upload(base.port, fixture.token, path, patient_id=fixture.patient_id, filename=path.name)
+                    h.api_download(base.port, fixture.token, warm["id"], expect=size)
                 for i in range(n):
                     document = {}
 
@@ -124,9 +136,20 @@ def run(files: list[tuple[str, int]], repeat: int | None, workers: int, store_li
                         ("upload (body+digest)", lambda: up_direct(True), direct_up),
                         ("raw put", up_raw, raw_up),
                     ]
+                    base_document = {}
+                    if base is not None:
+
+                        def up_base():
+                            base_document.update(
+                                h.api_upload(
+                                    base.port, fixture.token, path, patient_id=fixture.patient_id, filename=path.name
+                                )
+                            )
+
+                        ups.append(("baseline upload (form)", up_base, base_up))
                     for op, action, samples in ups if i % 2 == 0 else reversed(ups):
                         samples.append(measured(op, action))
-                    h.mark_clean([document["id"]])
+                    h.mark_clean([document["id"], *([base_document["id"]] if base_document else [])])
 
                     def down_api():
                         h.api_download(server.port, fixture.token, document["id"], expect=size)
@@ -134,9 +157,15 @@ def run(files: list[tuple[str, int]], repeat: int | None, workers: int, store_li
                     order = (
                         [("api", down_api), ("raw", down_raw)] if i % 2 == 0 else [("raw", down_raw), ("api", down_api)]
                     )
+                    if base is not None:
+
+                        def down_base():
+                            h.api_download(base.port, fixture.token, base_document["id"], expect=size)
+
+                        order.insert(1, ("baseline", down_base))
                     for label, action in order:
-                        op = "download" if label == "api" else "raw get"
-                        (api_down if label == "api" else raw_down).append(measured(op, action))
+                        op = {"api": "download", "raw": "raw get", "baseline": "baseline download"}[label]
+                        {"api": api_down, "raw": raw_down, "baseline": base_down}[label].append(measured(op, action))
                     client.delete_object(Bucket=s3.bucket, Key=key)
                 results.append(
                     {
@@ -150,6 +179,8 @@ def run(files: list[tuple[str, int]], repeat: int | None, workers: int, store_li
                         "raw_up": h.median(raw_up),
                         "api_down": h.median(api_down),
                         "raw_down": h.median(raw_down),
+                        "base_up": h.median(base_up) if base_up else None,
+                        "base_down": h.median(base_down) if base_down else None,
                         "cpu": {op: h.cpu_per_item(roles, n) for op, roles in cpu.items()},
                         "samples": {
                             "api_up": api_up,
@@ -176,12 +207,16 @@ def report(results: list[dict]) -> None:
         "body_up": "upload (body)",
         "direct_up": "upload (body+digest)",
         "down": "download",
+        "base_up": "baseline upload (form)",
+        "base_down": "baseline download",
     }
     for r in results:
         target = TARGETS.get(r["size_mib"])
-        for op in ("up", "body_up", "direct_up", "down"):
-            api = r[op if op.endswith("_up") and op != "up" else f"api_{op}"]
-            raw = r["raw_down" if op == "down" else "raw_up"]
+        for op in ("up", "body_up", "direct_up", "down", "base_up", "base_down"):
+            api = r[op if (op.endswith("_up") and op != "up") or op.startswith("base") else f"api_{op}"]
+            if api is None:
+                continue
+            raw = r["raw_down" if op.endswith("down") else "raw_up"]
             ratio = api / raw
             table.add(
                 f"{r['kind']} {r['size_mib']} MiB",
@@ -216,10 +251,11 @@ def main() -> None:
         help="shape the S3 endpoint's traffic to this rate (tc syntax, e.g. 1gbit; needs root), "
         "as if the store were on another machine behind such a link; raw and API go through it alike",
     )
+    parser.add_argument("--baseline", type=Path, help="another checkout, its form upload and download interleaved")
     args = parser.parse_args()
     files = [(spec.split(":")[0], int(spec.split(":")[1])) for spec in args.files.split(",")]
     started = time.monotonic()
-    results = run(files, args.repeat, args.workers, args.store_link)
+    results = run(files, args.repeat, args.workers, args.store_link, args.baseline)
     report(results)
     print(f"(took {time.monotonic() - started:.0f} s)")
 
