@@ -280,6 +280,16 @@ QUILL_CLAMD_PORT = env_int("QUILL_CLAMD_PORT", 3310)
 QUILL_CLAMD_TIMEOUT_SECONDS = env_float("QUILL_CLAMD_TIMEOUT_SECONDS", 120.0)
 QUILL_SCAN_SWEEP_AFTER_SECONDS = env_int("QUILL_SCAN_SWEEP_AFTER_SECONDS", 300)
 
+# --- Text extraction and OCR (apps/files/extraction.py; docs/search.md) ---------------------------------
+# "auto" runs OCR when Tesseract is installed (the embedded run without it still reads PDF text layers).
+QUILL_OCR = env_choice("QUILL_OCR", "auto", {"auto", "tesseract", "none"})
+QUILL_OCR_LANGUAGES = env_str("QUILL_OCR_LANGUAGES", "eng")  # when an organisation names none
+QUILL_OCR_PAGE_TIMEOUT_SECONDS = env_float("QUILL_OCR_PAGE_TIMEOUT_SECONDS", 120.0)
+# Keep the document's time limit under QUILL_CELERY_VISIBILITY_TIMEOUT (or Redis redelivers a running OCR).
+QUILL_TEXT_DOCUMENT_TIMEOUT_SECONDS = env_float("QUILL_TEXT_DOCUMENT_TIMEOUT_SECONDS", 600.0)
+QUILL_TEXT_MAX_PAGES = env_int("QUILL_TEXT_MAX_PAGES", 2000)
+QUILL_TEXT_SWEEP_AFTER_SECONDS = env_int("QUILL_TEXT_SWEEP_AFTER_SECONDS", 3600)
+
 # --- Background jobs (Celery) -----------------------------------------------------------------
 # A Redis password may sit in the URL or apart from it (QUILL_REDIS_PASSWORD[_FILE]).
 QUILL_REDIS_PASSWORD = read_secret("QUILL_REDIS_PASSWORD")
@@ -305,14 +315,20 @@ CELERY_TASK_DEFAULT_QUEUE = env_str("QUILL_CELERY_QUEUE", "quill")
 # instead, so workers started with `-Q <default queue>` only scan; a worker started without -Q
 # consumes every queue listed here.
 QUILL_CELERY_BACKGROUND_QUEUE = env_str("QUILL_CELERY_BACKGROUND_QUEUE", "")
+# Text extraction and OCR have a queue of their own, so a long OCR never holds up a scan.
+QUILL_CELERY_TEXT_QUEUE = env_str("QUILL_CELERY_TEXT_QUEUE", "text")
 CELERY_TASK_QUEUES = [
-    Queue(name) for name in dict.fromkeys([CELERY_TASK_DEFAULT_QUEUE, QUILL_CELERY_BACKGROUND_QUEUE]) if name
+    Queue(name)
+    for name in dict.fromkeys([CELERY_TASK_DEFAULT_QUEUE, QUILL_CELERY_BACKGROUND_QUEUE, QUILL_CELERY_TEXT_QUEUE])
+    if name
 ]
 CELERY_TASK_ROUTES = {
     task: {"queue": QUILL_CELERY_BACKGROUND_QUEUE}
     for task in ("documents.make_thumbnail", "outbox.relay_message", "outbox.relay_due")
     if QUILL_CELERY_BACKGROUND_QUEUE
 }
+if QUILL_CELERY_TEXT_QUEUE:
+    CELERY_TASK_ROUTES["documents.extract_text"] = {"queue": QUILL_CELERY_TEXT_QUEUE}
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("QUILL_CELERY_VISIBILITY_TIMEOUT", 900)}
 CELERY_TIMEZONE = TIME_ZONE
@@ -320,6 +336,7 @@ CELERY_BEAT_SCHEDULE = {
     "sweep-pending-scans": {"task": "documents.sweep_pending_scans", "schedule": 120.0},
     "relay-outbox": {"task": "outbox.relay_due", "schedule": 30.0},
     "sweep-inbox-scans": {"task": "inbox.sweep_pending_scans", "schedule": 120.0},
+    "sweep-pending-text": {"task": "documents.sweep_pending_text", "schedule": 600.0},
 }
 
 # --- Cache (API throttling) ----------------------------------------------------------------------

@@ -67,6 +67,9 @@ class Action(StrEnum):
     DOCUMENT_PURGED = "document.purged"
     DOCUMENT_DELETED_LISTED = "document.deleted_listed"
     DOCUMENT_QUARANTINE_LISTED = "document.quarantine_listed"
+    DOCUMENT_TEXT_EXTRACTED = "document.text_extracted"
+    DOCUMENT_TEXT_FAILED = "document.text_failed"
+    DOCUMENT_SEARCHED = "document.searched"
     ANNOTATION_CREATED = "annotation.created"
     ANNOTATION_DELETED = "annotation.deleted"
     ANNOTATION_LISTED = "annotation.listed"
@@ -144,6 +147,9 @@ LABELS: dict[Action, str] = {
     Action.DOCUMENT_PURGED: "Removed for good under the retention policy",
     Action.DOCUMENT_DELETED_LISTED: "Listed the deleted documents",
     Action.DOCUMENT_QUARANTINE_LISTED: "Listed the quarantined documents",
+    Action.DOCUMENT_TEXT_EXTRACTED: "Had its text read for search",
+    Action.DOCUMENT_TEXT_FAILED: "Could not have its text read",
+    Action.DOCUMENT_SEARCHED: "Searched the text of documents",
     Action.ANNOTATION_CREATED: "Added an annotation",
     Action.ANNOTATION_DELETED: "Deleted an annotation",
     Action.ANNOTATION_LISTED: "Listed the annotations",

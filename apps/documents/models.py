@@ -11,6 +11,7 @@ from __future__ import annotations
 import uuid
 
 from django.conf import settings
+from django.contrib.postgres.search import SearchVectorField
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
@@ -52,6 +53,13 @@ class SyncState(models.TextChoices):
     PENDING = "pending", "Waiting to sync"
     SYNCED = "synced", "Synced"
     FAILED = "failed", "Sync failed"
+
+
+class TextStatus(models.TextChoices):
+    PENDING = "pending", "Text not read yet"
+    DONE = "done", "Text read"
+    NO_TEXT = "no_text", "No text found"
+    FAILED = "failed", "Text could not be read"
 
 
 class Document(models.Model):
@@ -109,6 +117,18 @@ class Document(models.Model):
     legal_hold = models.BooleanField(default=False)
     purged_at = models.DateTimeField(null=True, blank=True, help_text="Bytes removed; this row is the tombstone.")
 
+    # Text extraction and OCR (apps/documents/services/text.py, docs/search.md). The searchable PDF/A
+    # that OCR makes is a rendition beside the original; the original's bytes never change.
+    text_status = models.CharField(max_length=16, choices=TextStatus.choices, default=TextStatus.PENDING)
+    text_error_code = models.CharField(max_length=32, blank=True)
+    text_error = models.CharField(max_length=300, blank=True, help_text="Why the text could not be read.")
+    text_method = models.CharField(max_length=16, blank=True, help_text="text_layer or ocr")
+    text_attempts = models.PositiveIntegerField(default=0)
+    text_extracted_at = models.DateTimeField(null=True, blank=True)
+    text_page_count = models.PositiveIntegerField(default=0)
+    text_rendition_key = models.CharField(max_length=300, blank=True)
+    text_rendition_sha256 = models.CharField(max_length=64, blank=True)
+
     fhir_id = models.CharField(max_length=64, blank=True)
     fhir_version_id = models.CharField(max_length=64, blank=True)
     fhir_sync_state = models.CharField(max_length=16, choices=SyncState.choices, blank=True, default="")
@@ -134,6 +154,7 @@ class Document(models.Model):
             models.Index(fields=["organisation", "category", "-document_date"], name="document_category"),
             models.Index(fields=["organisation", "encounter_id"], name="document_encounter"),
             models.Index(fields=["organisation", "-updated_at"], name="document_updated"),
+            models.Index(fields=["uploaded_at"], name="document_text_pending", condition=Q(text_status="pending")),
         ]
         constraints = [
             models.UniqueConstraint(fields=["lineage_id", "version_number"], name="document_version_unique"),
@@ -153,6 +174,43 @@ class Document(models.Model):
             and self.deleted_at is None
             and self.purged_at is None
         )
+
+
+class DocumentPage(models.Model):
+    """The text of one page of a document, as extraction read it, indexed for search.
+
+    On PostgreSQL the two `tsvector` columns are filled from `text` when the page is written
+    (`language` stemmed, and `simple` so codes, drug names and numbers match as typed) and
+    carry GIN indexes; the embedded SQLite run keeps an FTS5 table beside this one instead.
+    """
+
+    id = models.BigAutoField(primary_key=True)
+    document = models.ForeignKey(Document, on_delete=models.CASCADE, related_name="pages")
+    page_number = models.PositiveIntegerField()
+    text = models.TextField()
+    language = models.CharField(max_length=32, default="english", help_text="The text search configuration.")
+    search_stemmed = SearchVectorField(null=True)
+    search_simple = SearchVectorField(null=True)
+
+    class Meta:
+        ordering = ["document", "page_number"]
+        constraints = [
+            models.UniqueConstraint(fields=["document", "page_number"], name="document_page_unique"),
+        ]
+
+
+class TextSettings(models.Model):
+    """An organisation's OCR languages (Tesseract codes joined with "+", e.g. "eng+deu")."""
+
+    organisation = models.OneToOneField(Organisation, on_delete=models.CASCADE, related_name="text_settings")
+    ocr_languages = models.CharField(max_length=100, default="eng")
+
+    class Meta:
+        verbose_name = "text and OCR settings"
+        verbose_name_plural = "text and OCR settings"
+
+    def __str__(self) -> str:
+        return f"OCR languages: {self.ocr_languages}"
 
 
 class AnnotationKind(models.TextChoices):

@@ -24,7 +24,7 @@ from apps.audit.reasons import ROLE_REQUIRED
 from apps.audit.security_log import security_log_cross_organisation
 from apps.audit.services import audit_denied
 from apps.documents.errors import RestrictedPatientDocument
-from apps.documents.models import Annotation, Document, ScanStatus
+from apps.documents.models import AVAILABLE_SCAN_STATUSES, Annotation, Document, Integrity, ScanStatus, TextStatus
 from apps.documents.permissions import allowed_categories
 from apps.patients.access import restricted_closed_to
 from quill.errors import NotFound, PermissionDenied
@@ -254,6 +254,21 @@ def documents_stuck_pending(*, uploaded_before: datetime, limit: int) -> list[uu
     """Ids of documents still waiting for their scan since before `uploaded_before`, oldest first."""
     return list(
         Document.objects.filter(scan_status=ScanStatus.PENDING, uploaded_at__lte=uploaded_before)
+        .order_by("uploaded_at")
+        .values_list("pk", flat=True)[:limit]
+    )
+
+
+def documents_text_pending(*, uploaded_before: datetime, limit: int) -> list[uuid.UUID]:
+    """Ids of available documents whose text is still to be read, uploaded before `uploaded_before`, oldest first."""
+    return list(
+        Document.objects.filter(
+            text_status=TextStatus.PENDING,
+            scan_status__in=AVAILABLE_SCAN_STATUSES,
+            integrity=Integrity.OK,
+            purged_at__isnull=True,
+            uploaded_at__lte=uploaded_before,
+        )
         .order_by("uploaded_at")
         .values_list("pk", flat=True)[:limit]
     )

@@ -194,3 +194,59 @@ class NotAPhoto(UploadRejected):
 
 class ScannerUnavailable(Exception):  # internal: the scan task retries; never reaches a client
     """clamd could not be reached or failed mid-scan; the scan is retried later."""
+
+
+# --- Reading a document's text (apps/files/extraction.py) ------------------------------------------
+# Never an HTTP refusal: the code and message are recorded on the document (`text_error_code`,
+# `text_error`) and shown with it; http_status is what the registry requires of every class.
+
+
+class TextNotRead(QuillError):
+    """A document's text could not be read: terminal for this attempt (`reindex_text` tries again)."""
+
+    error_code = "text_not_read"
+    http_status = 422
+    default_message = "Quill could not read the text of this document."
+
+
+class OcrUnavailable(TextNotRead):
+    error_code = "ocr_unavailable"
+    default_message = "This is a scan, and OCR (Tesseract) is not available on this server to read it."
+
+
+class TooManyPages(TextNotRead):
+    error_code = "too_many_pages"
+
+    def __init__(self, *, pages: int, max_pages: int) -> None:
+        super().__init__(
+            f"It has {pages:,} pages, more than the {max_pages:,} pages Quill reads the text of.",
+            pages=pages,
+            max_pages=max_pages,
+        )
+
+
+class TextTimeout(TextNotRead):
+    error_code = "text_timeout"
+
+    def __init__(self, *, seconds: float) -> None:
+        super().__init__(f"Reading the text took longer than the limit of {seconds:.0f} seconds.", seconds=seconds)
+
+
+class OcrFailed(TextNotRead):
+    error_code = "ocr_failed"
+    default_message = "OCR could not read this file."
+
+
+class UnreadableForText(TextNotRead):
+    error_code = "text_unreadable"
+    default_message = "The file could not be opened to read its text."
+
+
+class TextUnsupported(TextNotRead):
+    error_code = "text_unsupported"
+    default_message = "Quill reads the text of PDFs and images only."
+
+
+class StoredFileMissing(TextNotRead):
+    error_code = "stored_file_missing"
+    default_message = "The stored file could not be found, so its text could not be read."

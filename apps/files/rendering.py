@@ -36,6 +36,7 @@ EXIF_ORIENTATION = 0x0112
 R = TypeVar("R")
 
 _PDFIUM = threading.Lock()  # one pdfium call at a time in this process (see the module's docstring)
+PDFIUM_LOCK = _PDFIUM  # for the other readers of PDFs in this layer (text extraction)
 
 
 def make_thumbnail(path: str, content_type: str, *, max_side: int = 320) -> bytes:

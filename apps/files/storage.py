@@ -58,6 +58,12 @@ def thumbnail_key(key: str) -> str:
     return f"{stem or key}_thumb.webp"
 
 
+def searchable_pdf_key(key: str) -> str:
+    """The searchable PDF/A that OCR made of the object at `key`, beside it: `{uuid}_text.pdf`."""
+    stem, _, _ = key.rpartition(".")
+    return f"{stem or key}_text.pdf"
+
+
 RENDITIONS_SUFFIX = "_pages/"
 
 

@@ -31,6 +31,9 @@ from apps.patients.models import Patient
 MISSING = "missing"
 MISMATCH = "mismatch"
 THUMBNAIL_MISSING = "thumbnail_missing"
+RENDITION_MISSING = "rendition_missing"
+RENDITION_MISMATCH = "rendition_mismatch"
+RENDITION_PROBLEMS = (RENDITION_MISSING, RENDITION_MISMATCH)
 _LOOKUP_BATCH = 500
 
 
@@ -86,6 +89,7 @@ def check_document(document: Document) -> list[Finding]:
     findings = _check_original(document)
     if not findings:
         findings += _check_thumbnail(document)
+        findings += _check_searchable_pdf(document)
     return findings
 
 
@@ -103,6 +107,25 @@ def _check_original(document: Document) -> list[Finding]:
 def _check_thumbnail(document: Document) -> list[Finding]:
     if document.thumbnail_key and not storage.exists(document.thumbnail_key):
         return [Finding(THUMBNAIL_MISSING, document.thumbnail_key, str(document.pk), "thumbnail is missing")]
+    return []
+
+
+def _check_searchable_pdf(document: Document) -> list[Finding]:
+    """The PDF/A that OCR made beside the original: present, with the bytes recorded when it was stored.
+
+    A problem here never marks the document corrupt (the original is what the record is);
+    `reindex_text` makes the rendition again.
+    """
+    key = document.text_rendition_key
+    if not key:
+        return []
+    try:
+        digest, size = _hash_object(key)
+    except FileNotFoundError:
+        return [Finding(RENDITION_MISSING, key, str(document.pk), "the searchable PDF/A does not exist")]
+    if digest != document.text_rendition_sha256:
+        detail = f"searchable PDF/A sha256 {digest} ({size} bytes), recorded {document.text_rendition_sha256}"
+        return [Finding(RENDITION_MISMATCH, key, str(document.pk), detail)]
     return []
 
 
@@ -126,11 +149,12 @@ def _hash_object(key: str) -> tuple[str, int]:
 
 
 def known_keys(keys: list[str]) -> set[str]:
-    """Which of `keys` some row points at: a document's object, thumbnail or rendered pages (kept in a
-    folder beside it until it is purged), a patient's or user's photo, an inbox item or its email."""
+    """Which of `keys` some row points at: a document's object, thumbnail, searchable PDF/A or rendered
+    pages (kept in a folder beside it until it is purged), a patient's or user's photo, an inbox item or
+    its email."""
     found = _known_renditions(keys)
     for model, fields in (
-        (Document, ("storage_key", "thumbnail_key")),
+        (Document, ("storage_key", "thumbnail_key", "text_rendition_key")),
         (Patient, ("photo_key", "avatar_key")),
         (User, ("photo_key", "avatar_key")),
         (InboxItem, ("storage_key", "thumbnail_key")),

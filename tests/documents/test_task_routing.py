@@ -1,5 +1,6 @@
 """Celery queues: scans on the default queue; with a background queue set, thumbnails and outbox
-relays go there, and a worker started without -Q consumes both."""
+relays go there, text extraction always has a queue of its own (OCR never holds up a scan), and a
+worker started without -Q consumes them all."""
 
 from __future__ import annotations
 
@@ -21,32 +22,51 @@ from tests.services import REPO_ROOT
 
 TASKS = ["documents.after_upload", "documents.scan_document", "documents.sweep_pending_scans"]
 BACKGROUND_TASKS = ["documents.make_thumbnail", "outbox.relay_message", "outbox.relay_due"]
+TEXT_TASKS = ["documents.extract_text"]
 
 
 def _routes(**env: str) -> dict:
     """Where the Quill app routes each task, and which queues a worker without -Q consumes, for `env`."""
     script = (
         "import json, django; from quill.celery import app; django.setup(); "
-        f"names = {TASKS + BACKGROUND_TASKS!r}; "
+        f"names = {TASKS + BACKGROUND_TASKS + TEXT_TASKS!r}; "
         "print(json.dumps({'routes': {n: app.amqp.router.route({}, n)['queue'].name for n in names}, "
         "'consumed': sorted(app.amqp.queues)}))"
     )
-    merged = {**os.environ, "QUILL_CELERY_QUEUE": "quill", "QUILL_CELERY_BACKGROUND_QUEUE": "", **env}
+    merged = {
+        **os.environ,
+        "QUILL_CELERY_QUEUE": "quill",
+        "QUILL_CELERY_BACKGROUND_QUEUE": "",
+        "QUILL_CELERY_TEXT_QUEUE": "text",
+        **env,
+    }
     result = subprocess.run(
         [sys.executable, "-c", script], cwd=REPO_ROOT, env=merged, capture_output=True, text=True, check=True
     )
     return json.loads(result.stdout)
 
 
-def test_without_a_background_queue_every_task_goes_to_the_default_queue():
+def test_without_a_background_queue_every_task_but_text_goes_to_the_default_queue():
     found = _routes()
-    assert found == {"routes": dict.fromkeys(TASKS + BACKGROUND_TASKS, "quill"), "consumed": ["quill"]}
+    assert found == {
+        "routes": {**dict.fromkeys(TASKS + BACKGROUND_TASKS, "quill"), **dict.fromkeys(TEXT_TASKS, "text")},
+        "consumed": ["quill", "text"],
+    }
 
 
 def test_with_a_background_queue_only_scans_stay_on_the_default_queue():
     found = _routes(QUILL_CELERY_BACKGROUND_QUEUE="quill-background")
-    assert found["routes"] == {**dict.fromkeys(TASKS, "quill"), **dict.fromkeys(BACKGROUND_TASKS, "quill-background")}
-    assert found["consumed"] == ["quill", "quill-background"]
+    assert found["routes"] == {
+        **dict.fromkeys(TASKS, "quill"),
+        **dict.fromkeys(BACKGROUND_TASKS, "quill-background"),
+        **dict.fromkeys(TEXT_TASKS, "text"),
+    }
+    assert found["consumed"] == ["quill", "quill-background", "text"]
+
+
+def test_without_a_text_queue_extraction_joins_the_default_queue():
+    found = _routes(QUILL_CELERY_TEXT_QUEUE="")
+    assert found == {"routes": dict.fromkeys(TASKS + BACKGROUND_TASKS + TEXT_TASKS, "quill"), "consumed": ["quill"]}
 
 
 @pytest.mark.slow

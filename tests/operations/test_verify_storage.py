@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+
 import pytest
 
 from apps.audit.models import AuditEvent
@@ -108,3 +110,28 @@ def test_s3_outage_marks_nothing(s3_storage, clinician, patient):
 
 def test_unknown_organisation_is_refused(db):
     assert run("verify_storage", "--organisation", "not-a-uuid").code == 2
+
+
+def test_searchable_pdf_renditions_are_checked_and_never_mark_the_original_corrupt(
+    filesystem_storage, clinician, patient
+):
+    # given two documents with a searchable PDF/A beside them (as OCR stores it), and one intact
+    missing, changed, intact = (stored_document(user=clinician, patient=patient, data=samples.pdf(1)) for _ in range(3))
+    rendition = samples.pdf(1, title="Searchable")
+    for document in (missing, changed, intact):
+        key = storage.searchable_pdf_key(document.storage_key)
+        storage.put_bytes(key=key, data=rendition, content_type="application/pdf")
+        Document.objects.filter(pk=document.pk).update(
+            text_rendition_key=key, text_rendition_sha256=hashlib.sha256(rendition).hexdigest()
+        )
+    storage.delete(storage.searchable_pdf_key(missing.storage_key))
+    storage.put_bytes(key=storage.searchable_pdf_key(changed.storage_key), data=b"%PDF-1.7 other", content_type="x")
+    # when the store is verified
+    result = run("verify_storage")
+    # then both are problems, named, and no document is marked corrupt; the intact rendition is no orphan
+    assert result.code == 1
+    assert f"RENDITION_MISSING  document {missing.pk}" in result.out
+    assert f"RENDITION_MISMATCH document {changed.pk}" in result.out
+    assert "2 searchable PDF/A rendition(s) missing or mismatched (make them again with reindex_text)" in result.out
+    assert "0 orphaned object(s)" in result.out
+    assert not Document.objects.filter(integrity=Integrity.CORRUPT).exists()

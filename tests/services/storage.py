@@ -82,6 +82,23 @@ def scanner(settings, clamd_server):
     return clamd_server
 
 
+@pytest.fixture(autouse=True)
+def _ocr_off_unless_asked(settings):
+    """OCR costs a second or more a page: only tests that ask for it (`ocr`) run Tesseract; the
+    others still read PDF text layers, and images they upload end `failed` with `ocr_unavailable`."""
+    settings.QUILL_OCR = "none"
+
+
+@pytest.fixture
+def ocr(settings):
+    """Real OCRmyPDF and Tesseract (English), with the limits small files need."""
+    settings.QUILL_OCR = "tesseract"
+    settings.QUILL_OCR_LANGUAGES = "eng"
+    settings.QUILL_OCR_PAGE_TIMEOUT_SECONDS = 60.0
+    settings.QUILL_TEXT_DOCUMENT_TIMEOUT_SECONDS = 120.0
+    settings.QUILL_TEXT_MAX_PAGES = 20
+
+
 @pytest.fixture
 def eager_celery():
     """Run queued tasks inline (for tests that follow the pipeline without a worker process)."""

@@ -21,6 +21,7 @@ from apps.audit.models import Outcome
 from apps.audit.services import audit_record
 from apps.documents.models import Document, ErasureDecision, ErasureRequest
 from apps.documents.retention_rules import retain_until
+from apps.documents.search.index import index_remove_pages
 from apps.documents.services.pages import document_remove_renditions
 from apps.documents.services.scanning import document_announce
 from apps.files import storage
@@ -144,7 +145,11 @@ def document_purge(*, document_id: uuid.UUID | str, today: date | None = None) -
         ).first()
         storage.delete(document.storage_key)
         storage.delete(document.thumbnail_key)
+        if document.text_rendition_key:
+            storage.delete(document.text_rendition_key)
         renditions_removed = document_remove_renditions(document=document)
+        # The text read from the bytes goes with them (it is as much the patient's record).
+        index_remove_pages(document_id=document.pk)
         document.purged_at = timezone.now()
         document.save(update_fields=["purged_at", "updated_at"])
         # The copy on the external FHIR server must not outlive the bytes: its sync deletes it there.
@@ -165,6 +170,7 @@ def document_purge(*, document_id: uuid.UUID | str, today: date | None = None) -
                 "size": document.size,
                 "storage_key": document.storage_key,
                 "thumbnail_key": document.thumbnail_key,
+                "searchable_pdf_key": document.text_rendition_key,
                 "renditions_removed": renditions_removed,
             },
         )

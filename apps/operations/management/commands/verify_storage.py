@@ -3,8 +3,9 @@
     manage.py verify_storage [--sample N] [--organisation ID] [--dry-run] [--skip-orphans]
 
 A missing or mismatched object marks its document `corrupt` (audited, once) unless
---dry-run. If the store cannot be reached, the command stops with exit 2 and marks
-nothing: an outage is not corruption.
+--dry-run. A missing or mismatched searchable PDF/A (OCR's rendition) is reported as a
+problem but marks nothing: `reindex_text` makes it again. If the store cannot be
+reached, the command stops with exit 2 and marks nothing: an outage is not corruption.
 """
 
 from __future__ import annotations
@@ -48,11 +49,15 @@ class Command(QuillCommand):
                 f"The document store cannot be reached ({exc.__cause__ or exc}); stopped after checking "
                 f"{totals['checked']} document(s). Nothing was marked corrupt because of the outage."
             ) from exc
-        problems = totals["missing"] + totals["mismatch"] + totals["orphan"]
+        renditions = sum(totals[kind] for kind in integrity.RENDITION_PROBLEMS)
+        problems = totals["missing"] + totals["mismatch"] + totals["orphan"] + renditions
         self.summary(
             f"Checked {totals['checked']} document(s): {totals['ok']} ok, {totals['missing']} missing, "
             f"{totals['mismatch']} mismatched, {totals['marked']} newly marked corrupt; "
             f"{totals['thumbnail_missing']} thumbnail(s) missing; "
+            f"{renditions} searchable PDF/A rendition(s) missing or mismatched"
+            + (" (make them again with reindex_text)" if renditions else "")
+            + "; "
             f"{totals['orphan']} orphaned object(s) ({totals['orphan_bytes']} bytes)"
             + (f", {totals['recent_orphan']} recent (may be uploads in progress)" if totals["recent_orphan"] else "")
             + ("; orphans not checked" if skip_orphans else "")
