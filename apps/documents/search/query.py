@@ -1,0 +1,259 @@
+"""Searching the text of the documents a user may see (selectors: they read, never write or audit).
+
+Access is the document list's own: the candidate documents are `document_list(user, filters)`
+(organisation, role × category, restricted records and break-glass, deleted, the current
+version), narrowed to documents that are available (clean or not scanned, integrity intact),
+and every page, snippet and count is taken from inside that set, so nothing of another
+document can appear, not even in the total.
+
+PostgreSQL ranks pages matching `websearch_to_tsquery` in the organisation's stemming
+configuration or in `simple` (codes, drug names and numbers as typed), adds titles that are
+close to the words typed (pg_trgm word similarity, typo-tolerant), and keeps each
+document's best page with a `ts_headline` snippet. SQLite (the embedded run) asks FTS5 the
+same question through the same function.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+import uuid
+from dataclasses import dataclass, field
+from datetime import date
+
+from django.conf import settings
+from django.db import connection
+from django.db.models import QuerySet
+from django.utils.safestring import SafeString, mark_safe
+
+from apps.accounts.models import User
+from apps.documents.models import AVAILABLE_SCAN_STATUSES, Document, DocumentPage, Integrity, TextSettings
+from apps.documents.search.index import is_postgresql, stemming_config
+from apps.documents.selectors import DocumentFilters, document_list
+
+MAX_QUERY_LENGTH = 200
+TITLE_SIMILARITY = 0.5  # pg_trgm word similarity a title needs to match a query with no text hit
+_START, _STOP = "\u27ea", "\u27eb"  # ⟪ ⟫: marks hits in snippets before they are escaped and made <mark>
+_HEADLINE_OPTIONS = (
+    f'StartSel={_START}, StopSel={_STOP}, MaxWords=24, MinWords=10, MaxFragments=2, FragmentDelimiter=" … "'
+)
+
+
+@dataclass(frozen=True)
+class SearchScope:
+    patient_id: uuid.UUID | None = None
+    category: str = ""
+    date_from: date | None = None
+    date_to: date | None = None
+
+    def as_audit(self) -> dict[str, str]:
+        return {name: str(value) for name, value in vars(self).items() if value}
+
+
+@dataclass
+class SearchHit:
+    document: Document
+    page: int | None  # the best page; None when only the title matched
+    pages: list[int] = field(default_factory=list)  # every page that matched, in order
+    snippet: SafeString = field(default_factory=lambda: mark_safe(""))
+    rank: float = 0.0
+
+
+@dataclass
+class SearchResults:
+    hits: list[SearchHit]
+    total: int
+
+
+@dataclass(frozen=True)
+class PageText:
+    number: int
+    text: str
+
+
+def searchable_documents(*, user: User, scope: SearchScope) -> QuerySet[Document]:
+    """The documents `user` may find: the list's own selector, then only available ones."""
+    filters = DocumentFilters(
+        patient_id=scope.patient_id, category=scope.category, date_from=scope.date_from, date_to=scope.date_to
+    )
+    return document_list(user=user, filters=filters).filter(
+        scan_status__in=AVAILABLE_SCAN_STATUSES, integrity=Integrity.OK
+    )
+
+
+def document_search(*, user: User, q: str, scope: SearchScope, offset: int = 0, limit: int = 25) -> SearchResults:
+    """Documents matching `q` that `user` may see, best first, one hit (its best page) per document."""
+    q = q.strip()[:MAX_QUERY_LENGTH]
+    if not q or user.organisation_id is None:
+        return SearchResults(hits=[], total=0)
+    visible = searchable_documents(user=user, scope=scope)
+    if is_postgresql():
+        rows, total = _search_postgresql(visible, q, _organisation_config(user.organisation_id), offset, limit)
+    else:
+        rows, total = _search_sqlite(visible, q, offset, limit)
+    documents = visible.in_bulk([row[0] for row in rows])
+    hits = [
+        SearchHit(document=documents[document_id], page=page, pages=pages, snippet=_snippet(raw), rank=rank)
+        for document_id, page, pages, raw, rank in rows
+        if document_id in documents
+    ]
+    return SearchResults(hits=hits, total=total)
+
+
+def _organisation_config(organisation_id: uuid.UUID) -> str:
+    chosen = TextSettings.objects.filter(organisation_id=organisation_id).values_list("ocr_languages", flat=True)
+    languages = next(iter(chosen), "")
+    return stemming_config((languages or settings.QUILL_OCR_LANGUAGES).split("+"))
+
+
+def _snippet(raw: str) -> SafeString:
+    """Escape the page text, then turn the hit marks into <mark>: no document text is ever markup."""
+    escaped = html.escape(" ".join(raw.split()))
+    return mark_safe(escaped.replace(_START, "<mark>").replace(_STOP, "</mark>"))  # noqa: S308 - escaped above
+
+
+# Every value is a parameter; {visible} is replaced by the list selector's own compiled SQL.
+_POSTGRESQL = """
+WITH query AS (
+    SELECT websearch_to_tsquery(%(config)s::regconfig, %(q)s) AS stemmed,
+           websearch_to_tsquery('simple', %(q)s) AS simple
+),
+visible AS ({visible}),
+page_hits AS (
+    SELECT page.document_id, page.page_number, page.text, page.language,
+           ts_rank_cd(page.search_stemmed, query.stemmed) + ts_rank_cd(page.search_simple, query.simple) AS rank
+    FROM documents_documentpage page, query
+    WHERE page.document_id IN (SELECT id FROM visible)
+      AND (page.search_stemmed @@ query.stemmed OR page.search_simple @@ query.simple)
+),
+by_document AS (
+    SELECT document_id,
+           (array_agg(page_number ORDER BY rank DESC, page_number))[1] AS best_page,
+           array_agg(page_number ORDER BY page_number) AS pages,
+           max(rank) AS rank
+    FROM page_hits GROUP BY document_id
+),
+title_hits AS (
+    SELECT document.id AS document_id, word_similarity(%(q)s, document.title) AS similarity
+    FROM documents_document document
+    WHERE document.id IN (SELECT id FROM visible) AND %(q)s <%% document.title
+),
+matched AS (
+    SELECT coalesce(b.document_id, t.document_id) AS document_id, b.best_page, b.pages,
+           coalesce(b.rank, 0) + coalesce(t.similarity, 0) * 0.5 AS rank
+    FROM by_document b FULL OUTER JOIN title_hits t ON t.document_id = b.document_id
+    WHERE b.document_id IS NOT NULL OR t.similarity >= %(title_similarity)s
+),
+ranked AS (
+    SELECT matched.*, count(*) OVER () AS total FROM matched
+    ORDER BY rank DESC, document_id LIMIT %(limit)s OFFSET %(offset)s
+)
+SELECT ranked.document_id, ranked.best_page, ranked.pages,
+       CASE WHEN hit.text IS NULL THEN '' ELSE ts_headline(
+           hit.language::regconfig, hit.text, query.stemmed || query.simple, %(options)s
+       ) END,
+       ranked.rank, ranked.total
+FROM ranked CROSS JOIN query
+LEFT JOIN documents_documentpage hit ON hit.document_id = ranked.document_id AND hit.page_number = ranked.best_page
+ORDER BY ranked.rank DESC, ranked.document_id
+"""
+
+
+def _search_postgresql(visible: QuerySet, q: str, config: str, offset: int, limit: int):
+    visible_sql, visible_params = visible.order_by().values("id").query.sql_with_params()
+    # The visible set's own parameters are positional; this query's are named: turn theirs into names.
+    named = {f"v{index}": value for index, value in enumerate(visible_params)}
+    counter = iter(range(len(visible_params)))
+    visible_sql = re.sub(r"%s", lambda _: f"%(v{next(counter)})s", visible_sql)
+    params = {
+        "q": q,
+        "config": config,
+        "limit": limit,
+        "offset": offset,
+        "options": _HEADLINE_OPTIONS,
+        "title_similarity": TITLE_SIMILARITY,
+        **named,
+    }
+    with connection.cursor() as cursor:
+        cursor.execute(_POSTGRESQL.replace("{visible}", visible_sql), params)
+        fetched = cursor.fetchall()
+    total = fetched[0][5] if fetched else _count_beyond(visible, q, config, offset)
+    rows = [(row[0], row[1], list(row[2] or []), row[3] or "", float(row[4])) for row in fetched]
+    return rows, total
+
+
+def _count_beyond(visible: QuerySet, q: str, config: str, offset: int) -> int:
+    """The total when the page asked for is past the last hit (a window count has no row to ride on)."""
+    if offset == 0:
+        return 0
+    _, total = _search_postgresql(visible, q, config, 0, 1)
+    return total
+
+
+# --- SQLite (FTS5) -----------------------------------------------------------------------------------
+
+_WORDS = re.compile(r'"([^"]+)"|(-?)(\w+)', re.UNICODE)
+
+
+def fts5_query(q: str) -> str:
+    """websearch-like input as an FTS5 query: words and "phrases" all required, -word excluded, `or` between."""
+    terms: list[str] = []
+    excluded: list[str] = []
+    for phrase, minus, word in _WORDS.findall(q):
+        if word and word.lower() == "or" and terms:
+            terms.append("OR")
+            continue
+        text = phrase or word
+        quoted = '"' + text.replace('"', "") + '"'
+        (excluded if minus else terms).append(quoted)
+    while terms and terms[-1] == "OR":
+        terms.pop()
+    if not terms:
+        return ""
+    query = " ".join(terms)
+    for term in excluded:
+        query = f"({query}) NOT {term}"
+    return query
+
+
+_SQLITE = """
+SELECT page.document_id, page.page_number, bm25(documents_page_fts) AS score,
+       snippet(documents_page_fts, 0, %s, %s, ' … ', 24)
+FROM documents_page_fts JOIN documents_documentpage page ON page.id = documents_page_fts.rowid
+WHERE documents_page_fts MATCH %s AND page.document_id IN ({visible})
+ORDER BY score
+"""
+
+
+def _search_sqlite(visible: QuerySet, q: str, offset: int, limit: int):
+    match = fts5_query(q)
+    if not match:
+        return [], 0
+    visible_sql, visible_params = visible.order_by().values("id").query.sql_with_params()
+    with connection.cursor() as cursor:
+        cursor.execute(_SQLITE.replace("{visible}", visible_sql), [_START, _STOP, match, *visible_params])
+        fetched = cursor.fetchall()
+    best: dict[uuid.UUID, list] = {}
+    for document_id, page_number, score, snippet in fetched:
+        key = uuid.UUID(str(document_id))
+        if key not in best:
+            best[key] = [key, page_number, [page_number], snippet, -float(score)]
+        else:
+            best[key][2].append(page_number)
+    ordered = sorted(best.values(), key=lambda row: (-row[4], str(row[0])))
+    for row in ordered:
+        row[2].sort()
+    return [tuple(row) for row in ordered[offset : offset + limit]], len(ordered)
+
+
+# --- for other parts of Quill (the inbox, the viewer) ---------------------------------------------------
+
+
+def document_text_pages(*, document_id: uuid.UUID | str) -> list[PageText]:
+    """The extracted text of one document, page by page (pages without text left out).
+
+    For callers that have already authorised the document (`document_get_for`) or that act
+    for the system (the inbox's suggestions). Empty until its text_status is `done`.
+    """
+    rows = DocumentPage.objects.filter(document_id=document_id).order_by("page_number")
+    return [PageText(number=number, text=text) for number, text in rows.values_list("page_number", "text")]
