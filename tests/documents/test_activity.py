@@ -1,28 +1,24 @@
 """The document page's activity table: repeated reads collapsed in the database, paged newest first.
 
-The long histories are appended straight into the organisation's audit chain (linked and hashed
-as `audit_record` links them, `bulk_create` in batches): thousands of events in well under a
-second, and `verify_audit` still passes over them.
+The long histories are appended straight into the organisation's audit chain
+(`tests.documents.helpers.append_events`): thousands of events in well under a second, and
+`verify_audit` still passes over them.
 """
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
-from django.utils import timezone
 
 from apps.audit.actions import Action
-from apps.audit.hashing import event_hash
-from apps.audit.models import AuditEvent, ChainHead, Outcome
+from apps.audit.models import Outcome
 from apps.audit.services import audit_record, chain_key
 from apps.audit.verification import verify_chain
 from apps.documents.selectors import document_activity
 from tests import factories
 from tests.documents import samples
-from tests.documents.helpers import stored_document
+from tests.documents.helpers import append_events, stored_document
 
 pytestmark = pytest.mark.django_db
 
@@ -30,39 +26,6 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture(autouse=True)
 def _fast_password_hashing(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
-def append_events(document, events: list[tuple[Action, object, str]]) -> None:
-    """Append (action, actor, outcome) events about `document` to its organisation's chain, oldest first."""
-    chain = chain_key(document.organisation_id)
-    head = ChainHead.objects.get(chain=chain)  # the upload's event made it
-    sequence, previous = head.sequence, head.hash
-    start = timezone.now()
-    rows = []
-    for number, (action, actor, outcome) in enumerate(events):
-        sequence += 1
-        fields = {
-            "chain": chain,
-            "sequence": sequence,
-            "occurred_at": start + timedelta(milliseconds=number),
-            "organisation_id": str(document.organisation_id),
-            "actor_id": getattr(actor, "pk", None),
-            "actor_username": getattr(actor, "email", ""),
-            "patient_id": str(document.patient_id),
-            "action": action.value,
-            "object_type": "document",
-            "object_id": str(document.pk),
-            "outcome": outcome,
-            "ip": "",
-            "user_agent": "",
-            "request_id": "",
-            "details": {},
-        }
-        digest = event_hash(previous, fields)
-        rows.append(AuditEvent(prev_hash=previous, hash=digest, **fields))
-        previous = digest
-    AuditEvent.objects.bulk_create(rows, batch_size=2000)
-    ChainHead.objects.filter(chain=chain).update(sequence=sequence, hash=previous)
 
 
 def _summary(page) -> list[tuple[str, str, int]]:

@@ -12,12 +12,13 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from apps.audit.models import AuditEvent
+from apps.audit.actions import Action
+from apps.audit.models import AuditEvent, Outcome
 from apps.documents.models import Annotation
 from tests import factories
 from tests.documents import samples
-from tests.documents.helpers import stored_document
-from tests.e2e.helpers import sign_in
+from tests.documents.helpers import append_events, stored_document
+from tests.e2e.helpers import PageChecks, sign_in
 from tests.services.storage import filesystem_settings
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
@@ -290,3 +291,37 @@ def test_on_a_2x_screen_200_percent_loads_the_largest_rendition(live_server, bro
         page.wait_for_function("() => document.querySelector('img.preview-image').naturalWidth === 3200")
     finally:
         context.close()
+
+
+def test_a_long_activity_is_collapsed_and_paged(live_server, page, clinic, screenshot):
+    document, clinician = clinic["document"], clinic["clinician"]
+    readers = [
+        factories.make_user(document.organisation, ["clinician"], full_name=f"Dr Reader {n}") for n in range(1, 4)
+    ]
+    # 24 runs of 50 page previews, by turns: 1,200 events, 25 rows with the upload.
+    append_events(
+        document,
+        [(Action.DOCUMENT_PREVIEWED, readers[turn % 3], Outcome.SUCCESS) for turn in range(24) for _ in range(50)],
+    )
+    checks = PageChecks(page)
+    sign_in(page, live_server, clinician)
+    _open(page, live_server, document)
+
+    activity = page.locator("table.events")
+    activity.scroll_into_view_if_needed()
+    expect(activity.locator("tbody tr")).to_have_count(20)
+    expect(activity.locator("tbody tr").nth(0)).to_contain_text("Viewed a page preview (50 times)")
+    expect(activity.locator("tbody tr").nth(0)).to_contain_text("Dr Reader 3")
+    screenshot("activity-newest", full_page=True)
+    checks("document-activity")
+
+    page.get_by_role("navigation", name="Activity pages").get_by_role("link", name="Older").click()
+    expect(page.get_by_role("link", name="Newest")).to_be_visible()
+    expect(activity.locator("tbody tr")).to_have_count(5)  # the four oldest runs and the upload
+    expect(activity.locator("tbody tr").last).to_contain_text("Uploaded")
+    expect(page.get_by_role("link", name="Older")).to_have_count(0)
+    checks("document-activity-older")
+    page.get_by_role("link", name="Newest").click()
+    expect(activity.locator("tbody tr")).to_have_count(20)
+    page.wait_for_load_state("networkidle")
+    checks.assert_none()
