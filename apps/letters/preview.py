@@ -99,9 +99,13 @@ def letter_pdf_bytes(letter: Letter) -> bytes:
 
 
 def letter_preview_etag(letter: Letter, page: int) -> str:
-    """The ETag of page `page`'s image: the sealed document's page, or the draft's content key."""
+    """The ETag of page `page`'s image: the sealed document's page, or the draft's content key.
+
+    A final letter's document is checked first (409 while pending, quarantined or corrupt), so a
+    browser's copy is never confirmed (304) for a PDF that may no longer be served."""
     if _is_final(letter):
         assert letter.document is not None
+        ensure_available(letter.document)
         return page_etag(letter.document, page, PAGE_SIZE)
     return f'"letter-{content_key(letter_pdf_content(letter))}-w{PAGE_WIDTH}-p{page}"'
 

@@ -137,3 +137,16 @@ def test_a_page_past_the_end_is_not_found_and_not_cached(portal, clinician, pati
     assert portal.get(f"/letters/{letter.pk}/pages/7.webp").status_code == 404
     assert portal.get(f"/letters/{letter.pk}/pages/7.webp").status_code == 404
     assert renders == Counter({"pdf": 1, "draft page": 2})
+
+
+def test_a_browsers_copy_of_a_quarantined_letters_page_is_not_confirmed(portal, patient, write_final, renders):
+    letter = write_final(patient)
+    Document.objects.filter(pk=letter.document_id).update(scan_status=ScanStatus.CLEAN)
+    link = f"/letters/{letter.pk}/pages/1.webp"
+    image = portal.get(link)
+    Document.objects.filter(pk=letter.document_id).update(scan_status=ScanStatus.INFECTED)
+
+    revalidated = portal.get(link, HTTP_IF_NONE_MATCH=image["ETag"])
+
+    assert image.status_code == 200
+    assert revalidated.status_code == 409 and "no-cache" in revalidated["Cache-Control"]
