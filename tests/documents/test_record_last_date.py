@@ -184,3 +184,66 @@ def test_an_upload_does_not_read_the_patient_s_documents(filesystem_storage, cli
     locks = [sql for sql in reads if '"patients_patient"' in sql and "FOR UPDATE" in sql]
     assert len(locks) == 1 and "last_clinical_date" in locks[0]
     assert document.retain_until == date(2024, 1, 1)  # 8 years after the record's last date (2016)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_concurrent_upload_waits_for_the_lock_and_sees_the_other_s_date(settings, clinician, patient):
+    """The second upload for a patient blocks on the row lock and then reads the first's committed date."""
+    import threading
+
+    from django.db import connections, transaction
+
+    from apps.documents.services.retention import retention_for_new_documents
+    from tests.documents.helpers import document_row
+
+    settings.QUILL_RETENTION_YEARS = 8
+    first_locked, first_may_commit = threading.Event(), threading.Event()
+    seen: dict[str, date] = {}
+
+    def first() -> None:
+        try:
+            with transaction.atomic():
+                new = Document(patient_id=patient.pk, document_date=date(2020, 6, 1), category="lab")
+                retention_for_new_documents(patient_id=patient.pk, documents=[new])
+                document_row(patient, clinician, document_date=date(2020, 6, 1))
+                first_locked.set()
+                first_may_commit.wait(10)
+        finally:
+            connections.close_all()
+
+    def second() -> None:
+        try:
+            first_locked.wait(10)
+            with transaction.atomic():
+                new = Document(patient_id=patient.pk, document_date=date(2010, 1, 1), category="lab")
+                retention_for_new_documents(patient_id=patient.pk, documents=[new])  # blocks until first commits
+                seen["retain_until"] = new.retain_until
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=first), threading.Thread(target=second)]
+    for thread in threads:
+        thread.start()
+    first_locked.wait(10)
+    _wait_until_a_backend_waits_for_a_lock()
+    first_may_commit.set()
+    for thread in threads:
+        thread.join(20)
+
+    assert seen["retain_until"] == date(2028, 6, 1)  # 8 years after the first upload's date, not 2010's
+    assert _kept(patient) == date(2020, 6, 1)
+
+
+def _wait_until_a_backend_waits_for_a_lock(timeout: float = 10) -> None:
+    import time
+
+    deadline = time.monotonic() + timeout
+    with connection.cursor() as cursor:
+        while time.monotonic() < deadline:
+            cursor.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"
+            )
+            if cursor.fetchone()[0]:
+                return
+            time.sleep(0.02)
+    raise AssertionError("the second upload never waited for the patient's lock")
