@@ -55,6 +55,9 @@ def pages(clinician, patient):
         f"/letters/patient/{patient.pk}/new/",
         f"/letters/{letter.pk}/edit/",
         f"/letters/patient/{patient.pk}/",
+        "/documents/search/",
+        f"/documents/search/?q=warfarin&patient={patient.pk}&date_from=2030-01-01",
+        "/documents/search/?q=warfarin&category=pets",
     ]
 
 

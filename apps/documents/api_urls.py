@@ -4,6 +4,7 @@ from apps.documents import api
 
 urlpatterns = [
     path("documents/", api.DocumentListCreateView.as_view(), name="documents-list"),
+    path("documents/search", api.DocumentSearchView.as_view(), name="documents-search"),
     path("documents/upload/", api.DocumentDirectUploadView.as_view(), name="documents-upload"),
     path("documents/bulk/", api.DocumentBulkUploadView.as_view(), name="documents-bulk"),
     path("documents/signed/<str:token>", api.SignedDownloadView.as_view(), name="documents-signed-download"),

@@ -102,3 +102,17 @@ class DeleteForm(forms.Form):
         widget=forms.Textarea(attrs={"rows": 2}),
         help_text="Recorded in the audit log. Deleted documents can be restored by an administrator.",
     )
+
+
+class DocumentSearchForm(forms.Form):
+    """The search page's form: words, and the list's filters (the patient comes from the URL)."""
+
+    q = forms.CharField(label="Search the text of documents", max_length=200, required=False)
+    category = forms.ChoiceField(required=False)
+    date_from = forms.DateField(label="From", required=False, widget=IsoDateInput)
+    date_to = forms.DateField(label="To", required=False, widget=IsoDateInput)
+
+    def __init__(self, *args, allowed: frozenset[str] | None = None, **kwargs) -> None:
+        kwargs.setdefault("auto_id", "search_%s")
+        super().__init__(*args, **kwargs)
+        cast(forms.ChoiceField, self.fields["category"]).choices = category_choices(allowed, blank="Any category")

@@ -46,6 +46,9 @@ class DocumentSerializer(serializers.ModelSerializer):
             "deleted_at",
             "retain_until",
             "legal_hold",
+            "text_status",
+            "text_error_code",
+            "text_error",
         ]
         read_only_fields = fields
 
@@ -247,3 +250,29 @@ class AnnotationSerializer(serializers.Serializer):
     def get_can_delete(self, annotation) -> bool:
         user = self.context.get("user")
         return bool(user and may_delete_annotation(user, annotation))
+
+
+class DocumentSearchQuerySerializer(serializers.Serializer):
+    """`GET /api/documents/search`: the words, and the same filters as the list."""
+
+    q = serializers.CharField(
+        max_length=200,
+        help_text='Words to find in documents\' text and titles (web search syntax: "a phrase", -excluded, or).',
+    )
+    patient_id = serializers.UUIDField(required=False, help_text="Only this patient's documents.")
+    category = serializers.ChoiceField(choices=Category.choices, required=False)
+    date_from = serializers.DateField(required=False, help_text="Clinical date on or after (YYYY-MM-DD).")
+    date_to = serializers.DateField(required=False, help_text="Clinical date on or before (YYYY-MM-DD).")
+
+
+class DocumentSearchHitSerializer(serializers.Serializer):
+    document = DocumentSerializer()
+    page = serializers.IntegerField(
+        allow_null=True, min_value=1, help_text="The best matching page; null when only the title matched."
+    )
+    pages = serializers.ListField(child=serializers.IntegerField(min_value=1), help_text="Every matching page.")
+    snippet = serializers.CharField(
+        allow_blank=True,
+        help_text="HTML: the page's words around the hits, escaped, with each hit in <mark>...</mark>.",
+    )
+    rank = serializers.FloatField(help_text="Higher is a better match (compare within one answer only).")

@@ -5,6 +5,7 @@ from apps.documents import views
 app_name = "documents"
 
 urlpatterns = [
+    path("search/", views.document_search_page, name="search"),
     path("deleted/", views.deleted_list, name="deleted"),
     path("quarantine/", views.quarantine_list, name="quarantine"),
     path("patient/<uuid:patient_id>/upload/", views.document_upload_view, name="upload"),
@@ -24,6 +25,7 @@ urlpatterns = [
     path("<uuid:document_id>/thumbnail.webp", views.document_thumbnail, name="thumbnail"),
     path("<uuid:document_id>/pages/<int:page>.webp", views.document_page_image, name="page_image"),
     path("<uuid:document_id>/pages/<int:page>/<str:size>.webp", views.document_page_image, name="page_image_sized"),
+    path("<uuid:document_id>/pages/<int:page>/words", views.document_page_words, name="page_words"),
     path("<uuid:document_id>/new-version/", views.document_new_version_view, name="new_version"),
     path("<uuid:document_id>/delete/", views.document_delete_view, name="delete"),
     path("<uuid:document_id>/restore/", views.document_restore_view, name="restore"),

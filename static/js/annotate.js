@@ -37,6 +37,11 @@
   var kind = viewer.dataset.kind;  // pdf | tiff | image
   var paged = kind !== "image";
   var pageUrl = viewer.dataset.pageUrl;  // …/pages/1/standard.webp
+  var wordsUrl = viewer.dataset.wordsUrl;  // …/pages/0/words: boxes of the words a search found
+  var query = new URLSearchParams(window.location.search);
+  var startPage = Math.max(1, parseInt(query.get("page") || "1", 10) || 1);  // a search result opens its page
+  var highlight = (query.get("hl") || "").slice(0, 200);
+  var hits = {};  // page -> [{x, y, width, height}] as fractions of the page
   var apiUrl = annotator.dataset.apiUrl;
   var readonly = annotator.dataset.readonly === "true";
   var csrfInput = document.querySelector("input[name=csrfmiddlewaretoken]");
@@ -215,11 +220,27 @@
       showPager();
       layout();
       draw();
+      findHits(number);
     }).catch(function () {
       if (mine !== request) return;
       loading = false;
       say("Page " + number + " could not be shown.");
     });
+  }
+
+  function findHits(number) {
+    if (!highlight || !wordsUrl || hits[number]) return;
+    hits[number] = [];
+    var url = wordsUrl.replace("/pages/0/", "/pages/" + number + "/") + "?q=" + encodeURIComponent(highlight);
+    fetch(url, { credentials: "same-origin" }).then(function (response) {
+      return response.ok ? response.json() : { boxes: [] };
+    }).then(function (answer) {
+      hits[number] = answer.boxes || [];
+      if (page === number) {
+        draw();
+        if (hits[number].length) say(hits[number].length + " match" + (hits[number].length === 1 ? "" : "es") + " for “" + highlight + "” highlighted on page " + number + ".");
+      }
+    }).catch(function () { hits[number] = []; });
   }
 
   function showPage(number) {
@@ -326,6 +347,12 @@
     overlay.setAttribute("viewBox", "0 0 " + s.w + " " + s.h);
     overlay.setAttribute("preserveAspectRatio", "none");
     overlay.textContent = "";
+    (hits[page] || []).forEach(function (box) {
+      overlay.append(node("rect", {
+        "class": "search-hit", x: (box.x * s.w).toFixed(1), y: (box.y * s.h).toFixed(1),
+        width: (box.width * s.w).toFixed(1), height: (box.height * s.h).toFixed(1)
+      }));
+    });
     annotations.filter(function (a) { return a.page === page && !a.pendingDelete; })
       .forEach(function (a) { overlay.append(shapeFor(a)); });
     if (drag && drag.preview) overlay.append(drag.preview);
@@ -650,12 +677,13 @@
 
   if (paged) {
     page = 0;
-    showPage(1);
+    showPage(startPage);
   } else {
     var ready = function () {
       pageSize = { w: image.naturalWidth || 1000, h: image.naturalHeight || 1000 };
       layout();
       draw();
+      findHits(1);
     };
     image.addEventListener("load", ready);
     if (image.complete && image.naturalWidth) ready();

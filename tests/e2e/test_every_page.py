@@ -94,6 +94,8 @@ def _clinician_pages(clinic) -> dict[str, str]:
         "patient-edit": f"/patients/{patient.pk}/edit/",
         "break-glass": f"/patients/{clinic['restricted'].pk}/break-glass/",
         "document": f"/documents/{document.pk}/",
+        "document-search": "/documents/search/",
+        "document-search-results": f"/documents/search/?q=discharge&patient={patient.pk}",
         "upload": f"/documents/patient/{patient.pk}/upload/",
         "bulk": f"/documents/patient/{patient.pk}/bulk/",
         "patient-photo": f"/documents/patient/{patient.pk}/photo/",

@@ -12,6 +12,7 @@ from apps.documents.api.document import (
     DocumentRestoreView,
     DocumentVersionsView,
 )
+from apps.documents.api.search import DocumentSearchView
 from apps.documents.api.upload import DocumentBulkUploadView, DocumentDirectUploadView, DocumentListCreateView
 
 __all__ = [
@@ -25,6 +26,7 @@ __all__ = [
     "DocumentLegalHoldView",
     "DocumentListCreateView",
     "DocumentRestoreView",
+    "DocumentSearchView",
     "DocumentVersionsView",
     "SignedDownloadView",
 ]

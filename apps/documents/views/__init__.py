@@ -22,6 +22,7 @@ from apps.documents.views.patient import (
     patient_documents_list,
 )
 from apps.documents.views.photos import patient_photo_image, patient_photo_view, user_photo_image, user_photo_view
+from apps.documents.views.search import document_page_words, document_search_page
 
 __all__ = [
     "annotation_delete_view",
@@ -31,7 +32,9 @@ __all__ = [
     "document_detail",
     "document_new_version_view",
     "document_page_image",
+    "document_page_words",
     "document_restore_view",
+    "document_search_page",
     "document_status",
     "document_thumbnail",
     "document_upload_view",
