@@ -139,6 +139,13 @@ DOCUMENT_REFERENCE_SEARCH_PARAMS: tuple[dict[str, str], ...] = (
         "content.format: always urn:ihe:iti:xds:2017:mimeTypeSufficient.",
     ),
     _param(
+        "_content",
+        "string",
+        _SP + "Resource-content",
+        "Words in the document's text (its PDF text layer, or OCR of a scan), web search syntax "
+        '("a phrase", -word, or); stemmed and as typed. Use with patient.',
+    ),
+    _param(
         "related",
         "reference",
         _SP + "DocumentReference-related",

@@ -350,6 +350,13 @@ def _string(value: str) -> StringParam:
     return StringParam(text)
 
 
+def _content_text(value: str) -> str:
+    text = value.replace("\\,", ",").strip()
+    if not text or len(text) > 200:
+        raise InvalidSearchParameter("_content needs words to find in the documents' text (at most 200 characters).")
+    return text
+
+
 def _related_reference(value: str) -> str:
     """``related`` (a reference): kept as sent; ``related:identifier`` reads a token instead."""
     return value.strip()
@@ -413,6 +420,8 @@ DOCUMENT_SEARCH = ResourceSearch(
         "setting": TOKEN,
         "security-label": TOKEN,
         "format": TOKEN,
+        # Words in the documents' text (docs/search.md): web search syntax, matched page by page.
+        "_content": Param(_content_text),
         # A reference, or with :identifier a token (the encounter's identifier).
         "related": Param(
             _related_reference, modifiers=frozenset({"identifier"}), by_modifier={"identifier": parse_token_param}

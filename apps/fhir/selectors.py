@@ -22,6 +22,7 @@ from django.utils import timezone
 from apps.accounts.models import User
 from apps.audit.security_log import security_log_cross_organisation
 from apps.documents.models import AVAILABLE_SCAN_STATUSES, Document
+from apps.documents.search.query import documents_with_text_condition
 from apps.documents.selectors import document_get_for, documents_visible_to
 from apps.fhir.errors import DocumentGone, InvalidCursor
 from apps.patients.access import PatientAction
@@ -291,6 +292,7 @@ _DOCUMENT_CONDITIONS: dict[str, Callable[[Any], Q]] = {
     "format": _by_format,
     "event": _by_event,
     "related": _by_related,
+    "_content": documents_with_text_condition,
 }
 
 

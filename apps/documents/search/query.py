@@ -23,7 +23,8 @@ from datetime import date
 
 from django.conf import settings
 from django.db import connection
-from django.db.models import QuerySet
+from django.db.models import BooleanField, Q, QuerySet
+from django.db.models.expressions import RawSQL
 from django.utils.safestring import SafeString, mark_safe
 
 from apps.accounts.models import User
@@ -257,3 +258,26 @@ def document_text_pages(*, document_id: uuid.UUID | str) -> list[PageText]:
     """
     rows = DocumentPage.objects.filter(document_id=document_id).order_by("page_number")
     return [PageText(number=number, text=text) for number, text in rows.values_list("page_number", "text")]
+
+
+def documents_with_text_condition(text: str) -> Q:
+    """A condition on Document: some page's text matches `text` (web search syntax), in the page's own
+    stemming or as typed. For filters that already hold the access rules (FHIR `_content`)."""
+    text = text.strip()[:MAX_QUERY_LENGTH]
+    if is_postgresql():
+        matches = DocumentPage.objects.filter(
+            RawSQL(
+                "(search_stemmed @@ websearch_to_tsquery(language::regconfig, %s) "
+                "OR search_simple @@ websearch_to_tsquery('simple', %s))",
+                [text, text],
+                output_field=BooleanField(),
+            )
+        )
+    else:
+        match = fts5_query(text)
+        if not match:
+            return Q(pk__in=[])
+        matches = DocumentPage.objects.filter(
+            id__in=RawSQL("SELECT rowid FROM documents_page_fts WHERE documents_page_fts MATCH %s", [match])
+        )
+    return Q(pk__in=matches.values("document_id"))
