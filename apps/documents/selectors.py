@@ -274,6 +274,19 @@ def documents_text_pending(*, uploaded_before: datetime, limit: int) -> list[uui
     )
 
 
+def documents_to_reindex(*, organisation_id: str | None, missing_only: bool) -> QuerySet[Document]:
+    """Available documents (current or not) whose text `reindex_text` reads: with `missing_only`, those
+    whose text is not read yet or failed; else every one. Oldest first."""
+    documents = Document.objects.filter(
+        scan_status__in=AVAILABLE_SCAN_STATUSES, integrity=Integrity.OK, purged_at__isnull=True
+    )
+    if organisation_id:
+        documents = documents.filter(organisation_id=organisation_id)
+    if missing_only:
+        documents = documents.filter(text_status__in=[TextStatus.PENDING, TextStatus.FAILED])
+    return documents.order_by("uploaded_at", "pk")
+
+
 # --- annotations -----------------------------------------------------------------------------
 # The caller has already authorised the document with `document_get_for`.
 
