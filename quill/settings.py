@@ -252,6 +252,10 @@ STORAGES = {
 QUILL_MAX_UPLOAD_BYTES = env_int("QUILL_MAX_UPLOAD_BYTES", 100 * 1024 * 1024)
 QUILL_MAX_IMAGE_PIXELS = env_int("QUILL_MAX_IMAGE_PIXELS", 50_000_000)
 QUILL_MAX_BULK_FILES = env_int("QUILL_MAX_BULK_FILES", 50)
+# Intake (manage.py run_intake): a watched file is taken once unchanged this long (folders are
+# also rescanned every half of it, events or not); IMAP is polled (or IDLEs) this long between passes.
+QUILL_INTAKE_STABLE_SECONDS = env_float("QUILL_INTAKE_STABLE_SECONDS", 5.0)
+QUILL_INTAKE_IMAP_POLL_SECONDS = env_float("QUILL_INTAKE_IMAP_POLL_SECONDS", 60.0)
 # Each wait for a piece of a request body, under gunicorn without the proxy (quill/slow_clients.py).
 QUILL_CLIENT_BODY_TIMEOUT_SECONDS = env_float("QUILL_CLIENT_BODY_TIMEOUT_SECONDS", 30.0)
 FILE_UPLOAD_MAX_MEMORY_SIZE = 0  # always spool to a temporary file

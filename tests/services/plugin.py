@@ -5,7 +5,7 @@ at the end of the session (temp dirs removed). A test that stops S3 or clamd
 on purpose (outage tests) gets it restarted after it by `_restart_stopped_services`,
 so one outage never leaks into the next test.
 
-Fixtures: s3_server, clamd_server, redis_url, celery_worker_factory,
+Fixtures: s3_server, clamd_server, imap_server, redis_url, celery_worker_factory,
 browser, browser_context_args, page, screenshot.
 """
 
@@ -23,16 +23,17 @@ from tests.services import ServiceError
 from tests.services.browser import CSP_RECORDER, DEFAULT_CONTEXT_ARGS, launch_chromium, save_screenshot
 from tests.services.celery_worker import CeleryWorker
 from tests.services.clamd import Clamd
+from tests.services.dovecot import Dovecot
 from tests.services.seaweedfs import SeaweedS3
 
 REDIS_BASE_URL = "redis://127.0.0.1:6379"
 DEFAULT_REDIS_DB = 15
 
-_started_services: pytest.StashKey[list[SeaweedS3 | Clamd]] = pytest.StashKey()
+_started_services: pytest.StashKey[list[SeaweedS3 | Clamd | Dovecot]] = pytest.StashKey()
 _phase_reports: pytest.StashKey[dict[str, pytest.TestReport]] = pytest.StashKey()
 
 
-def _register(config: pytest.Config, service: SeaweedS3 | Clamd) -> None:
+def _register(config: pytest.Config, service: SeaweedS3 | Clamd | Dovecot) -> None:
     config.stash.setdefault(_started_services, []).append(service)
 
 
@@ -58,6 +59,18 @@ def clamd_server(request: pytest.FixtureRequest) -> Iterator[Clamd]:
         yield daemon
     finally:
         daemon.close()
+
+
+@pytest.fixture(scope="session")
+def imap_server(request: pytest.FixtureRequest) -> Iterator[Dovecot]:
+    """Debian's dovecot on a loopback port with one test mailbox (`imap_server.user`/`.password`)."""
+    server = Dovecot()
+    try:
+        server.start()
+        _register(request.config, server)
+        yield server
+    finally:
+        server.close()
 
 
 @pytest.fixture(autouse=True)

@@ -14,6 +14,7 @@ object and returns the winner's item).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import uuid
 from collections.abc import Iterable
@@ -33,7 +34,7 @@ from apps.files.errors import UploadRejected
 from apps.files.filenames import clean_filename
 from apps.files.spooling import SpooledFile, spool
 from apps.files.validation import validate
-from apps.inbox.models import InboxItem, IntakeSource, ItemState, MailMessage
+from apps.inbox.models import InboxItem, IntakeSource, ItemState, MailMessage, SourceKind
 from quill.queue import enqueue_on_commit
 
 logger = logging.getLogger(__name__)
@@ -75,12 +76,21 @@ def _first_copy(organisation_id: uuid.UUID, sha256: str) -> tuple[InboxItem | No
     return None, document
 
 
-def _audit(item: InboxItem, action: Action, *, actor: Any, outcome: str = Outcome.SUCCESS, **details: Any) -> None:
+def _audit(
+    item: InboxItem,
+    action: Action,
+    *,
+    actor: Any,
+    outcome: str = Outcome.SUCCESS,
+    patient_id: Any = None,
+    **details: Any,
+) -> None:
     audit_record(
         action=action,
         actor=actor,
         actor_username="" if actor is not None else intake_actor_name(item.source),
         organisation_id=item.organisation_id,
+        patient_id=patient_id,
         object_type="inbox_item",
         object_id=item.pk,
         outcome=outcome,
@@ -154,19 +164,48 @@ def inbox_receive(
         hints=hints or {},
         original_filename=clean_filename(filename) or "unnamed",
     )
-    spooled: SpooledFile | None = None
     try:
-        try:
-            spooled = spool(chunks, max_bytes=settings.QUILL_MAX_UPLOAD_BYTES, tmp_dir=settings.FILE_UPLOAD_TEMP_DIR)
-        except UploadRejected as exc:
-            if identity_includes_sha256:
-                base.source_identity = f"{source_identity}|too-large"
-                if (found := _existing(source, base.source_identity)) is not None:
-                    return Received(found, created=False)
-            return Received(_refused(base, exc, actor=actor), created=True)
+        spooled = spool(chunks, max_bytes=settings.QUILL_MAX_UPLOAD_BYTES, tmp_dir=settings.FILE_UPLOAD_TEMP_DIR)
+    except UploadRejected as exc:
         if identity_includes_sha256:
-            base.source_identity = f"{source_identity}|sha256:{spooled.sha256}"
+            base.source_identity = f"{source_identity}|too-large"
             if (found := _existing(source, base.source_identity)) is not None:
+                return Received(found, created=False)
+        return Received(_refused(base, exc, actor=actor), created=True)
+    return _receive(base, spooled, actor=actor, identity_includes_sha256=identity_includes_sha256)
+
+
+def inbox_receive_spooled(
+    *,
+    actor: Any = None,
+    source: IntakeSource,
+    filename: str,
+    spooled: SpooledFile,
+    source_identity: str = "",
+    provenance: dict[str, Any] | None = None,
+    hints: dict[str, Any] | None = None,
+) -> Received:
+    """``inbox_receive`` for bytes already spooled (an API upload); no identity means a new item each time."""
+    identity = source_identity or f"{source.kind}:once:{uuid.uuid4()}"
+    if (found := _existing(source, identity)) is not None:
+        spooled.discard()
+        return Received(found, created=False)
+    base = InboxItem(
+        organisation_id=source.organisation_id,
+        source=source,
+        source_identity=identity,
+        provenance=provenance or {},
+        hints=hints or {},
+        original_filename=clean_filename(filename) or "unnamed",
+    )
+    return _receive(base, spooled, actor=actor, identity_includes_sha256=False)
+
+
+def _receive(base: InboxItem, spooled: SpooledFile, *, actor: Any, identity_includes_sha256: bool) -> Received:
+    try:
+        if identity_includes_sha256:
+            base.source_identity = f"{base.source_identity}|sha256:{spooled.sha256}"
+            if (found := _existing(base.source, base.source_identity)) is not None:
                 return Received(found, created=False)
         base.size, base.sha256, base.sha1 = spooled.size, spooled.sha256, spooled.sha1
         try:
@@ -176,8 +215,19 @@ def inbox_receive(
         base.content_type = validated.content_type
         return _store_or_flag(base, spooled, validated.extension, actor=actor)
     finally:
-        if spooled is not None:
-            spooled.discard()
+        spooled.discard()
+
+
+def inbox_api_source(*, organisation_id: uuid.UUID) -> IntakeSource:
+    """The organisation's API source, made on first use (its defaults can then be set in the admin)."""
+    sources = IntakeSource.objects.filter(organisation_id=organisation_id, kind=SourceKind.API).order_by("created_at")
+    source = sources.first()
+    if source is None:
+        with contextlib.suppress(IntegrityError), transaction.atomic():
+            IntakeSource.objects.create(organisation_id=organisation_id, kind=SourceKind.API, name="API")
+        source = sources.get() if sources.count() == 1 else sources.first()
+    assert source is not None, "made above"
+    return source
 
 
 def _store_or_flag(base: InboxItem, spooled: SpooledFile, extension: str, *, actor: Any) -> Received:

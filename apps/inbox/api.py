@@ -1,0 +1,114 @@
+"""`POST /api/inbox/`: an integrator's document into the organisation's inbox, with patient hints.
+
+Idempotent by the ``Idempotency-Key`` header: the same key with the same bytes answers
+with the item already received (200); the same key with other bytes is refused (409).
+A file the pipeline refuses is answered with the refusal (4xx, its ``error_code``) and
+also kept as a refused item, so administrators see it in the inbox's admin.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import status
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from apps.documents.api._common import FILE_REFUSALS, HashingUploadMixin
+from apps.files import errors as file_errors
+from apps.files.errors import MissingFile
+from apps.inbox.errors import IdempotencyKeyReused, InvalidHint
+from apps.inbox.models import InboxItem, ItemState
+from apps.inbox.permissions import ensure_inbox_role
+from apps.inbox.serializers import InboxHintsSerializer, InboxItemSerializer, InboxUploadFormSerializer
+from apps.inbox.services.intake import inbox_api_source, inbox_receive_spooled
+from quill.errors import PermissionDenied, QuillError
+from quill.openapi import refusals
+from quill.parsers import MultiPartParser
+from quill.types import AuthenticatedRequest
+
+MAX_IDEMPOTENCY_KEY = 200
+_REFUSAL_CLASSES = {klass.error_code: klass for klass in FILE_REFUSALS}
+
+
+def _refusal_of(item: InboxItem) -> QuillError:
+    """The refusal a refused item was refused with, to answer a retry the same way."""
+    klass = _REFUSAL_CLASSES.get(item.refusal_code, file_errors.UploadRejected)
+    error = QuillError(item.refusal_reason)
+    error.error_code = item.refusal_code or klass.error_code
+    error.http_status = klass.http_status
+    return error
+
+
+def _hints(data: Any) -> dict[str, str]:
+    names = InboxHintsSerializer().fields.keys()
+    # A hint sent empty is refused (400), not ignored: leave out the hints you do not have.
+    serializer = InboxHintsSerializer(data={key: data.get(key) for key in names if key in data})
+    serializer.is_valid(raise_exception=True)
+    return {key: str(value) for key, value in serializer.validated_data.items()}
+
+
+def _idempotency_key(request: AuthenticatedRequest) -> str:
+    key = request.headers.get("Idempotency-Key", "").strip()
+    if len(key) > MAX_IDEMPOTENCY_KEY or any(ord(char) < 0x21 or ord(char) > 0x7E for char in key):
+        raise InvalidHint(
+            f"The Idempotency-Key header must be 1 to {MAX_IDEMPOTENCY_KEY} printable ASCII characters.",
+            field="Idempotency-Key",
+        )
+    return key
+
+
+class InboxUploadView(HashingUploadMixin, APIView):
+    parser_classes = [MultiPartParser]
+
+    @extend_schema(
+        operation_id="inbox_create",
+        request={"multipart/form-data": InboxUploadFormSerializer},
+        parameters=[
+            OpenApiParameter(
+                "Idempotency-Key",
+                OpenApiTypes.STR,
+                OpenApiParameter.HEADER,
+                description="Your identifier for this document (printable ASCII, at most 200). "
+                "Sending it again with the same file answers with the item already received.",
+            )
+        ],
+        responses={
+            201: InboxItemSerializer,
+            200: InboxItemSerializer,
+            **refusals(*FILE_REFUSALS, MissingFile, InvalidHint, IdempotencyKeyReused, PermissionDenied,
+                       request=InboxHintsSerializer),
+        },
+        description="Put a document into the organisation's inbox for a person to file. Patient hints "
+        "(NHS number, MRN, names, date of birth) inform the suggested patient; they never file it alone.",
+    )  # fmt: skip
+    def post(self, request: AuthenticatedRequest) -> Response:
+        ensure_inbox_role(user=request.user, attempted="inbox.create")
+        key = _idempotency_key(request)
+        files = self.uploaded_files(request)
+        if len(files) != 1:
+            raise MissingFile("Attach exactly one file, in the form field “file”.")
+        hints = _hints(request.data)
+        upload = files[0]
+        if request.user.organisation_id is None:  # a platform account belongs to no clinic's inbox
+            raise PermissionDenied("Only an organisation's own accounts can send documents to its inbox.")
+        source = inbox_api_source(organisation_id=request.user.organisation_id)
+        received = inbox_receive_spooled(
+            actor=request.user,
+            source=source,
+            filename=upload.name or "",
+            spooled=upload.spooled,
+            source_identity=f"api:{key}" if key else "",
+            hints=hints,
+            provenance={"api_user": request.user.email, "idempotency_key": key},
+        )
+        item = received.item
+        if not received.created and item.sha256 and item.sha256 != upload.spooled.sha256:
+            raise IdempotencyKeyReused(item_id=str(item.pk))
+        if item.state == ItemState.REFUSED:
+            raise _refusal_of(item)
+        return Response(
+            InboxItemSerializer(item).data, status=status.HTTP_201_CREATED if received.created else status.HTTP_200_OK
+        )

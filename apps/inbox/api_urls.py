@@ -1,0 +1,7 @@
+from django.urls import path
+
+from apps.inbox import api
+
+urlpatterns = [
+    path("inbox/", api.InboxUploadView.as_view(), name="api-inbox"),
+]
