@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from django.db import connection
 
 from quill import secrets
+from quill.tls import TlsFailure, describe_tls_error, looks_like_tls_failure, service_tls
 
 
 @dataclass(frozen=True)
@@ -27,10 +28,19 @@ class CheckResult:
 
 
 def check_database() -> str:
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT 1")
-        cursor.fetchone()
-    return connection.vendor
+    from django.db import OperationalError
+
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+            cursor.fetchone()
+    except OperationalError as exc:
+        if looks_like_tls_failure(exc):
+            client_cert = bool((connection.settings_dict.get("OPTIONS") or {}).get("sslcert"))
+            raise TlsFailure(describe_tls_error(exc, client_cert=client_cert)) from exc
+        raise
+    tls = (connection.settings_dict.get("OPTIONS") or {}).get("sslmode", "")
+    return f"{connection.vendor}{f' (sslmode={tls})' if tls else ''}"
 
 
 def check_redis() -> str | None:
@@ -51,13 +61,41 @@ def check_redis() -> str | None:
     return f"{len(urls)} server(s) answer PING"
 
 
-def _get(url: str, *, accept: str, auth=None, headers: dict | None = None, timeout: float = 5.0):
+def _get(url: str, *, service: str, accept: str, auth=None, headers: dict | None = None, timeout: float = 5.0):
+    """GET with the service's TLS settings and, with OAuth2, its access token (one refresh on 401)."""
     import requests
 
-    response = requests.get(url, headers={"Accept": accept, **(headers or {})}, auth=auth, timeout=timeout)
+    from quill.oauth import oauth_config, token_source
+
+    tls = service_tls(service)
+    tokens = token_source(oauth_config(service)) if _uses_oauth(service) else None  # type: ignore[arg-type]
+    for attempt in (1, 2):
+        token = tokens.token() if tokens else None
+        bearer = {"Authorization": f"Bearer {token}"} if token else {}
+        try:
+            response = requests.get(
+                url,
+                headers={"Accept": accept, **(headers or {}), **bearer},
+                auth=None if tokens else auth,
+                timeout=timeout,
+                verify=tls.verify,
+                cert=tls.cert,
+            )
+        except requests.exceptions.SSLError as exc:
+            raise TlsFailure(describe_tls_error(exc, client_cert=tls.cert is not None)) from exc
+        if response.status_code == 401 and tokens and token and attempt == 1:
+            tokens.invalidate(token)
+            continue
+        break
     if response.status_code != 200:
         raise ConnectionError(f"GET {url} answered {response.status_code}")
     return response
+
+
+def _uses_oauth(service: str) -> bool:
+    from django.conf import settings
+
+    return getattr(settings, f"QUILL_{service.upper()}_AUTH") == "oauth2"
 
 
 def check_fhir() -> str | None:
@@ -73,6 +111,7 @@ def check_fhir() -> str | None:
         headers["Authorization"] = f"Bearer {settings.QUILL_FHIR_TOKEN}"
     response = _get(
         f"{settings.QUILL_FHIR_BASE_URL}/metadata",
+        service="fhir",
         accept="application/fhir+json",
         auth=auth,
         headers=headers,
@@ -95,6 +134,7 @@ def check_ehrbase() -> str | None:
         auth = (settings.QUILL_EHRBASE_USERNAME, settings.QUILL_EHRBASE_PASSWORD)
     response = _get(
         f"{settings.QUILL_EHRBASE_URL}/definition/template/adl1.4",
+        service="ehrbase",
         accept="application/json",
         auth=auth,
         timeout=min(settings.QUILL_EHRBASE_TIMEOUT_SECONDS, 5.0),
@@ -142,6 +182,11 @@ def run_checks(names: list[str] | None = None) -> list[CheckResult]:
                 continue
             results.append(CheckResult(name, True, secrets.redact(detail), time.monotonic() - started))
         except Exception as exc:  # a probe reports every failure, whatever its kind
-            detail = secrets.redact(f"{type(exc).__name__}: {exc}")
+            if isinstance(exc, TlsFailure):
+                detail = secrets.redact(f"TLS handshake failed: {exc}")
+            elif looks_like_tls_failure(exc):
+                detail = secrets.redact(f"TLS handshake failed: {describe_tls_error(exc)}")
+            else:
+                detail = secrets.redact(f"{type(exc).__name__}: {exc}")
             results.append(CheckResult(name, False, detail, time.monotonic() - started))
     return results

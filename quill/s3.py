@@ -11,12 +11,19 @@ from botocore.config import Config
 
 
 def s3_client_config(
-    *, addressing_style: str = "path", connect_timeout: float = 5.0, read_timeout: float = 60.0, max_attempts: int = 3
+    *,
+    addressing_style: str = "path",
+    connect_timeout: float = 5.0,
+    read_timeout: float = 60.0,
+    max_attempts: int = 3,
+    client_cert: tuple[str, str] | None = None,
 ) -> Config:
+    """`client_cert` (certificate, key) is presented to an S3 endpoint that asks for one (mutual TLS)."""
     return Config(
         s3={"addressing_style": addressing_style},
         signature_version="s3v4",
         connect_timeout=connect_timeout,
         read_timeout=read_timeout,
         retries={"max_attempts": max_attempts, "mode": "standard"},
+        client_cert=client_cert,
     )

@@ -19,6 +19,7 @@ from quill import secret_key
 from quill.env import env_bool, env_choice, env_float, env_int, env_list, env_str
 from quill.s3 import s3_client_config
 from quill.secrets import read_secret, with_password
+from quill.tls import plaintext_problems, postgres_tls_options, service_tls_files
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("QUILL_VAR_DIR", str(BASE_DIR / "var")))
@@ -62,6 +63,23 @@ else:
     }
     if QUILL_DATABASE_PASSWORD:
         DATABASES["default"]["PASSWORD"] = QUILL_DATABASE_PASSWORD
+# Verified TLS to PostgreSQL (docs/security.md, "TLS"): verify-full checks the server's certificate
+# against QUILL_DB_SSLROOTCERT and its host name; SSLCERT and SSLKEY are Quill's client certificate.
+QUILL_DB_SSLMODE = env_choice(
+    "QUILL_DB_SSLMODE", "", {"", "disable", "allow", "prefer", "require", "verify-ca", "verify-full"}
+)
+QUILL_DB_SSLROOTCERT = env_str("QUILL_DB_SSLROOTCERT", "")
+QUILL_DB_SSLCERT = env_str("QUILL_DB_SSLCERT", "")
+QUILL_DB_SSLKEY = env_str("QUILL_DB_SSLKEY", "")
+if not EMBEDDED:
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        postgres_tls_options(
+            sslmode=QUILL_DB_SSLMODE, sslrootcert=QUILL_DB_SSLROOTCERT, sslcert=QUILL_DB_SSLCERT, sslkey=QUILL_DB_SSLKEY
+        )
+    )
+# Hosts on a private network Quill may reach without verified TLS in production (a compose
+# service name, a 10.x address): nothing else gets a plaintext or unverified connection.
+QUILL_TLS_PLAINTEXT_HOSTS = env_list("QUILL_TLS_PLAINTEXT_HOSTS", [])
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Applications ---------------------------------------------------------------
@@ -215,10 +233,15 @@ if QUILL_S3_SSE not in {"", "AES256", "aws:kms"}:
     )
 # Stream large direct uploads with a Repr-Digest into S3 while they arrive (docs/documents.md).
 QUILL_S3_STREAM_UPLOADS = env_bool("QUILL_S3_STREAM_UPLOADS", False)
+QUILL_S3_ENDPOINT_URL = env_str("QUILL_S3_ENDPOINT_URL", "")
+QUILL_S3_CA_BUNDLE = env_str("QUILL_S3_CA_BUNDLE", "")
+QUILL_S3_CLIENT_CERT = env_str("QUILL_S3_CLIENT_CERT", "")
+QUILL_S3_CLIENT_KEY = env_str("QUILL_S3_CLIENT_KEY", "")
 if QUILL_STORAGE == "s3":
     _s3_options = {
         "bucket_name": env_str("QUILL_S3_BUCKET", "quill-documents"),
-        "endpoint_url": env_str("QUILL_S3_ENDPOINT_URL", "") or None,
+        "endpoint_url": QUILL_S3_ENDPOINT_URL or None,
+        "verify": QUILL_S3_CA_BUNDLE or None,
         "region_name": env_str("QUILL_S3_REGION", "us-east-1"),
         "access_key": read_secret("QUILL_S3_ACCESS_KEY_ID", sensitive=False),
         "secret_key": read_secret("QUILL_S3_SECRET_ACCESS_KEY"),
@@ -229,6 +252,7 @@ if QUILL_STORAGE == "s3":
             connect_timeout=env_float("QUILL_S3_CONNECT_TIMEOUT_SECONDS", 5.0),
             read_timeout=env_float("QUILL_S3_READ_TIMEOUT_SECONDS", 60.0),
             max_attempts=env_int("QUILL_S3_MAX_ATTEMPTS", 3),
+            client_cert=service_tls_files(QUILL_S3_CLIENT_CERT, QUILL_S3_CLIENT_KEY),
         ),
         "querystring_expire": QUILL_SIGNED_URL_SECONDS,
         "default_acl": None,
@@ -395,17 +419,54 @@ SPECTACULAR_SETTINGS = {
 # against ALLOWED_HOSTS).
 QUILL_PUBLIC_BASE_URL = env_str("QUILL_PUBLIC_BASE_URL", "").rstrip("/")
 QUILL_FHIR_BASE_URL = env_str("QUILL_FHIR_BASE_URL", "").rstrip("/")
-QUILL_FHIR_AUTH = env_choice("QUILL_FHIR_AUTH", "none", {"none", "basic", "bearer"})
+QUILL_FHIR_AUTH = env_choice("QUILL_FHIR_AUTH", "none", {"none", "basic", "bearer", "oauth2"})
 QUILL_FHIR_USERNAME = read_secret("QUILL_FHIR_USERNAME", sensitive=False)
 QUILL_FHIR_PASSWORD = read_secret("QUILL_FHIR_PASSWORD")
 QUILL_FHIR_TOKEN = read_secret("QUILL_FHIR_TOKEN")
+# OAuth2 client credentials, SMART Backend Services (QUILL_FHIR_AUTH=oauth2; quill/oauth.py).
+QUILL_FHIR_OAUTH_TOKEN_URL = env_str("QUILL_FHIR_OAUTH_TOKEN_URL", "")
+QUILL_FHIR_OAUTH_CLIENT_ID = env_str("QUILL_FHIR_OAUTH_CLIENT_ID", "")
+QUILL_FHIR_OAUTH_SCOPES = env_str("QUILL_FHIR_OAUTH_SCOPES", "system/Patient.cruds system/DocumentReference.cruds")
+QUILL_FHIR_OAUTH_METHOD = env_choice(
+    "QUILL_FHIR_OAUTH_METHOD", "private_key_jwt", {"private_key_jwt", "client_secret_basic"}
+)
+QUILL_FHIR_OAUTH_CLIENT_SECRET = read_secret("QUILL_FHIR_OAUTH_CLIENT_SECRET")
+QUILL_FHIR_OAUTH_PRIVATE_KEY = read_secret("QUILL_FHIR_OAUTH_PRIVATE_KEY")
+QUILL_FHIR_OAUTH_ALGORITHM = env_str("QUILL_FHIR_OAUTH_ALGORITHM", "RS384").upper()
+QUILL_FHIR_OAUTH_KEY_ID = env_str("QUILL_FHIR_OAUTH_KEY_ID", "")
 QUILL_FHIR_SUBJECT_MODE = env_choice("QUILL_FHIR_SUBJECT_MODE", "reference", {"reference", "identifier"})
 QUILL_FHIR_TIMEOUT_SECONDS = env_float("QUILL_FHIR_TIMEOUT_SECONDS", 10.0)
+# TLS (quill/tls.py): the CA that signed the server's certificate (empty: the system's CAs), and
+# the client certificate and key for a server that asks for one (mutual TLS). Paths to PEM files.
+QUILL_FHIR_CA_BUNDLE = env_str("QUILL_FHIR_CA_BUNDLE", "")
+QUILL_FHIR_CLIENT_CERT = env_str("QUILL_FHIR_CLIENT_CERT", "")
+QUILL_FHIR_CLIENT_KEY = env_str("QUILL_FHIR_CLIENT_KEY", "")
 QUILL_EHRBASE_URL = env_str("QUILL_EHRBASE_URL", "").rstrip("/")
+# basic: HTTP basic auth when QUILL_EHRBASE_USERNAME is set; oauth2: as for FHIR above.
+QUILL_EHRBASE_AUTH = env_choice("QUILL_EHRBASE_AUTH", "basic", {"basic", "oauth2"})
 QUILL_EHRBASE_USERNAME = read_secret("QUILL_EHRBASE_USERNAME", sensitive=False)
 QUILL_EHRBASE_PASSWORD = read_secret("QUILL_EHRBASE_PASSWORD")
+QUILL_EHRBASE_OAUTH_TOKEN_URL = env_str("QUILL_EHRBASE_OAUTH_TOKEN_URL", "")
+QUILL_EHRBASE_OAUTH_CLIENT_ID = env_str("QUILL_EHRBASE_OAUTH_CLIENT_ID", "")
+QUILL_EHRBASE_OAUTH_SCOPES = env_str("QUILL_EHRBASE_OAUTH_SCOPES", "")
+QUILL_EHRBASE_OAUTH_METHOD = env_choice(
+    "QUILL_EHRBASE_OAUTH_METHOD", "private_key_jwt", {"private_key_jwt", "client_secret_basic"}
+)
+QUILL_EHRBASE_OAUTH_CLIENT_SECRET = read_secret("QUILL_EHRBASE_OAUTH_CLIENT_SECRET")
+QUILL_EHRBASE_OAUTH_PRIVATE_KEY = read_secret("QUILL_EHRBASE_OAUTH_PRIVATE_KEY")
+QUILL_EHRBASE_OAUTH_ALGORITHM = env_str("QUILL_EHRBASE_OAUTH_ALGORITHM", "RS384").upper()
+QUILL_EHRBASE_OAUTH_KEY_ID = env_str("QUILL_EHRBASE_OAUTH_KEY_ID", "")
+# A cached access token is replaced this many seconds before it expires (shared by every worker).
+QUILL_OAUTH_REFRESH_MARGIN_SECONDS = env_float("QUILL_OAUTH_REFRESH_MARGIN_SECONDS", 60.0)
 QUILL_EHRBASE_SUBJECT_NAMESPACE = env_str("QUILL_EHRBASE_SUBJECT_NAMESPACE", "quill")
 QUILL_EHRBASE_TIMEOUT_SECONDS = env_float("QUILL_EHRBASE_TIMEOUT_SECONDS", 10.0)
+QUILL_EHRBASE_CA_BUNDLE = env_str("QUILL_EHRBASE_CA_BUNDLE", "")
+QUILL_EHRBASE_CLIENT_CERT = env_str("QUILL_EHRBASE_CLIENT_CERT", "")
+QUILL_EHRBASE_CLIENT_KEY = env_str("QUILL_EHRBASE_CLIENT_KEY", "")
+# The intake's IMAP connections (quill.tls.service_tls("imap").ssl_context()).
+QUILL_IMAP_CA_BUNDLE = env_str("QUILL_IMAP_CA_BUNDLE", "")
+QUILL_IMAP_CLIENT_CERT = env_str("QUILL_IMAP_CLIENT_CERT", "")
+QUILL_IMAP_CLIENT_KEY = env_str("QUILL_IMAP_CLIENT_KEY", "")
 QUILL_OUTBOX_MAX_ATTEMPTS = env_int("QUILL_OUTBOX_MAX_ATTEMPTS", 8)
 QUILL_OUTBOX_BACKOFF_BASE_SECONDS = env_float("QUILL_OUTBOX_BACKOFF_BASE_SECONDS", 2.0)
 QUILL_OUTBOX_BACKOFF_MAX_SECONDS = env_float("QUILL_OUTBOX_BACKOFF_MAX_SECONDS", 600.0)
@@ -463,6 +524,17 @@ if PRODUCTION:
         _problems.append("QUILL_SCANNER=none is only for the embedded development run; use clamd")
     if not QUILL_PUBLIC_BASE_URL.startswith(("https://", "http://")):
         _problems.append("QUILL_PUBLIC_BASE_URL must be the absolute address integrators use (https://...)")
+    _problems += plaintext_problems(
+        allowed=QUILL_TLS_PLAINTEXT_HOSTS,
+        database=None if EMBEDDED else DATABASES["default"],
+        urls={
+            "QUILL_S3_ENDPOINT_URL": QUILL_S3_ENDPOINT_URL if QUILL_STORAGE == "s3" else "",
+            "QUILL_FHIR_BASE_URL": QUILL_FHIR_BASE_URL,
+            "QUILL_FHIR_OAUTH_TOKEN_URL": QUILL_FHIR_OAUTH_TOKEN_URL if QUILL_FHIR_AUTH == "oauth2" else "",
+            "QUILL_EHRBASE_URL": QUILL_EHRBASE_URL,
+            "QUILL_EHRBASE_OAUTH_TOKEN_URL": QUILL_EHRBASE_OAUTH_TOKEN_URL if QUILL_EHRBASE_AUTH == "oauth2" else "",
+        },
+    )
     if _problems:
         raise ImproperlyConfigured("Quill refuses to start in production mode: " + "; ".join(_problems))
     SESSION_COOKIE_SECURE = True

@@ -22,6 +22,8 @@ GOOD_PRODUCTION = {
     "DJANGO_ALLOWED_HOSTS": "quill.example.test",
     "DATABASE_URL": "postgres://quill@db.example.test:5432/quill",
     "QUILL_PUBLIC_BASE_URL": "https://quill.example.test",
+    "QUILL_DB_SSLMODE": "verify-full",
+    "QUILL_DB_SSLROOTCERT": "/etc/quill/tls/ca.pem",
 }
 
 

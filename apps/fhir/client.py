@@ -8,6 +8,10 @@ on the NHS number, so one registered there already is reused. Later writes go to
 resource's id with ``If-Match`` on the version Quill saw (412: re-read, try again), and
 an erasure deletes it. The client makes one attempt per call; the
 outbox relay decides when to retry, using the error class to tell transient from terminal.
+
+With OAuth2 (SMART Backend Services, quill/oauth.py) each request carries the shared access
+token; a 401 makes the client drop that token and try once more with a fresh one, and a
+second 401 is terminal (the server does not accept Quill's client, whatever the token).
 """
 
 from __future__ import annotations
@@ -29,10 +33,12 @@ from apps.fhir.errors import (
     FhirVersionConflict,
 )
 from quill.http import parse_retry_after
+from quill.oauth import OAuthRefused, OAuthUnavailable, TokenSource
+from quill.tls import describe_tls_error
 
 from . import codes
 
-AuthMode = Literal["none", "basic", "bearer"]
+AuthMode = Literal["none", "basic", "bearer", "oauth2"]
 Timeout = float | tuple[float, float]
 
 DEFAULT_TIMEOUT: tuple[float, float] = (5.0, 30.0)
@@ -65,6 +71,9 @@ class FhirClient:
         token: str | None = None,
         timeout: Timeout = DEFAULT_TIMEOUT,
         session: requests.Session | None = None,
+        token_source: TokenSource | None = None,
+        verify: bool | str = True,
+        cert: tuple[str, str] | None = None,
     ) -> None:
         if not re.match(r"^https?://[^/\s]+", base_url or ""):
             raise FhirConfigurationError("The FHIR base URL must be an absolute http(s) URL (QUILL_FHIR_BASE_URL).")
@@ -72,7 +81,13 @@ class FhirClient:
         self.timeout = _normalise_timeout(timeout)
         self.session = session or requests.Session()
         self.session.headers.update({"Accept": codes.FHIR_JSON_MIME_TYPE, "User-Agent": "Quill-FHIR-client"})
-        _configure_auth(self.session, auth, username=username, password=password, token=token)
+        # Passed with every request: a session's own would lose to REQUESTS_CA_BUNDLE in the environment.
+        self.verify, self.cert = verify, cert
+        if auth == "oauth2" and token_source is None:
+            raise FhirConfigurationError("OAuth2 needs the QUILL_FHIR_OAUTH_* settings (token URL, client id, key).")
+        self.token_source = token_source if auth == "oauth2" else None
+        if auth != "oauth2":
+            _configure_auth(self.session, auth, username=username, password=password, token=token)
 
     def __enter__(self) -> FhirClient:
         return self
@@ -179,10 +194,50 @@ class FhirClient:
         return _write_result(response, what)
 
     def _request(self, method: str, path: str, *, what: str, **kwargs: Any) -> requests.Response:
+        if self.token_source is None:
+            return self._send_once(method, path, what=what, **kwargs)
+        token = self._access_token()
+        response = self._send_once(method, path, what=what, token=token, **kwargs)
+        if response.status_code != 401:
+            return response
+        self.token_source.invalidate(token)  # expired or revoked early: one more try with a fresh one
+        response = self._send_once(method, path, what=what, token=self._access_token(), **kwargs)
+        if response.status_code == 401:
+            raise FhirRejectedError(
+                "The FHIR server refused Quill's access token twice (401). Check the client id, its registered "
+                "key and the scopes (QUILL_FHIR_OAUTH_*) with the FHIR server's administrator.",
+                401,
+                _operation_outcome(response),
+            )
+        return response
+
+    def _access_token(self) -> str:
+        assert self.token_source is not None
+        try:
+            return self.token_source.token()
+        except OAuthUnavailable as exc:
+            raise FhirRetryableError(str(exc)) from exc
+        except OAuthRefused as exc:
+            raise FhirConfigurationError(str(exc)) from exc
+
+    def _send_once(
+        self, method: str, path: str, *, what: str, token: str | None = None, **kwargs: Any
+    ) -> requests.Response:
+        if token is not None:
+            kwargs["headers"] = {**(kwargs.get("headers") or {}), "Authorization": f"Bearer {token}"}
         try:
             return self.session.request(
-                method, f"{self.base_url}/{path}", timeout=self.timeout, allow_redirects=False, **kwargs
+                method,
+                f"{self.base_url}/{path}",
+                timeout=self.timeout,
+                allow_redirects=False,
+                verify=self.verify,
+                cert=self.cert,
+                **kwargs,
             )
+        except requests.exceptions.SSLError as exc:
+            reason = describe_tls_error(exc, client_cert=self.cert is not None)
+            raise FhirRetryableError(f"TLS with the FHIR server failed: {reason}") from exc
         except requests.Timeout as exc:
             raise FhirRetryableError(f"Timed out writing {what} to the FHIR server: {exc}") from exc
         except requests.ConnectionError as exc:
@@ -217,7 +272,7 @@ def _configure_auth(
             raise FhirConfigurationError("Bearer auth needs QUILL_FHIR_TOKEN.")
         session.headers["Authorization"] = f"Bearer {token}"
         return
-    raise FhirConfigurationError(f"Unknown FHIR auth mode {auth!r}; expected none, basic or bearer.")
+    raise FhirConfigurationError(f"Unknown FHIR auth mode {auth!r}; expected none, basic, bearer or oauth2.")
 
 
 def _quill_identifier(resource: Mapping[str, Any], resource_type: str, system: str) -> str:

@@ -37,6 +37,8 @@ from apps.outbox.models import MessageStatus, OutboxMessage, Target
 from apps.outbox.services import fhir_enabled, outbox_enqueue, outbox_requeue
 from apps.patients.models import Patient
 from quill.errors import QuillError
+from quill.oauth import OAuthRefused, oauth_config, token_source
+from quill.tls import service_tls
 
 from . import codes
 from .client import AuthMode, FhirClient, FhirWriteResult
@@ -54,13 +56,21 @@ LOCKED_RETRY_SECONDS = 5.0
 
 def fhir_client() -> FhirClient:
     """A client for the configured server (``QUILL_FHIR_*`` settings)."""
+    tls = service_tls("fhir")
+    try:
+        tokens = token_source(oauth_config("fhir")) if settings.QUILL_FHIR_AUTH == "oauth2" else None
+    except OAuthRefused as exc:
+        raise FhirConfigurationError(str(exc)) from exc
     return FhirClient(
         settings.QUILL_FHIR_BASE_URL,
-        auth=cast(AuthMode, settings.QUILL_FHIR_AUTH),  # settings.py accepts only these three
+        auth=cast(AuthMode, settings.QUILL_FHIR_AUTH),  # settings.py accepts only these four
         username=settings.QUILL_FHIR_USERNAME or None,
         password=settings.QUILL_FHIR_PASSWORD or None,
         token=settings.QUILL_FHIR_TOKEN or None,
         timeout=settings.QUILL_FHIR_TIMEOUT_SECONDS,
+        token_source=tokens,
+        verify=tls.verify,
+        cert=tls.cert,
     )
 
 

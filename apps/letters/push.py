@@ -21,14 +21,24 @@ from apps.letters.openehr.template import TEMPLATE_ID
 from apps.letters.selectors import letter_recipient_text
 from apps.outbox.errors import RetryableDelivery, TerminalDelivery
 from apps.outbox.models import OutboxMessage
+from quill.oauth import OAuthRefused, oauth_config, token_source
+from quill.tls import service_tls
 
 
 def ehrbase_client() -> EhrbaseClient:
+    tls = service_tls("ehrbase")
+    try:
+        tokens = token_source(oauth_config("ehrbase")) if settings.QUILL_EHRBASE_AUTH == "oauth2" else None
+    except OAuthRefused as exc:
+        raise TerminalDelivery(f"EHRbase OAuth2 is not configured correctly: {exc}") from exc
     return EhrbaseClient(
         settings.QUILL_EHRBASE_URL,
         username=settings.QUILL_EHRBASE_USERNAME,
         password=settings.QUILL_EHRBASE_PASSWORD,
         timeout=settings.QUILL_EHRBASE_TIMEOUT_SECONDS,
+        token_source=tokens,
+        verify=tls.verify,
+        cert=tls.cert,
     )
 
 

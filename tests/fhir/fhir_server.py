@@ -19,7 +19,10 @@ than imported from Quill, so a mapping bug is not mirrored here:
   that claims an IHE MHD profile must keep to MHD's status value set (current, superseded).
 
 Fault injection: ``fail_next``, ``delay_next`` (the write is applied, then the response is
-held back so the client times out), ``reject_next``. Optional basic or bearer auth.
+held back so the client times out), ``reject_next``. Optional basic or bearer auth, or
+OAuth2 (SMART Backend Services): with ``oauth=TokenIssuer(...)`` the server has a token
+endpoint at ``token_url`` that validates the client's assertion (tests/oauth_server.py),
+and its API answers 401 without a token it issued.
 
     with FhirTestServer() as server:
         client = FhirClient(server.base_url)
@@ -31,6 +34,7 @@ import base64
 import binascii
 import datetime as dt
 import json
+import ssl
 import threading
 import uuid
 from collections.abc import Iterator
@@ -42,6 +46,8 @@ from urllib.parse import parse_qs, urlsplit
 from fhir.resources.R4B.documentreference import DocumentReference
 from fhir.resources.R4B.patient import Patient
 from pydantic import ValidationError
+
+from tests.oauth_server import TOKEN_PATH, TokenIssuer, serve_tls
 
 FHIR_JSON = "application/fhir+json"
 BASE_PATH = "/fhir"
@@ -105,9 +111,21 @@ class FhirStore:
 class FhirTestServer:
     """The server; use as a context manager. ``base_url`` ends in ``/fhir`` (no slash)."""
 
-    def __init__(self, *, auth: tuple[str, ...] | None = None, refuse_deletes: bool = False) -> None:
-        """``auth`` is None, ``("basic", username, password)`` or ``("bearer", token)``."""
+    def __init__(
+        self,
+        *,
+        auth: tuple[str, ...] | None = None,
+        refuse_deletes: bool = False,
+        oauth: TokenIssuer | None = None,
+        tls: ssl.SSLContext | None = None,
+    ) -> None:
+        """``auth`` is None, ``("basic", username, password)`` or ``("bearer", token)``; or ``oauth``.
+
+        ``tls`` (a server-side context) serves HTTPS, requiring a client certificate if the context does.
+        """
         self.auth = auth
+        self.tls = tls
+        self.oauth = oauth
         self.refuse_deletes = refuse_deletes
         self.store = FhirStore()
         self.requests: list[ReceivedRequest] = []
@@ -124,10 +142,14 @@ class FhirTestServer:
         handler = type("BoundFhirHandler", (_Handler,), {"fhir": self})
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
         self._httpd.daemon_threads = True
+        if self.tls is not None:
+            serve_tls(self._httpd, self.tls)
         self._thread = threading.Thread(
             target=self._httpd.serve_forever, args=(0.05,), name="fhir-test-server", daemon=True
         )
         self._thread.start()
+        if self.oauth is not None:
+            self.oauth.token_url = self.token_url
         return self
 
     def stop(self) -> None:
@@ -145,10 +167,18 @@ class FhirTestServer:
         self.stop()
 
     @property
-    def base_url(self) -> str:
+    def origin(self) -> str:
         assert self._httpd is not None, "start the server first"
         host, port = self._httpd.server_address[:2]
-        return f"http://{host}:{port}{BASE_PATH}"
+        return f"{'https' if self.tls else 'http'}://{host}:{port}"
+
+    @property
+    def base_url(self) -> str:
+        return f"{self.origin}{BASE_PATH}"
+
+    @property
+    def token_url(self) -> str:
+        return f"{self.origin}{TOKEN_PATH}"
 
     # -- fault injection --
 
@@ -209,6 +239,8 @@ class FhirTestServer:
             self.requests.append(request)
 
     def _authorised(self, header: str | None) -> bool:
+        if self.oauth is not None:
+            return self.oauth.authorised(header)
         if self.auth is None:
             return True
         if header is None:
@@ -467,6 +499,10 @@ class _Handler(BaseHTTPRequestHandler):
         body = self.rfile.read(length) if length else b""
         query = parse_qs(url.query, keep_blank_values=True)
         self.fhir._record(ReceivedRequest(method, url.path, query, dict(self.headers.items()), body))
+        if self.fhir.oauth is not None and url.path == TOKEN_PATH and method == "POST":
+            status, answer = self.fhir.oauth.handle(self.headers, body)
+            self._send(status, answer, {"Cache-Control": "no-store"})
+            return
         if not self.fhir._authorised(self.headers.get("Authorization")):
             self._send(401, operation_outcome("login", "Authentication required"), {"WWW-Authenticate": "Bearer"})
             return

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import json
+import ssl
 import threading
 import time
 import uuid
@@ -22,6 +23,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 from apps.letters.errors import TemplateParseError
 from apps.letters.openehr.client import REPORT_ID_AQL
 from apps.letters.openehr.template import TemplateInfo, parse_template
+from tests.oauth_server import TOKEN_PATH, TokenIssuer, serve_tls
 
 BASE_PATH = "/ehrbase/rest/openehr/v1"
 SYSTEM_ID = "quill-test"
@@ -60,7 +62,20 @@ class LoggedRequest:
 class FakeEhrbase:
     """Start with ``with FakeEhrbase(username=..., password=...) as server:``."""
 
-    def __init__(self, *, username: str = "quill", password: str = "secret") -> None:  # noqa: S107 - test credentials
+    def __init__(
+        self,
+        *,
+        username: str = "quill",
+        password: str = "secret",  # noqa: S107 - test credentials
+        oauth: TokenIssuer | None = None,
+        tls: ssl.SSLContext | None = None,
+    ) -> None:
+        """Basic auth with `username` and `password`, or OAuth2 bearer tokens from `oauth`'s token endpoint.
+
+        `tls` (a server-side context) serves HTTPS, requiring a client certificate if the context does.
+        """
+        self.oauth = oauth
+        self.tls = tls
         self.username = username
         self.password = password
         self.templates: dict[str, TemplateInfo] = {}
@@ -91,8 +106,12 @@ class FakeEhrbase:
 
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._httpd.daemon_threads = True
+        if self.tls is not None:
+            serve_tls(self._httpd, self.tls)
         self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
         self._thread.start()
+        if self.oauth is not None:
+            self.oauth.token_url = self.token_url
 
     def stop(self) -> None:
         if self._httpd is not None:
@@ -101,10 +120,18 @@ class FakeEhrbase:
             self._httpd = None
 
     @property
-    def base_url(self) -> str:
+    def origin(self) -> str:
         assert self._httpd is not None, "server not started"
         host, port = self._httpd.server_address[:2]
-        return f"http://{host}:{port}{BASE_PATH}"
+        return f"{'https' if self.tls else 'http'}://{host}:{port}"
+
+    @property
+    def base_url(self) -> str:
+        return f"{self.origin}{BASE_PATH}"
+
+    @property
+    def token_url(self) -> str:
+        return f"{self.origin}{TOKEN_PATH}"
 
     # --- fault injection ----------------------------------------------------
 
@@ -189,6 +216,10 @@ class _Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
         delay = 0.0
+        if self.fake.oauth is not None and url.path == TOKEN_PATH and method == "POST":
+            status, answer = self.fake.oauth.handle(self.headers, body)
+            self._send(_Reply(status, answer, {"Cache-Control": "no-store"}))
+            return
         try:
             self._check_auth()
             failure = self.fake._take_failure()
@@ -212,6 +243,8 @@ class _Handler(BaseHTTPRequestHandler):
         parts = [unquote(p) for p in route.strip("/").split("/")]
         if method == "POST" and parts == ["definition", "template", "adl1.4"]:
             return self._upload_template(body)
+        if method == "GET" and parts == ["definition", "template", "adl1.4"]:
+            return _Reply(200, [{"template_id": template_id} for template_id in self.fake.templates])
         if parts == ["ehr"] and method == "GET":
             return self._find_ehr(query)
         if parts == ["ehr"] and method == "POST":
@@ -230,6 +263,10 @@ class _Handler(BaseHTTPRequestHandler):
     # --- checks ---------------------------------------------------------------
 
     def _check_auth(self) -> None:
+        if self.fake.oauth is not None:
+            if not self.fake.oauth.authorised(self.headers.get("Authorization")):
+                raise _Reply(401, {"error": "Unauthorized"}, {"WWW-Authenticate": 'Bearer error="invalid_token"'})
+            return
         expected = base64.b64encode(f"{self.fake.username}:{self.fake.password}".encode()).decode()
         if self.headers.get("Authorization") != f"Basic {expected}":
             raise _Reply(401, {"error": "Unauthorized"}, {"WWW-Authenticate": 'Basic realm="ehrbase"'})

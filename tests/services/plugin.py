@@ -6,7 +6,9 @@ on purpose (outage tests) gets it restarted after it by `_restart_stopped_servic
 so one outage never leaks into the next test.
 
 Fixtures: s3_server, clamd_server, imap_server, redis_url, celery_worker_factory,
-browser, browser_context_args, page, screenshot.
+browser, browser_context_args, page, screenshot; for TLS tests: pki (trustme certificates),
+postgres_tls (a private PostgreSQL cluster, TLS and client certificates only) and
+s3_tls_server (SeaweedFS's S3 gateway on HTTPS requiring a client certificate).
 """
 
 from __future__ import annotations
@@ -24,7 +26,9 @@ from tests.services.browser import CSP_RECORDER, DEFAULT_CONTEXT_ARGS, launch_ch
 from tests.services.celery_worker import CeleryWorker
 from tests.services.clamd import Clamd
 from tests.services.dovecot import Dovecot
+from tests.services.postgres import PostgresTls
 from tests.services.seaweedfs import SeaweedS3
+from tests.services.tls import TestPki, make_pki
 
 REDIS_BASE_URL = "redis://127.0.0.1:6379"
 DEFAULT_REDIS_DB = 15
@@ -41,6 +45,35 @@ def _register(config: pytest.Config, service: SeaweedS3 | Clamd | Dovecot) -> No
 def s3_server(request: pytest.FixtureRequest) -> Iterator[SeaweedS3]:
     """A SeaweedFS S3 server with an empty bucket `s3_server.bucket`, shared by the session."""
     server = SeaweedS3()
+    try:
+        server.start()
+        _register(request.config, server)
+        yield server
+    finally:
+        server.close()
+
+
+@pytest.fixture(scope="session")
+def pki(tmp_path_factory: pytest.TempPathFactory) -> TestPki:
+    """Test CA, server certificate for 127.0.0.1, Quill's client certificate, an expired one, another CA."""
+    return make_pki(tmp_path_factory.mktemp("pki"))
+
+
+@pytest.fixture(scope="session")
+def postgres_tls(pki: TestPki) -> Iterator[PostgresTls]:
+    """A private PostgreSQL cluster: hostssl with client-certificate auth only, user and database `quill`."""
+    cluster = PostgresTls(pki)
+    try:
+        cluster.start()
+        yield cluster
+    finally:
+        cluster.close()
+
+
+@pytest.fixture(scope="session")
+def s3_tls_server(request: pytest.FixtureRequest, pki: TestPki) -> Iterator[SeaweedS3]:
+    """SeaweedFS with its S3 gateway on HTTPS only, requiring a client certificate from the test CA."""
+    server = SeaweedS3(bucket="quill-tls", tls=pki)
     try:
         server.start()
         _register(request.config, server)

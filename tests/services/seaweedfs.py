@@ -26,6 +26,7 @@ from botocore.exceptions import ClientError
 
 from tests.services import ManagedProcess, ServiceError, spawn, wait_until
 from tests.services.ports import SEAWEEDFS_GRPC_OFFSET, free_ports, release_ports
+from tests.services.tls import TestPki
 
 _PORT_OFFSETS = (0, SEAWEEDFS_GRPC_OFFSET)
 _READINESS_KEY = ".quill-harness-readiness"
@@ -59,7 +60,10 @@ class SeaweedS3(ManagedProcess):
         base_dir: Path | None = None,
         startup_timeout: float = 30.0,
         sse_kek: str | None = None,
+        tls: TestPki | None = None,
     ) -> None:
+        """With `tls`, the S3 gateway speaks HTTPS only and requires a client certificate from the test CA."""
+        self.tls = tls
         self.bucket = bucket
         # SSE-S3's key-encryption key (64 hex digits); kept across restart() so objects stay readable.
         self.sse_kek = sse_kek or secrets.token_hex(32)
@@ -84,6 +88,7 @@ class SeaweedS3(ManagedProcess):
             retries={"max_attempts": 1, "mode": "standard"},
             connect_timeout=1,
             read_timeout=2,
+            client_cert=self.client_cert,
         )
         self.last_startup_seconds: float | None = None
 
@@ -91,7 +96,11 @@ class SeaweedS3(ManagedProcess):
 
     @property
     def endpoint_url(self) -> str:
-        return f"http://127.0.0.1:{self.s3_port}"
+        return f"{'https' if self.tls else 'http'}://127.0.0.1:{self.s3_port}"
+
+    @property
+    def client_cert(self) -> tuple[str, str] | None:
+        return (str(self.tls.client_cert), str(self.tls.client_key)) if self.tls else None
 
     def client(self, **overrides: Any) -> BaseClient:
         """A boto3 S3 client for this server (path-style, SigV4, no retries); `overrides` go to boto3.client."""
@@ -106,8 +115,11 @@ class SeaweedS3(ManagedProcess):
                 retries={"max_attempts": 1, "mode": "standard"},
                 connect_timeout=2,
                 read_timeout=10,
+                client_cert=self.client_cert,
             ),
         }
+        if self.tls:
+            options["verify"] = str(self.tls.ca_file)
         options.update(overrides)
         return boto3.client("s3", **options)
 
@@ -189,6 +201,17 @@ class SeaweedS3(ManagedProcess):
             "-volume.preStopSeconds=0",  # mini's default 1s makes every stop slower
             f"-s3.localSocket={self.base_dir / 's3.sock'}",
             f"-filer.localSocket={self.base_dir / 'filer.sock'}",
+            *self._tls_arguments(),
+        ]
+
+    def _tls_arguments(self) -> list[str]:
+        if self.tls is None:
+            return []
+        return [
+            f"-s3.cert.file={self.tls.server_cert}",
+            f"-s3.key.file={self.tls.server_key}",
+            f"-s3.cacert.file={self.tls.ca_file}",
+            "-s3.tlsVerifyClientCert=true",
         ]
 
     def _env(self) -> dict[str, str]:

@@ -4,6 +4,10 @@ Every call has an explicit timeout. Failures are split in two: ``EhrRetryableErr
 (connection errors, timeouts, 408, 429, 5xx — try again later, honouring
 ``retry_after``) and ``EhrRejectedError`` (any other 4xx — retrying the same
 request will not help).
+
+Authentication is HTTP basic (a user name and password) or OAuth2 client credentials
+(SMART Backend Services, quill/oauth.py): with OAuth2, a 401 drops the shared token and the
+request is tried once more with a fresh one; a second 401 is a rejection.
 """
 
 from __future__ import annotations
@@ -18,6 +22,8 @@ import requests
 
 from apps.letters.errors import EhrRejectedError, EhrRetryableError
 from quill.http import parse_retry_after
+from quill.oauth import OAuthRefused, OAuthUnavailable, TokenSource
+from quill.tls import describe_tls_error
 
 from .flat import ROOT
 
@@ -63,11 +69,17 @@ class EhrbaseClient:
         password: str,
         timeout: float,
         session: requests.Session | None = None,
+        token_source: TokenSource | None = None,
+        verify: bool | str = True,
+        cert: tuple[str, str] | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
         self.session = session or requests.Session()
-        if username:
+        # Passed with every request: a session's own would lose to REQUESTS_CA_BUNDLE in the environment.
+        self.verify, self.cert = verify, cert
+        self.token_source = token_source
+        if username and token_source is None:
             self.session.auth = (username, password)
 
     # --- templates ----------------------------------------------------------
@@ -197,17 +209,7 @@ class EhrbaseClient:
         headers: dict[str, str] | None = None,
         allow: frozenset[int] | set[int] = frozenset(),
     ) -> requests.Response:
-        url = self.base_url + path
-        try:
-            response = self.session.request(
-                method, url, params=params, data=data, headers=headers, timeout=self.timeout
-            )
-        except requests.Timeout as exc:
-            raise EhrRetryableError(f"{method} {path} timed out after {self.timeout}s.") from exc
-        except requests.ConnectionError as exc:
-            raise EhrRetryableError(f"{method} {path} could not connect: {exc.__class__.__name__}.") from exc
-        except requests.RequestException as exc:
-            raise EhrRetryableError(f"{method} {path} failed: {exc.__class__.__name__}.") from exc
+        response = self._authorised_request(method, path, params=params, data=data, headers=headers)
         status = response.status_code
         if status < 400 or status in allow:
             return response
@@ -216,7 +218,67 @@ class EhrbaseClient:
                 f"{method} {path} answered {status}.",
                 retry_after=parse_retry_after(response.headers.get("Retry-After")),
             )
+        if status == 401 and self.token_source is not None:
+            raise EhrRejectedError(
+                f"{method} {path}: EHRbase refused Quill's access token twice (401). Check the client id, its "
+                "registered key and the scopes (QUILL_EHRBASE_OAUTH_*).",
+                status,
+                response.text[:_BODY_EXCERPT],
+            )
         raise EhrRejectedError(f"{method} {path} was rejected with {status}.", status, response.text[:_BODY_EXCERPT])
+
+    def _authorised_request(self, method: str, path: str, **kwargs: Any) -> requests.Response:
+        if self.token_source is None:
+            return self._send_once(method, path, **kwargs)
+        token = self._access_token(method, path)
+        response = self._send_once(method, path, token=token, **kwargs)
+        if response.status_code != 401:
+            return response
+        self.token_source.invalidate(token)  # expired or revoked early: one more try with a fresh one
+        return self._send_once(method, path, token=self._access_token(method, path), **kwargs)
+
+    def _access_token(self, method: str, path: str) -> str:
+        assert self.token_source is not None
+        try:
+            return self.token_source.token()
+        except OAuthUnavailable as exc:
+            raise EhrRetryableError(f"{method} {path}: {exc}") from exc
+        except OAuthRefused as exc:
+            raise EhrRejectedError(f"{method} {path}: {exc}", 401, "") from exc
+
+    def _send_once(
+        self,
+        method: str,
+        path: str,
+        *,
+        token: str | None = None,
+        params: dict[str, str] | None = None,
+        data: bytes | str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> requests.Response:
+        url = self.base_url + path
+        if token is not None:
+            headers = {**(headers or {}), "Authorization": f"Bearer {token}"}
+        try:
+            return self.session.request(
+                method,
+                url,
+                params=params,
+                data=data,
+                headers=headers,
+                timeout=self.timeout,
+                verify=self.verify,
+                cert=self.cert,
+            )
+        except requests.exceptions.SSLError as exc:
+            reason = describe_tls_error(exc, client_cert=self.cert is not None)
+            raise EhrRetryableError(f"{method} {path}: TLS with EHRbase failed: {reason}.") from exc
+        except requests.Timeout as exc:
+            raise EhrRetryableError(f"{method} {path} timed out after {self.timeout}s.") from exc
+        except requests.ConnectionError as exc:
+            raise EhrRetryableError(f"{method} {path} could not connect: {exc.__class__.__name__}.") from exc
+        except requests.RequestException as exc:
+            raise EhrRetryableError(f"{method} {path} failed: {exc.__class__.__name__}.") from exc
 
 
 def ehr_status_body(subject_id: str, namespace: str) -> dict[str, Any]:
