@@ -38,3 +38,21 @@ def secrets_in_environment(app_configs, **kwargs) -> list[Warning]:
         )
         for name in secrets.given_in_environment()
     ]
+
+
+@register()
+def oauth_configuration(app_configs, **kwargs) -> list[Error]:
+    """quill.E003: OAuth2 chosen for FHIR or EHRbase with settings missing or wrong (named, not shown)."""
+    from quill.oauth import oauth_config
+
+    errors = []
+    for service, chosen in (
+        ("fhir", settings.QUILL_FHIR_AUTH == "oauth2" and bool(settings.QUILL_FHIR_BASE_URL)),
+        ("ehrbase", settings.QUILL_EHRBASE_AUTH == "oauth2" and bool(settings.QUILL_EHRBASE_URL)),
+    ):
+        if chosen:
+            errors += [
+                Error(problem, hint="docs/security.md, OAuth2 to FHIR and EHRbase", id="quill.E003")
+                for problem in oauth_config(service).problems()  # type: ignore[arg-type]
+            ]
+    return errors

@@ -305,3 +305,36 @@ def test_ehrbase_accepts_oauth_and_a_second_401_is_a_rejection(rsa_pem, client_i
         with pytest.raises(EhrRejectedError, match="refused Quill's access token twice"):
             client.find_ehr("9434765919", "quill")
         assert len(issuer.token_requests) == 2
+
+
+def test_check_services_reaches_fhir_with_an_oauth_token(settings, fhir, rsa_pem, client_id, monkeypatch):
+    from tests.operations.helpers import run
+
+    settings.QUILL_FHIR_BASE_URL = fhir.base_url
+    settings.QUILL_FHIR_AUTH = "oauth2"
+    settings.QUILL_FHIR_OAUTH_TOKEN_URL = fhir.token_url
+    settings.QUILL_FHIR_OAUTH_CLIENT_ID = client_id
+    settings.QUILL_FHIR_OAUTH_PRIVATE_KEY = rsa_pem
+    result = run("check_services", "--only", "fhir")
+    assert result.code == 0, result.out
+    assert len(fhir.oauth.token_requests) == 1
+    # a server that takes no token: one refresh, then a clear failure
+    monkeypatch.setattr(fhir.oauth, "authorised", lambda header: False)
+    result = run("check_services", "--only", "fhir")
+    assert result.code == 1 and "answered 401" in result.out
+    assert len(fhir.oauth.token_requests) == 2
+
+
+def test_the_system_check_names_missing_oauth_settings(settings):
+    from quill.system_checks import oauth_configuration
+
+    settings.QUILL_FHIR_BASE_URL = "https://fhir.example.test/fhir"
+    settings.QUILL_FHIR_AUTH = "oauth2"
+    settings.QUILL_FHIR_OAUTH_TOKEN_URL = "https://auth.example.test/token"
+    settings.QUILL_FHIR_OAUTH_CLIENT_ID = ""
+    settings.QUILL_FHIR_OAUTH_PRIVATE_KEY = ""
+    messages = [error.msg for error in oauth_configuration(None)]
+    assert any("QUILL_FHIR_OAUTH_CLIENT_ID" in message for message in messages)
+    assert any("QUILL_FHIR_OAUTH_PRIVATE_KEY_FILE" in message for message in messages)
+    settings.QUILL_FHIR_AUTH = "none"
+    assert oauth_configuration(None) == []

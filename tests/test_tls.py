@@ -296,6 +296,13 @@ def test_s3_refuses_what_it_cannot_verify(s3_tls_server, pki, overrides, reason)
     assert reason in describe_tls_error(raised.value)
 
 
+def test_s3_with_an_expired_certificate_is_refused(s3_expired_tls_server, pki):
+    client = s3_expired_tls_server.client(verify=str(pki.ca_file))
+    with pytest.raises(BotoSSLError) as raised:
+        client.list_objects_v2(Bucket=s3_expired_tls_server.bucket)
+    assert EXPIRED in describe_tls_error(raised.value)
+
+
 def test_check_services_storage_over_tls_and_with_the_wrong_ca(settings, s3_tls_server, pki):
     values = s3_settings(s3_tls_server)
     entry = values["STORAGES"]["documents"]

@@ -8,7 +8,8 @@ so one outage never leaks into the next test.
 Fixtures: s3_server, clamd_server, imap_server, redis_url, celery_worker_factory,
 browser, browser_context_args, page, screenshot; for TLS tests: pki (trustme certificates),
 postgres_tls (a private PostgreSQL cluster, TLS and client certificates only) and
-s3_tls_server (SeaweedFS's S3 gateway on HTTPS requiring a client certificate).
+s3_tls_server (SeaweedFS's S3 gateway on HTTPS requiring a client certificate),
+s3_expired_tls_server (the same with an expired certificate).
 """
 
 from __future__ import annotations
@@ -74,6 +75,18 @@ def postgres_tls(pki: TestPki) -> Iterator[PostgresTls]:
 def s3_tls_server(request: pytest.FixtureRequest, pki: TestPki) -> Iterator[SeaweedS3]:
     """SeaweedFS with its S3 gateway on HTTPS only, requiring a client certificate from the test CA."""
     server = SeaweedS3(bucket="quill-tls", tls=pki)
+    try:
+        server.start()
+        _register(request.config, server)
+        yield server
+    finally:
+        server.close()
+
+
+@pytest.fixture(scope="session")
+def s3_expired_tls_server(request: pytest.FixtureRequest, pki: TestPki) -> Iterator[SeaweedS3]:
+    """Like s3_tls_server, but serving an expired certificate."""
+    server = SeaweedS3(bucket="quill-tls-expired", tls=pki, expired_certificate=True)
     try:
         server.start()
         _register(request.config, server)

@@ -16,6 +16,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import warnings
 from pathlib import Path
 from typing import IO, Any
 
@@ -23,6 +24,7 @@ import boto3
 from botocore.client import BaseClient
 from botocore.config import Config
 from botocore.exceptions import ClientError
+from urllib3.exceptions import InsecureRequestWarning
 
 from tests.services import ManagedProcess, ServiceError, spawn, wait_until
 from tests.services.ports import SEAWEEDFS_GRPC_OFFSET, free_ports, release_ports
@@ -61,9 +63,15 @@ class SeaweedS3(ManagedProcess):
         startup_timeout: float = 30.0,
         sse_kek: str | None = None,
         tls: TestPki | None = None,
+        expired_certificate: bool = False,
     ) -> None:
-        """With `tls`, the S3 gateway speaks HTTPS only and requires a client certificate from the test CA."""
+        """With `tls`, the S3 gateway speaks HTTPS only and requires a client certificate from the test CA.
+
+        `expired_certificate` serves the PKI's expired server certificate (the harness's own
+        clients then skip verification; a test's client passes `verify=` to see the refusal).
+        """
         self.tls = tls
+        self.expired_certificate = expired_certificate
         self.bucket = bucket
         # SSE-S3's key-encryption key (64 hex digits); kept across restart() so objects stay readable.
         self.sse_kek = sse_kek or secrets.token_hex(32)
@@ -119,7 +127,7 @@ class SeaweedS3(ManagedProcess):
             ),
         }
         if self.tls:
-            options["verify"] = str(self.tls.ca_file)
+            options["verify"] = False if self.expired_certificate else str(self.tls.ca_file)
         options.update(overrides)
         return boto3.client("s3", **options)
 
@@ -139,6 +147,12 @@ class SeaweedS3(ManagedProcess):
 
     def start(self) -> SeaweedS3:
         """Start `weed mini`, wait until S3 answers signed requests and a write works, ensure the bucket."""
+        with warnings.catch_warnings():
+            if self.expired_certificate:  # the harness's own probes cannot verify an expired certificate
+                warnings.simplefilter("ignore", InsecureRequestWarning)
+            return self._start()
+
+    def _start(self) -> SeaweedS3:
         if self._closed:
             raise ServiceError("start() after close()", service="seaweedfs", log_path=self.log_path)
         if self.is_running:
@@ -207,9 +221,14 @@ class SeaweedS3(ManagedProcess):
     def _tls_arguments(self) -> list[str]:
         if self.tls is None:
             return []
+        cert, key = (
+            (self.tls.expired_server_cert, self.tls.expired_server_key)
+            if self.expired_certificate
+            else (self.tls.server_cert, self.tls.server_key)
+        )
         return [
-            f"-s3.cert.file={self.tls.server_cert}",
-            f"-s3.key.file={self.tls.server_key}",
+            f"-s3.cert.file={cert}",
+            f"-s3.key.file={key}",
             f"-s3.cacert.file={self.tls.ca_file}",
             "-s3.tlsVerifyClientCert=true",
         ]
