@@ -85,6 +85,11 @@ def test_production_warns_of_a_secret_given_in_the_environment(tmp_path):
         pytest.param({"QUILL_SCANNER": "none"}, "QUILL_SCANNER=none is only for the embedded", id="no-scanner"),
         pytest.param({"QUILL_PUBLIC_BASE_URL": None}, "QUILL_PUBLIC_BASE_URL must be", id="no-public-base-url"),
         pytest.param(
+            {"QUILL_DB_SSLMODE": "require", "QUILL_FHIR_BASE_URL": "http://fhir.example.test/fhir"},
+            "set QUILL_DB_SSLMODE=verify-full and QUILL_DB_SSLROOTCERT (it is require)",
+            id="unverified-tls",
+        ),
+        pytest.param(
             {"QUILL_PUBLIC_BASE_URL": "quill.example.test"}, "QUILL_PUBLIC_BASE_URL must be", id="relative-base-url"
         ),
     ],

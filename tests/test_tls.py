@@ -140,6 +140,29 @@ def test_ehrbase_over_mutual_tls_and_its_check(settings, https_ehrbase, expired_
         ).find_ehr("9434765919", "quill")
 
 
+def test_the_ssl_context_helper_verifies_and_presents_the_client_certificate(https_fhir, pki):
+    """quill.tls.TlsFiles.ssl_context(), for connections made with the ssl module (the IMAP intake)."""
+    import socket
+    import ssl
+
+    from quill.tls import TlsFiles
+
+    host, port = https_fhir.origin.removeprefix("https://").split(":")
+    good = TlsFiles(str(pki.ca_file), str(pki.client_cert), str(pki.client_key)).ssl_context()
+    with (
+        socket.create_connection((host, int(port)), timeout=5) as raw,
+        good.wrap_socket(raw, server_hostname=host) as tls,
+    ):
+        tls.sendall(b"GET /fhir/metadata HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        assert tls.recv(12) == b"HTTP/1.1 200"
+    wrong_ca = TlsFiles(str(pki.other_ca_file)).ssl_context()
+    with (
+        socket.create_connection((host, int(port)), timeout=5) as raw,
+        pytest.raises(ssl.SSLCertVerificationError),
+    ):
+        wrong_ca.wrap_socket(raw, server_hostname=host)
+
+
 # --- PostgreSQL -----------------------------------------------------------------------------------------
 
 
