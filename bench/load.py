@@ -47,6 +47,7 @@ class Sample:
     kind: str
     status: int
     seconds: float
+    at: float = 0.0  # when it finished, in seconds since the run started
 
 
 @dataclass
@@ -138,7 +139,13 @@ class Client:
 
 
 def _client_loop(
-    number: int, client: Client, base_url: str, deadline: float, result: LoadResult, lock: threading.Lock
+    number: int,
+    client: Client,
+    base_url: str,
+    deadline: float,
+    result: LoadResult,
+    lock: threading.Lock,
+    run_started: float = 0.0,
 ) -> None:
     rng = random.Random(number * 7919 + int(time.time()))
     session = requests.Session()
@@ -148,7 +155,7 @@ def _client_loop(
 
     def record(kind: str, status: int, started: float) -> None:
         with lock:
-            result.samples.append(Sample(kind, status, time.perf_counter() - started))
+            result.samples.append(Sample(kind, status, time.perf_counter() - started, time.monotonic() - run_started))
 
     while time.monotonic() < deadline:
         kind = rng.choices(kinds, weights)[0]
@@ -196,15 +203,24 @@ def _client_loop(
     session.close()
 
 
-def run_load(*, base_url: str, clients: list[Client], duration: float) -> LoadResult:
-    """Run one thread per client for `duration` seconds (bounded by MAX_DURATION_SECONDS)."""
+def run_load(*, base_url: str | list[str], clients: list[Client], duration: float) -> LoadResult:
+    """Run one thread per client for `duration` seconds (bounded by MAX_DURATION_SECONDS).
+
+    With several base URLs (several gunicorn instances) the clients are spread over them in turn,
+    as a load balancer would.
+    """
+    base_urls = [base_url] if isinstance(base_url, str) else list(base_url)
     duration = min(duration, MAX_DURATION_SECONDS)
     result = LoadResult(clients=len(clients), duration=0.0)
     lock = threading.Lock()
     started = time.monotonic()
     deadline = started + duration
     threads = [
-        threading.Thread(target=_client_loop, args=(n, c, base_url, deadline, result, lock), daemon=True)
+        threading.Thread(
+            target=_client_loop,
+            args=(n, c, base_urls[n % len(base_urls)], deadline, result, lock, started),
+            daemon=True,
+        )
         for n, c in enumerate(clients)
     ]
     for thread in threads:
