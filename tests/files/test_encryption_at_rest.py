@@ -22,6 +22,7 @@ from apps.documents.tasks import make_document_thumbnail
 from apps.files import storage
 from tests.documents import samples
 from tests.documents.helpers import stored_document
+from tests.test_settings import GOOD_PRODUCTION
 
 NEEDLE_BYTES = 48  # a window of a rendition's bytes: long enough never to occur by chance
 
@@ -109,13 +110,7 @@ def _settings_value(environment: dict[str, str], tmp_path: Path) -> subprocess.C
     )
 
 
-PRODUCTION = {
-    "QUILL_ENV": "production",
-    "DJANGO_SECRET_KEY": secrets.token_urlsafe(64),
-    "DJANGO_ALLOWED_HOSTS": "quill.example.test",
-    "DATABASE_URL": "postgres://quill@db.example.test:5432/quill",
-    "QUILL_PUBLIC_BASE_URL": "https://quill.example.test",
-}
+PRODUCTION = GOOD_PRODUCTION  # a production environment that starts (tests/test_settings.py)
 
 
 @pytest.mark.parametrize(
