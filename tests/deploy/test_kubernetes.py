@@ -485,3 +485,27 @@ def test_the_renderer_agrees_with_kubectl_kustomize(target):
     theirs = sorted(json.dumps(document, sort_keys=True) for document in yaml.safe_load_all(output) if document)
     mine = sorted(json.dumps(document, sort_keys=True) for document in render(TARGETS[target]))
     assert mine == theirs
+
+
+def test_production_config_passes_quills_own_start_up_checks(production, tmp_path):
+    """The overlay's settings, with its secret files, are what Quill's production start-up accepts."""
+    from tests.test_settings import _manage
+
+    secret_files = {
+        "django-secret-key": "k8s-" + "x" * 60,
+        # CloudNativePG's `uri` key for the cluster quill-db, database and user `app`.
+        "database-url": "postgresql://app:app-password@quill-db-rw.quill.svc:5432/app",
+        "redis-password": "redis-password-from-the-chart",
+        "s3-access-key-id": "quill",
+        "s3-secret-access-key": "s3-secret-from-the-secret",
+        "postgres-ca.crt": "-----BEGIN CERTIFICATE-----\n-----END CERTIFICATE-----\n",
+    }
+    for name, value in secret_files.items():
+        (tmp_path / name).write_text(value)
+    # The pod's mounts (the secrets volume, the `var` emptyDir) are this test's temporary folder.
+    environment = {
+        key: value.replace("/run/secrets/quill/", f"{tmp_path}/").replace("/app/var", str(tmp_path))
+        for key, value in _config(production).items()
+    }
+    result = _manage("check", "--deploy", "--fail-level", "WARNING", env_overrides=environment, tmp_path=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
