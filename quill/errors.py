@@ -99,3 +99,18 @@ class InvalidCharacters(ValidationFailed):
             where=where,
         )
         self.where = where
+
+
+# --- Internal (no error code): outbound connections -------------------------------------------------
+
+
+class OAuthUnavailable(Exception):
+    """The OAuth2 token endpoint could not be reached or failed (5xx, timeout): try again later (quill/oauth.py)."""
+
+
+class OAuthRefused(Exception):
+    """The token endpoint refused Quill's credentials or scopes (4xx), or the settings are incomplete."""
+
+
+class TlsFailure(ConnectionError):
+    """A TLS handshake or verification failed; the message says why in an operator's words (quill/tls.py)."""

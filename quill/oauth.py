@@ -30,20 +30,16 @@ from authlib.oauth2.rfc7523.assertion import private_key_jwt_sign
 from django.core.cache import cache
 from joserfc.jwk import ECKey, RSAKey
 
+from quill.errors import OAuthRefused, OAuthUnavailable
+
+__all__ = ["OAuthConfig", "OAuthRefused", "OAuthUnavailable", "TokenSource", "oauth_config", "token_source"]
+
 logger = logging.getLogger(__name__)
 
 Method = Literal["private_key_jwt", "client_secret_basic"]
 ALGORITHMS = ("RS384", "ES384")
 # SMART Backend Services: the assertion's exp is at most five minutes ahead.
 ASSERTION_LIFETIME_SECONDS = 300
-
-
-class OAuthUnavailable(Exception):
-    """The token endpoint could not be reached or failed (5xx, timeout): try again later."""
-
-
-class OAuthRefused(Exception):
-    """The token endpoint refused Quill's credentials or scopes (4xx): a configuration problem."""
 
 
 @dataclass(frozen=True)

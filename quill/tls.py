@@ -15,6 +15,10 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+from quill.errors import TlsFailure
+
+__all__ = ["TlsFailure", "TlsFiles", "describe_tls_error", "looks_like_tls_failure", "service_tls"]
+
 
 @dataclass(frozen=True)
 class TlsFiles:
@@ -143,10 +147,6 @@ _REASONS = (
         "or not naming the host",
     ),
 )
-
-
-class TlsFailure(ConnectionError):
-    """A TLS handshake or verification failed; the message says why in an operator's words."""
 
 
 _TLS_MARKERS = ("SSL", "TLS", "certificate", "CERTIFICATE")
