@@ -28,6 +28,7 @@ from dataclasses import dataclass
 
 from django.core.cache import cache
 
+from apps.accounts.models import User
 from apps.documents.services.delivery import ensure_available
 from apps.documents.services.pages import PAGE_WIDTHS, PageSize, document_page_rendition, page_etag
 from apps.files import storage
@@ -87,18 +88,24 @@ def _draft_pdf(content: LetterPdf, key: str) -> bytes:
     return data
 
 
-def letter_pdf_bytes(letter: Letter) -> bytes:
+def preview_signer(letter: Letter, reader: User) -> User | None:
+    """Who a draft's preview names as signatory: the reader when they may finalise it (whoever
+    finalises signs), else None (the author). The preview is then the PDF the reader would sign."""
+    return reader if letter.status == LetterStatus.DRAFT and reader.has_role("clinician") else None
+
+
+def letter_pdf_bytes(letter: Letter, *, signer: User | None = None) -> bytes:
     """The PDF a reader of this letter should see: the stored one once final, else the draft's rendering."""
     if _is_final(letter):
         assert letter.document is not None
         ensure_available(letter.document)  # ScanPending / Quarantined / DocumentCorrupt (409)
         with storage.open_reader(letter.document.storage_key) as reader:
             return reader.read()
-    content = letter_pdf_content(letter)
+    content = letter_pdf_content(letter, signer=signer)
     return _draft_pdf(content, content_key(content))
 
 
-def letter_preview_etag(letter: Letter, page: int) -> str:
+def letter_preview_etag(letter: Letter, page: int, *, signer: User | None = None) -> str:
     """The ETag of page `page`'s image: the sealed document's page, or the draft's content key.
 
     A final letter's document is checked first (409 while pending, quarantined or corrupt), so a
@@ -107,17 +114,17 @@ def letter_preview_etag(letter: Letter, page: int) -> str:
         assert letter.document is not None
         ensure_available(letter.document)
         return page_etag(letter.document, page, PAGE_SIZE)
-    return f'"letter-{content_key(letter_pdf_content(letter))}-w{PAGE_WIDTH}-p{page}"'
+    return f'"letter-{content_key(letter_pdf_content(letter, signer=signer))}-w{PAGE_WIDTH}-p{page}"'
 
 
-def letter_preview_page(letter: Letter, page: int) -> PreviewPage:
+def letter_preview_page(letter: Letter, page: int, *, signer: User | None = None) -> PreviewPage:
     """Page `page` of the letter's PDF as WebP. ThumbnailError when there is no such page."""
     if _is_final(letter):
         assert letter.document is not None
         ensure_available(letter.document)
         image = document_page_rendition(document=letter.document, page=page, size=PAGE_SIZE)
         return PreviewPage(image.data, page_etag(letter.document, page, PAGE_SIZE))
-    content = letter_pdf_content(letter)
+    content = letter_pdf_content(letter, signer=signer)
     key = content_key(content)
     cache_key = f"quill:letter-page:{key}:w{PAGE_WIDTH}:p{page}"
     etag = f'"letter-{key}-w{PAGE_WIDTH}-p{page}"'
@@ -132,5 +139,5 @@ def letter_preview_page(letter: Letter, page: int) -> PreviewPage:
     return PreviewPage(data, etag)
 
 
-def letter_page_count(letter: Letter) -> int:
-    return pdf_page_count(letter_pdf_bytes(letter))
+def letter_page_count(letter: Letter, *, signer: User | None = None) -> int:
+    return pdf_page_count(letter_pdf_bytes(letter, signer=signer))

@@ -312,13 +312,15 @@ def _remove_object(key: str) -> None:
         logger.exception("could not remove a letter PDF after a failed finalise", extra={"key": key})
 
 
-def letter_pdf_content(letter: Letter, *, signing: bool = False) -> LetterPdf:
+def letter_pdf_content(letter: Letter, *, signing: bool = False, signer: User | None = None) -> LetterPdf:
     """What the PDF prints, from the letter and its patient, signatory and organisation.
 
     ``signing`` is the rendering stored when the letter is finalised; any other rendering of
-    a draft (its preview) says that it is a draft, not yet signed.
+    a draft (its preview) says that it is a draft, not yet signed. ``signer`` is who a draft's
+    preview names as signatory: whoever would finalise it now (default: the letter's signatory).
     """
-    patient, signatory, organisation = letter.patient, letter.signatory, letter.organisation
+    patient, organisation = letter.patient, letter.organisation
+    signatory = signer if signer is not None and letter.status == LetterStatus.DRAFT else letter.signatory
     amends_note = None
     original = letter.amends
     if original is not None:

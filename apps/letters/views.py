@@ -20,7 +20,13 @@ from apps.letters.errors import LetterFinal, LetterIncomplete, LetterInvalid
 from apps.letters.formatting import body_html
 from apps.letters.forms import LetterForm
 from apps.letters.models import Letter, LetterStatus
-from apps.letters.preview import PAGE_WIDTH, letter_page_count, letter_preview_etag, letter_preview_page
+from apps.letters.preview import (
+    PAGE_WIDTH,
+    letter_page_count,
+    letter_preview_etag,
+    letter_preview_page,
+    preview_signer,
+)
 from apps.letters.selectors import (
     letter_amendments,
     letter_get_for,
@@ -152,7 +158,7 @@ def _detail_context(request: AuthenticatedHttpRequest, letter: Letter) -> dict[s
     push = letter_latest_push(letter=letter)
     amendments = list(letter_amendments(letter=letter))
     try:
-        page_count = letter_page_count(letter)
+        page_count = letter_page_count(letter, signer=preview_signer(letter, request.user))
         preview_problem = ""
     except QuillError as refusal:  # a final letter's PDF still being checked for viruses, say
         page_count, preview_problem = 0, refusal.message
@@ -179,12 +185,13 @@ def letter_preview_page_view(request: AuthenticatedHttpRequest, letter_id: str, 
     the page answers 304 without anything being rendered or read.
     """
     letter = letter_get_for(user=request.user, letter_id=letter_id)
-    etag = letter_preview_etag(letter, page)
+    signer = preview_signer(letter, request.user)
+    etag = letter_preview_etag(letter, page, signer=signer)
     if etag in [tag.strip() for tag in request.headers.get("If-None-Match", "").split(",")]:
         response = HttpResponse(status=304)
     else:
         try:
-            image = letter_preview_page(letter, page)
+            image = letter_preview_page(letter, page, signer=signer)
         except (ThumbnailError, FileNotFoundError) as exc:  # no such page; the sealed PDF's bytes gone
             raise NotFound() from exc
         response = HttpResponse(image.data, content_type="image/webp")

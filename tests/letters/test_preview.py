@@ -16,6 +16,7 @@ import pytest
 from apps.documents.models import Document, ScanStatus
 from apps.letters.services import letter_create, letter_update
 from tests import factories
+from tests.letters.helpers import pdf_text_of
 
 pytestmark = pytest.mark.django_db
 
@@ -150,3 +151,31 @@ def test_a_browsers_copy_of_a_quarantined_letters_page_is_not_confirmed(portal, 
 
     assert image.status_code == 200
     assert revalidated.status_code == 409 and "no-cache" in revalidated["Cache-Control"]
+
+
+def test_a_colleague_previews_the_pdf_they_would_sign(clinician, organisation, patient, document_files):
+    import io
+
+    import pypdf
+
+    from apps.letters.preview import letter_pdf_bytes, preview_signer
+    from apps.letters.services import letter_finalise
+
+    colleague = factories.make_user(organisation, ["clinician"], full_name="Dr Grace Colleague")
+    letter = _draft(clinician, patient)
+    author_client, colleague_client = factories.signed_in_client(clinician), factories.signed_in_client(colleague)
+    as_author = author_client.get(_page_links(author_client, letter)[0])
+    as_colleague = colleague_client.get(_page_links(colleague_client, letter)[0])
+
+    def text(pdf: bytes) -> str:
+        return "\n".join(page.extract_text() for page in pypdf.PdfReader(io.BytesIO(pdf)).pages)
+
+    preview = text(letter_pdf_bytes(letter, signer=preview_signer(letter, colleague)))
+    final = letter_finalise(actor=colleague, letter=letter)
+
+    assert as_author["ETag"] != as_colleague["ETag"] and as_author.content != as_colleague.content
+    assert "Dr Grace Colleague" in preview and clinician.full_name not in preview
+    assert preview_signer(final, colleague) is None  # a final letter is what was signed
+    assert "Dr Grace Colleague" in pdf_text_of(final.document) and clinician.full_name not in pdf_text_of(
+        final.document
+    )
