@@ -1,0 +1,331 @@
+"""Search benchmarks (issue 18): query speed vs the raw tsquery, OCR throughput vs ocrmypdf, reindex vs pypdfium2.
+
+    .venv/bin/python bench/search.py query [--small 10000] [--large 1000000] [--samples 100]
+    .venv/bin/python bench/search.py ocr [--files 4] [--pages 1]
+    .venv/bin/python bench/search.py reindex [--documents 200]
+
+query: seeds documents with `seed_documents` (COPY) and their pages (COPY, 1-3 pages of about 100
+words each from a clinical vocabulary, then both tsvectors in one UPDATE) into
+`<bench db>_search`, at `--small` then grown to `--large` documents; at each size times Quill's
+`document_search` (the list's access rules, ranking, title trigrams, snippets and the total)
+for 1-3-word queries, patient-scoped and organisation-wide, against the same tsquery run
+directly on the same tables (organisation filter, rank, LIMIT 25); prints p50/p95 and the
+ratios, and writes EXPLAIN ANALYZE plans to bench/results/.
+
+ocr: the same small scans through Quill's extraction (as the worker runs it, one at a time) and
+through `ocrmypdf` run directly with the same options, alternating; throughput ratio (target >= 0.8).
+
+reindex: text-layer PDFs stored on the filesystem and read by `reindex_text --all` vs pypdfium2
+text extraction alone on the same files; pages per second of each.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+from harness import DATABASE_URL, REPO_ROOT, Table, base_env, machine, median, percentile, setup_django
+
+RESULTS = REPO_ROOT / "bench" / "results"
+_VOCABULARY_TEXT = """
+patient reviewed clinic referral warfarin apixaban metformin insulin amlodipine ramipril atorvastatin
+blood pressure heart rate diabetes hypertension asthma inhaler salbutamol chest pain shortness breath
+discharge summary admitted ward consultant registrar follow up weeks months bloods renal function
+potassium sodium haemoglobin platelets inr target dose daily twice mg ml tablet injection allergy
+penicillin rash fever cough sputum xray ultrasound echocardiogram ecg sinus rhythm atrial fibrillation
+anticoagulation stroke risk bleeding fall fracture hip knee replacement physiotherapy occupational
+therapy district nurse dressing wound ulcer leg oedema diuretic furosemide heart failure ejection
+fraction smoking alcohol units weight bmi diet exercise plan letter gp surgery practice nhs number
+"""
+VOCABULARY = tuple(_VOCABULARY_TEXT.split())
+QUERIES = ["warfarin", "atrial fibrillation", "heart failure furosemide", "inr", "penicillin rash", "hba1c"]
+
+
+def _words(rng: random.Random, count: int) -> str:
+    return " ".join(rng.choice(VOCABULARY) for _ in range(count))
+
+
+# --- query ---------------------------------------------------------------------------------------------
+
+
+def _seed(organisation_id: str | None, patients: int, documents: int) -> str:
+    from django.core.management import call_command
+
+    args = ["seed_documents", "--patients", str(patients), "--documents", str(documents), "-v", "0"]
+    if organisation_id:
+        args += ["--organisation", organisation_id]
+    call_command(*args)
+    from apps.accounts.models import Organisation
+
+    return organisation_id or str(Organisation.objects.order_by("-pk").first().pk)  # type: ignore[union-attr]
+
+
+def _seed_pages(organisation_id: str, rng: random.Random) -> int:
+    """Pages for every document of the organisation that has none yet (COPY, then the vectors in SQL)."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT id FROM documents_document d WHERE organisation_id = %s "
+            "AND NOT EXISTS (SELECT 1 FROM documents_documentpage p WHERE p.document_id = d.id)",
+            [organisation_id],
+        )
+        ids = [row[0] for row in cursor.fetchall()]
+        count = 0
+        with cursor.cursor.copy(
+            "COPY documents_documentpage (document_id, page_number, text, language) FROM STDIN"
+        ) as copy:
+            for document_id in ids:
+                for page in range(1, rng.randint(1, 3) + 1):
+                    copy.write_row((document_id, page, _words(rng, rng.randint(80, 140)), "english"))
+                    count += 1
+        cursor.execute(
+            "UPDATE documents_documentpage SET search_stemmed = to_tsvector(language::regconfig, text), "
+            "search_simple = to_tsvector('simple', text) WHERE search_simple IS NULL"
+        )
+        cursor.execute(
+            "UPDATE documents_document SET scan_status = 'clean', text_status = 'done' WHERE organisation_id = %s",
+            [organisation_id],
+        )
+        cursor.execute("ANALYZE documents_documentpage")
+        cursor.execute("ANALYZE documents_document")
+    return count
+
+
+RAW = """
+SELECT p.document_id, p.page_number,
+       ts_rank_cd(p.search_stemmed, websearch_to_tsquery('english', %(q)s)) AS rank
+FROM documents_documentpage p JOIN documents_document d ON d.id = p.document_id
+WHERE d.organisation_id = %(organisation)s {patient}
+  AND (p.search_stemmed @@ websearch_to_tsquery('english', %(q)s)
+       OR p.search_simple @@ websearch_to_tsquery('simple', %(q)s))
+ORDER BY rank DESC LIMIT 25
+"""
+
+
+def _raw(organisation_id: str, patient_id: str | None, q: str) -> None:
+    from django.db import connection
+
+    sql = RAW.replace("{patient}", "AND d.patient_id = %(patient)s" if patient_id else "")
+    with connection.cursor() as cursor:
+        cursor.execute(sql, {"q": q, "organisation": organisation_id, "patient": patient_id})
+        cursor.fetchall()
+
+
+def _quill(user, patient_id: str | None, q: str) -> None:
+    from apps.documents.search.query import SearchScope, document_search
+
+    document_search(user=user, q=q, scope=SearchScope(patient_id=patient_id))
+
+
+def _measure(user, organisation_id: str, patients: list[str], samples: int, rng: random.Random) -> dict[str, list]:
+    times: dict[str, list[float]] = {"patient quill": [], "patient raw": [], "org quill": [], "org raw": []}
+    for index in range(samples):
+        q = QUERIES[index % len(QUERIES)]
+        patient = rng.choice(patients)
+        for label, scoped in (("patient", patient), ("org", None)):
+            started = time.perf_counter()
+            _raw(organisation_id, scoped, q)
+            times[f"{label} raw"].append((time.perf_counter() - started) * 1000)
+            started = time.perf_counter()
+            _quill(user, scoped, q)
+            times[f"{label} quill"].append((time.perf_counter() - started) * 1000)
+    return times
+
+
+def _plans(organisation_id: str, patient: str, label: str) -> None:
+    from django.db import connection
+
+    RESULTS.mkdir(exist_ok=True)
+    with connection.cursor() as cursor:
+        for scope, patient_id in (("patient", patient), ("organisation", None)):
+            sql = RAW.replace("{patient}", "AND d.patient_id = %(patient)s" if patient_id else "")
+            cursor.execute(
+                "EXPLAIN (ANALYZE, BUFFERS) " + sql,
+                {"q": "warfarin", "organisation": organisation_id, "patient": patient_id},
+            )
+            text = "\n".join(row[0] for row in cursor.fetchall())
+            (RESULTS / f"search-plan-{label}-{scope}.txt").write_text(text + "\n")
+            print(f"plan ({label}, {scope}, raw): {text.splitlines()[0]}")
+
+
+def run_query(args: argparse.Namespace) -> None:
+    url = DATABASE_URL.rsplit("/", 1)[0] + "/" + DATABASE_URL.rsplit("/", 1)[1] + "_search"
+    subprocess.run(
+        [
+            "psql",
+            DATABASE_URL.rsplit("/", 1)[0] + "/postgres",
+            "-qc",
+            f'DROP DATABASE IF EXISTS "{url.rsplit("/", 1)[1]}"',
+        ],
+        check=True,
+    )
+    setup_django(base_env(DATABASE_URL=url))
+    from apps.patients.models import Patient
+    from tests.factories import make_user
+
+    rng = random.Random(18)
+    print(machine())
+    table = Table(
+        "search query (ms)", ["documents", "scope", "quill p50", "quill p95", "raw p50", "raw p95", "p95 ratio"]
+    )
+    organisation_id = None
+    done = 0
+    p95s: dict[tuple[int, str], float] = {}
+    for size in (args.small, args.large):
+        started = time.perf_counter()
+        organisation_id = _seed(organisation_id, max(1, (size - done) // 10), size - done)
+        pages = _seed_pages(organisation_id, rng)
+        done = size
+        print(f"seeded to {size} documents ({pages} new pages) in {time.perf_counter() - started:.0f} s", flush=True)
+        from apps.accounts.models import Organisation
+
+        organisation = Organisation.objects.get(pk=organisation_id)
+        user = make_user(organisation, ["clinician"], email=f"bench-{uuid.uuid4().hex[:8]}@bench.test")
+        patients = [
+            str(pk) for pk in Patient.objects.filter(organisation=organisation).values_list("pk", flat=True)[:500]
+        ]
+        _measure(user, organisation_id, patients, 10, rng)  # warm up
+        times = _measure(user, organisation_id, patients, args.samples, rng)
+        for scope in ("patient", "org"):
+            quill, raw = times[f"{scope} quill"], times[f"{scope} raw"]
+            p95s[(size, scope)] = percentile(quill, 0.95)
+            table.add(size, scope, median(quill), percentile(quill, 0.95), median(raw), percentile(raw, 0.95),
+                      percentile(quill, 0.95) / percentile(raw, 0.95))  # fmt: skip
+        _plans(organisation_id, patients[0], str(size))
+    table.print()
+    for scope in ("patient", "org"):
+        growth = p95s[(args.large, scope)] / p95s[(args.small, scope)]
+        print(f"growth {scope}: p95 at {args.large} / p95 at {args.small} = {growth:.2f} (target <= 1.5)")
+
+
+# --- ocr -------------------------------------------------------------------------------------------------
+
+
+def _scans(folder: Path, files: int, pages: int) -> list[Path]:
+    from tests.documents.text_samples import scanned_pdf
+
+    rng = random.Random(18)
+    made = []
+    for n in range(files):
+        path = folder / f"scan-{n}.pdf"
+        path.write_bytes(scanned_pdf([_words(rng, 8) + "\n" + _words(rng, 8) for _ in range(pages)]))
+        made.append(path)
+    return made
+
+
+def run_ocr(args: argparse.Namespace) -> None:
+    os.environ.update(base_env(DATABASE_URL=DATABASE_URL))
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "quill.settings")
+    import django
+
+    django.setup()
+    from apps.files.extraction import ExtractionLimits, extract_text, ocrmypdf_argv
+
+    print(machine())
+    limits = ExtractionLimits(page_timeout=120, document_timeout=600, max_pages=100)
+    with tempfile.TemporaryDirectory(prefix="bench-ocr-") as folder:
+        scans = _scans(Path(folder), args.files, args.pages)
+        quill_times, raw_times = [], []
+        for scan in scans:
+            with tempfile.TemporaryDirectory(dir=folder) as work:
+                started = time.perf_counter()
+                subprocess.run(
+                    ocrmypdf_argv(str(scan), os.path.join(work, "raw.pdf"), languages=["eng"], limits=limits),
+                    check=True,
+                    capture_output=True,
+                )
+                raw_times.append(time.perf_counter() - started)
+            with tempfile.TemporaryDirectory(dir=folder) as work:
+                started = time.perf_counter()
+                extract_text(
+                    str(scan), "application/pdf", workdir=work, languages=["eng"], limits=limits, ocr_mode="tesseract"
+                )
+                quill_times.append(time.perf_counter() - started)
+    pages = args.files * args.pages
+    table = Table("OCR throughput (one at a time)", ["path", "pages", "seconds", "pages/min"])
+    table.add("ocrmypdf directly", pages, sum(raw_times), pages / sum(raw_times) * 60)
+    table.add("Quill extraction", pages, sum(quill_times), pages / sum(quill_times) * 60)
+    table.print()
+    print(f"ratio (Quill / ocrmypdf throughput): {sum(raw_times) / sum(quill_times):.2f} (target >= 0.8)")
+
+
+# --- reindex ----------------------------------------------------------------------------------------------
+
+
+def run_reindex(args: argparse.Namespace) -> None:
+    url = DATABASE_URL + "_reindex"
+    subprocess.run(
+        [
+            "psql",
+            DATABASE_URL.rsplit("/", 1)[0] + "/postgres",
+            "-qc",
+            f'DROP DATABASE IF EXISTS "{url.rsplit("/", 1)[1]}"',
+        ],
+        check=True,
+    )
+    files = Path(tempfile.mkdtemp(prefix="bench-reindex-"))
+    setup_django(base_env(DATABASE_URL=url, QUILL_STORAGE="filesystem", QUILL_FILES_DIR=str(files / "store")))
+    import io
+
+    from django.core.management import call_command
+
+    from apps.files.extraction import pdf_text_pages
+    from tests.documents.helpers import stored_document
+    from tests.documents.text_samples import text_pdf
+    from tests.factories import make_organisation, make_patient, make_user
+
+    print(machine())
+    rng = random.Random(18)
+    organisation = make_organisation("Reindex Clinic")
+    user = make_user(organisation, ["clinician"], email=f"bench-{uuid.uuid4().hex[:8]}@bench.test")
+    patient = make_patient(organisation)
+    local = []
+    for n in range(args.documents):
+        data = text_pdf([_words(rng, 12) + "\n" + _words(rng, 12) for _ in range(rng.randint(1, 3))])
+        stored_document(user=user, patient=patient, data=data)
+        path = files / f"{n}.pdf"
+        path.write_bytes(data)
+        local.append(path)
+    started = time.perf_counter()
+    pages = sum(len(pdf_text_pages(str(path), max_pages=100)) for path in local)
+    raw_seconds = time.perf_counter() - started
+    out = io.StringIO()
+    started = time.perf_counter()
+    call_command("reindex_text", "--all", "-v", "0", stdout=out)
+    quill_seconds = time.perf_counter() - started
+    print(out.getvalue().strip())
+    table = Table("reindex (text-layer PDFs)", ["path", "documents", "pages", "seconds", "pages/s"])
+    table.add("pypdfium2 alone", len(local), pages, raw_seconds, pages / raw_seconds)
+    table.add("reindex_text --all", len(local), pages, quill_seconds, pages / quill_seconds)
+    table.print()
+    print(f"ratio (reindex_text / pypdfium2 pages per second): {raw_seconds / quill_seconds:.3f}")
+    shutil.rmtree(files, ignore_errors=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="part", required=True)
+    query = sub.add_parser("query")
+    query.add_argument("--small", type=int, default=10_000)
+    query.add_argument("--large", type=int, default=1_000_000)
+    query.add_argument("--samples", type=int, default=100)
+    ocr = sub.add_parser("ocr")
+    ocr.add_argument("--files", type=int, default=4)
+    ocr.add_argument("--pages", type=int, default=1)
+    reindex = sub.add_parser("reindex")
+    reindex.add_argument("--documents", type=int, default=200)
+    args = parser.parse_args()
+    {"query": run_query, "ocr": run_ocr, "reindex": run_reindex}[args.part](args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
