@@ -32,6 +32,17 @@ def test_the_search_page_lists_hits_and_audits_the_search(clinician, patient, le
     assert event.details["via"] == "portal" and event.details["results"] == 1
 
 
+def test_the_document_page_says_whether_and_why_its_text_could_not_be_read(
+    filesystem_storage, clinician, patient, letter
+):
+    scan = stored_document(user=clinician, patient=patient, data=text_samples.scan_png("Lab"), filename="lab.png")
+    assert document_extract_text(document_id=scan.pk) == "failed"  # OCR is off in tests unless asked for
+    client = factories.signed_in_client(clinician)
+    html = client.get(f"/documents/{scan.pk}/").content.decode()
+    assert "Text could not be read: This is a scan, and OCR (Tesseract) is not available on this server" in html
+    assert "Text read" in client.get(f"/documents/{letter.pk}/").content.decode()
+
+
 def test_another_organisations_patient_is_404_on_the_search_page(clinician, other_patient):
     client = factories.signed_in_client(clinician)
     assert client.get("/documents/search/", {"q": "x", "patient": str(other_patient.pk)}).status_code == 404

@@ -122,6 +122,8 @@ TABLES = [
 NOT_ARCHIVED = {
     "accounts.ApiToken": "credentials: integrators are issued new tokens on the restored installation",
     "outbox.OutboxMessage": "delivery queue: run resync_fhir --all / resync_ehr after a restore",
+    "documents.DocumentPage": "search index derived from the documents: run reindex_text --all after a restore",
+    "documents.TextSettings": "OCR languages, set by the platform's operators: set them again after a restore",
 }
 IMPORTED_MODELS = [table.model for table in TABLES] + [AuditEvent]
 
