@@ -86,6 +86,11 @@ class Action(StrEnum):
     INBOX_ITEM_DUPLICATE = "inbox.item_duplicate"
     INBOX_ITEM_SCANNED = "inbox.item_scanned"
     INBOX_ITEM_QUARANTINED = "inbox.item_quarantined"
+    INBOX_LISTED = "inbox.listed"
+    INBOX_ITEM_VIEWED = "inbox.item_viewed"
+    INBOX_ITEM_FILED = "inbox.item_filed"
+    INBOX_ITEM_REJECTED = "inbox.item_rejected"
+    INBOX_ITEM_MARKED_DUPLICATE = "inbox.item_marked_duplicate"
     FHIR_SEARCH = "fhir.search"
     FHIR_BUNDLE_RECEIVED = "fhir.bundle_received"
     FHIR_BUNDLE_REFUSED = "fhir.bundle_refused"
@@ -163,6 +168,11 @@ LABELS: dict[Action, str] = {
     Action.INBOX_ITEM_DUPLICATE: "Received a duplicate of a document already held",
     Action.INBOX_ITEM_SCANNED: "Inbox document passed the virus check",
     Action.INBOX_ITEM_QUARANTINED: "Inbox document quarantined: virus found",
+    Action.INBOX_LISTED: "Listed the inbox",
+    Action.INBOX_ITEM_VIEWED: "Opened an inbox document",
+    Action.INBOX_ITEM_FILED: "Filed an inbox document to a patient",
+    Action.INBOX_ITEM_REJECTED: "Rejected an inbox document",
+    Action.INBOX_ITEM_MARKED_DUPLICATE: "Marked an inbox document as a duplicate",
     Action.FHIR_SEARCH: "Searched through FHIR",
     Action.FHIR_BUNDLE_RECEIVED: "Received documents through FHIR (MHD ITI-65)",
     Action.FHIR_BUNDLE_REFUSED: "Refused a FHIR document bundle (MHD ITI-65)",

@@ -25,3 +25,8 @@ class SourceMisconfigured(QuillError):
 
     error_code = "intake_source_misconfigured"
     default_message = "This intake source is not configured correctly."
+
+
+class SplitInvalid(ValidationFailed):
+    error_code = "inbox_split_invalid"
+    default_message = "The page ranges of this split cannot be used."

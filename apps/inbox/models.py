@@ -178,3 +178,19 @@ class InboxItem(models.Model):
 
     def __str__(self) -> str:
         return self.original_filename
+
+
+class FiledDocument(models.Model):
+    """Provenance of a document filed from the inbox: which item, which pages (a split names its range)."""
+
+    document = models.OneToOneField(Document, on_delete=models.PROTECT, related_name="inbox_provenance")
+    item = models.ForeignKey(InboxItem, on_delete=models.PROTECT, related_name="filed_documents")
+    first_page = models.PositiveIntegerField(null=True, blank=True)
+    last_page = models.PositiveIntegerField(null=True, blank=True)
+    filed_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    filed_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=("item", "first_page", "last_page"), name="inbox_filed_unique_range"),
+        ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import itertools
 
 from reportlab.lib.pagesizes import A4
 from reportlab.pdfgen import canvas
@@ -26,8 +27,12 @@ def letter_pdf(*pages: list[str]) -> bytes:
     return buffer.getvalue()
 
 
+_numbers = itertools.count(1)
+
+
 def make_source(organisation, *, kind: str = SourceKind.API, name: str = "", **fields) -> IntakeSource:
-    return IntakeSource.objects.create(organisation=organisation, kind=kind, name=name or f"{kind} source", **fields)
+    name = name or f"{kind} source {next(_numbers)}"
+    return IntakeSource.objects.create(organisation=organisation, kind=kind, name=name, **fields)
 
 
 def receive(

@@ -1,0 +1,165 @@
+"""Filing inbox items to patients: whole, or split by page ranges; rejecting; marking duplicates.
+
+Filing goes through the documents app's own upload service (``document_upload_bulk``),
+with the item's bytes exactly as received: the document's SHA-256 is the item's. The
+item is closed and the provenance row written inside that same transaction
+(``with_rows``), so a document is never filed without its item closing, nor twice. A
+split files each page range as its own document (new bytes made with pikepdf) whose
+provenance names the item and the range.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass
+from datetime import date
+
+import pikepdf
+from django.db import transaction
+from django.utils import timezone
+
+from apps.accounts.models import User
+from apps.audit.actions import Action
+from apps.documents.models import Document
+from apps.documents.services import UploadRequest, document_upload_bulk
+from apps.files.spooling import SpooledFile, read_chunks, spool
+from apps.inbox.errors import ItemNotOpen, SplitInvalid
+from apps.inbox.models import FiledDocument, InboxItem, ItemState
+from apps.inbox.services.intake import _audit
+from apps.inbox.services.preparation import local_copy
+from apps.patients.models import Patient
+from quill.errors import QuillError
+
+
+@dataclass
+class Filing:
+    """What a person chose for one document: the patient and its details (and its pages, for a split)."""
+
+    patient: Patient
+    category: str
+    title: str = ""
+    document_date: date | None = None
+    encounter_id: str = ""
+    first_page: int | None = None
+    last_page: int | None = None
+
+
+def _ensure_ready(item: InboxItem) -> None:
+    if item.state != ItemState.READY:
+        raise ItemNotOpen()
+
+
+def _spool_object(item: InboxItem) -> SpooledFile:
+    with local_copy(item.storage_key) as local, open(local, "rb") as reader:
+        return spool(read_chunks(reader), max_bytes=(item.size or 0) + 1)
+
+
+def _close(item: InboxItem, *, actor: User, state: str, reason: str = "") -> None:
+    """Close an open item (conditional update: two people filing at once close it once)."""
+    closed = InboxItem.objects.filter(pk=item.pk, state=ItemState.READY).update(
+        state=state, closed_at=timezone.now(), closed_by=actor, closed_reason=reason
+    )
+    if not closed:
+        raise ItemNotOpen()
+    item.state = state
+
+
+def _file_one(item: InboxItem, filing: Filing, spooled: SpooledFile, *, actor: User, close: bool) -> Document:
+    request = UploadRequest(
+        spooled=spooled,
+        filename=item.original_filename,
+        category=filing.category,
+        title=filing.title,
+        encounter_id=filing.encounter_id,
+        document_date=filing.document_date,
+    )
+
+    def with_rows(documents: list[Document]) -> None:
+        if close:
+            _close(item, actor=actor, state=ItemState.FILED)
+        FiledDocument.objects.create(
+            document=documents[0],
+            item=item,
+            first_page=filing.first_page,
+            last_page=filing.last_page,
+            filed_by=actor,
+        )
+        _audit(
+            item,
+            Action.INBOX_ITEM_FILED,
+            actor=actor,
+            patient_id=filing.patient.pk,
+            document_id=str(documents[0].pk),
+            pages=[filing.first_page, filing.last_page] if filing.first_page else None,
+        )
+
+    [outcome] = document_upload_bulk(actor=actor, patient=filing.patient, items=[request], with_rows=with_rows)
+    if outcome.error is not None:
+        raise outcome.error
+    assert outcome.document is not None, "stored when there is no error"
+    return outcome.document
+
+
+def inbox_file(*, actor: User, item: InboxItem, filing: Filing) -> Document:
+    """File the whole item, bytes as received, to ``filing.patient``."""
+    _ensure_ready(item)
+    return _file_one(item, filing, _spool_object(item), actor=actor, close=True)
+
+
+def _check_ranges(filings: list[Filing], page_count: int) -> None:
+    covered: set[int] = set()
+    for filing in filings:
+        first, last = filing.first_page, filing.last_page
+        if first is None or last is None or not 1 <= first <= last <= page_count:
+            raise SplitInvalid(f"Each part needs pages between 1 and {page_count}, the first not after the last.")
+        pages = set(range(first, last + 1))
+        if pages & covered:
+            raise SplitInvalid("Two parts share a page; give each page to one part only.")
+        covered |= pages
+
+
+def _pages_pdf(source_path: str, first: int, last: int) -> SpooledFile:
+    with pikepdf.open(source_path) as pdf, tempfile.TemporaryDirectory(prefix="quill-split-") as workdir:
+        part = pikepdf.new()
+        for number in range(first, last + 1):
+            part.pages.append(pdf.pages[number - 1])
+        path = os.path.join(workdir, "part.pdf")
+        part.save(path)
+        with open(path, "rb") as reader:
+            return spool(read_chunks(reader), max_bytes=os.path.getsize(path) + 1)
+
+
+def inbox_split(*, actor: User, item: InboxItem, filings: list[Filing]) -> list[Document]:
+    """File each page range of a PDF item as its own document; the item closes with the last part."""
+    _ensure_ready(item)
+    if item.content_type != "application/pdf":
+        raise SplitInvalid("Only PDF documents can be split by pages.")
+    if len(filings) < 2:
+        raise SplitInvalid("A split needs at least two parts; to file the whole document, use File.")
+    _check_ranges(filings, item.page_count or 0)
+    documents = []
+    with local_copy(item.storage_key) as local:
+        parts = [_pages_pdf(local, f.first_page or 1, f.last_page or 1) for f in filings]
+    try:
+        for index, (filing, part) in enumerate(zip(filings, parts, strict=True)):
+            documents.append(_file_one(item, filing, part, actor=actor, close=index == len(filings) - 1))
+    finally:
+        for part in parts:
+            part.discard()
+    return documents
+
+
+def inbox_reject(*, actor: User, item: InboxItem, reason: str) -> None:
+    reason = reason.strip()
+    if not reason:
+        raise QuillError("Say why this document is rejected; the reason is kept with it.")
+    with transaction.atomic():
+        _close(item, actor=actor, state=ItemState.REJECTED, reason=reason[:2000])
+        _audit(item, Action.INBOX_ITEM_REJECTED, actor=actor, reason=reason[:2000])
+
+
+def inbox_mark_duplicate(*, actor: User, item: InboxItem, reason: str = "") -> None:
+    with transaction.atomic():
+        _close(item, actor=actor, state=ItemState.DUPLICATE, reason=reason.strip()[:2000] or "Marked as duplicate")
+        _audit(item, Action.INBOX_ITEM_MARKED_DUPLICATE, actor=actor)
