@@ -5,7 +5,7 @@ from __future__ import annotations
 from email.message import EmailMessage
 
 import pytest
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 
 from apps.files import storage
 from apps.inbox.errors import SourceMisconfigured
@@ -119,3 +119,11 @@ def test_run_intake_once_reads_mailboxes_and_folders(filesystem_storage, source,
     mailbox.deliver(_message("Mail", [("m.pdf", letter_pdf(["Mailed"]))], message_id="<m@hospital.example>"))
     call_command("run_intake", "--once", "--stable-seconds", "0")
     assert set(InboxItem.objects.values_list("original_filename", flat=True)) == {"scan.pdf", "m.pdf"}
+
+
+def test_run_intake_once_exits_non_zero_when_a_mailbox_cannot_be_read(filesystem_storage, source):
+    source.imap_password_file = "/nonexistent/imap_password"
+    source.save()
+    with pytest.raises(CommandError) as caught:
+        call_command("run_intake", "--once", "--stable-seconds", "0")
+    assert caught.value.returncode == 1

@@ -18,20 +18,20 @@ from typing import Any
 
 import watchfiles
 from django.conf import settings
-from django.core.management.base import BaseCommand, CommandParser
+from django.core.management.base import CommandParser
 from django.db import close_old_connections
 
 from apps.inbox.errors import SourceMisconfigured
 from apps.inbox.models import IntakeSource, SourceKind
 from apps.inbox.sources.folder import FolderWatcher, folder_pass
 from apps.inbox.sources.imap import imap_loop, imap_pass
-from quill.commands import ProblemsFound
+from quill.commands import QuillCommand
 
 
-class Command(BaseCommand):
+class Command(QuillCommand):
     help = "Take documents from the watched folders and IMAP mailboxes into the inbox (runs until stopped)."
 
-    def add_arguments(self, parser: CommandParser) -> None:
+    def add_command_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--once", action="store_true", help="One pass over every source, then exit.")
         parser.add_argument(
             "--stable-seconds",
@@ -40,8 +40,8 @@ class Command(BaseCommand):
             help="Take a file once unchanged this long (default QUILL_INTAKE_STABLE_SECONDS).",
         )
 
-    def handle(self, *args: Any, **options: Any) -> None:
-        stable = options["stable_seconds"]
+    def run(self, *, once: bool, stable_seconds: float | None, **options: Any) -> None:
+        stable = stable_seconds
         stable = settings.QUILL_INTAKE_STABLE_SECONDS if stable is None else stable
         sources = list(
             IntakeSource.objects.filter(enabled=True, kind__in=[SourceKind.FOLDER, SourceKind.IMAP]).select_related(
@@ -50,8 +50,8 @@ class Command(BaseCommand):
         )
         watchers = [FolderWatcher(source, stable) for source in sources if source.kind == SourceKind.FOLDER]
         mailboxes = [source for source in sources if source.kind == SourceKind.IMAP]
-        self.stdout.write(f"intake: {len(watchers)} folder(s), {len(mailboxes)} mailbox(es)")
-        if options["once"]:
+        self.say(f"intake: {len(watchers)} folder(s), {len(mailboxes)} mailbox(es)")
+        if once:
             self._once(watchers, mailboxes, stable)
             return
         self._run(watchers, mailboxes, stable)
@@ -72,9 +72,7 @@ class Command(BaseCommand):
             except (SourceMisconfigured, OSError) as exc:
                 problems += 1
                 self.stderr.write(f"{source.name}: {exc}")
-        self.stdout.write(f"intake: took {taken} item(s)")
-        if problems:
-            raise ProblemsFound(f"{problems} source(s) could not be read")
+        self.summary(f"intake: took {taken} item(s); {problems} source(s) could not be read", problems=problems)
 
     def _run(self, watchers: list[FolderWatcher], mailboxes: list[IntakeSource], stable: float) -> None:
         stop = threading.Event()
@@ -107,4 +105,4 @@ class Command(BaseCommand):
             stop.wait()
         for thread in threads:
             thread.join(timeout=30)
-        self.stdout.write("intake: stopped")
+        self.say("intake: stopped")

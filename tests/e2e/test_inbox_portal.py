@@ -1,0 +1,96 @@
+"""The inbox in Debian's Chromium: file an emailed letter to the suggested patient, split a scan into
+two documents. Every page reached is checked with axe-core and at 390 px (PageChecks)."""
+
+from __future__ import annotations
+
+from datetime import date
+from email.message import EmailMessage
+
+import pytest
+from playwright.sync_api import expect
+
+from apps.documents.models import Document
+from apps.inbox.models import InboxItem, ItemState, SourceKind
+from apps.inbox.services.mail import mail_receive
+from apps.inbox.services.preparation import inbox_prepare
+from tests import factories
+from tests.e2e.helpers import PageChecks, sign_in
+from tests.inbox.helpers import letter_pdf, make_source, receive
+from tests.services.storage import filesystem_settings
+
+pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
+
+
+@pytest.fixture(autouse=True)
+def _portal_settings(settings, tmp_path):
+    for name, value in filesystem_settings(tmp_path / "documents").items():
+        setattr(settings, name, value)
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    settings.QUILL_SCANNER = "none"
+
+
+@pytest.fixture
+def ellis(organisation):
+    return factories.make_patient(
+        organisation,
+        nhs_number="9434765919",
+        given_name="Ellis",
+        family_name="Marwood",
+        date_of_birth=date(1958, 3, 14),
+    )
+
+
+def _emailed_letter(organisation) -> InboxItem:
+    message = EmailMessage()
+    message["From"] = "Outpatients <outpatients@hospital.example>"
+    message["Subject"] = "Clinic letter"
+    message["Date"] = "Mon, 07 Dec 2026 09:30:00 +0000"
+    message["Message-ID"] = "<clinic-letter@hospital.example>"
+    message.set_content("Please find attached.")
+    pdf = letter_pdf(["Cardiology clinic letter", "Ellis Marwood, born 14/03/1958", "NHS number 943 476 5919"])
+    message.add_attachment(pdf, maintype="application", subtype="pdf", filename="letter.pdf")
+    source = make_source(organisation, kind=SourceKind.IMAP, name="NHSmail")
+    [received] = mail_receive(source=source, uidvalidity=1, uid=1, raw=message.as_bytes()).items
+    inbox_prepare(item_id=received.item.pk)
+    return received.item
+
+
+def test_file_an_emailed_letter_to_the_suggested_patient(live_server, page, organisation, ellis):
+    clinician = factories.make_user(organisation, ["clinician"], totp=True)
+    item = _emailed_letter(organisation)
+    checks = PageChecks(page)
+    sign_in(page, live_server, clinician)
+    page.get_by_role("link", name="Inbox").click()
+    expect(page.get_by_role("heading", name="Inbox")).to_be_visible()
+    expect(page.get_by_text("NHS number 943 476 5919 on page 1").first).to_be_visible()
+    checks("inbox-list")
+    page.get_by_role("link", name="Cardiology clinic letter").click()
+    expect(page.get_by_text("outpatients@hospital.example")).to_be_visible()
+    expect(page.get_by_label("Ellis Marwood", exact=False)).to_be_checked()
+    checks("inbox-item")
+    page.get_by_label("Category").select_option("letter")
+    page.get_by_role("button", name="File", exact=True).click()
+    expect(page.get_by_text("Filed to")).to_be_visible()
+    document = Document.objects.get()
+    assert document.patient == ellis and document.title == "Cardiology clinic letter"
+    assert InboxItem.objects.get(pk=item.pk).state == ItemState.FILED
+    checks("inbox-after-filing")
+    checks.assert_none()
+
+
+def test_split_a_scan_into_two_documents(live_server, page, organisation, ellis):
+    clinician = factories.make_user(organisation, ["clinician"], totp=True)
+    scan = letter_pdf(["Referral", "NHS 9434765919", "DOB 14/03/1958"], ["Referral page 2"], ["Blood results"])
+    item = receive(
+        make_source(organisation, kind=SourceKind.FOLDER, name="Scanner", folder_path="/srv/scans"), scan
+    ).item
+    inbox_prepare(item_id=item.pk)
+    checks = PageChecks(page)
+    sign_in(page, live_server, clinician)
+    page.goto(f"{live_server.url}/inbox/{item.pk}/")
+    page.get_by_label("Split into page ranges").fill("1-2, 3")
+    page.get_by_role("button", name="File", exact=True).click()
+    expect(page.get_by_text("Split into 2 documents")).to_be_visible()
+    assert sorted(Document.objects.values_list("title", flat=True)) == ["Referral (pages 1–2)", "Referral (pages 3–3)"]
+    checks("inbox-after-split")
+    checks.assert_none()
