@@ -116,6 +116,7 @@ MIDDLEWARE = [
     "quill.input_guard.InputGuardMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    "apps.accounts.middleware.SlidingSessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -178,7 +179,14 @@ SESSION_ENGINE = "django.contrib.sessions.backends.db"
 MESSAGE_STORAGE = "django.contrib.messages.storage.session.SessionStorage"
 QUILL_SESSION_IDLE_SECONDS = env_int("QUILL_SESSION_IDLE_SECONDS", 30 * 60)
 SESSION_COOKIE_AGE = QUILL_SESSION_IDLE_SECONDS
-SESSION_SAVE_EVERY_REQUEST = True  # sliding idle timeout
+# Sliding idle timeout: apps.accounts.middleware.SlidingSessionMiddleware moves the expiry
+# forward at most once per refresh interval, not with a write on every request.
+QUILL_SESSION_REFRESH_SECONDS = env_int("QUILL_SESSION_REFRESH_SECONDS", 60)
+if not 1 <= QUILL_SESSION_REFRESH_SECONDS < QUILL_SESSION_IDLE_SECONDS:
+    raise ImproperlyConfigured(
+        "QUILL_SESSION_REFRESH_SECONDS must be at least 1 and less than QUILL_SESSION_IDLE_SECONDS"
+    )
+SESSION_SAVE_EVERY_REQUEST = False
 SESSION_EXPIRE_AT_BROWSER_CLOSE = True
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"

@@ -1,10 +1,12 @@
-"""Portal gates that apply to every session request: IP allowlist and TOTP."""
+"""Portal gates that apply to every session request: the sliding idle timeout, IP allowlist and TOTP."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from urllib.parse import urlencode
 
+from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -20,6 +22,33 @@ _ALWAYS_OPEN = ("/static/", "/healthz", "/readyz")
 
 def _is_machine_path(path: str) -> bool:
     return path.startswith(_MACHINE_PREFIXES)
+
+
+REFRESHED_AT = "_quill_refreshed_at"
+
+
+class SlidingSessionMiddleware:
+    """Slide a session's idle timeout, writing the session at most once a refresh interval.
+
+    Saving the session on every request (Django's SESSION_SAVE_EVERY_REQUEST) is one UPDATE
+    and one commit per page image, fragment or thumbnail. Here the expiry moves forward only
+    when QUILL_SESSION_REFRESH_SECONDS have passed since it last did, so a session ends between
+    QUILL_SESSION_IDLE_SECONDS minus that interval and QUILL_SESSION_IDLE_SECONDS after the
+    last request. Sits inside SessionMiddleware, which saves what this marks modified.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        session = request.session
+        if not session.is_empty():
+            now = int(time.time())
+            refreshed_at = session.get(REFRESHED_AT)
+            if not isinstance(refreshed_at, int) or now - refreshed_at >= settings.QUILL_SESSION_REFRESH_SECONDS:
+                session[REFRESHED_AT] = now
+        return response
 
 
 class IpAllowlistMiddleware:

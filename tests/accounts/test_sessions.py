@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from django.conf import settings
+from django.contrib.sessions.models import Session
 from django.test import Client
+from django.utils import timezone
 
+from apps.accounts.middleware import REFRESHED_AT
 from tests import factories
 from tests.accounts.helpers import actions, sign_in
 
@@ -64,7 +69,7 @@ def test_sign_out_needs_csrf_token(clinician):
 def test_session_settings_are_server_side_with_idle_timeout():
     assert settings.SESSION_ENGINE == "django.contrib.sessions.backends.db"
     assert settings.SESSION_COOKIE_AGE == 30 * 60
-    assert settings.SESSION_SAVE_EVERY_REQUEST is True
+    assert settings.SESSION_SAVE_EVERY_REQUEST is False  # SlidingSessionMiddleware slides it
     assert settings.SESSION_COOKIE_HTTPONLY is True
     assert settings.SESSION_COOKIE_SAMESITE == "Lax"
 
@@ -91,3 +96,51 @@ def test_sign_out_empties_the_browsers_cache_of_page_images(clinician, path):
     client = Client()
     sign_in(client, clinician.email)
     assert client.post(path)["Clear-Site-Data"] == '"cache"'
+
+
+def _expiry(client: Client):
+    return Session.objects.get(session_key=client.session.session_key).expire_date
+
+
+def test_a_request_within_the_refresh_interval_does_not_write_the_session(clinician):
+    client = Client()
+    sign_in(client, clinician.email)
+    assert client.get(PAGE).status_code == 200
+    before = _expiry(client)
+    # when the next requests come within QUILL_SESSION_REFRESH_SECONDS
+    for _ in range(3):
+        assert client.get(PAGE).status_code == 200
+    # then the session row is untouched: no UPDATE and no commit per request
+    assert _expiry(client) == before
+
+
+def test_the_idle_timeout_slides_once_the_refresh_interval_has_passed(clinician):
+    client = Client()
+    sign_in(client, clinician.email)
+    assert client.get(PAGE).status_code == 200
+    # given a session last refreshed longer ago than the interval
+    session = client.session
+    session[REFRESHED_AT] = session[REFRESHED_AT] - settings.QUILL_SESSION_REFRESH_SECONDS
+    session.save()
+    Session.objects.filter(session_key=session.session_key).update(
+        expire_date=_expiry(client) - timedelta(seconds=settings.QUILL_SESSION_REFRESH_SECONDS)
+    )
+    before = _expiry(client)
+    # when the user makes a request
+    assert client.get(PAGE).status_code == 200
+    # then the expiry moves forward to a full idle timeout from now
+    after = _expiry(client)
+    assert after > before
+    assert abs((after - timezone.now()).total_seconds() - settings.QUILL_SESSION_IDLE_SECONDS) < 30
+
+
+def test_an_idle_session_ends(clinician):
+    client = Client()
+    sign_in(client, clinician.email)
+    assert client.get(PAGE).status_code == 200
+    Session.objects.filter(session_key=client.session.session_key).update(
+        expire_date=timezone.now() - timedelta(seconds=1)
+    )
+    response = client.get(PAGE)
+    assert response.status_code == 302
+    assert response["Location"].startswith("/accounts/sign-in/")
