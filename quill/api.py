@@ -5,18 +5,23 @@ Every API error has the shape {"detail": {"message": ..., "error_code": ...}}.
 
 from __future__ import annotations
 
-from typing import Any
+import functools
+from collections.abc import Iterable, Mapping
+from types import SimpleNamespace
+from typing import Any, ClassVar, cast
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.validators import RegexValidator
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.views import defaults
-from rest_framework import exceptions, pagination, serializers
+from drf_spectacular.utils import OpenApiParameter
+from rest_framework import exceptions, negotiation, pagination, serializers, views
+from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from quill import request_context
-from quill.errors import NotFound, QuillError
+from quill.errors import NotFound, QuillError, UnknownField, UnknownParameter
 
 _CODES: dict[type, tuple[str, str]] = {
     exceptions.NotAuthenticated: ("not_authenticated", "Sign in or send an API token."),
@@ -62,7 +67,9 @@ def exception_handler(exc: Exception, context: dict) -> Response | None:
 
 def _error_response(exc: Exception, context: dict) -> Response | None:
     if isinstance(exc, QuillError):
-        return error_response(exc.error_code, exc.message, exc.http_status)
+        fields = getattr(exc, "fields", None)
+        extra = {"fields": fields} if fields else {}
+        return error_response(exc.error_code, exc.message, exc.http_status, **extra)
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()
     elif isinstance(exc, DjangoPermissionDenied):
@@ -132,16 +139,92 @@ def refuse_empty(query: Any, names: Any) -> None:
         raise exceptions.ValidationError({name: ["Leave this out rather than sending it empty."] for name in empty})
 
 
+def refuse_unknown_fields(data: Any, known: Iterable[str]) -> None:
+    """A body field (JSON key, form part or file part) not in `known` is refused (400 `unknown_field`), not dropped."""
+    names = list(known)
+    unknown = sorted(set(data) - set(names))
+    if unknown:
+        raise UnknownField(unknown, names)
+
+
+@functools.cache
+def form_parts(serializer_class: type[serializers.Serializer]) -> tuple[str, ...]:
+    """The parts a multipart form takes: the fields of the serializer that describes it in the schema."""
+    return tuple(serializer_class().fields.keys())
+
+
+def refuse_unknown_parameters(query: Any, known: Iterable[str]) -> None:
+    """A query parameter not in `known` is refused (400 `unknown_parameter`): `?categroy=lab` is not "no filter"."""
+    names = list(known)
+    unknown = sorted(set(query) - set(names))
+    if unknown:
+        raise UnknownParameter(unknown, names)
+
+
+def query_parameter_names(parameters: Iterable[Any]) -> tuple[str, ...]:
+    """The query parameters an operation's `extend_schema(parameters=...)` documents, by name:
+    an OpenApiParameter in the query, or each field of a serializer given as parameters."""
+    names: list[str] = []
+    for parameter in parameters:
+        if isinstance(parameter, OpenApiParameter):
+            if parameter.location == OpenApiParameter.QUERY:
+                names.append(parameter.name)
+        elif isinstance(parameter, type) and issubclass(parameter, serializers.Serializer):
+            names += list(parameter().fields.keys())
+        else:
+            raise TypeError(f"Not a query parameter: {parameter!r}")
+    return tuple(names)
+
+
+class NoFormatOverride(negotiation.DefaultContentNegotiation):
+    """The API sends JSON alone, so DRF's `?format=` override is not one of its parameters: sent, it is
+    refused like any other unknown parameter (DRF would answer 404 for a format it does not know)."""
+
+    settings = cast(Any, SimpleNamespace(URL_FORMAT_OVERRIDE=None))  # the one setting negotiation reads
+
+
+class APIView(views.APIView):
+    """DRF's APIView, refusing query parameters the operation does not document (400 `unknown_parameter`).
+
+    `query_parameters` maps a method (`"get"`) to the names of its query parameters, made with
+    `query_parameter_names` from the same list its `extend_schema(parameters=...)` is given, so
+    what is accepted and what the schema lists cannot drift apart (tests/test_openapi.py compares
+    them for every operation). A method not listed takes none.
+
+    When: after credentials and throttling (401, 403 and 429 come first). On a route that names no
+    object, before the view runs. On a route that names one (`{document_id}`, ...), the view calls
+    `check_query_parameters` once it has found the object and checked the caller may act on it, as
+    it checks a body: another organisation's record stays 404 and a role's refusal 403 (and
+    audited), whatever else the request says. A method the view does not take is left to its 405.
+    """
+
+    query_parameters: ClassVar[Mapping[str, Iterable[str]]] = {}
+    content_negotiation_class = NoFormatOverride
+
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        super().initial(request, *args, **kwargs)
+        method = (request.method or "").lower()
+        if not kwargs and method in self.http_method_names and hasattr(self, method):
+            self.check_query_parameters(request)
+
+    def check_query_parameters(self, request: Request) -> None:
+        method = (request.method or "").lower()
+        refuse_unknown_parameters(request.query_params, self.query_parameters.get(method, ()))
+
+
+class MultipartForm(serializers.Serializer):
+    """The parts of a multipart form, for the schema (`additionalProperties: false`, quill.openapi): the view
+    refuses any other part with `refuse_unknown_fields(request.data, form_parts(...))`."""
+
+
 class StrictSerializer(serializers.Serializer):
-    """A request body whose unknown keys are refused (400 `invalid` naming them), not ignored.
+    """A request body whose unknown keys are refused (400 `unknown_field` naming them), not ignored.
 
     The schema says so with `additionalProperties: false` (quill.openapi)."""
 
     def to_internal_value(self, data: Any) -> Any:
         if isinstance(data, dict):
-            unknown = sorted(set(data) - set(self.fields))
-            if unknown:
-                raise serializers.ValidationError({key: ["This field is not accepted here."] for key in unknown})
+            refuse_unknown_fields(data, self.fields.keys())
             wrong = {
                 name: [problem]
                 for name, value in data.items()

@@ -11,6 +11,7 @@ class of their own are listed there in ``CODES_WITHOUT_CLASS``. Every code is in
 
 from __future__ import annotations
 
+import difflib
 from typing import Any
 
 # Codes sent without a class (code -> HTTP status): DRF's own exceptions as quill.api and the
@@ -58,6 +59,42 @@ class ValidationFailed(QuillError):
     error_code = "invalid"
     http_status = 400
     default_message = "The request is not valid."
+
+
+class UnknownParameter(ValidationFailed):
+    """A query parameter the operation does not take: a misspelt filter must not read as "no filter"."""
+
+    error_code = "unknown_parameter"
+    default_message = "The request has a query parameter Quill does not take here."
+
+    def __init__(self, names: list[str], known: list[str]) -> None:
+        self.fields = {name: [_unknown_text("parameter", name, known)] for name in names}
+        super().__init__(" ".join(text for texts in self.fields.values() for text in texts), fields=self.fields)
+
+
+class UnknownField(ValidationFailed):
+    """A body field (a JSON key or a multipart part) the operation does not take: refused, never dropped."""
+
+    error_code = "unknown_field"
+    default_message = "The request has a field Quill does not take here."
+
+    def __init__(self, names: list[str], known: list[str]) -> None:
+        self.fields = {name: [_unknown_text("field", name, known)] for name in names}
+        super().__init__(" ".join(text for texts in self.fields.values() for text in texts), fields=self.fields)
+
+
+def _unknown_text(kind: str, name: str, known: list[str]) -> str:
+    """ "Quill does not take the parameter “categroy” here. Did you mean “category”? …" for people."""
+    shown = name if len(name) <= 60 else name[:60] + "…"
+    text = f"Quill does not take the {kind} “{shown}” here."
+    close = difflib.get_close_matches(name, known, n=1)
+    if close:
+        text += f" Did you mean “{close[0]}”?"
+    if known:
+        text += f" This {'address' if kind == 'parameter' else 'request'} takes: {', '.join(known)}."
+    else:
+        text += f" This {'address' if kind == 'parameter' else 'request'} takes none."
+    return text
 
 
 class Conflict(QuillError):

@@ -25,7 +25,9 @@ from quill.errors import CODES_WITHOUT_CLASS, QuillError
 SENT_AS_INVALID = frozenset({"invalid", "required", "null", "blank"})
 
 STATUS_DESCRIPTIONS = {
-    400: "The request cannot be accepted as sent; `fields` names the fields to correct.",
+    400: "The request cannot be accepted as sent; `fields` names the fields to correct. A query parameter "
+    "the operation does not list is refused (`unknown_parameter`), as is a body field or form part it does "
+    "not list (`unknown_field`): neither is ever ignored.",
     401: "No credentials, or credentials Quill does not accept.",
     403: "The caller's role, network address or the record's restriction does not allow this.",
     404: "No such object, or not one the caller may see (Quill does not say which).",
@@ -145,6 +147,12 @@ class StrictSerializerSchema(OpenApiSerializerExtension):
         return schema
 
 
+class MultipartFormSchema(StrictSerializerSchema):
+    """A multipart form's view refuses parts it does not list (quill.api.MultipartForm), so its schema allows none."""
+
+    target_class = "quill.api.MultipartForm"
+
+
 class TrimmedCharFieldSchema(OpenApiSerializerFieldExtension):
     """DRF strips spaces from a CharField before it checks it, so a value of spaces alone is blank:
     where blank is refused, the request schema asks for a character that is not a space."""
@@ -198,3 +206,32 @@ def results_of(serializer_class: type[serializers.Serializer]) -> type[serialize
     """A whole list in one answer (never paged): `{results: [...]}` of `serializer_class`."""
     name = serializer_class.__name__.removesuffix("Serializer")
     return type(f"{name}ResultsSerializer", (serializers.Serializer,), {"results": serializer_class(many=True)})
+
+
+# --- unknown input ----------------------------------------------------------------------------
+
+
+def add_unknown_input_refusals(result: dict[str, Any], generator: Any, request: Any, public: bool) -> dict[str, Any]:
+    """POSTPROCESSING_HOOKS entry: every operation refuses a query parameter it does not list (400
+    `unknown_parameter`, quill.api.APIView), and one whose request body allows no other properties
+    (`additionalProperties: false`, JSON or multipart) refuses an unlisted field (400 `unknown_field`)."""
+    components = result.get("components", {}).get("schemas", {})
+    for path_item in result.get("paths", {}).values():
+        for operation in path_item.values():
+            codes = {"unknown_parameter"}
+            if _body_is_closed(operation, components):
+                codes.add("unknown_field")
+            merge_refusals(operation, {400: codes})
+    return result
+
+
+def _body_is_closed(operation: dict[str, Any], components: dict[str, Any]) -> bool:
+    contents = operation.get("requestBody", {}).get("content", {}).values()
+    schemas = [_resolved(content.get("schema", {}), components) for content in contents]
+    return any(schema.get("additionalProperties") is False for schema in schemas)
+
+
+def _resolved(schema: dict[str, Any], components: dict[str, Any]) -> dict[str, Any]:
+    reference = schema.get("$ref", "")
+    prefix = "#/components/schemas/"
+    return components.get(reference.removeprefix(prefix), {}) if reference.startswith(prefix) else schema

@@ -418,6 +418,7 @@ SPECTACULAR_SETTINGS = {
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "apps.accounts.openapi.add_shared_refusals",
+        "quill.openapi.add_unknown_input_refusals",
     ],
 }
 

@@ -7,7 +7,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitVie
 from apps.fhir import views as fhir_views
 from apps.patients import views as patient_views
 from quill import health
-from quill.api_root import api_root
+from quill.api_root import ApiRootView
 
 handler404 = "quill.api.page_not_found"
 
@@ -25,7 +25,7 @@ urlpatterns = [
     # The managers' review of break-glass openings: patients' data, shown in the audit area.
     path("audit/break-glass/", patient_views.break_glass_log, name="break_glass_log"),
     path("admin/", admin.site.urls),
-    path("api/", api_root, name="api-root"),
+    path("api/", ApiRootView.as_view(), name="api-root"),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     # Swagger UI from Quill's own static files (drf-spectacular-sidecar); its start-up script is a
     # separate URL, not inline, so the page runs under script-src 'self'.

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 import yaml
 from django.core.management import call_command
+from django.urls import resolve
 
+import quill.api
 from tests.factories import signed_in_client
 
 
@@ -111,6 +115,60 @@ def test_json_bodies_refuse_unknown_keys_and_category_is_the_enum(schema):
     assert _resolve(schema, update["properties"]["category"])["enum"] == [
         "lab", "imaging", "clinical-note", "consent", "referral", "insurance", "photo", "letter", "other"
     ]  # fmt: skip
+
+
+def _error_codes(schema, operation, status):
+    return set(_json(schema, operation, status)["properties"]["detail"]["properties"]["error_code"]["enum"])
+
+
+def _operations(schema):
+    for path, item in schema["paths"].items():
+        for method, operation in item.items():
+            yield path, method, operation
+
+
+def test_every_operation_lists_its_query_parameters_exactly_as_the_server_takes_them(schema):
+    # the server refuses any query parameter it does not take (quill.api.APIView): the schema must list the same
+    for path, method, operation in _operations(schema):
+        documented = {p["name"] for p in operation.get("parameters", []) if p["in"] == "query"}
+        address = re.sub(r"\{[a-z_]+\}", lambda match: ID_FOR.get(match.group(0), ""), path)
+        view = resolve(address).func.view_class
+        assert issubclass(view, quill.api.APIView), path
+        taken = set(view.query_parameters.get(method, ()))
+        assert taken == documented, f"{method.upper()} {path}"
+        assert "unknown_parameter" in _error_codes(schema, operation, 400), f"{method.upper()} {path}"
+
+
+ID_FOR = {
+    "{document_id}": "0b0e2a3c-5d1f-4c8e-9a7b-1c2d3e4f5a6b",
+    "{patient_id}": "1b0e2a3c-5d1f-4c8e-9a7b-1c2d3e4f5a6b",
+    "{letter_id}": "2b0e2a3c-5d1f-4c8e-9a7b-1c2d3e4f5a6b",
+    "{annotation_id}": "3b0e2a3c-5d1f-4c8e-9a7b-1c2d3e4f5a6b",
+    "{token}": "a-signed-token",
+}
+
+
+@pytest.mark.parametrize(
+    ("path", "method"),
+    [
+        ("/api/documents/", "post"),
+        ("/api/documents/bulk/", "post"),
+        ("/api/documents/{document_id}/versions/", "post"),
+        ("/api/documents/{document_id}/", "patch"),
+        ("/api/patients/", "post"),
+        ("/api/patients/{patient_id}/letters/", "post"),
+    ],
+)
+def test_bodies_allow_no_other_fields_and_say_how_they_are_refused(schema, path, method):
+    operation = schema["paths"][path][method]
+    body = next(iter(operation["requestBody"]["content"].values()))["schema"]
+    assert _resolve(schema, body)["additionalProperties"] is False
+    assert "unknown_field" in _error_codes(schema, operation, 400)
+
+
+def test_an_operation_without_a_body_does_not_list_unknown_fields(schema):
+    assert "unknown_field" not in _error_codes(schema, schema["paths"]["/api/documents/"]["get"], 400)
+    assert "unknown_field" not in _error_codes(schema, schema["paths"]["/api/documents/upload/"]["post"], 400)
 
 
 @pytest.mark.django_db

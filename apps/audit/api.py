@@ -5,14 +5,13 @@ from __future__ import annotations
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
 from apps.audit.actions import Action
 from apps.audit.errors import AuditFilterInvalid
 from apps.audit.selectors import audit_event_search, audit_filters_parse
 from apps.audit.serializers import AuditEventSerializer
 from apps.audit.services import audit_denied, audit_record
-from quill.api import Pagination, refuse_empty
+from quill.api import APIView, Pagination, query_parameter_names, refuse_empty
 from quill.errors import PermissionDenied
 from quill.openapi import PAGE_PARAMETERS, paginated, refusals
 from quill.types import AuthenticatedRequest
@@ -23,20 +22,21 @@ _MOMENT = {"anyOf": [{"type": "string", "format": "date"}, {"type": "string", "f
 _TEXT = {"type": "string", "minLength": 1, "pattern": r"\S"}
 
 
+PARAMETERS = [
+    OpenApiParameter("patient_id", {"type": "string", "format": "uuid"}, description="A patient's id." + _EMPTY),
+    OpenApiParameter("actor", _TEXT, description="A user id or email address." + _EMPTY),
+    OpenApiParameter("action", _TEXT, description="Exact action, or a prefix ending in '.' or '*'." + _EMPTY),
+    OpenApiParameter("date_from", _MOMENT, description="ISO date or date-time, inclusive." + _EMPTY),
+    OpenApiParameter("date_to", _MOMENT, description="ISO date (the whole day) or date-time, inclusive." + _EMPTY),
+    *PAGE_PARAMETERS,
+]
+
+
 class AuditEventList(APIView):
+    query_parameters = {"get": query_parameter_names(PARAMETERS)}
+
     @extend_schema(
-        parameters=[
-            OpenApiParameter(
-                "patient_id", {"type": "string", "format": "uuid"}, description="A patient's id." + _EMPTY
-            ),
-            OpenApiParameter("actor", _TEXT, description="A user id or email address." + _EMPTY),
-            OpenApiParameter("action", _TEXT, description="Exact action, or a prefix ending in '.' or '*'." + _EMPTY),
-            OpenApiParameter("date_from", _MOMENT, description="ISO date or date-time, inclusive." + _EMPTY),
-            OpenApiParameter(
-                "date_to", _MOMENT, description="ISO date (the whole day) or date-time, inclusive." + _EMPTY
-            ),
-            *PAGE_PARAMETERS,
-        ],
+        parameters=PARAMETERS,
         operation_id="audit_list",
         responses={
             200: paginated(AuditEventSerializer),

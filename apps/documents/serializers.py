@@ -7,7 +7,7 @@ from rest_framework import serializers
 
 from apps.documents.models import AnnotationKind, Category, Document, ScanStatus
 from apps.documents.permissions import may_delete_annotation
-from quill.api import StrictSerializer, reason_field
+from quill.api import MultipartForm, StrictSerializer, reason_field
 
 
 class UserSummarySerializer(serializers.Serializer):
@@ -99,13 +99,13 @@ class VersionFieldsSerializer(serializers.Serializer):
     document_date = serializers.DateField(required=False, default=None)
 
 
-class UploadFormSerializer(UploadFieldsSerializer):
+class UploadFormSerializer(MultipartForm, UploadFieldsSerializer):
     """The multipart form of `POST /api/documents/`: the fields and one file."""
 
     file = serializers.FileField(help_text="The document (PDF, JPEG, PNG, TIFF or DICOM).")
 
 
-class BulkUploadFormSerializer(BulkUploadFieldsSerializer):
+class BulkUploadFormSerializer(MultipartForm, BulkUploadFieldsSerializer):
     """The multipart form of `POST /api/documents/bulk/`: shared fields, the files, and each file's own details
     (for the schema; the view reads the lists itself)."""
 
@@ -129,7 +129,7 @@ class BulkUploadFormSerializer(BulkUploadFieldsSerializer):
     )
 
 
-class VersionFormSerializer(serializers.Serializer):
+class VersionFormSerializer(MultipartForm):
     """The multipart form of `POST /api/documents/{id}/versions/`."""
 
     file = serializers.FileField(help_text="The new version's file.")

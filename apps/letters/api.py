@@ -10,7 +10,6 @@ from __future__ import annotations
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_field
 from rest_framework import serializers, status
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
 from apps.letters.errors import (
     ClinicianRequired,
@@ -32,7 +31,7 @@ from apps.letters.services import (
     letters_mark_listed,
 )
 from apps.patients.errors import BreakGlassRequired, RestrictedRecord, RoleRequired
-from quill.api import Pagination, StrictSerializer, error_response
+from quill.api import APIView, Pagination, StrictSerializer, error_response, query_parameter_names
 from quill.errors import NotFound
 from quill.openapi import BODY_REFUSALS, PAGE_PARAMETERS, paginated, refusals
 from quill.parsers import JSONParser
@@ -114,6 +113,7 @@ def _field_problem(refusal: LetterInvalid | LetterIncomplete) -> Response:
 
 class PatientLettersView(APIView):
     parser_classes = [JSONParser]  # a form or multipart body is refused (415), never read as an empty letter
+    query_parameters = {"get": query_parameter_names(PAGE_PARAMETERS)}
 
     @extend_schema(
         operation_id="patients_letters_list",
@@ -122,6 +122,7 @@ class PatientLettersView(APIView):
     )
     def get(self, request: AuthenticatedRequest, patient_id: str) -> Response:
         patient = letter_patient_for(user=request.user, patient_id=patient_id, attempted="letter.list")
+        self.check_query_parameters(request)
         letters_mark_listed(actor=request.user, patient=patient, channel="api")
         paginator = Pagination()
         page = paginator.paginate_queryset(letters_for_patient(patient=patient), request, view=self)
@@ -137,6 +138,7 @@ class PatientLettersView(APIView):
     )
     def post(self, request: AuthenticatedRequest, patient_id: str) -> Response:
         patient = letter_patient_for(user=request.user, patient_id=patient_id, attempted="letter.create", write=True)
+        self.check_query_parameters(request)
         data = LetterInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         try:
@@ -152,6 +154,7 @@ class LetterDetailView(APIView):
     @extend_schema(responses={200: LetterSerializer, **refusals(*LETTER_LOOKUP)})
     def get(self, request: AuthenticatedRequest, letter_id: str) -> Response:
         letter = letter_get_for(user=request.user, letter_id=letter_id)
+        self.check_query_parameters(request)
         letter_mark_viewed(actor=request.user, letter=letter, channel="api")
         return Response(LetterSerializer(letter).data)
 
@@ -167,6 +170,7 @@ class LetterDetailView(APIView):
     )  # fmt: skip
     def patch(self, request: AuthenticatedRequest, letter_id: str) -> Response:
         letter = letter_get_for(user=request.user, letter_id=letter_id, attempted="letter.update")
+        self.check_query_parameters(request)
         data = LetterInputSerializer(data=request.data, partial=True)
         data.is_valid(raise_exception=True)
         try:
@@ -187,6 +191,7 @@ class LetterFinaliseView(APIView):
     )
     def post(self, request: AuthenticatedRequest, letter_id: str) -> Response:
         letter = letter_get_for(user=request.user, letter_id=letter_id, attempted="letter.finalise")
+        self.check_query_parameters(request)
         try:
             letter = letter_finalise(actor=request.user, letter=letter)
         except LetterIncomplete as refusal:
@@ -207,6 +212,7 @@ class LetterAmendView(APIView):
     )
     def post(self, request: AuthenticatedRequest, letter_id: str) -> Response:
         letter = letter_get_for(user=request.user, letter_id=letter_id, attempted="letter.amend")
+        self.check_query_parameters(request)
         reused = letter_amendments(letter=letter).filter(status=LetterStatus.DRAFT).exists()
         draft = letter_amend(actor=request.user, letter=letter)
         return Response(LetterSerializer(draft).data, status=status.HTTP_200_OK if reused else status.HTTP_201_CREATED)

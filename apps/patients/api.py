@@ -10,7 +10,6 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
 from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
 from apps.audit.actions import Action
 from apps.audit.services import audit_denied
@@ -41,7 +40,7 @@ from apps.patients.services import (
     patient_mark_viewed,
     patient_update,
 )
-from quill.api import Pagination, refuse_empty
+from quill.api import APIView, Pagination, query_parameter_names, refuse_empty
 from quill.errors import NotFound
 from quill.openapi import BODY_REFUSALS, PAGE_PARAMETERS, page_of, refusals
 from quill.types import AuthenticatedRequest
@@ -105,6 +104,8 @@ def _refuse(request: AuthenticatedRequest, attempted: str, message: str) -> Role
 
 
 class PatientListCreate(APIView):
+    query_parameters = {"get": query_parameter_names(SEARCH_PARAMETERS)}
+
     @extend_schema(
         operation_id="patients_list",
         parameters=SEARCH_PARAMETERS,
@@ -169,6 +170,7 @@ class PatientDetail(APIView):
     )
     def get(self, request: AuthenticatedRequest, patient_id: str) -> Response:
         patient = patient_get_for(user=request.user, patient_id=patient_id, action=PatientAction.VIEW)
+        self.check_query_parameters(request)
         patient_mark_viewed(actor=request.user, patient=patient, channel="api")
         return Response(PatientSerializer(patient).data)
 
@@ -184,6 +186,7 @@ class PatientDetail(APIView):
     )  # fmt: skip
     def patch(self, request: AuthenticatedRequest, patient_id: str) -> Response:
         patient = patient_get_for(user=request.user, patient_id=patient_id, action=PatientAction.EDIT)
+        self.check_query_parameters(request)
         incoming = PatientWriteSerializer(data=request.data, partial=True)
         incoming.is_valid(raise_exception=True)
         try:
@@ -211,6 +214,7 @@ class PatientBreakGlass(APIView):
     )
     def post(self, request: AuthenticatedRequest, patient_id: str) -> Response:
         patient = patient_get_for(user=request.user, patient_id=patient_id, action=PatientAction.BREAK_GLASS)
+        self.check_query_parameters(request)
         incoming = BreakGlassSerializer(data=request.data)
         incoming.is_valid(raise_exception=True)
         try:

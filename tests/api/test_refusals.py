@@ -63,6 +63,7 @@ def test_a_form_body_to_the_letters_endpoint_is_refused_and_no_draft_is_made(api
 def test_unknown_keys_in_a_json_body_are_refused(api, patient):
     response = api.patch(f"/api/patients/{patient.pk}/", {"given_name": "Ada", "nickname": "A"}, format="json")
     assert response.status_code == 400
+    assert response.json()["detail"]["error_code"] == "unknown_field"
     assert list(response.json()["detail"]["fields"]) == ["nickname"]
     patient.refresh_from_db()
     assert patient.given_name != "Ada"

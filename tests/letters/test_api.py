@@ -46,7 +46,7 @@ def test_patch_refuses_fields_that_are_not_editable(api, draft):
     response = api.patch(f"/api/letters/{draft.pk}/", {"status": "final", "subject": "x"}, format="json")
 
     assert response.status_code == 400
-    assert response.json()["detail"]["error_code"] == "invalid"
+    assert response.json()["detail"]["error_code"] == "unknown_field"
     assert "status" in response.json()["detail"]["fields"]
     draft.refresh_from_db()
     assert (draft.status, draft.subject) == ("draft", "Knee pain follow-up")

@@ -5,7 +5,6 @@ from __future__ import annotations
 from drf_spectacular.utils import extend_schema
 from rest_framework import status
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
 from apps.audit.actions import Action
 from apps.documents.api._common import DOCUMENT_LOOKUP
@@ -14,7 +13,7 @@ from apps.documents.selectors import annotation_get_for, annotations_for, docume
 from apps.documents.serializers import AnnotationInputSerializer, AnnotationSerializer
 from apps.documents.services.annotations import annotation_create, annotation_delete
 from apps.documents.services.reading import document_record_read
-from quill.api import flatten_errors
+from quill.api import APIView, flatten_errors
 from quill.errors import Conflict
 from quill.openapi import BODY_REFUSALS, refusals, results_of
 from quill.parsers import JSONParser
@@ -32,6 +31,7 @@ class DocumentAnnotationsView(APIView):
     )
     def get(self, request: AuthenticatedRequest, document_id) -> Response:
         document = document_get_for(user=request.user, document_id=document_id, action="annotation.list")
+        self.check_query_parameters(request)
         annotations = annotations_for(document=document)
         document_record_read(
             action=Action.ANNOTATION_LISTED,
@@ -53,6 +53,7 @@ class DocumentAnnotationsView(APIView):
     )  # fmt: skip
     def post(self, request: AuthenticatedRequest, document_id) -> Response:
         document = document_get_for(user=request.user, document_id=document_id, action="annotation.create")
+        self.check_query_parameters(request)
         incoming = AnnotationInputSerializer(data=request.data)
         if not incoming.is_valid():
             # Every problem with an annotation's shape is one code, whichever check found it.
@@ -70,5 +71,6 @@ class DocumentAnnotationDetailView(APIView):
     def delete(self, request: AuthenticatedRequest, document_id, annotation_id) -> Response:
         document = document_get_for(user=request.user, document_id=document_id, action="annotation.delete")
         annotation = annotation_get_for(document=document, annotation_id=annotation_id)
+        self.check_query_parameters(request)
         annotation_delete(actor=request.user, annotation=annotation)
         return Response(status=status.HTTP_204_NO_CONTENT)

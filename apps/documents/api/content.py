@@ -13,7 +13,6 @@ from rest_framework import serializers
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
 from apps.accounts.models import ApiToken
 from apps.audit.actions import Action
@@ -32,7 +31,7 @@ from apps.files import storage
 from apps.files.errors import StorageUnavailable
 from apps.files.filenames import content_disposition
 from apps.files.validation import EXTENSIONS
-from quill.api import error_response
+from quill.api import APIView, error_response, query_parameter_names
 from quill.errors import Conflict
 from quill.openapi import refusals
 from quill.types import AuthenticatedRequest
@@ -101,6 +100,8 @@ def _content(
 
 
 class DocumentContentView(APIView):
+    query_parameters = {"get": query_parameter_names([DispositionSerializer, *CONTENT_PARAMETERS])}
+
     @extend_schema(
         parameters=[DispositionSerializer, *CONTENT_PARAMETERS],
         responses={**_content_responses(*DOCUMENT_LOOKUP, *UNAVAILABLE), **refusals(request=DispositionSerializer)},
@@ -108,6 +109,7 @@ class DocumentContentView(APIView):
     )
     def get(self, request: AuthenticatedRequest, document_id) -> HttpResponse | StreamingHttpResponse:
         document = document_get_for(user=request.user, document_id=document_id, action="document.download", related=())
+        self.check_query_parameters(request)
         disposition = _validated(DispositionSerializer, request.query_params).get("disposition", "attachment")
         return _content(request, request.user, document, disposition)
 
@@ -119,6 +121,7 @@ class DocumentDownloadUrlView(APIView):
     )
     def get(self, request: AuthenticatedRequest, document_id) -> Response:
         document = document_get_for(user=request.user, document_id=document_id, action="document.url")
+        self.check_query_parameters(request)
         ensure_available(document)
         expires_in = settings.QUILL_SIGNED_URL_SECONDS
         if storage.is_s3():
@@ -167,6 +170,7 @@ class SignedDownloadView(APIView):
         document = document_get_for(
             user=link.issuer, document_id=link.document_id, action=Action.DOCUMENT_LINK_USED.value, related=()
         )
+        self.check_query_parameters(request)
         try:
             return document_content_response(
                 request=request, actor=link.issuer, document=document, audit_action=Action.DOCUMENT_LINK_USED

@@ -5,7 +5,6 @@ from __future__ import annotations
 from drf_spectacular.utils import extend_schema
 from rest_framework import status
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
 from apps.audit.actions import Action
 from apps.documents.api._common import DOCUMENT_LOOKUP, FILE_REFUSALS, HashingUploadMixin, _validated
@@ -30,6 +29,7 @@ from apps.documents.services import (
 )
 from apps.documents.services.reading import document_record_read
 from apps.files.errors import MissingFile
+from quill.api import APIView, form_parts, query_parameter_names, refuse_unknown_fields
 from quill.errors import Conflict, ValidationFailed
 from quill.openapi import BODY_REFUSALS, refusals, results_of
 from quill.parsers import JSONParser, MultiPartParser
@@ -38,6 +38,7 @@ from quill.types import AuthenticatedRequest
 
 class DocumentDetailView(APIView):
     parser_classes = [JSONParser]
+    query_parameters = {"delete": query_parameter_names([DocumentDeleteSerializer])}
 
     @extend_schema(
         responses={200: DocumentSerializer, **refusals(*DOCUMENT_LOOKUP)},
@@ -46,6 +47,7 @@ class DocumentDetailView(APIView):
     )
     def get(self, request: AuthenticatedRequest, document_id) -> Response:
         document = document_get_for(user=request.user, document_id=document_id, include_deleted=True)
+        self.check_query_parameters(request)
         document_record_read(
             action=Action.DOCUMENT_VIEWED,
             document=document,
@@ -65,6 +67,7 @@ class DocumentDetailView(APIView):
     )  # fmt: skip
     def patch(self, request: AuthenticatedRequest, document_id) -> Response:
         document = document_get_for(user=request.user, document_id=document_id, action="document.update")
+        self.check_query_parameters(request)
         data = _validated(DocumentUpdateSerializer, request.data)
         document = document_update(actor=request.user, document=document, **data)
         return Response(DocumentSerializer(document).data)
@@ -83,6 +86,7 @@ class DocumentDetailView(APIView):
         document = document_get_for(user=request.user, document_id=document_id, action="document.delete")
         # the role is refused before the reason
         ensure_manager(user=request.user, doing="delete documents", attempted="document.delete", document=document)
+        self.check_query_parameters(request)
         reason = _validated(DocumentDeleteSerializer, request.query_params)["reason"]
         document = document_soft_delete(actor=request.user, document=document, reason=reason)
         return Response(DocumentSerializer(document).data)
@@ -94,6 +98,7 @@ class DocumentRestoreView(APIView):
         document = document_get_for(
             user=request.user, document_id=document_id, include_deleted=True, action="document.restore"
         )
+        self.check_query_parameters(request)
         document = document_restore(actor=request.user, document=document)
         return Response(DocumentSerializer(document).data)
 
@@ -112,6 +117,7 @@ class DocumentLegalHoldView(APIView):
         document = document_get_for(
             user=request.user, document_id=document_id, include_deleted=True, action="document.legal_hold"
         )
+        self.check_query_parameters(request)
         data = _validated(LegalHoldSerializer, request.data)
         document = document_set_legal_hold(actor=request.user, document=document, **data)
         return Response(DocumentSerializer(document).data)
@@ -128,6 +134,7 @@ class DocumentVersionsView(HashingUploadMixin, APIView):
     )
     def get(self, request: AuthenticatedRequest, document_id) -> Response:
         document = document_get_for(user=request.user, document_id=document_id)
+        self.check_query_parameters(request)
         versions = document_versions(user=request.user, document=document)
         document_record_read(
             action=Action.DOCUMENT_VERSIONS_VIEWED,
@@ -148,6 +155,8 @@ class DocumentVersionsView(HashingUploadMixin, APIView):
     )  # fmt: skip
     def post(self, request: AuthenticatedRequest, document_id) -> Response:
         document = document_get_for(user=request.user, document_id=document_id, action="document.new_version")
+        self.check_query_parameters(request)
+        refuse_unknown_fields(request.data, form_parts(VersionFormSerializer))
         files = self.uploaded_files(request)
         if not files:
             raise MissingFile()

@@ -12,10 +12,9 @@ from django.utils.dateparse import parse_date
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
-from rest_framework.exceptions import ValidationError
+from rest_framework.exceptions import APIException, ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
 from apps.audit.actions import Action
 from apps.audit.services import audit_record
@@ -55,21 +54,24 @@ from apps.files.upload_handler import configured_max_upload_bytes
 from apps.patients.access import PatientAction
 from apps.patients.errors import BreakGlassRequired, RestrictedRecord, RoleRequired
 from apps.patients.selectors import patient_get_for
-from quill.api import Pagination, refuse_empty
+from quill.api import APIView, Pagination, form_parts, query_parameter_names, refuse_empty, refuse_unknown_fields
 from quill.errors import NotFound, PermissionDenied, QuillError
 from quill.openapi import PAGE_PARAMETERS, paginated, refusals
 from quill.parsers import MultiPartParser
 from quill.types import AuthenticatedRequest
+
+LIST_PARAMETERS: list[type[DocumentFilterSerializer] | OpenApiParameter] = [DocumentFilterSerializer, *PAGE_PARAMETERS]
 
 
 class DocumentListCreateView(HashingUploadMixin, APIView):
     """`GET` the documents the caller may see; `POST` one file as a multipart form."""
 
     parser_classes = [MultiPartParser]
+    query_parameters = {"get": query_parameter_names(LIST_PARAMETERS)}
 
     @extend_schema(
         operation_id="documents_list",
-        parameters=[DocumentFilterSerializer, *PAGE_PARAMETERS],
+        parameters=LIST_PARAMETERS,
         responses={
             200: paginated(DocumentSerializer),
             # patient_id: the patient lookup's refusals (another organisation's patient is 404).
@@ -104,6 +106,7 @@ class DocumentListCreateView(HashingUploadMixin, APIView):
     )
     def post(self, request: AuthenticatedRequest) -> Response:
         ensure_document_role(user=request.user)
+        refuse_unknown_fields(request.data, form_parts(UploadFormSerializer))
         files = self.uploaded_files(request)
         if not files:
             raise MissingFile()
@@ -227,7 +230,20 @@ DIRECT_UPLOAD_MEDIA_TYPES = (
 REPR_DIGEST_PATTERN = r"^\s*sha-256=:[A-Za-z0-9+/]{43}=:\s*$"
 
 
-class DocumentDirectUploadView(APIView):
+class DrainsBodyOnRefusal(APIView):
+    """A view that reads its body itself: a refusal before the view (credentials, throttling, an unknown
+    query parameter) reads and drops the body, so the client sees the answer rather than a reset."""
+
+    def initial(self, request: Request, *args, **kwargs) -> None:
+        try:
+            super().initial(request, *args, **kwargs)
+        except (QuillError, APIException):
+            announced = request.META.get("CONTENT_LENGTH", "")
+            _drain(request, int(announced) if announced.isdigit() else 0, configured_max_upload_bytes())
+            raise
+
+
+class DocumentDirectUploadView(DrainsBodyOnRefusal):
     """One file as the whole request body (`Content-Length` required), its details in the query string.
 
     The body's `Content-Type` may be the file's own type or `application/octet-stream`: Quill
@@ -236,6 +252,7 @@ class DocumentDirectUploadView(APIView):
     """
 
     parser_classes: list = []  # the body is the file: read by receive_body, never parsed
+    query_parameters = {"post": query_parameter_names([DirectUploadFieldsSerializer])}
 
     @extend_schema(
         parameters=[
@@ -356,6 +373,7 @@ class DocumentBulkUploadView(HashingUploadMixin, APIView):
     )
     def post(self, request: AuthenticatedRequest) -> Response:
         ensure_document_role(user=request.user)
+        refuse_unknown_fields(request.data, form_parts(BulkUploadFormSerializer))
         files = self.uploaded_files(request, "files")
         if not files:
             raise MissingFile("Attach one or more files in the 'files' field.")
