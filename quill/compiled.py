@@ -18,7 +18,7 @@ from typing import Any, Generic, TypeVar
 
 from django.core.exceptions import ObjectDoesNotExist
 from django.db import connections
-from django.db.models import Model, QuerySet
+from django.db.models import Field, Model, QuerySet
 
 M = TypeVar("M", bound=Model)
 
@@ -26,17 +26,27 @@ _PLACEHOLDER = "\x1fquill-compiled-lookup\x1f"
 
 
 class CompiledLookup(Generic[M]):
-    """``lookup.get(value)``: the one row ``queryset_for(value)`` would return, or None."""
+    """``lookup.get(value)``: the one row ``queryset_for(value)`` would return, or None.
 
-    def __init__(self, queryset_for: Callable[[str], QuerySet[M]]) -> None:
+    ``queryset_for`` must filter by the value alone and clear any default ordering
+    (``.order_by()``); ``field`` is the model field the value is compared with, which
+    prepares it for the database as the ORM would (a UUID, say), and ``placeholder`` a
+    value of its type to compile with.
+    """
+
+    def __init__(
+        self, queryset_for: Callable[[Any], QuerySet[M]], *, field: Field | None = None, placeholder: Any = _PLACEHOLDER
+    ) -> None:
         self.queryset_for = queryset_for
+        self.field = field
+        self.placeholder = placeholder
         self._compiled: dict[tuple[str, str], tuple[str, Any, list]] = {}
 
-    def orm(self, value: str) -> M | None:
+    def orm(self, value: Any) -> M | None:
         """The same lookup through the ORM, uncompiled (the reference the tests compare with)."""
         return _get_or_none(self.queryset_for(value))
 
-    def get(self, value: str, *, using: str = "default") -> M | None:
+    def get(self, value: Any, *, using: str = "default") -> M | None:
         connection = connections[using]
         key = (using, connection.vendor)
         compiled = self._compiled.get(key)
@@ -44,8 +54,9 @@ class CompiledLookup(Generic[M]):
             compiled = self._compiled[key] = self._compile(using)
         sql, klass_info, select_and_converters = compiled
         select, converters = select_and_converters
+        parameter = self._prepared(value, connection)
         with connection.cursor() as cursor:
-            cursor.execute(sql, [value])
+            cursor.execute(sql, [parameter])
             row = cursor.fetchone()
         if row is None:
             return None
@@ -57,11 +68,18 @@ class CompiledLookup(Generic[M]):
             values[position] = converted
         return _build(klass_info, select, values, using)
 
+    def _prepared(self, value: Any, connection: Any) -> Any:
+        if self.field is None:
+            return value
+        return self.field.get_db_prep_value(self.field.to_python(value), connection)
+
     def _compile(self, using: str) -> tuple[str, Any, list]:
-        compiler = self.queryset_for(_PLACEHOLDER).query.get_compiler(using=using)
+        compiler = self.queryset_for(self.placeholder).query.get_compiler(using=using)
         sql, params = compiler.as_sql()
-        if list(params) != [_PLACEHOLDER]:
+        if list(params) != [self._prepared(self.placeholder, compiler.connection)]:
             raise ValueError("CompiledLookup needs a queryset whose only parameter is the looked-up value")
+        if "ORDER BY" in sql:
+            raise ValueError("CompiledLookup reads one row: clear the queryset's ordering with .order_by()")
         select = compiler.select
         converters = compiler.get_converters([expression for expression, _, _ in select])
         return sql, compiler.klass_info, [select, converters]

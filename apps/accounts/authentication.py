@@ -19,7 +19,7 @@ from quill.compiled import CompiledLookup
 def _token_with_user_and_organisation(key_hash: str) -> QuerySet[ApiToken]:
     # key_hash is unique: no ORDER BY. The user's organisation is the token's (checked in
     # authenticate), so it is not joined a second time.
-    return ApiToken.objects.select_related("user", "organisation").filter(key_hash=key_hash)
+    return ApiToken.objects.select_related("user", "organisation").filter(key_hash=key_hash).order_by()
 
 
 # Every API request runs this lookup: compiled by Django once per process (quill/compiled.py).

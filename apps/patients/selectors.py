@@ -28,6 +28,7 @@ from apps.patients.access import PatientAction
 from apps.patients.errors import BreakGlassRequired, RestrictedRecord, RoleRequired
 from apps.patients.models import BreakGlassAccess, CareTeamMember, Patient
 from apps.patients.nhs_number import normalise_nhs_number
+from quill.compiled import CompiledLookup
 from quill.errors import NotFound
 
 # The list shows "14 Mar 1958"; clinics also type 14/03/1958, 1958-03-14 and "14 March 1958".
@@ -220,12 +221,21 @@ def patient_get_for(*, user: User, patient_id: uuid.UUID | str, action: str) -> 
     return patient
 
 
+def _patient_by_id(pk: uuid.UUID) -> QuerySet[Patient]:
+    return Patient.objects.filter(pk=pk).order_by()
+
+
+# Every patient-scoped API request runs this lookup: compiled by Django once per process
+# (quill/compiled.py; tests/patients/test_selectors.py checks it against the ORM).
+PATIENT_LOOKUP = CompiledLookup(_patient_by_id, field=Patient._meta.pk, placeholder=uuid.UUID(int=0))
+
+
 def _organisation_patient(user: User, pk: uuid.UUID) -> Patient | None:
-    """One patient of the user's organisation by primary key: no ORDER BY (first() would add one)."""
-    try:
-        return _organisation_patients(user).get(pk=pk)
-    except Patient.DoesNotExist:
+    """One patient of the user's organisation by primary key (another organisation's is None)."""
+    if not user.is_authenticated or user.organisation_id is None:
         return None
+    patient = PATIENT_LOOKUP.get(pk)
+    return patient if patient is not None and patient.organisation_id == user.organisation_id else None
 
 
 def _log_if_another_organisations(*, user: User, patient_id: uuid.UUID | None, action: str) -> None:
