@@ -36,6 +36,9 @@ class Patient(models.Model):
     fhir_id = models.CharField("FHIR id", max_length=64, blank=True)
     photo_key = models.CharField(max_length=300, blank=True)
     avatar_key = models.CharField(max_length=300, blank=True)
+    # Written only under the row's lock (apps/documents/services/retention.py). Saving an existing
+    # patient must name its fields (update_fields), as patient_update does: a whole-row save of an
+    # instance read earlier would put back an older date and shorten retention.
     last_clinical_date = models.DateField(
         null=True,
         blank=True,
