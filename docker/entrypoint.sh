@@ -20,6 +20,10 @@ case "$role" in
         exec celery -A quill beat --loglevel "${CELERY_LOG_LEVEL:-info}" \
             --schedule /app/var/celerybeat-schedule "$@"
         ;;
+    intake)
+        # Watched folders and IMAP mailboxes into the inbox (docs/intake.md); stops between files on SIGTERM.
+        exec python manage.py run_intake "$@"
+        ;;
     migrate)
         # The one-shot step every start (and every upgrade) runs before web, worker and beat.
         python manage.py migrate --noinput

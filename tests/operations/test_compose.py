@@ -28,7 +28,7 @@ ENV_EXAMPLE = ROOT / ".env.example"
 SETTINGS = ROOT / "quill" / "settings.py"
 ENV_HELPERS = {"env_str", "env_bool", "env_int", "env_float", "env_list", "env_choice", "read_secret"}
 SECRETS_DIR = "/run/secrets/"
-QUILL_SERVICES = ("migrate", "web", "worker", "beat")
+QUILL_SERVICES = ("migrate", "web", "worker", "beat", "intake")
 DATA_SERVICES = {  # service -> where its state lives inside the container
     "db": "/var/lib/postgresql/data",
     "fhir-db": "/var/lib/postgresql/data",

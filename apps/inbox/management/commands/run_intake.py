@@ -14,6 +14,7 @@ import os
 import signal
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 import watchfiles
@@ -26,6 +27,10 @@ from apps.inbox.models import IntakeSource, SourceKind
 from apps.inbox.sources.folder import FolderWatcher, folder_pass
 from apps.inbox.sources.imap import imap_loop, imap_pass
 from quill.commands import QuillCommand
+
+# Touched after every pass: the container's healthcheck (docker/intake_healthcheck.py) reads its age.
+HEARTBEAT_NAME = "intake-heartbeat"
+HEARTBEAT_SECONDS = 30
 
 
 class Command(QuillCommand):
@@ -91,6 +96,7 @@ class Command(QuillCommand):
         for thread in threads:
             thread.start()
         paths = [watcher.path for watcher in watchers if os.path.isdir(watcher.path)]
+        heartbeat = Path(settings.VAR_DIR) / HEARTBEAT_NAME
         if paths:
             wake_ms = max(int(stable * 500), 50)
             for _changes in watchfiles.watch(
@@ -99,10 +105,12 @@ class Command(QuillCommand):
                 close_old_connections()
                 for watcher in watchers:
                     folder_pass(watcher)
+                heartbeat.touch()
                 if stop.is_set():
                     break
         else:
-            stop.wait()
+            while not stop.wait(HEARTBEAT_SECONDS):
+                heartbeat.touch()
         for thread in threads:
             thread.join(timeout=30)
         self.say("intake: stopped")
