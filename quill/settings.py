@@ -107,6 +107,7 @@ INSTALLED_APPS = [
     "apps.operations",
     "apps.outbox",
     "apps.inbox",
+    "apps.reviews",
 ]
 
 MIDDLEWARE = [

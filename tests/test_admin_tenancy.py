@@ -21,6 +21,7 @@ from apps.accounts.models import ApiToken, User
 from apps.accounts.services import api_token_create
 from apps.outbox.models import MessageStatus, OutboxMessage, Target
 from apps.patients.models import BreakGlassAccess
+from apps.reviews.models import Team
 from quill.admin_site import OrganisationTenancy, PlatformOnlyAdmin, ScopedRawIdWidget
 from tests import factories
 
@@ -49,7 +50,10 @@ def _populate(organisation, tag: str) -> dict[str, str]:
         object_id=f"{tag}-object",
         status=MessageStatus.DEAD,
     )
+    team = Team.objects.create(organisation=organisation, name=f"{tag}-team")
+    team.members.add(clinician)
     return {
+        "review team": f"{tag}-team",
         "organisation": organisation.name,
         "organisation id": str(organisation.pk),
         "clinician": clinician.email,

@@ -91,6 +91,11 @@ class Action(StrEnum):
     INBOX_ITEM_FILED = "inbox.item_filed"
     INBOX_ITEM_REJECTED = "inbox.item_rejected"
     INBOX_ITEM_MARKED_DUPLICATE = "inbox.item_marked_duplicate"
+    # clinical review
+    REVIEW_ASSIGNED = "review.assigned"
+    REVIEW_COMPLETED = "review.completed"
+    REVIEW_FORWARDED = "review.forwarded"
+    REVIEW_LISTED = "review.listed"
     FHIR_SEARCH = "fhir.search"
     FHIR_BUNDLE_RECEIVED = "fhir.bundle_received"
     FHIR_BUNDLE_REFUSED = "fhir.bundle_refused"
@@ -173,6 +178,10 @@ LABELS: dict[Action, str] = {
     Action.INBOX_ITEM_FILED: "Filed an inbox document to a patient",
     Action.INBOX_ITEM_REJECTED: "Rejected an inbox document",
     Action.INBOX_ITEM_MARKED_DUPLICATE: "Marked an inbox document as a duplicate",
+    Action.REVIEW_ASSIGNED: "Assigned the document for clinical review",
+    Action.REVIEW_COMPLETED: "Completed a clinical review of the document",
+    Action.REVIEW_FORWARDED: "Forwarded a clinical review to a colleague",
+    Action.REVIEW_LISTED: "Listed reviews",
     Action.FHIR_SEARCH: "Searched through FHIR",
     Action.FHIR_BUNDLE_RECEIVED: "Received documents through FHIR (MHD ITI-65)",
     Action.FHIR_BUNDLE_REFUSED: "Refused a FHIR document bundle (MHD ITI-65)",

@@ -1,0 +1,58 @@
+"""Reading reviews: what waits for a user, what is overdue in an organisation, a document's reviews."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.db.models import Q, QuerySet
+from django.utils import timezone
+
+from apps.accounts.models import User
+from apps.reviews.models import Review, ReviewState, Team
+
+
+def reviews_waiting_for(user: User) -> QuerySet[Review]:
+    """Open reviews assigned to `user` or to a team they belong to; overdue first, then by due date.
+
+    Ordering by due date ascending puts every overdue review (due before today) first; the
+    partial indexes on (assignee | team, due_date, assigned_at) serve it without a sort.
+    """
+    organisation_id = user.organisation_id
+    if organisation_id is None:
+        return Review.objects.none()
+    teams = Team.objects.filter(organisation_id=organisation_id, members=user).values("pk")
+    return (
+        Review.objects.filter(organisation_id=organisation_id, state=ReviewState.OPEN)
+        .filter(Q(assignee=user) | Q(team__in=teams))
+        .select_related("document", "document__patient", "team", "assignee", "assigned_by")
+        .order_by("due_date", "assigned_at", "id")
+    )
+
+
+def overdue_reviews(*, organisation_id: uuid.UUID | str) -> QuerySet[Review]:
+    """Open reviews of one organisation whose due date has passed, the oldest due first."""
+    return (
+        Review.objects.filter(
+            organisation_id=organisation_id, state=ReviewState.OPEN, due_date__lt=timezone.localdate()
+        )
+        .select_related("document", "document__patient", "team", "assignee", "assigned_by")
+        .order_by("due_date", "assigned_at", "id")
+    )
+
+
+def document_reviews(document_id: uuid.UUID | str) -> QuerySet[Review]:
+    """Every review of one document, newest first (open and completed)."""
+    return (
+        Review.objects.filter(document_id=document_id)
+        .select_related("assignee", "team", "completed_by", "assigned_by")
+        .order_by("-assigned_at")
+    )
+
+
+def review_in_organisation(*, review_id: uuid.UUID | str, organisation_id: uuid.UUID | str) -> Review | None:
+    """One review, only if it belongs to the organisation (another organisation's is "not found")."""
+    return (
+        Review.objects.filter(pk=review_id, organisation_id=organisation_id)
+        .select_related("document", "document__patient", "team", "assignee")
+        .first()
+    )
