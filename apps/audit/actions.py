@@ -79,7 +79,6 @@ class Action(StrEnum):
     LETTER_VIEWED = "letter.viewed"
     LETTER_LISTED = "letter.listed"
     LETTER_FINALISED = "letter.finalised"
-    # interoperability and operations
     # inbox
     INBOX_ITEM_RECEIVED = "inbox.item_received"
     INBOX_ITEM_REFUSED = "inbox.item_refused"
@@ -96,6 +95,7 @@ class Action(StrEnum):
     REVIEW_COMPLETED = "review.completed"
     REVIEW_FORWARDED = "review.forwarded"
     REVIEW_LISTED = "review.listed"
+    # interoperability and operations
     FHIR_SEARCH = "fhir.search"
     FHIR_BUNDLE_RECEIVED = "fhir.bundle_received"
     FHIR_BUNDLE_REFUSED = "fhir.bundle_refused"
