@@ -24,6 +24,7 @@ QUILL_DIR = ROOT / "quill"
 #
 #   operations ──▶ letters      fhir      inbox     operator work; it exports letters and MHD rows and
 #        └────────────┴───────────┴──────────┘       knows every stored key, so it may import them
+#                                inbox ──▶ reviews  filing can assign a clinical review
 #                 documents                 documents and everything done to them
 #                 patients                  patients, access, break-glass
 #                 outbox                    the transactional outbox
@@ -40,8 +41,9 @@ ALLOWED: dict[str, set[str]] = {
     "documents": _GROUND | {"accounts", "outbox", "patients"},
     "fhir": _DOCUMENTS_AND_BELOW,
     "letters": _DOCUMENTS_AND_BELOW,
-    "inbox": _DOCUMENTS_AND_BELOW,
-    "operations": _DOCUMENTS_AND_BELOW | {"letters", "fhir", "inbox"},
+    "reviews": _DOCUMENTS_AND_BELOW,
+    "inbox": _DOCUMENTS_AND_BELOW | {"reviews"},
+    "operations": _DOCUMENTS_AND_BELOW | {"letters", "fhir", "inbox", "reviews"},
 }
 
 # Modules of the project package that wire the apps together and so may import them.

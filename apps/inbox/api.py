@@ -14,7 +14,6 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
 from apps.documents.api._common import FILE_REFUSALS, HashingUploadMixin
 from apps.files import errors as file_errors
@@ -24,6 +23,7 @@ from apps.inbox.models import InboxItem, ItemState
 from apps.inbox.permissions import ensure_inbox_role
 from apps.inbox.serializers import InboxHintsSerializer, InboxItemSerializer, InboxUploadFormSerializer
 from apps.inbox.services.intake import inbox_api_source, inbox_receive_spooled
+from quill.api import APIView, form_parts, refuse_unknown_fields
 from quill.errors import PermissionDenied, QuillError
 from quill.openapi import refusals
 from quill.parsers import MultiPartParser
@@ -87,6 +87,7 @@ class InboxUploadView(HashingUploadMixin, APIView):
     def post(self, request: AuthenticatedRequest) -> Response:
         ensure_inbox_role(user=request.user, attempted="inbox.create")
         key = _idempotency_key(request)
+        refuse_unknown_fields(request.data, form_parts(InboxUploadFormSerializer))
         files = self.uploaded_files(request)
         if len(files) != 1:
             raise MissingFile("Attach exactly one file, in the form field “file”.")

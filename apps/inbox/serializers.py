@@ -8,6 +8,7 @@ from apps.documents.models import ScanStatus
 from apps.inbox.errors import InvalidHint
 from apps.inbox.models import InboxItem
 from apps.patients.nhs_number import nhs_number_problem, normalise_nhs_number
+from quill.api import MultipartForm
 
 
 class InboxHintsSerializer(serializers.Serializer):
@@ -26,7 +27,7 @@ class InboxHintsSerializer(serializers.Serializer):
         return normalise_nhs_number(value)
 
 
-class InboxUploadFormSerializer(InboxHintsSerializer):
+class InboxUploadFormSerializer(MultipartForm, InboxHintsSerializer):
     file = serializers.FileField(help_text="The document (PDF, JPEG, PNG, TIFF or DICOM).")
 
 

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 from drf_spectacular.utils import extend_schema
-from rest_framework import exceptions
 from rest_framework.response import Response
 from rest_framework.utils.urls import remove_query_param, replace_query_param
-from rest_framework.views import APIView
 
 from apps.documents.api._common import _validated
 from apps.documents.permissions import ensure_document_role
@@ -16,15 +14,15 @@ from apps.documents.services.searching import document_search_record
 from apps.patients.access import PatientAction
 from apps.patients.errors import BreakGlassRequired, RestrictedRecord, RoleRequired
 from apps.patients.selectors import patient_get_for
-from quill.api import Pagination, refuse_empty
+from quill.api import APIView, Pagination, query_parameter_names, refuse_empty
 from quill.errors import NotFound, PermissionDenied
 from quill.openapi import PAGE_PARAMETERS, paginated, refusals
 from quill.types import AuthenticatedRequest
 
-PAGE_NAMES = ("page", "page_size")
-
 
 class DocumentSearchView(APIView):
+    query_parameters = {"get": query_parameter_names([DocumentSearchQuerySerializer, *PAGE_PARAMETERS])}
+
     @extend_schema(
         operation_id="documents_search",
         parameters=[DocumentSearchQuerySerializer, *PAGE_PARAMETERS],
@@ -41,11 +39,7 @@ class DocumentSearchView(APIView):
     )  # fmt: skip
     def get(self, request: AuthenticatedRequest) -> Response:
         ensure_document_role(user=request.user)
-        fields = DocumentSearchQuerySerializer().fields.keys()
-        unknown = sorted(set(request.query_params) - set(fields) - set(PAGE_NAMES))
-        if unknown:
-            raise exceptions.ValidationError({name: ["This parameter is not accepted here."] for name in unknown})
-        refuse_empty(request.query_params, fields)
+        refuse_empty(request.query_params, DocumentSearchQuerySerializer().fields.keys())
         params = _validated(DocumentSearchQuerySerializer, request.query_params)
         if params.get("patient_id"):
             patient_get_for(user=request.user, patient_id=params["patient_id"], action=PatientAction.VIEW)
