@@ -21,7 +21,7 @@ from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from quill import request_context
-from quill.errors import NotFound, QuillError, UnknownField, UnknownParameter
+from quill.errors import NotFound, QuillError, RepeatedParameter, UnknownField, UnknownParameter
 
 _CODES: dict[type, tuple[str, str]] = {
     exceptions.NotAuthenticated: ("not_authenticated", "Sign in or send an API token."),
@@ -154,11 +154,17 @@ def form_parts(serializer_class: type[serializers.Serializer]) -> tuple[str, ...
 
 
 def refuse_unknown_parameters(query: Any, known: Iterable[str]) -> None:
-    """A query parameter not in `known` is refused (400 `unknown_parameter`): `?categroy=lab` is not "no filter"."""
+    """A query parameter not in `known` is refused (400 `unknown_parameter`): `?categroy=lab` is not "no filter".
+    One given twice (`?category=lab&category=imaging`) is refused too (400 `repeated_parameter`): every
+    parameter takes one value, and reading only the last would answer a question the caller did not ask."""
     names = list(known)
     unknown = sorted(set(query) - set(names))
     if unknown:
         raise UnknownParameter(unknown, names)
+    counts = {name: len(query.getlist(name)) for name in sorted(query)} if hasattr(query, "getlist") else {}
+    repeated = {name: count for name, count in counts.items() if count > 1}
+    if repeated:
+        raise RepeatedParameter(repeated)
 
 
 def query_parameter_names(parameters: Iterable[Any]) -> tuple[str, ...]:

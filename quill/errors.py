@@ -72,6 +72,20 @@ class UnknownParameter(ValidationFailed):
         super().__init__(" ".join(text for texts in self.fields.values() for text in texts), fields=self.fields)
 
 
+class RepeatedParameter(ValidationFailed):
+    """A query parameter given more than once: Quill takes one value each, and will not pick one silently."""
+
+    error_code = "repeated_parameter"
+    default_message = "The request gives a query parameter more than once."
+
+    def __init__(self, counts: dict[str, int]) -> None:
+        self.fields = {
+            name: [f"“{name if len(name) <= 60 else name[:60] + '…'}” is given {count} times; give it once."]
+            for name, count in counts.items()
+        }
+        super().__init__(" ".join(text for texts in self.fields.values() for text in texts), fields=self.fields)
+
+
 class UnknownField(ValidationFailed):
     """A body field (a JSON key or a multipart part) the operation does not take: refused, never dropped."""
 

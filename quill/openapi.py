@@ -26,8 +26,8 @@ SENT_AS_INVALID = frozenset({"invalid", "required", "null", "blank"})
 
 STATUS_DESCRIPTIONS = {
     400: "The request cannot be accepted as sent; `fields` names the fields to correct. A query parameter "
-    "the operation does not list is refused (`unknown_parameter`), as is a body field or form part it does "
-    "not list (`unknown_field`): neither is ever ignored.",
+    "the operation does not list is refused (`unknown_parameter`), as is one given twice (`repeated_parameter`) "
+    "and a body field or form part it does not list (`unknown_field`): none is ever ignored.",
     401: "No credentials, or credentials Quill does not accept.",
     403: "The caller's role, network address or the record's restriction does not allow this.",
     404: "No such object, or not one the caller may see (Quill does not say which).",
@@ -213,12 +213,15 @@ def results_of(serializer_class: type[serializers.Serializer]) -> type[serialize
 
 def add_unknown_input_refusals(result: dict[str, Any], generator: Any, request: Any, public: bool) -> dict[str, Any]:
     """POSTPROCESSING_HOOKS entry: every operation refuses a query parameter it does not list (400
-    `unknown_parameter`, quill.api.APIView), and one whose request body allows no other properties
+    `unknown_parameter`, quill.api.APIView) and, if it takes any, one given twice (`repeated_parameter`);
+    one whose request body allows no other properties
     (`additionalProperties: false`, JSON or multipart) refuses an unlisted field (400 `unknown_field`)."""
     components = result.get("components", {}).get("schemas", {})
     for path_item in result.get("paths", {}).values():
         for operation in path_item.values():
             codes = {"unknown_parameter"}
+            if any(parameter.get("in") == "query" for parameter in operation.get("parameters", [])):
+                codes.add("repeated_parameter")
             if _body_is_closed(operation, components):
                 codes.add("unknown_field")
             merge_refusals(operation, {400: codes})

@@ -289,3 +289,18 @@ def test_billing_on_a_clinical_document_is_refused_for_the_role_whatever_the_par
 
 def other_clinician_patient(other_clinician):
     return factories.make_patient(other_clinician.organisation)
+
+
+@pytest.mark.parametrize(
+    "query",
+    ["category=lab&category=imaging", "page=1&page=2", "category=lab&category=lab"],
+    ids=["two-values", "page-twice", "same-value-twice"],
+)
+def test_a_parameter_given_twice_is_refused_not_read_as_its_last_value(all_roles, query):
+    response = factories.token_client(all_roles).get(f"/api/documents/?{query}")
+    assert response.status_code == 400
+    detail = response.json()["detail"]
+    assert detail["error_code"] == "repeated_parameter"
+    name = query.split("=")[0]
+    assert list(detail["fields"]) == [name]
+    assert "2 times" in detail["message"]
