@@ -12,6 +12,7 @@ from django.test import Client
 
 from apps.accounts.models import Organisation, User
 from apps.documents.models import Annotation, Document
+from apps.inbox.models import InboxItem
 from apps.letters.models import Letter
 from apps.operations.management.commands.seed_demo import DEMO_PATIENTS, DEMO_USERS
 from apps.patients.models import Patient
@@ -116,5 +117,10 @@ def test_seed_demo_fills_the_record_once_with_every_kind_of_thing(var_dir, capsy
     saffron = Patient.objects.get(given_name="Saffron")
     assert saffron.restricted
     assert list(saffron.care_team.values_list("user__email", flat=True)) == ["clinician@demo.quill.test"]
+    # the inbox holds the three scanned letters from the demo's watched folder, the first matched to Ellis
+    items = InboxItem.objects.filter(source__kind="folder").order_by("original_filename")
+    assert [item.original_filename for item in items] == ["scan-0001.pdf", "scan-0002.pdf", "scan-0003.pdf"]
+    assert items[0].suggestions["patients"][0]["name"] == "Ellis Marwood"
+    assert items[2].suggestions["patients"][0]["basis"] == "birth_date_and_name"
     # seeding again adds nothing
-    assert Document.objects.count() == 7 and Letter.objects.count() == 3
+    assert Document.objects.count() == 7 and Letter.objects.count() == 3 and InboxItem.objects.count() == 3

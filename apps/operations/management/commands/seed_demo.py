@@ -25,6 +25,7 @@ from django.db import transaction
 from apps.accounts.management.commands.create_user import generate_password
 from apps.accounts.models import Organisation, User
 from apps.accounts.services import organisation_create, user_create, user_set_password
+from apps.operations.demo_inbox import seed_inbox
 from apps.operations.demo_records import seed_records
 from apps.patients.models import Patient
 from apps.patients.services import patient_create
@@ -106,8 +107,11 @@ class Command(QuillCommand):
             }
             created_patients = self._patients(organisation)
             records = self._records(organisation)
+            inbox = seed_inbox(organisation=organisation)
         save_credentials(path, credentials)
         self._print(organisation, credentials, created_patients, path)
+        if inbox:
+            self.stdout.write("Demo inbox: three scanned letters taken in from the demo's watched folder (var/intake).")
         if records:
             self.stdout.write(
                 "Demo records added: documents (with annotations) and letters (final, amended, draft) for "
