@@ -1,4 +1,4 @@
-"""A live Quill for the API's contract tests: gunicorn, a Celery worker, clamd, PostgreSQL, Redis.
+"""A live Quill for the API's contract tests: gunicorn, a Celery worker, clamd, SeaweedFS S3, PostgreSQL, Redis.
 
 `live_quill` (one per module) starts them on the pytest-django test database with data made
 through the real services: an organisation with a user of every role (and one who holds them
@@ -18,7 +18,6 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
-from pathlib import Path
 from unittest import mock
 
 import pytest
@@ -34,10 +33,11 @@ from apps.letters.services import letter_create, letter_finalise
 from tests import factories
 from tests.documents import samples
 from tests.documents.helpers import stored_document
-from tests.faults.conftest import broker_env, filesystem_env, quill_env
+from tests.faults.conftest import broker_env, quill_env
 from tests.services.celery_worker import CeleryWorker
 from tests.services.gunicorn import Gunicorn
-from tests.services.storage import filesystem_settings
+from tests.services.seaweedfs import SeaweedS3
+from tests.services.storage import s3_settings
 
 WHO = ("all_roles", "clinician", "billing", "administrator", "owner", "other_organisation")
 TOKENS = {who: TOKEN_PREFIX + secrets.token_urlsafe(32) for who in WHO}
@@ -84,7 +84,7 @@ def _token(user, who: str) -> None:
 @dataclass
 class LiveQuill:
     base_url: str
-    files_dir: Path
+    s3: SeaweedS3
 
 
 LETTER = {
@@ -97,8 +97,8 @@ LETTER = {
 }
 
 
-def _make_records(files_dir: Path) -> dict[str, object]:
-    """The users (by who they are) and the records named in IDS; documents go to `files_dir`."""
+def _make_records(s3: SeaweedS3) -> dict[str, object]:
+    """The users (by who they are) and the records named in IDS; documents go to SeaweedFS."""
     organisation = factories.make_organisation("Contract Clinic")
     users = {
         "all_roles": factories.make_user(organisation, ["clinician", "owner"]),
@@ -117,7 +117,7 @@ def _make_records(files_dir: Path) -> dict[str, object]:
     other_patient = factories.make_patient(
         other_organisation, id=IDS["other_patient"], nhs_number=factories.VALID_NHS_NUMBERS[4]
     )
-    with override_settings(**filesystem_settings(files_dir)):
+    with override_settings(**s3_settings(s3)):
         report = stored_document(
             user=author, patient=patient, data=samples.pdf(), title="Bloods", document_id=uuid.UUID(IDS["document"])
         )
@@ -171,10 +171,9 @@ def _empty_database() -> None:
 
 
 @pytest.fixture(scope="module")
-def live_quill(django_db_setup, django_db_blocker, clamd_server, redis_url, tmp_path_factory) -> Iterator[LiveQuill]:
-    files_dir = tmp_path_factory.mktemp("documents")
+def live_quill(django_db_setup, django_db_blocker, clamd_server, s3_server, redis_url) -> Iterator[LiveQuill]:
     env = quill_env(
-        **filesystem_env(files_dir),
+        **s3_server.settings_env(),
         **broker_env(redis_url),
         QUILL_SCANNER="clamd",
         QUILL_CLAMD_SOCKET=str(clamd_server.socket_path),
@@ -184,10 +183,10 @@ def live_quill(django_db_setup, django_db_blocker, clamd_server, redis_url, tmp_
     web = Gunicorn(env=env, workers=2, threads=4)
     try:
         with django_db_blocker.unblock():
-            _make_records(files_dir)
+            _make_records(s3_server)
         worker.start()
         web.start()
-        yield LiveQuill(base_url=web.base_url, files_dir=files_dir)
+        yield LiveQuill(base_url=web.base_url, s3=s3_server)
     finally:
         web.close()
         worker.close()
