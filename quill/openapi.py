@@ -238,3 +238,72 @@ def _resolved(schema: dict[str, Any], components: dict[str, Any]) -> dict[str, A
     reference = schema.get("$ref", "")
     prefix = "#/components/schemas/"
     return components.get(reference.removeprefix(prefix), {}) if reference.startswith(prefix) else schema
+
+
+# --- links ------------------------------------------------------------------------------------
+
+_DOCUMENT_OPERATIONS = (
+    "documents_retrieve",
+    "documents_partial_update",
+    "documents_destroy",
+    "documents_annotations_retrieve",
+    "documents_annotations_create",
+    "documents_content_retrieve",
+    "documents_download_url_retrieve",
+    "documents_versions_retrieve",
+    "documents_versions_create",
+    "documents_legal_hold_create",
+    "documents_restore_create",
+)
+_PATIENT_OPERATIONS = (
+    "patients_retrieve",
+    "patients_partial_update",
+    "patients_letters_list",
+    "patients_letters_create",
+    "patients_break_glass_create",
+)
+_LETTER_OPERATIONS = ("letters_retrieve", "letters_partial_update", "letters_finalise_create", "letters_amend_create")
+
+# (operation, status) -> (the path parameter it names, where in the response, the operations it leads to)
+LINKS: dict[tuple[str, str], list[tuple[str, str, tuple[str, ...]]]] = {
+    ("documents_create", "201"): [("document_id", "#/id", _DOCUMENT_OPERATIONS)],
+    ("documents_upload_create", "201"): [("document_id", "#/id", _DOCUMENT_OPERATIONS)],
+    ("documents_versions_create", "201"): [("document_id", "#/id", _DOCUMENT_OPERATIONS)],
+    ("documents_retrieve", "200"): [("patient_id", "#/patient_id", _PATIENT_OPERATIONS)],
+    ("patients_create", "201"): [("patient_id", "#/id", _PATIENT_OPERATIONS)],
+    ("patients_letters_create", "201"): [("letter_id", "#/id", _LETTER_OPERATIONS)],
+    ("letters_amend_create", "201"): [("letter_id", "#/id", _LETTER_OPERATIONS)],
+    ("letters_finalise_create", "200"): [
+        ("document_id", "#/document", ("documents_retrieve", "documents_content_retrieve"))
+    ],
+}
+
+
+def add_links(result: dict[str, Any], generator: Any, request: Any, public: bool) -> dict[str, Any]:
+    """POSTPROCESSING_HOOKS entry: OpenAPI `links` from what an operation creates or names to the operations
+    on it (a stored document's id to reading, amending and downloading it, ...), so clients and schemathesis's
+    stateful phase follow the schema's own links. An operation the request cannot see (another role's schema)
+    is left out; a link naming a parameter its target does not take is a programming error."""
+    operations = {
+        operation["operationId"]: operation
+        for path_item in result.get("paths", {}).values()
+        for method, operation in path_item.items()
+        if isinstance(operation, dict) and "operationId" in operation
+    }
+    for (source, status), links in LINKS.items():
+        response = operations.get(source, {}).get("responses", {}).get(status)
+        if response is None:
+            continue
+        for parameter, pointer, targets in links:
+            for target in targets:
+                if target not in operations:
+                    continue
+                names = {p["name"] for p in operations[target].get("parameters", []) if p.get("in") == "path"}
+                if parameter not in names:
+                    raise ValueError(f"link {source} -> {target}: {target} takes no path parameter {parameter}")
+                link_name = "".join(part.capitalize() for part in target.split("_"))
+                response.setdefault("links", {})[link_name] = {
+                    "operationId": target,
+                    "parameters": {parameter: f"$response.body{pointer}"},
+                }
+    return result

@@ -420,6 +420,7 @@ SPECTACULAR_SETTINGS = {
         "drf_spectacular.hooks.postprocess_schema_enums",
         "apps.accounts.openapi.add_shared_refusals",
         "quill.openapi.add_unknown_input_refusals",
+        "quill.openapi.add_links",
     ],
 }
 

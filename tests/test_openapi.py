@@ -178,3 +178,29 @@ def test_swagger_ui_is_served_from_quills_own_static_files(administrator):
     html = page.content.decode()
     assert "cdn.jsdelivr.net" not in html and "swagger-ui-dist@" not in html
     assert "/static/drf_spectacular_sidecar/swagger-ui-dist/swagger-ui-bundle.js" in html
+
+
+def test_what_an_operation_creates_links_to_the_operations_on_it(schema):
+    operations = {operation["operationId"]: operation for _, _, operation in _operations(schema)}
+    links = {
+        (operation_id, status): response["links"]
+        for operation_id, operation in operations.items()
+        for status, response in operation["responses"].items()
+        if "links" in response
+    }
+    # a stored document leads to reading, downloading and amending it; a patient to their letters
+    assert links[("documents_create", "201")]["DocumentsContentRetrieve"] == {
+        "operationId": "documents_content_retrieve",
+        "parameters": {"document_id": "$response.body#/id"},
+    }
+    assert "PatientsLettersCreate" in links[("patients_create", "201")]
+    assert "LettersFinaliseCreate" in links[("patients_letters_create", "201")]
+    for (operation_id, status), named in links.items():
+        body = _resolve(schema, next(iter(operations[operation_id]["responses"][status]["content"].values()))["schema"])
+        for link in named.values():
+            target = operations[link["operationId"]]
+            path_parameters = {p["name"] for p in target["parameters"] if p["in"] == "path"}
+            for parameter, expression in link["parameters"].items():
+                # each names a path parameter of its target, taken from a property the response has
+                assert parameter in path_parameters, (operation_id, link)
+                assert expression.removeprefix("$response.body#/") in body["properties"], (operation_id, link)
