@@ -416,6 +416,7 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     # Enums are named after their field (CategoryEnum, SexEnum, ...); the shared refusals
     # (authentication, throttling) are added to every operation after the views' own.
+    "ENUM_NAME_OVERRIDES": {"ReviewOutcomeEnum": "apps.reviews.models.ReviewOutcome"},
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "apps.accounts.openapi.add_shared_refusals",

@@ -35,6 +35,7 @@ urlpatterns = [
     path("api/", include("apps.letters.api_urls")),
     path("api/", include("apps.audit.api_urls")),
     path("api/", include("apps.inbox.api_urls")),
+    path("api/", include("apps.reviews.api_urls")),
     # ITI-65 POSTs the transaction Bundle to the FHIR base, which clients write without a slash.
     path("fhir/r4", fhir_views.TransactionView.as_view(), name="fhir-transaction"),
     path("fhir/r4/", include("apps.fhir.urls")),
