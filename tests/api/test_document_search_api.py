@@ -72,7 +72,7 @@ def test_billing_counts_only_insurance_documents(clinician, billing_user, patien
         pytest.param({"q": "a", "category": "pets"}, 400, "invalid_choice", "category", id="unknown-category"),
         pytest.param({"q": "a", "date_from": "yesterday"}, 400, "invalid", "date_from", id="bad-date"),
         pytest.param({"q": "a", "patient_id": "nope"}, 400, "invalid", "patient_id", id="bad-patient-id"),
-        pytest.param({"q": "a", "sort": "title"}, 400, "invalid", "sort", id="unknown-parameter"),
+        pytest.param({"q": "a", "sort": "title"}, 400, "unknown_parameter", "sort", id="unknown-parameter"),
         pytest.param({"q": "a", "page": "0"}, 400, "invalid", "page", id="page-zero"),
     ],
 )
