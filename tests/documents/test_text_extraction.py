@@ -137,3 +137,18 @@ def test_ocr_languages_are_the_organisations_else_english(organisation, settings
     assert organisation_ocr_languages(organisation_id=organisation.pk) == ["eng"]
     TextSettings.objects.create(organisation=organisation, ocr_languages="deu+eng")
     assert organisation_ocr_languages(organisation_id=organisation.pk) == ["deu", "eng"]
+
+
+def test_with_the_scanner_off_an_upload_is_read_for_search_too(
+    filesystem_storage, eager_celery, settings, clinician, patient, django_capture_on_commit_callbacks
+):
+    # given the embedded run's setting: no virus scanner, documents available at once
+    settings.QUILL_SCANNER = "none"
+    data = text_samples.text_pdf(["Warfarin 5 mg daily"])
+    # when a document is uploaded and its transaction commits
+    with django_capture_on_commit_callbacks(execute=True):
+        document = stored_document(user=clinician, patient=patient, data=data, clean=False)
+    # then its text is read, as after a clean scan (not left pending for a sweep the embedded run lacks)
+    document.refresh_from_db()
+    assert document.text_status == TextStatus.DONE
+    assert _pages(document) == [(1, "Warfarin 5 mg daily")]

@@ -209,12 +209,15 @@ def _remove_objects(keys: list[str]) -> None:
 
 
 def _after_commit(documents: list[Document]) -> None:
-    from apps.documents.tasks import make_document_thumbnail, scan_document
+    from apps.documents.tasks import extract_text, make_document_thumbnail, scan_document
 
     for document in documents:
-        # Scanner disabled: the document is available at once and only needs its preview.
-        task = make_document_thumbnail if document.scan_status == ScanStatus.NOT_SCANNED else scan_document
-        enqueue_on_commit(task, str(document.pk))
+        if document.scan_status == ScanStatus.NOT_SCANNED:
+            # Scanner disabled: the document is available at once; it needs its preview and its text read.
+            enqueue_on_commit(make_document_thumbnail, str(document.pk))
+            enqueue_on_commit(extract_text, str(document.pk))
+        else:
+            enqueue_on_commit(scan_document, str(document.pk))
 
 
 def _audit_upload(document: Document, actor: User, *, action: Action = Action.DOCUMENT_UPLOADED) -> None:
