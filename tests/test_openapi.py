@@ -144,6 +144,7 @@ ID_FOR = {
     "{patient_id}": "1b0e2a3c-5d1f-4c8e-9a7b-1c2d3e4f5a6b",
     "{letter_id}": "2b0e2a3c-5d1f-4c8e-9a7b-1c2d3e4f5a6b",
     "{annotation_id}": "3b0e2a3c-5d1f-4c8e-9a7b-1c2d3e4f5a6b",
+    "{review_id}": "4b0e2a3c-5d1f-4c8e-9a7b-1c2d3e4f5a6b",
     "{token}": "a-signed-token",
 }
 

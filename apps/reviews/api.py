@@ -12,7 +12,6 @@ import uuid
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
 from apps.accounts.models import User
 from apps.audit.actions import Action
@@ -23,7 +22,7 @@ from apps.reviews.errors import ReviewAssigneeInvalid, ReviewNotOpen, ReviewOutc
 from apps.reviews.models import Priority, Review, ReviewOutcome, Team
 from apps.reviews.selectors import review_in_organisation, reviews_waiting_for
 from apps.reviews.services import assign_review, complete_review
-from quill.api import Pagination, StrictSerializer
+from quill.api import APIView, Pagination, StrictSerializer, query_parameter_names
 from quill.errors import NotFound, PermissionDenied, ValidationFailed
 from quill.openapi import BODY_REFUSALS, PAGE_PARAMETERS, paginated, refusals
 from quill.parsers import JSONParser
@@ -128,6 +127,8 @@ def _review_for(user: User, review_id: uuid.UUID, attempted: str) -> Review:
 
 
 class MyReviewsView(APIView):
+    query_parameters = {"get": query_parameter_names(PAGE_PARAMETERS)}
+
     @extend_schema(
         operation_id="reviews_list",
         parameters=PAGE_PARAMETERS,
@@ -164,6 +165,7 @@ class DocumentReviewsView(APIView):
     )  # fmt: skip
     def post(self, request: AuthenticatedRequest, document_id: uuid.UUID) -> Response:
         document = document_get_for(user=request.user, document_id=document_id, action="review.assign", related=())
+        self.check_query_parameters(request)
         data = ReviewAssignSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         fields = data.validated_data
@@ -197,6 +199,7 @@ class ReviewCompleteView(APIView):
     )  # fmt: skip
     def post(self, request: AuthenticatedRequest, review_id: uuid.UUID) -> Response:
         review = _review_for(request.user, review_id, "review.complete")
+        self.check_query_parameters(request)
         data = ReviewCompleteSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         fields = data.validated_data

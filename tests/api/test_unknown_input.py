@@ -9,6 +9,7 @@ nothing is listed, stored or audited as done.
 from __future__ import annotations
 
 import os
+from datetime import date
 from urllib.parse import urlencode
 
 import pytest
@@ -19,6 +20,8 @@ from apps.documents.models import Document
 from apps.documents.services.annotations import annotation_create
 from apps.documents.services.links import signed_link_issue
 from apps.letters.services import letter_create
+from apps.reviews.models import Priority
+from apps.reviews.services import assign_review
 from tests import factories
 from tests.documents import samples
 from tests.documents.helpers import stored_document
@@ -239,7 +242,11 @@ def records(filesystem_storage, all_roles, patient):
     )
     letter = letter_create(actor=all_roles, patient=patient, subject="Knee clinic")
     token, _ = signed_link_issue(actor=all_roles, document=document, api_token=None, expires_in=300)
+    review = assign_review(
+        document, assignee=all_roles, priority=Priority.ROUTINE, due_date=date.today(), assigned_by=all_roles
+    )
     return {
+        "{review_id}": str(review.pk),
         "{document_id}": str(document.pk),
         "{annotation_id}": str(annotation.pk),
         "{patient_id}": str(patient.pk),

@@ -75,7 +75,7 @@ def test_assigning_to_a_team_of_the_organisation(organisation, document, clinici
         ({"due_date": "2026-13-01", "assignee": 1}, 400, "invalid"),
         ({"assignee": 1}, 400, "invalid"),
         ({"assignee": 1, "due_date": "2026-01-01", "priority": "whenever"}, 400, "invalid_choice"),
-        ({"assignee": 1, "due_date": "2026-01-01", "colour": "red"}, 400, "invalid"),
+        ({"assignee": 1, "due_date": "2026-01-01", "colour": "red"}, 400, "unknown_field"),
         ({"due_date": "2026-01-01"}, 400, "review_assignee_invalid"),
     ],
     ids=["bad-date", "no-due-date", "bad-priority", "unknown-field", "no-assignee"],
