@@ -28,6 +28,7 @@ class MhdSettingsAdmin(OrganisationScopedAdmin):
     list_select_related = ("organisation",)
     fieldsets = (
         (None, {"fields": ("organisation", "confidentiality", "language")}),
+        ("ITI-65 Provide Document Bundle", {"fields": ("unknown_patient_to_inbox",)}),
         (
             "Facility type (context.facilityType)",
             {"fields": ("facility_type_system", "facility_type_code", "facility_type_display")},

@@ -1,8 +1,10 @@
 """What Quill keeps for IHE MHD: per-organisation document metadata, and received SubmissionSets.
 
 ``MhdSettings`` holds the XDS metadata an organisation's documents carry but Quill's
-document rows do not (confidentiality, language, facility type, practice setting); an
-organisation without a row gets the defaults below. ``SubmissionSet`` is one ITI-65
+document rows do not (confidentiality, language, facility type, practice setting), and
+whether an ITI-65 bundle for a patient Quill cannot resolve goes to the inbox
+(``unknown_patient_to_inbox``, off by default); an organisation without a row gets the
+defaults below. ``SubmissionSet`` is one ITI-65
 Provide Document Bundle as received: it answers ITI-66 List searches and makes a resent
 bundle return the original result (idempotency), and ``SubmissionSetEntry`` links each
 stored document to the identifiers its submitter gave it.
@@ -62,6 +64,11 @@ class MhdSettings(models.Model):
     practice_setting_system = models.CharField(max_length=200, default=SNOMED_SYSTEM)
     practice_setting_code = models.CharField(max_length=64, default="394802001")
     practice_setting_display = models.CharField(max_length=200, default="General medicine")
+    unknown_patient_to_inbox = models.BooleanField(
+        default=False,
+        help_text="ITI-65: take a bundle whose patient is not one of the organisation's into the inbox as "
+        "unfiled items (for someone to file), instead of refusing it as an unresolved reference.",
+    )
 
     class Meta:
         verbose_name = "MHD settings"

@@ -51,7 +51,7 @@ from .errors import (
     UnresolvedReference,
 )
 from .mapping import validate_resource
-from .models import SubmissionSet, SubmissionSetEntry
+from .models import MhdSettings, SubmissionSet, SubmissionSetEntry
 from .responder import TokenParam
 from .selectors import patient_identifier_condition
 
@@ -79,11 +79,13 @@ class ProvidePlan:
     source_id: str
     title: str
     submitted_at: dt.datetime
-    patient: Patient
+    patient: Patient | None  # None: not a patient of the caller's organisation, so the bundle goes to the inbox
     documents: list[ReceivedDocument]
     patient_entries: list[int] = field(default_factory=list)
     entry_count: int = 0
     submission_set_id: uuid.UUID = field(default_factory=uuid.uuid4)
+    subject: dict[str, Any] = field(default_factory=dict)
+    bundled_patient: dict[str, Any] = field(default_factory=dict)
 
     @property
     def master_identifiers(self) -> set[tuple[str, str]]:
@@ -106,6 +108,10 @@ def document_bundle_provide(*, actor: User, bundle: ReadBundle, max_documents: i
     """Store an ITI-65 bundle's documents for one patient of ``actor``'s organisation, all or nothing."""
     try:
         plan = _plan(actor, bundle, max_documents=max_documents)
+        if plan.patient is None:
+            from .recipient_inbox import bundle_to_inbox
+
+            return bundle_to_inbox(actor, plan)
         previous = _previous_result(actor, plan)
         if previous is not None:
             _discard(plan)
@@ -126,13 +132,15 @@ def document_bundle_provide(*, actor: User, bundle: ReadBundle, max_documents: i
 
 
 def _store(actor: User, plan: ProvidePlan) -> ProvideResult:
+    patient = plan.patient
+    assert patient is not None, "a bundle without a patient here goes to the inbox"
     response = _response_bundle(plan)
 
     def write_submission_set(documents: list[Document]) -> None:
         submission_set = SubmissionSet.objects.create(
             id=plan.submission_set_id,
-            organisation_id=plan.patient.organisation_id,
-            patient=plan.patient,
+            organisation_id=patient.organisation_id,
+            patient=patient,
             unique_id=plan.unique_id,
             entry_uuid=plan.entry_uuid,
             source_id=plan.source_id,
@@ -145,7 +153,7 @@ def _store(actor: User, plan: ProvidePlan) -> ProvideResult:
             SubmissionSetEntry(
                 document=document,
                 submission_set=submission_set,
-                organisation_id=plan.patient.organisation_id,
+                organisation_id=patient.organisation_id,
                 master_identifier_system=received.master_identifier[0],
                 master_identifier_value=received.master_identifier[1],
                 position=position,
@@ -156,7 +164,7 @@ def _store(actor: User, plan: ProvidePlan) -> ProvideResult:
 
     outcomes = document_upload_bulk(
         actor=actor,
-        patient=plan.patient,
+        patient=patient,
         items=[document.item for document in plan.documents],
         with_rows=write_submission_set,
     )
@@ -188,6 +196,7 @@ def _discard(plan: ProvidePlan) -> None:
 
 def _previous_result(actor: User, plan: ProvidePlan) -> SubmissionSet | None:
     """The SubmissionSet this bundle repeats, None if it is new; refuses a reuse for other content."""
+    assert plan.patient is not None, "a bundle without a patient here goes to the inbox"
     organisation_id = plan.patient.organisation_id
     by_unique_id = SubmissionSet.objects.filter(organisation_id=organisation_id, unique_id=plan.unique_id).first()
     wanted = plan.master_identifiers
@@ -260,7 +269,14 @@ def _plan(actor: User, bundle: ReadBundle, *, max_documents: int) -> ProvidePlan
     list_index = lists[0]
     submission_set = entries[list_index]["resource"]
     _check_submission_set(list_index, submission_set, entries, by_full_url, references)
-    patient = _resolve_patient(actor, list_index, submission_set.get("subject"), entries, by_full_url)
+    subject = submission_set.get("subject")
+    patient: Patient | None
+    try:
+        patient = _resolve_patient(actor, list_index, subject, entries, by_full_url)
+    except UnresolvedReference:
+        if not unknown_patient_to_inbox(actor):
+            raise
+        patient = None  # another organisation's patient is unresolved here too, so it comes this way alike
     documents = []
     used_binaries: dict[int, int] = {}
     seen_identifiers: dict[tuple[str, str], int] = {}
@@ -304,7 +320,30 @@ def _plan(actor: User, bundle: ReadBundle, *, max_documents: int) -> ProvidePlan
         documents=documents,
         patient_entries=patients,
         entry_count=len(entries),
+        subject=subject,
+        bundled_patient=_bundled_patient(subject, entries, by_full_url),
     )
+
+
+def unknown_patient_to_inbox(actor: User) -> bool:
+    """Whether the caller's organisation takes a bundle for a patient it cannot resolve into its inbox."""
+    if actor.organisation_id is None:
+        return False
+    enabled = (
+        MhdSettings.objects.filter(organisation_id=actor.organisation_id)
+        .values_list("unknown_patient_to_inbox", flat=True)
+        .first()
+    )
+    return bool(enabled)
+
+
+def _bundled_patient(subject: Any, entries: list[Any], by_full_url: dict[str, int]) -> dict[str, Any]:
+    """The Patient resource the subject points at inside the bundle, if it does."""
+    reference = str((subject or {}).get("reference") or "") if isinstance(subject, dict) else ""
+    index = by_full_url.get(reference)
+    if index is None or _type(entries[index]) != "Patient":
+        return {}
+    return dict(entries[index]["resource"])
 
 
 def _type(entry: Any) -> str | None:
@@ -504,13 +543,25 @@ def _describe(subject: dict[str, Any]) -> str:
 # --- DocumentReference -----------------------------------------------------------------------------
 
 
+def _document_patient(
+    actor: User, index: int, subject: Any, entries: list[Any], by_full_url: dict[str, int], expected: Patient | None
+) -> Patient | None:
+    """The DocumentReference's patient; for an inbox-bound bundle (``expected`` None), None when unresolved."""
+    try:
+        return _resolve_patient(actor, index, subject, entries, by_full_url)
+    except UnresolvedReference:
+        if expected is not None:
+            raise
+        return None
+
+
 def _received_document(
     actor: User,
     bundle: ReadBundle,
     index: int,
     entries: list[Any],
     by_full_url: dict[str, int],
-    patient: Patient,
+    patient: Patient | None,
 ) -> ReceivedDocument:
     entry = entries[index]
     resource = entry["resource"]
@@ -523,7 +574,7 @@ def _received_document(
             "the document's uniqueId.",
             entry=index,
         )
-    if _resolve_patient(actor, index, resource.get("subject"), entries, by_full_url).pk != patient.pk:
+    if _document_patient(actor, index, resource.get("subject"), entries, by_full_url, patient) != patient:
         raise ProvideBundleInvalid(
             f"Bundle.entry[{index}] is for a different patient than its SubmissionSet; one bundle, one patient.",
             entry=index,
@@ -677,6 +728,7 @@ def _clinical_date(index: int, resource: dict[str, Any], attachment: dict[str, A
 
 def _response_bundle(plan: ProvidePlan) -> dict[str, Any]:
     """transaction-response: one entry per request entry, in order, each with its location."""
+    assert plan.patient is not None, "a bundle without a patient here goes to the inbox"
     locations: dict[int, tuple[str, str]] = {
         plan.submission_set_index: ("201 Created", f"List/{plan.submission_set_id}")
     }
@@ -705,7 +757,7 @@ def _audit_received(actor: User, plan: ProvidePlan, *, resent: bool, submission_
     audit_record(
         action=Action.FHIR_BUNDLE_RECEIVED,
         actor=actor,
-        patient_id=plan.patient.pk,
+        patient_id=plan.patient.pk if plan.patient is not None else None,
         object_type="submission_set",
         object_id=submission_set_id or plan.submission_set_id,
         details={

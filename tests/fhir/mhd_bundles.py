@@ -62,10 +62,20 @@ def provide_bundle(
     subject: dict[str, Any],
     unique_id: str | None = None,
     source_id: str = "urn:oid:1.2.3.4.5.6",
+    patient: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """An ITI-65 transaction Bundle for ``docs`` about ``subject`` (a FHIR Reference as a dict)."""
+    """An ITI-65 transaction Bundle for ``docs`` about ``subject`` (a FHIR Reference as a dict).
+
+    With ``patient`` (a Patient resource), the bundle carries it and ``subject`` is ignored:
+    the List and DocumentReferences point at the bundled Patient.
+    """
     unique_id = unique_id or new_oid()
     entries: list[dict[str, Any]] = []
+    patient_entry = None
+    if patient is not None:
+        patient_url = f"urn:uuid:{uuid.uuid4()}"
+        patient_entry = {"fullUrl": patient_url, "resource": patient, "request": {"method": "GET", "url": "Patient"}}
+        subject = {"reference": patient_url}
     reference_urls = []
     for doc in docs:
         binary_url, reference_url = f"urn:uuid:{uuid.uuid4()}", f"urn:uuid:{uuid.uuid4()}"
@@ -121,6 +131,8 @@ def provide_bundle(
         }
     )
     entries.insert(0, _entry(f"urn:uuid:{uuid.uuid4()}", submission_set.model_dump(mode="json", exclude_none=True)))
+    if patient_entry is not None:
+        entries.append(patient_entry)
     bundle = Bundle.model_validate(
         {
             "resourceType": "Bundle",
