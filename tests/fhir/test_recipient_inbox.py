@@ -211,3 +211,27 @@ def test_fhirpy_posts_a_bundle_for_an_unknown_patient_into_the_inbox(live_server
     (item,) = InboxItem.objects.all()
     assert answer["entry"][1]["response"]["location"] == f"urn:uuid:{item.pk}"
     assert item.hints["nhs_number"] == VALID_NHS_NUMBERS[2]
+
+
+@pytest.mark.django_db
+def test_a_document_for_a_known_patient_in_an_inbox_bound_bundle_is_refused(api, inbox_on, organisation):
+    patient = make_patient(organisation, nhs_number=VALID_NHS_NUMBERS[0])
+    bundle = provide_bundle([Doc(samples.pdf(1))], subject=nhs_subject(VALID_NHS_NUMBERS[2]))
+    bundle["entry"][1]["resource"]["subject"] = nhs_subject(patient.nhs_number)
+
+    response = _post(api, bundle)
+
+    assert response.status_code == 400, response.content
+    assert response.json()["issue"][0]["expression"] == ["Bundle.entry[1]"]
+    assert not InboxItem.objects.exists() and not Document.objects.exists()
+
+
+@pytest.mark.django_db
+def test_a_hint_the_inbox_would_refuse_is_left_out(api, inbox_on):
+    patient = {**INBOX_PATIENT, "birthDate": "1950"}  # a FHIR date, but only a year: not a date-of-birth hint
+
+    _inbox_answer(_post(api, provide_bundle([Doc(samples.pdf(1))], subject={}, patient=patient)))
+
+    (item,) = InboxItem.objects.all()
+    assert item.hints == {"nhs_number": VALID_NHS_NUMBERS[2], "family_name": "Brontë", "given_name": "Anne"}
+    assert item.provenance["subject"].startswith("urn:uuid:")
