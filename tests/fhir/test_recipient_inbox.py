@@ -19,6 +19,7 @@ from fhirpy import SyncFHIRClient
 from apps.accounts.services import api_token_create
 from apps.audit.models import AuditEvent
 from apps.documents.models import Document
+from apps.fhir import recipient_inbox
 from apps.fhir.models import MhdSettings, SubmissionSet
 from apps.inbox.models import InboxItem, ItemState
 from tests.documents import samples
@@ -235,3 +236,50 @@ def test_a_hint_the_inbox_would_refuse_is_left_out(api, inbox_on):
     (item,) = InboxItem.objects.all()
     assert item.hints == {"nhs_number": VALID_NHS_NUMBERS[2], "family_name": "Brontë", "given_name": "Anne"}
     assert item.provenance["subject"].startswith("urn:uuid:")
+
+
+@pytest.fixture
+def racing(monkeypatch):
+    """The next bundle misses the earlier result once, as if the other request committed just after the check."""
+    real = recipient_inbox._previous_items
+    calls = []
+
+    def first_miss(actor, plan):
+        calls.append(plan.unique_id)
+        return None if len(calls) == 1 else real(actor, plan)
+
+    monkeypatch.setattr(recipient_inbox, "_previous_items", first_miss)
+    return calls
+
+
+@pytest.mark.django_db
+def test_a_bundle_stored_meanwhile_by_another_request_is_answered_as_a_resend(
+    api, inbox_on, filesystem_storage, racing
+):
+    racing.append("the first bundle checks normally")
+    bundle = provide_bundle([Doc(samples.pdf(1))], subject=nhs_subject(VALID_NHS_NUMBERS[2]))
+    first = _inbox_answer(_post(api, bundle))
+    locations = [entry["response"]["location"] for entry in first["entry"]]
+
+    racing.clear()
+    again = _inbox_answer(_post(api, bundle))
+
+    assert len(racing) == 2  # missed once, then found what the other request stored
+    assert [entry["response"]["location"] for entry in again["entry"]] == locations
+    assert InboxItem.objects.count() == 1 and len(_objects(filesystem_storage)) == 1
+
+
+@pytest.mark.django_db
+def test_a_race_lost_half_way_rolls_back_and_removes_the_object_already_stored(
+    api, inbox_on, filesystem_storage, racing
+):
+    taken = Doc(samples.pdf(1))
+    racing.append("the first bundle checks normally")
+    _inbox_answer(_post(api, provide_bundle([taken], subject=nhs_subject(VALID_NHS_NUMBERS[2]))))
+    racing.clear()
+
+    # The new document is stored first, then the second is found taken: all of it is undone.
+    response = _post(api, provide_bundle([Doc(samples.pdf(2)), taken], subject=nhs_subject(VALID_NHS_NUMBERS[2])))
+
+    assert response.status_code == 409, response.content
+    assert InboxItem.objects.count() == 1 and len(_objects(filesystem_storage)) == 1

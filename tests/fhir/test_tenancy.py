@@ -11,7 +11,8 @@ organisation's token as GET (with ``_include``), as ``_summary=count`` and as PO
 Reads, vreads, history, Binary and conditional reads of the owner's ids answer exactly as
 for ids that do not exist, and each refusal is audited. ITI-65 bundles that name the owner's
 patient or Binary, in every way a bundle can, are refused exactly as for a patient Quill does
-not know, and audited.
+not know, and audited; with the caller's inbox on for such bundles, each goes to the caller's
+own inbox with an answer the same as for a patient Quill does not know.
 """
 
 from __future__ import annotations
@@ -27,8 +28,9 @@ from apps.audit.actions import Action
 from apps.audit.models import AuditEvent
 from apps.documents.models import Document
 from apps.fhir import codes
-from apps.fhir.models import SubmissionSet
+from apps.fhir.models import MhdSettings, SubmissionSet
 from apps.fhir.search import SEARCHES
+from apps.inbox.models import InboxItem
 from tests.documents import samples
 from tests.factories import VALID_NHS_NUMBERS, token_client
 from tests.fhir.mhd_bundles import Doc, as_json, nhs_subject, provide_bundle
@@ -260,13 +262,11 @@ def _pointing_at_binary(subject: dict, url: str) -> dict:
     return bundle
 
 
-def test_no_iti65_reference_reaches_another_organisations_patient_or_document(
-    world, recipient, other_patient, other_clinician, intruder
-):
+def _iti65_cases(world, other_patient) -> list[tuple[str, Callable[[str], dict], str, str]]:
+    """(what, the bundle naming the World, the same bundle naming nothing Quill has, the value that differs)."""
     unknown_id, unknown_nhs = str(uuid.uuid4()), VALID_NHS_NUMBERS[3]
     theirs_subject = nhs_subject(other_patient.nhs_number)
-    # (what, the bundle naming the World, the same bundle naming nothing Quill has, the value that differs)
-    cases: list[tuple[str, Callable[[str], dict], str, str]] = [
+    return [
         (
             "NHS number",
             lambda v: provide_bundle([Doc(samples.pdf())], subject=nhs_subject(v)),
@@ -315,6 +315,12 @@ def test_no_iti65_reference_reaches_another_organisations_patient_or_document(
             unknown_id,
         ),
     ]
+
+
+def test_no_iti65_reference_reaches_another_organisations_patient_or_document(
+    world, recipient, other_patient, other_clinician, intruder
+):
+    cases = _iti65_cases(world, other_patient)
     refusals = AuditEvent.objects.filter(action=Action.FHIR_BUNDLE_REFUSED, actor_id=other_clinician.pk)
     documents_before = Document.objects.count()
     problems = []
@@ -337,3 +343,38 @@ def test_no_iti65_reference_reaches_another_organisations_patient_or_document(
     assert "\n".join(problems) == ""
     assert Document.objects.count() == documents_before
     assert SubmissionSet.objects.filter(organisation_id=other_clinician.organisation_id).count() == 0
+
+
+def _shape(response) -> object:
+    """What an answer says, without the ids it hands out (an inbox item's, a submission's)."""
+    if response.status_code != 200:
+        return response.status_code, response.content.decode()
+    return 200, [(e["response"]["status"], e["response"].get("outcome")) for e in response.json()["entry"]]
+
+
+def test_with_the_inbox_on_every_iti65_reference_to_another_organisation_goes_to_the_callers_inbox_alike(
+    world, recipient, other_patient, other_clinician, intruder
+):
+    MhdSettings.objects.create(organisation_id=other_clinician.organisation_id, unknown_patient_to_inbox=True)
+    documents_before = Document.objects.count()
+    problems = []
+    for what, build, value, nothing in _iti65_cases(world, other_patient):
+        theirs = intruder.generic("POST", FHIR, as_json(build(value)), content_type="application/fhir+json")
+        unknown = intruder.generic("POST", FHIR, as_json(build(nothing)), content_type="application/fhir+json")
+        theirs_shape, unknown_shape = _shape(theirs), _shape(unknown)
+        if theirs.status_code != 200:  # refused for another reason (a Binary outside the bundle): alike
+            theirs_shape, unknown_shape = (
+                (theirs.status_code, theirs.content.decode().replace(value, "?")),
+                (unknown.status_code, unknown.content.decode().replace(nothing, "?")),
+            )
+        if theirs_shape != unknown_shape:
+            problems.append(f"{what}: {theirs_shape} for theirs, {unknown_shape} for nothing known")
+        problems += [
+            f"{what} shows their {name}"
+            for name, marker in world.markers().items()
+            if marker in theirs.content.decode() and marker != value
+        ]
+    assert "\n".join(problems) == ""
+    assert Document.objects.count() == documents_before
+    assert InboxItem.objects.exclude(organisation_id=other_clinician.organisation_id).count() == 0
+    assert InboxItem.objects.filter(organisation_id=other_clinician.organisation_id).count() == 12
