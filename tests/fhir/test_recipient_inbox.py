@@ -22,9 +22,11 @@ from apps.documents.models import Document
 from apps.fhir import recipient_inbox
 from apps.fhir.models import MhdSettings, SubmissionSet
 from apps.inbox.models import InboxItem, ItemState
+from apps.inbox.tasks import scan_inbox_item
 from tests.documents import samples
 from tests.factories import VALID_NHS_NUMBERS, make_patient, token_client
 from tests.fhir.mhd_bundles import NHS_NUMBER, Doc, as_json, nhs_subject, provide_bundle
+from tests.services.clamd import QUILL_TEST_MALWARE
 
 FHIR = "/fhir/r4"
 INBOX_PATIENT = {
@@ -283,3 +285,19 @@ def test_a_race_lost_half_way_rolls_back_and_removes_the_object_already_stored(
 
     assert response.status_code == 409, response.content
     assert InboxItem.objects.count() == 1 and len(_objects(filesystem_storage)) == 1
+
+
+@pytest.mark.django_db
+def test_an_infected_document_is_taken_then_quarantined_by_the_inbox_scan(api, inbox_on, scanner):
+    infected = samples.pdf()
+    head, _, tail = infected.rpartition(b"trailer")
+    infected = head + b"% " + QUILL_TEST_MALWARE + b"\ntrailer" + tail
+
+    body = _inbox_answer(_post(api, provide_bundle([Doc(infected)], subject=nhs_subject(VALID_NHS_NUMBERS[2]))))
+
+    (item,) = InboxItem.objects.all()
+    assert item.state == ItemState.SCANNING and body["entry"][1]["response"]["location"] == f"urn:uuid:{item.pk}"
+    assert scan_inbox_item(str(item.pk)) == "infected"
+    item.refresh_from_db()
+    assert item.state == ItemState.INFECTED
+    assert AuditEvent.objects.filter(action="inbox.item_quarantined", object_id=str(item.pk)).exists()
