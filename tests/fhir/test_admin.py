@@ -95,10 +95,16 @@ def test_an_administrator_sets_their_organisations_settings_and_the_change_is_au
     assert event.actor_id == administrator.pk and str(event.organisation_id) == str(organisation.pk)
     assert event.details["changes"]["language"] == {"before": None, "after": "cy-GB"}
 
-    changed = admin_client.post(_change(organisation), _form(organisation, language="en-GB"))
+    assert saved.unknown_patient_to_inbox is False  # off unless ticked
+
+    changed = admin_client.post(
+        _change(organisation), _form(organisation, language="en-GB", unknown_patient_to_inbox="on")
+    )
     assert changed.status_code == 302
     saved.refresh_from_db()
-    assert saved.language == "en-GB"
+    assert saved.language == "en-GB" and saved.unknown_patient_to_inbox is True
+    turned_on = AuditEvent.objects.filter(action="admin.change", object_type="mhdsettings").latest("occurred_at")
+    assert turned_on.details["changes"]["unknown_patient_to_inbox"] == {"before": False, "after": True}
 
 
 @pytest.mark.parametrize(
