@@ -15,6 +15,7 @@ from datetime import UTC, date, datetime
 
 import pytest
 
+from apps.documents.search.index import index_replace_pages
 from apps.fhir import codes
 from apps.fhir.models import CONFIDENTIALITY_SYSTEM, MhdSettings, SubmissionSet, SubmissionSetEntry
 from apps.fhir.search import ResourceSearch
@@ -98,6 +99,7 @@ PROBES: dict[str, dict[str, Probe]] = {
         "format": lambda w: f"{codes.MIME_TYPE_SUFFICIENT.system}|{codes.MIME_TYPE_SUFFICIENT.code}",
         "related": lambda w: f"Encounter/{w.encounter_id}",
         "related:identifier": lambda w: f"{codes.QUILL_ENCOUNTER_SYSTEM}|{w.encounter_id}",
+        "_content": lambda w: "ferritin",
     },
     "Patient": {
         "_id": lambda w: w.patient_id,
@@ -167,6 +169,9 @@ def world(organisation, settings) -> World:
         document_date=date(2024, 3, 5),
         document_date_given=True,
         encounter_id="ENC-VICTIM-9",
+    )
+    index_replace_pages(
+        document_id=document.pk, pages=["Ferritin 12 ug/L, iron studies for Quibblesworth"], language="english"
     )
     submission_set = SubmissionSet.objects.create(
         organisation=organisation,
