@@ -33,6 +33,8 @@ from apps.documents.search.index import is_postgresql, stemming_config
 from apps.documents.selectors import DocumentFilters, document_list
 
 MAX_QUERY_LENGTH = 200
+# At most this many matching pages (and title matches) are ranked; past it the total is "more than".
+CANDIDATES = 1000
 TITLE_SIMILARITY = 0.5  # pg_trgm word similarity a title needs to match a query with no text hit
 _START, _STOP = "\u27ea", "\u27eb"  # ⟪ ⟫: marks hits in snippets before they are escaped and made <mark>
 _HEADLINE_OPTIONS = (
@@ -63,7 +65,8 @@ class SearchHit:
 @dataclass
 class SearchResults:
     hits: list[SearchHit]
-    total: int
+    total: int  # documents matched; a lower bound when `total_exact` is false
+    total_exact: bool = True
 
 
 @dataclass(frozen=True)
@@ -82,23 +85,29 @@ def searchable_documents(*, user: User, scope: SearchScope) -> QuerySet[Document
     )
 
 
-def document_search(*, user: User, q: str, scope: SearchScope, offset: int = 0, limit: int = 25) -> SearchResults:
-    """Documents matching `q` that `user` may see, best first, one hit (its best page) per document."""
+def document_search(
+    *, user: User, q: str, scope: SearchScope, offset: int = 0, limit: int = 25, candidates: int = CANDIDATES
+) -> SearchResults:
+    """Documents matching `q` that `user` may see, best first, one hit (its best page) per document.
+
+    Only the first `candidates` matching pages are ranked (docs/search.md, "Speed"): when more
+    match, `total` is the number of documents among them and `total_exact` is false."""
     q = q.strip()[:MAX_QUERY_LENGTH]
     if not q or user.organisation_id is None:
         return SearchResults(hits=[], total=0)
     visible = searchable_documents(user=user, scope=scope)
     if is_postgresql():
-        rows, total = _search_postgresql(visible, q, _organisation_config(user.organisation_id), offset, limit)
+        config = _organisation_config(user.organisation_id)
+        rows, total, exact = _search_postgresql(visible, q, config, offset, limit, candidates)
     else:
-        rows, total = _search_sqlite(visible, q, offset, limit)
+        rows, total, exact = _search_sqlite(visible, q, offset, limit, candidates)
     documents = visible.in_bulk([row[0] for row in rows])
     hits = [
         SearchHit(document=documents[document_id], page=page, pages=pages, snippet=_snippet(raw), rank=rank)
         for document_id, page, pages, raw, rank in rows
         if document_id in documents
     ]
-    return SearchResults(hits=hits, total=total)
+    return SearchResults(hits=hits, total=total, total_exact=exact)
 
 
 def _organisation_config(organisation_id: uuid.UUID) -> str:
@@ -113,54 +122,69 @@ def _snippet(raw: str) -> SafeString:
     return mark_safe(escaped.replace(_START, "<mark>").replace(_STOP, "</mark>"))  # noqa: S308 - escaped above
 
 
-# Every value is a parameter; {visible} is replaced by the list selector's own compiled SQL.
-_POSTGRESQL = """
-WITH query AS (
-    SELECT websearch_to_tsquery(%(config)s::regconfig, %(q)s) AS stemmed,
-           websearch_to_tsquery('simple', %(q)s) AS simple
-),
-visible AS ({visible}),
-page_hits AS (
-    SELECT page.document_id, page.page_number, page.text, page.language,
-           ts_rank_cd(page.search_stemmed, query.stemmed) + ts_rank_cd(page.search_simple, query.simple) AS rank
-    FROM documents_documentpage page, query
-    WHERE page.document_id IN (SELECT id FROM visible)
-      AND (page.search_stemmed @@ query.stemmed OR page.search_simple @@ query.simple)
+# Every value is a parameter; {visible} is replaced by the list selector's own compiled SQL. The
+# tsqueries are written out where they are used (not read from a CTE) so that the planner sees
+# constants and estimates each word's frequency from the statistics of the vectors.
+#
+# The work is bounded (docs/search.md, "Speed"): `candidates` takes at most %(candidates)s matching
+# visible pages, in the order the index yields them, and ranks only those; a common word stops
+# there instead of ranking every page it is on. Documents are ranked by their best candidate page
+# (plus the title's similarity), one page of them is taken, and only for that page of results
+# are every matching page listed and a snippet made. The total counts the matched documents among
+# the candidates: exact when fewer than the cap matched, otherwise a lower bound (`exact` false).
+_STEMMED = "websearch_to_tsquery(%(config)s::regconfig, %(q)s)"
+_SIMPLE = "websearch_to_tsquery('simple', %(q)s)"
+_MATCHES = f"(page.search_stemmed @@ {_STEMMED} OR page.search_simple @@ {_SIMPLE})"
+_RANK = f"ts_rank_cd(page.search_stemmed, {_STEMMED}) + ts_rank_cd(page.search_simple, {_SIMPLE})"
+_POSTGRESQL = f"""
+WITH visible AS ({{visible}}),
+candidates AS MATERIALIZED (
+    SELECT page.document_id, {_RANK} AS rank
+    FROM documents_documentpage page
+    WHERE {_MATCHES} AND page.document_id IN (SELECT id FROM visible)
+    LIMIT %(candidates)s
 ),
 by_document AS (
-    SELECT document_id,
-           (array_agg(page_number ORDER BY rank DESC, page_number))[1] AS best_page,
-           array_agg(page_number ORDER BY page_number) AS pages,
-           max(rank) AS rank
-    FROM page_hits GROUP BY document_id
+    SELECT document_id, max(rank) AS rank FROM candidates GROUP BY document_id
 ),
-title_hits AS (
+title_hits AS MATERIALIZED (
     SELECT document.id AS document_id, word_similarity(%(q)s, document.title) AS similarity
     FROM documents_document document
-    WHERE document.id IN (SELECT id FROM visible) AND %(q)s <%% document.title
+    WHERE %(q)s <%% document.title AND document.id IN (SELECT id FROM visible)
+    LIMIT %(candidates)s
 ),
-matched AS (
-    SELECT coalesce(b.document_id, t.document_id) AS document_id, b.best_page, b.pages,
+matched AS MATERIALIZED (
+    SELECT coalesce(b.document_id, t.document_id) AS document_id,
            coalesce(b.rank, 0) + coalesce(t.similarity, 0) * 0.5 AS rank
     FROM by_document b FULL OUTER JOIN title_hits t ON t.document_id = b.document_id
     WHERE b.document_id IS NOT NULL OR t.similarity >= %(title_similarity)s
 ),
+counted AS (
+    SELECT (SELECT count(*) FROM matched) AS total,
+           (SELECT count(*) FROM candidates) < %(candidates)s
+           AND (SELECT count(*) FROM title_hits) < %(candidates)s AS exact
+),
 ranked AS (
-    SELECT matched.*, count(*) OVER () AS total FROM matched
-    ORDER BY rank DESC, document_id LIMIT %(limit)s OFFSET %(offset)s
+    SELECT * FROM matched ORDER BY rank DESC, document_id LIMIT %(limit)s OFFSET %(offset)s
 )
-SELECT ranked.document_id, ranked.best_page, ranked.pages,
-       CASE WHEN hit.text IS NULL THEN '' ELSE ts_headline(
-           hit.language::regconfig, hit.text, query.stemmed || query.simple, %(options)s
+SELECT ranked.document_id, hit.best_page, hit.pages,
+       CASE WHEN best.text IS NULL THEN '' ELSE ts_headline(
+           best.language::regconfig, best.text, {_STEMMED} || {_SIMPLE}, %(options)s
        ) END,
-       ranked.rank, ranked.total
-FROM ranked CROSS JOIN query
-LEFT JOIN documents_documentpage hit ON hit.document_id = ranked.document_id AND hit.page_number = ranked.best_page
+       ranked.rank, counted.total, counted.exact
+FROM ranked CROSS JOIN counted
+LEFT JOIN LATERAL (
+    SELECT (array_agg(page.page_number ORDER BY {_RANK} DESC, page.page_number))[1] AS best_page,
+           array_agg(page.page_number ORDER BY page.page_number) AS pages
+    FROM documents_documentpage page
+    WHERE page.document_id = ranked.document_id AND {_MATCHES}
+) hit ON true
+LEFT JOIN documents_documentpage best ON best.document_id = ranked.document_id AND best.page_number = hit.best_page
 ORDER BY ranked.rank DESC, ranked.document_id
-"""
+"""  # noqa: S608 - only constants are formatted in; every value is a parameter
 
 
-def _search_postgresql(visible: QuerySet, q: str, config: str, offset: int, limit: int):
+def _search_postgresql(visible: QuerySet, q: str, config: str, offset: int, limit: int, candidates: int):
     visible_sql, visible_params = visible.order_by().values("id").query.sql_with_params()
     # The visible set's own parameters are positional; this query's are named: turn theirs into names.
     named = {f"v{index}": value for index, value in enumerate(visible_params)}
@@ -173,22 +197,26 @@ def _search_postgresql(visible: QuerySet, q: str, config: str, offset: int, limi
         "offset": offset,
         "options": _HEADLINE_OPTIONS,
         "title_similarity": TITLE_SIMILARITY,
+        "candidates": candidates,
         **named,
     }
     with connection.cursor() as cursor:
         cursor.execute(_POSTGRESQL.replace("{visible}", visible_sql), params)
         fetched = cursor.fetchall()
-    total = fetched[0][5] if fetched else _count_beyond(visible, q, config, offset)
+    if fetched:
+        total, exact = fetched[0][5], fetched[0][6]
+    else:
+        total, exact = _count_beyond(visible, q, config, offset, candidates)
     rows = [(row[0], row[1], list(row[2] or []), row[3] or "", float(row[4])) for row in fetched]
-    return rows, total
+    return rows, total, exact
 
 
-def _count_beyond(visible: QuerySet, q: str, config: str, offset: int) -> int:
-    """The total when the page asked for is past the last hit (a window count has no row to ride on)."""
+def _count_beyond(visible: QuerySet, q: str, config: str, offset: int, candidates: int) -> tuple[int, bool]:
+    """The total when the page asked for is past the last hit (the count has no row to ride on)."""
     if offset == 0:
-        return 0
-    _, total = _search_postgresql(visible, q, config, 0, 1)
-    return total
+        return 0, True
+    _, total, exact = _search_postgresql(visible, q, config, 0, 1, candidates)
+    return total, exact
 
 
 # --- SQLite (FTS5) -----------------------------------------------------------------------------------
@@ -223,16 +251,18 @@ SELECT page.document_id, page.page_number, bm25(documents_page_fts) AS score,
 FROM documents_page_fts JOIN documents_documentpage page ON page.id = documents_page_fts.rowid
 WHERE documents_page_fts MATCH %s AND page.document_id IN ({visible})
 ORDER BY score
+LIMIT %s
 """
 
 
-def _search_sqlite(visible: QuerySet, q: str, offset: int, limit: int):
+def _search_sqlite(visible: QuerySet, q: str, offset: int, limit: int, candidates: int):
+    """FTS5 ranks inside its own index (bm25), so the best `candidates` pages are kept, not the first."""
     match = fts5_query(q)
     if not match:
-        return [], 0
+        return [], 0, True
     visible_sql, visible_params = visible.order_by().values("id").query.sql_with_params()
     with connection.cursor() as cursor:
-        cursor.execute(_SQLITE.replace("{visible}", visible_sql), [_START, _STOP, match, *visible_params])
+        cursor.execute(_SQLITE.replace("{visible}", visible_sql), [_START, _STOP, match, *visible_params, candidates])
         fetched = cursor.fetchall()
     best: dict[uuid.UUID, list] = {}
     for document_id, page_number, score, snippet in fetched:
@@ -242,9 +272,24 @@ def _search_sqlite(visible: QuerySet, q: str, offset: int, limit: int):
         else:
             best[key][2].append(page_number)
     ordered = sorted(best.values(), key=lambda row: (-row[4], str(row[0])))
-    for row in ordered:
-        row[2].sort()
-    return [tuple(row) for row in ordered[offset : offset + limit]], len(ordered)
+    shown = ordered[offset : offset + limit]
+    pages = _sqlite_matching_pages(match, [row[0] for row in shown]) if len(fetched) >= candidates else {}
+    for row in shown:
+        row[2] = sorted(pages.get(row[0], row[2]))
+    return [tuple(row) for row in shown], len(ordered), len(fetched) < candidates
+
+
+def _sqlite_matching_pages(match: str, document_ids: list[uuid.UUID]) -> dict[uuid.UUID, list[int]]:
+    """Every matching page of the documents shown (the capped candidates may have missed some)."""
+    if not document_ids:
+        return {}
+    pages: dict[uuid.UUID, list[int]] = {}
+    for document_id, number in DocumentPage.objects.filter(
+        document_id__in=document_ids,
+        id__in=RawSQL("SELECT rowid FROM documents_page_fts WHERE documents_page_fts MATCH %s", [match]),
+    ).values_list("document_id", "page_number"):
+        pages.setdefault(document_id, []).append(number)
+    return pages
 
 
 # --- for other parts of Quill (the inbox, the viewer) ---------------------------------------------------
