@@ -4,13 +4,14 @@
     .venv/bin/python bench/search.py ocr [--files 4] [--pages 1]
     .venv/bin/python bench/search.py reindex [--documents 200]
 
-query: seeds documents with `seed_documents` (COPY) and their pages (COPY, 1-3 pages of about 100
-words each from a clinical vocabulary, then both tsvectors in one UPDATE) into
+query: seeds documents with `seed_documents` (COPY) and their pages (COPY, about 300 words a
+document over 1-3 pages, drawn with Zipf frequencies from a 20,000-word clinical vocabulary, then
+both tsvectors in one UPDATE) into
 `<bench db>_search`, at `--small` then grown to `--large` documents; at each size times Quill's
 `document_search` (the list's access rules, ranking, title trigrams, snippets and the total)
-for 1-3-word queries, patient-scoped and organisation-wide, against the same tsquery run
-directly on the same tables (organisation filter, rank, LIMIT 25); prints p50/p95 and the
-ratios, and writes EXPLAIN ANALYZE plans to bench/results/.
+for 1-3-word queries of mixed frequency, patient-scoped and organisation-wide, against the same
+tsquery run directly on the same tables (organisation filter, rank, LIMIT 25); prints p50/p95 and
+the ratios, and writes EXPLAIN ANALYZE plans of both (a rare and a common word) to bench/results/.
 
 ocr: the same small scans through Quill's extraction (as the worker runs it, one at a time) and
 through `ocrmypdf` run directly with the same options, alternating; throughput ratio (target >= 0.8).
@@ -35,22 +36,80 @@ from pathlib import Path
 from harness import DATABASE_URL, REPO_ROOT, Table, base_env, machine, median, percentile, setup_django
 
 RESULTS = REPO_ROOT / "bench" / "results"
-_VOCABULARY_TEXT = """
-patient reviewed clinic referral warfarin apixaban metformin insulin amlodipine ramipril atorvastatin
-blood pressure heart rate diabetes hypertension asthma inhaler salbutamol chest pain shortness breath
-discharge summary admitted ward consultant registrar follow up weeks months bloods renal function
-potassium sodium haemoglobin platelets inr target dose daily twice mg ml tablet injection allergy
-penicillin rash fever cough sputum xray ultrasound echocardiogram ecg sinus rhythm atrial fibrillation
-anticoagulation stroke risk bleeding fall fracture hip knee replacement physiotherapy occupational
-therapy district nurse dressing wound ulcer leg oedema diuretic furosemide heart failure ejection
-fraction smoking alcohol units weight bmi diet exercise plan letter gp surgery practice nhs number
+# Common words of clinical letters, most frequent first; then generated words fill a long tail, with
+# drug names scattered through it, so that word frequencies follow Zipf's law (rank r drawn with
+# weight 1 / r ** ZIPF_EXPONENT) over VOCABULARY_SIZE words, as in real text: a few words on almost
+# every page, drug names on one or two documents in a hundred.
+_COMMON_TEXT = """
+patient the and of to with was in for on is no at he she has be been as will review clinic plan
+history pain blood letter follow up today seen thank you dear dr weeks months daily mg examination
+normal pressure heart rate chest referral discharge summary admitted ward consultant registrar
+bloods renal function potassium sodium haemoglobin platelets dose twice tablet injection allergy
+rash fever cough breath shortness diabetes hypertension asthma smoking alcohol weight diet exercise
+nurse dressing wound leg oedema fall fracture hip knee physiotherapy therapy district surgery
+practice number results ultrasound xray ecg sinus rhythm atrial fibrillation stroke risk bleeding
+failure ejection fraction target inr units bmi sputum inhaler occupational replacement ulcer
 """
-VOCABULARY = tuple(_VOCABULARY_TEXT.split())
-QUERIES = ["warfarin", "atrial fibrillation", "heart failure furosemide", "inr", "penicillin rash", "hba1c"]
+_DRUGS_TEXT = """
+warfarin apixaban rivaroxaban edoxaban dabigatran metformin gliclazide insulin empagliflozin sitagliptin
+amlodipine ramipril lisinopril losartan candesartan bisoprolol atenolol atorvastatin simvastatin
+rosuvastatin furosemide bumetanide spironolactone indapamide bendroflumethiazide digoxin amiodarone
+salbutamol beclometasone tiotropium montelukast prednisolone hydrocortisone levothyroxine omeprazole
+lansoprazole paracetamol ibuprofen naproxen codeine morphine oxycodone tramadol gabapentin pregabalin
+sertraline citalopram fluoxetine mirtazapine amitriptyline quetiapine olanzapine lithium donepezil
+levetiracetam lamotrigine valproate carbamazepine phenytoin amoxicillin penicillin doxycycline
+clarithromycin nitrofurantoin trimethoprim ciprofloxacin metronidazole flucloxacillin allopurinol
+colchicine methotrexate alendronate tamsulosin finasteride clopidogrel aspirin ticagrelor hba1c
+"""
+COMMON = tuple(_COMMON_TEXT.split())
+DRUGS = tuple(word for word in _DRUGS_TEXT.split() if word not in COMMON)
+VOCABULARY_SIZE = 20_000
+ZIPF_EXPONENT = 1.0
+WORDS_PER_DOCUMENT = (250, 350)  # spread over 1-3 pages
+# 1-3 words of mixed frequency: drug names (rare), common words, and both together.
+QUERIES = [
+    "warfarin",
+    "atrial fibrillation",
+    "heart failure furosemide",
+    "patient",
+    "penicillin rash",
+    "apixaban",
+    "chest pain",
+    "hba1c",
+    "inr",
+    "metformin review",
+]
+
+
+def _vocabulary(rng: random.Random) -> tuple[list[str], list[float]]:
+    """VOCABULARY_SIZE words by rank and their cumulative Zipf weights."""
+    syllables = [c + v for c in "bcdfghklmnprstvz" for v in ("a", "e", "i", "o", "u", "ar", "en", "ol")]
+    words = list(COMMON)
+    taken = set(words) | set(DRUGS)
+    while len(words) < VOCABULARY_SIZE - len(DRUGS):
+        word = "".join(rng.choice(syllables) for _ in range(rng.randint(2, 4)))
+        if word not in taken:
+            taken.add(word)
+            words.append(word)
+    # drug names at ranks from 300 to 10,000: each on about 0.3 % to 10 % of documents
+    for drug, rank in zip(DRUGS, sorted(rng.sample(range(300, 10_000), len(DRUGS))), strict=True):
+        words.insert(rank, drug)
+    weights, running = [], 0.0
+    for rank in range(1, len(words) + 1):
+        running += 1 / rank**ZIPF_EXPONENT
+        weights.append(running)
+    return words, weights
+
+
+_VOCABULARY: tuple[list[str], list[float]] | None = None
 
 
 def _words(rng: random.Random, count: int) -> str:
-    return " ".join(rng.choice(VOCABULARY) for _ in range(count))
+    global _VOCABULARY
+    if _VOCABULARY is None:
+        _VOCABULARY = _vocabulary(random.Random(18))
+    words, weights = _VOCABULARY
+    return " ".join(rng.choices(words, cum_weights=weights, k=count))
 
 
 # --- query ---------------------------------------------------------------------------------------------
@@ -84,8 +143,10 @@ def _seed_pages(organisation_id: str, rng: random.Random) -> int:
             "COPY documents_documentpage (document_id, page_number, text, language) FROM STDIN"
         ) as copy:
             for document_id in ids:
-                for page in range(1, rng.randint(1, 3) + 1):
-                    copy.write_row((document_id, page, _words(rng, rng.randint(80, 140)), "english"))
+                pages = rng.randint(1, 3)
+                per_page = rng.randint(*WORDS_PER_DOCUMENT) // pages
+                for page in range(1, pages + 1):
+                    copy.write_row((document_id, page, _words(rng, per_page), "english"))
                     count += 1
         cursor.execute(
             "UPDATE documents_documentpage SET search_stemmed = to_tsvector(language::regconfig, text), "
@@ -141,20 +202,32 @@ def _measure(user, organisation_id: str, patients: list[str], samples: int, rng:
     return times
 
 
-def _plans(organisation_id: str, patient: str, label: str) -> None:
+def _quill_sql(user, patient_id: str | None, q: str) -> str:
+    """Quill's search statement for `q` as it was sent (parameters bound), for EXPLAIN."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as captured:
+        _quill(user, patient_id, q)
+    return next(query["sql"] for query in captured.captured_queries if "candidates AS MATERIALIZED" in query["sql"])
+
+
+def _plans(user, organisation_id: str, patient: str, label: str) -> None:
     from django.db import connection
 
     RESULTS.mkdir(exist_ok=True)
     with connection.cursor() as cursor:
-        for scope, patient_id in (("patient", patient), ("organisation", None)):
-            sql = RAW.replace("{patient}", "AND d.patient_id = %(patient)s" if patient_id else "")
-            cursor.execute(
-                "EXPLAIN (ANALYZE, BUFFERS) " + sql,
-                {"q": "warfarin", "organisation": organisation_id, "patient": patient_id},
-            )
-            text = "\n".join(row[0] for row in cursor.fetchall())
-            (RESULTS / f"search-plan-{label}-{scope}.txt").write_text(text + "\n")
-            print(f"plan ({label}, {scope}, raw): {text.splitlines()[0]}")
+        for q in ("warfarin", "patient"):
+            for scope, patient_id in (("patient", patient), ("organisation", None)):
+                sql = RAW.replace("{patient}", "AND d.patient_id = %(patient)s" if patient_id else "")
+                params = {"q": q, "organisation": organisation_id, "patient": patient_id}
+                cursor.execute("EXPLAIN (ANALYZE, BUFFERS) " + sql, params)
+                raw = "\n".join(row[0] for row in cursor.fetchall())
+                cursor.execute("EXPLAIN (ANALYZE, BUFFERS) " + _quill_sql(user, patient_id, q))
+                quill = "\n".join(row[0] for row in cursor.fetchall())
+                path = RESULTS / f"search-plan-{label}-{scope}-{q}.txt"
+                path.write_text(f"-- raw\n{raw}\n\n-- Quill\n{quill}\n")
+                print(f"plan ({label}, {scope}, {q}): raw {raw.splitlines()[-1]}; Quill {quill.splitlines()[-1]}")
 
 
 def run_query(args: argparse.Namespace) -> None:
@@ -200,7 +273,8 @@ def run_query(args: argparse.Namespace) -> None:
             p95s[(size, scope)] = percentile(quill, 0.95)
             table.add(size, scope, median(quill), percentile(quill, 0.95), median(raw), percentile(raw, 0.95),
                       percentile(quill, 0.95) / percentile(raw, 0.95))  # fmt: skip
-        _plans(organisation_id, patients[0], str(size))
+        table.print()  # after each size too: the large one may take hours
+        _plans(user, organisation_id, patients[0], str(size))
     table.print()
     for scope in ("patient", "org"):
         growth = p95s[(args.large, scope)] / p95s[(args.small, scope)]

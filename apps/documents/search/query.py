@@ -137,7 +137,7 @@ _SIMPLE = "websearch_to_tsquery('simple', %(q)s)"
 _MATCHES = f"(page.search_stemmed @@ {_STEMMED} OR page.search_simple @@ {_SIMPLE})"
 _RANK = f"ts_rank_cd(page.search_stemmed, {_STEMMED}) + ts_rank_cd(page.search_simple, {_SIMPLE})"
 _POSTGRESQL = f"""
-WITH visible AS ({{visible}}),
+WITH visible AS NOT MATERIALIZED ({{visible}}),
 candidates AS MATERIALIZED (
     SELECT page.document_id, {_RANK} AS rank
     FROM documents_documentpage page
