@@ -26,7 +26,7 @@ def test_results_carry_the_document_its_pages_and_a_highlighted_snippet(clinicia
     response = factories.token_client(clinician).get(URL, {"q": "apixaban", "patient_id": str(patient.pk)})
     assert response.status_code == 200, response.content
     body = response.json()
-    assert body["count"] == 1 and body["next"] is None and body["previous"] is None
+    assert body["count"] == 1 and body["next"] is None and body["previous"] is None and body["count_exact"] is True
     [hit] = body["results"]
     assert hit["document"]["id"] == str(document.pk) and hit["document"]["title"] == "Clinic letter"
     assert hit["page"] == 2 and hit["pages"] == [2]
@@ -99,3 +99,14 @@ def test_the_operation_and_its_refusals_are_in_the_schema(client):
     assert operation["operationId"] == "documents_search"
     assert {p["name"] for p in operation["parameters"]} >= {"q", "patient_id", "category", "date_from", "page"}
     assert {"200", "400", "403", "404"} <= set(operation["responses"])
+
+
+def test_past_the_candidate_cap_the_count_says_it_is_a_lower_bound(clinician, patient, monkeypatch):
+    from apps.documents.api import search as search_api
+    from apps.documents.search.query import document_search
+
+    for n in range(3):
+        _indexed(patient, clinician, f"apixaban review {n}")
+    monkeypatch.setattr(search_api, "document_search", lambda **kwargs: document_search(**kwargs, candidates=2))
+    body = factories.token_client(clinician).get(URL, {"q": "apixaban"}).json()
+    assert (body["count"], body["count_exact"], len(body["results"])) == (2, False, 2)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from drf_spectacular.utils import extend_schema
+from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.utils.urls import remove_query_param, replace_query_param
 
@@ -19,6 +20,17 @@ from quill.errors import NotFound, PermissionDenied
 from quill.openapi import PAGE_PARAMETERS, paginated, refusals
 from quill.types import AuthenticatedRequest
 
+SEARCH_PAGE = type(
+    "PaginatedDocumentSearchResultsSerializer",
+    (paginated(DocumentSearchHitSerializer),),
+    {
+        "count_exact": serializers.BooleanField(
+            help_text="False when `count` is a lower bound: more documents match than Quill ranks for one "
+            'search (docs/search.md, "Speed"); narrow the search to see the rest.'
+        )
+    },
+)
+
 
 class DocumentSearchView(APIView):
     query_parameters = {"get": query_parameter_names([DocumentSearchQuerySerializer, *PAGE_PARAMETERS])}
@@ -27,7 +39,7 @@ class DocumentSearchView(APIView):
         operation_id="documents_search",
         parameters=[DocumentSearchQuerySerializer, *PAGE_PARAMETERS],
         responses={
-            200: paginated(DocumentSearchHitSerializer),
+            200: SEARCH_PAGE,
             **refusals(NotFound, PermissionDenied, RoleRequired, BreakGlassRequired, RestrictedRecord,
                        request=DocumentSearchQuerySerializer),
         },
@@ -62,6 +74,7 @@ class DocumentSearchView(APIView):
         return Response(
             {
                 "count": results.total,
+                "count_exact": results.total_exact,
                 "next": None if last else replace_query_param(url, "page", page + 1),
                 "previous": None
                 if page == 1
