@@ -10,6 +10,7 @@ system supports it.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import os
 import shutil
@@ -99,6 +100,7 @@ def _s3_client_and_bucket():
     client = storage.connection.meta.client  # one per thread (django-storages)
     if not getattr(client, "_quill_hooks", False):
         client.meta.events.register("before-sign.s3.PutObject", _no_expect_continue_on_small_bodies)
+        client.meta.events.register("before-sign.s3.PutObject", _sign_digest_not_payload(client.meta.config))
         client._quill_hooks = True
     return client, storage.bucket_name
 
@@ -107,6 +109,28 @@ def _no_expect_continue_on_small_bodies(request, **kwargs) -> None:
     length = request.headers.get("Content-Length")
     if "Expect" in request.headers and length is not None and int(length) < EXPECT_CONTINUE_FROM:
         del request.headers["Expect"]
+
+
+def _sign_digest_not_payload(config):
+    """A PUT that carries the body's SHA-256 (``x-amz-checksum-sha256``) is signed without hashing the body again.
+
+    The checksum header is signed and the store refuses a body that does not match it
+    (``BadDigest``), so signing the payload's own SHA-256 as well would only make botocore
+    read and hash the file a second time (over plain HTTP it always does, since it cannot
+    know the header is there for the same purpose). Every other request signs its payload.
+    """
+    unsigned = config.merge(type(config)(s3={**(config.s3 or {}), "payload_signing_enabled": False}))
+
+    def hook(request, **kwargs) -> None:
+        if "x-amz-checksum-sha256" in request.headers:
+            request.context["client_config"] = unsigned
+
+    return hook
+
+
+def _checksum_sha256(hex_digest: str) -> str:
+    """The ``ChecksumSHA256`` parameter (base64 of the digest) for a hex SHA-256."""
+    return base64.b64encode(bytes.fromhex(hex_digest)).decode("ascii")
 
 
 def _s3_errors():
@@ -157,8 +181,13 @@ def put_file(*, key: str, path: str, sha256: str, content_type: str) -> StoredOb
         try:
             if size < MULTIPART_THRESHOLD:
                 # One request; the transfer manager's thread pool costs more than it saves here.
+                # The digest Quill computed on receipt goes along: the store checks the bytes against it,
+                # and botocore neither computes its default CRC32 nor hashes the body to sign it.
                 with open(path, "rb") as body:
-                    client.put_object(Bucket=bucket, Key=key, Body=body, ContentLength=size, **extra)
+                    client.put_object(
+                        Bucket=bucket, Key=key, Body=body, ContentLength=size, ChecksumSHA256=_checksum_sha256(sha256),
+                        **extra,
+                    )  # fmt: skip
             else:
                 client.upload_file(path, bucket, key, ExtraArgs=extra, Config=_transfer_config())
         except _s3_errors() as exc:
