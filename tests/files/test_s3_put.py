@@ -9,6 +9,8 @@ import pytest
 
 from apps.files import storage
 from apps.files.errors import StorageUnavailable
+from quill.s3 import s3_client_config
+from tests.services.storage import s3_settings
 
 
 def _put_and_capture(tmp_path, size: int) -> tuple[dict[str, str], bytes]:
@@ -80,3 +82,21 @@ def test_a_put_without_a_digest_still_signs_its_payload(s3_storage):
 
     signed = sent["X-Amz-Content-SHA256"]
     assert (signed.decode() if isinstance(signed, bytes) else signed) == hashlib.sha256(b"a derived object").hexdigest()
+
+
+def test_over_tls_the_digest_goes_in_a_header_not_a_trailer_and_the_body_is_not_hashed(
+    settings, s3_tls_server, pki, tmp_path
+):
+    values = s3_settings(s3_tls_server)
+    entry = values["STORAGES"]["documents"]
+    entry["OPTIONS"]["verify"] = str(pki.ca_file)
+    entry["OPTIONS"]["client_config"] = s3_client_config(addressing_style="path", client_cert=s3_tls_server.client_cert)
+    for name, value in values.items():
+        setattr(settings, name, value)
+
+    sent, data = _put_and_capture(tmp_path, 50 * 1024)
+
+    assert sent["x-amz-checksum-sha256"] == base64.b64encode(hashlib.sha256(data).digest()).decode()
+    assert sent["X-Amz-Content-SHA256"] == "UNSIGNED-PAYLOAD"
+    assert "Content-Encoding" not in sent  # no aws-chunked body with a checksum trailer
+    assert b"".join(storage.open_range("t/51200.bin")) == data
