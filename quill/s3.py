@@ -18,8 +18,13 @@ def s3_client_config(
     max_attempts: int = 3,
     client_cert: tuple[str, str] | None = None,
 ) -> Config:
-    """`client_cert` (certificate, key) is presented to an S3 endpoint that asks for one (mutual TLS)."""
+    """`client_cert` (certificate, key) is presented to an S3 endpoint that asks for one (mutual TLS).
+
+    Responses are not checksummed by botocore (`when_required`): a document's bytes are re-hashed with
+    SHA-256 against its recorded digest on every download and by `verify_storage`, so botocore checking
+    the object's stored checksum as well would hash each download twice."""
     return Config(
+        response_checksum_validation="when_required",
         s3={"addressing_style": addressing_style},
         signature_version="s3v4",
         connect_timeout=connect_timeout,
