@@ -15,6 +15,7 @@ Every request runs in a savepoint that is rolled back, so each one meets the sam
 
 from __future__ import annotations
 
+import datetime
 import json
 import re
 import uuid
@@ -71,6 +72,9 @@ class World:
 @pytest.fixture
 def world(organisation, patient, settings, tmp_path) -> World:
     from apps.letters.services import letter_create
+    from apps.reviews.models import Priority
+    from apps.reviews.services import assign_review
+    from tests.inbox.helpers import make_source, receive
 
     settings.STORAGES = {
         **settings.STORAGES,
@@ -84,6 +88,10 @@ def world(organisation, patient, settings, tmp_path) -> World:
     document = stored_document(user=user, patient=patient, data=pdf(pages=1))
     annotation = Annotation.objects.create(document=document, kind="text", page=1, geometry={}, author=user)
     letter = letter_create(actor=user, patient=patient, recipient_name="Dr J Smith", subject="Follow-up", body="Seen.")
+    review = assign_review(
+        document, assignee=user, priority=Priority.ROUTINE, due_date=datetime.date.today(), assigned_by=user
+    )
+    item = receive(make_source(organisation), pdf(pages=1), filename="scan.pdf").item
     return World(
         user=user,
         objects={
@@ -91,6 +99,8 @@ def world(organisation, patient, settings, tmp_path) -> World:
             "document_id": str(document.pk),
             "annotation_id": str(annotation.pk),
             "letter_id": str(letter.pk),
+            "review_id": str(review.pk),
+            "item_id": str(item.pk),
             "user_id": str(user.pk),
             "token": "not-a-signed-token",
             "page": "1",
