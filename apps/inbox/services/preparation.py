@@ -53,7 +53,7 @@ def inbox_prepare(*, item_id: uuid.UUID | str) -> str:
     try:
         with local_copy(item.storage_key) as local:
             thumbnail_key = _thumbnail(item, local)
-            pages = document_text(local, item.content_type)
+            pages = document_text(local, item.content_type, organisation_id=item.organisation_id)
             count = page_count(local, item.content_type)
     except FileNotFoundError:
         return "missing-object"
