@@ -6,10 +6,14 @@ import re
 from typing import Any, cast
 
 from django import forms
+from django.db.models import Q
 
+from apps.accounts.models import User
+from apps.accounts.roles import CLINICAL_ROLES
 from apps.documents.models import Category
 from apps.inbox.models import ItemState
 from apps.patients.nhs_number import nhs_number_problem, normalise_nhs_number
+from apps.reviews.models import Priority, Team
 
 OTHER = "other"
 RANGE = re.compile(r"^\s*(\d+)\s*(?:[-–]\s*(\d+))?\s*$")
@@ -25,6 +29,11 @@ def parse_page_ranges(text: str) -> list[tuple[int, int]]:
         first = int(match[1])
         ranges.append((first, int(match[2] or first)))
     return ranges
+
+
+class ClinicianChoiceField(forms.ModelChoiceField):
+    def label_from_instance(self, obj: Any) -> str:
+        return obj.full_name or obj.email
 
 
 class FilingForm(forms.Form):
@@ -49,8 +58,36 @@ class FilingForm(forms.Form):
         "each becomes a document.",
     )
 
-    def __init__(self, *args: Any, suggestions: list[dict[str, Any]], **kwargs: Any) -> None:
+    review_assignee = ClinicianChoiceField(
+        label="Assign for review to",
+        queryset=User.objects.none(),
+        required=False,
+        empty_label="Nobody (no review)",
+        help_text="A clinician who should read this document; or choose a team below.",
+    )
+    review_team = forms.ModelChoiceField(
+        label="or to the team", queryset=Team.objects.none(), required=False, empty_label="No team"
+    )
+    review_priority = forms.ChoiceField(
+        label="Review priority", choices=Priority.choices, initial=Priority.ROUTINE, required=False
+    )
+    review_due_date = forms.DateField(
+        label="Review due by", required=False, widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
+    )
+
+    def __init__(
+        self, *args: Any, suggestions: list[dict[str, Any]], organisation_id: Any = None, **kwargs: Any
+    ) -> None:
         super().__init__(*args, **kwargs)
+        clinical = Q()
+        for role in CLINICAL_ROLES:
+            clinical |= Q(roles__contains=[role])
+        cast(forms.ModelChoiceField, self.fields["review_assignee"]).queryset = User.objects.filter(
+            clinical, organisation_id=organisation_id, is_active=True
+        ).order_by("full_name", "email")
+        cast(forms.ModelChoiceField, self.fields["review_team"]).queryset = Team.objects.filter(
+            organisation_id=organisation_id
+        )
         choices = [
             (s["patient_id"], f"{s['name']} — {round(s['confidence'] * 100)}% ({'; '.join(s['evidence'])})")
             for s in suggestions
@@ -79,6 +116,11 @@ class FilingForm(forms.Form):
         cleaned = super().clean() or {}
         if cleaned.get("patient") == OTHER and not cleaned.get("nhs_number"):
             self.add_error("nhs_number", "Give the NHS number of the patient to file to.")
+        assignee, team = cleaned.get("review_assignee"), cleaned.get("review_team")
+        if assignee is not None and team is not None:
+            self.add_error("review_team", "Assign the review to one clinician or to one team, not both.")
+        elif (assignee is not None or team is not None) and cleaned.get("review_due_date") is None:
+            self.add_error("review_due_date", "Give the date the review is due by.")
         return cleaned
 
 

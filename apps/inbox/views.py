@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from django.contrib import messages
@@ -10,6 +11,7 @@ from django.core.paginator import Paginator
 from django.http import HttpResponse, StreamingHttpResponse
 from django.http.response import HttpResponseBase
 from django.shortcuts import redirect, render
+from django.utils import timezone
 from django.utils.http import urlencode
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -22,15 +24,24 @@ from apps.inbox.forms import OTHER, BulkForm, FilingForm, InboxFilterForm, Rejec
 from apps.inbox.models import InboxItem, ItemState
 from apps.inbox.permissions import ensure_inbox_role
 from apps.inbox.selectors import InboxFilters, inbox_item_get_for, inbox_items_for, inbox_sources_for
-from apps.inbox.services.filing import Filing, inbox_file, inbox_mark_duplicate, inbox_reject, inbox_split
+from apps.inbox.services.filing import (
+    Filing,
+    ReviewRequest,
+    inbox_file,
+    inbox_mark_duplicate,
+    inbox_reject,
+    inbox_split,
+)
 from apps.patients.access import PatientAction
 from apps.patients.models import Patient
 from apps.patients.selectors import patient_get_for
+from apps.reviews.models import Priority
 from quill.errors import NotFound, QuillError
 from quill.portal import refusals_as_pages
 from quill.types import AuthenticatedHttpRequest
 
 PAGE_SIZE = 25
+REVIEW_DUE_DAYS = 7  # the review due date the filing form suggests, from today
 VIEWABLE_STATES = (ItemState.READY, ItemState.FILED, ItemState.REJECTED, ItemState.DUPLICATE)
 
 _refusals = refusals_as_pages(not_found="There is no such inbox item, or it is not yours to see.")
@@ -116,8 +127,12 @@ def _patient_for(request: AuthenticatedHttpRequest, form: FilingForm) -> Patient
 def _file(request: AuthenticatedHttpRequest, item: InboxItem, form: FilingForm) -> HttpResponse:
     data = form.cleaned_data
     patient = _patient_for(request, form)
+    review = None
+    if data["review_assignee"] is not None or data["review_team"] is not None:
+        review = ReviewRequest(priority=data["review_priority"] or Priority.ROUTINE, due_date=data["review_due_date"],
+                               assignee=data["review_assignee"], team=data["review_team"])  # fmt: skip
     common = {"patient": patient, "category": data["category"], "document_date": data["document_date"],
-              "encounter_id": data["encounter_id"]}  # fmt: skip
+              "encounter_id": data["encounter_id"], "review": review}  # fmt: skip
     ranges = data["page_ranges"]
     if ranges:
         title = data["title"] or item.suggestions.get("title") or item.original_filename
@@ -144,8 +159,12 @@ def inbox_item(request: AuthenticatedHttpRequest, item_id: str) -> HttpResponse:
         "category": item.source.default_category,
         "title": item.suggestions.get("title", ""),
         "document_date": item.suggestions.get("document_date") or None,
+        "review_assignee": item.source.default_reviewer_id,
+        "review_due_date": timezone.localdate() + timedelta(days=REVIEW_DUE_DAYS),
     }
-    form = FilingForm(request.POST or None, initial=initial, suggestions=suggestions)
+    form = FilingForm(
+        request.POST or None, initial=initial, suggestions=suggestions, organisation_id=request.user.organisation_id
+    )
     status = 200
     if request.method == "POST":
         if form.is_valid():

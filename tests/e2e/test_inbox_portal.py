@@ -13,6 +13,7 @@ from apps.documents.models import Document
 from apps.inbox.models import InboxItem, ItemState, SourceKind
 from apps.inbox.services.mail import mail_receive
 from apps.inbox.services.preparation import inbox_prepare
+from apps.reviews.models import Review
 from tests import factories
 from tests.e2e.helpers import PageChecks, sign_in
 from tests.inbox.helpers import letter_pdf, make_source, receive
@@ -40,7 +41,7 @@ def ellis(organisation):
     )
 
 
-def _emailed_letter(organisation) -> InboxItem:
+def _emailed_letter(organisation, *, reviewer=None) -> InboxItem:
     message = EmailMessage()
     message["From"] = "Outpatients <outpatients@hospital.example>"
     message["Subject"] = "Clinic letter"
@@ -49,7 +50,7 @@ def _emailed_letter(organisation) -> InboxItem:
     message.set_content("Please find attached.")
     pdf = letter_pdf(["Cardiology clinic letter", "Ellis Marwood, born 14/03/1958", "NHS number 943 476 5919"])
     message.add_attachment(pdf, maintype="application", subtype="pdf", filename="letter.pdf")
-    source = make_source(organisation, kind=SourceKind.IMAP, name="NHSmail")
+    source = make_source(organisation, kind=SourceKind.IMAP, name="NHSmail", default_reviewer=reviewer)
     [received] = mail_receive(source=source, uidvalidity=1, uid=1, raw=message.as_bytes()).items
     inbox_prepare(item_id=received.item.pk)
     return received.item
@@ -57,7 +58,7 @@ def _emailed_letter(organisation) -> InboxItem:
 
 def test_file_an_emailed_letter_to_the_suggested_patient(live_server, page, organisation, ellis):
     clinician = factories.make_user(organisation, ["clinician"], totp=True)
-    item = _emailed_letter(organisation)
+    item = _emailed_letter(organisation, reviewer=clinician)
     checks = PageChecks(page)
     sign_in(page, live_server, clinician)
     page.get_by_role("link", name="Inbox").click()
@@ -67,13 +68,17 @@ def test_file_an_emailed_letter_to_the_suggested_patient(live_server, page, orga
     page.get_by_role("link", name="Cardiology clinic letter").click()
     expect(page.get_by_text("outpatients@hospital.example")).to_be_visible()
     expect(page.get_by_label("Ellis Marwood", exact=False)).to_be_checked()
+    expect(page.get_by_label("Assign for review to")).to_have_value(str(clinician.pk))
     checks("inbox-item")
     page.get_by_label("Category").select_option("letter")
+    page.get_by_label("Review priority").select_option("urgent")
     page.get_by_role("button", name="File", exact=True).click()
     expect(page.get_by_text("Filed to")).to_be_visible()
     document = Document.objects.get()
     assert document.patient == ellis and document.title == "Cardiology clinic letter"
     assert InboxItem.objects.get(pk=item.pk).state == ItemState.FILED
+    review = Review.objects.get(document=document)
+    assert review.assignee == clinician and review.priority == "urgent"
     checks("inbox-after-filing")
     checks.assert_none()
 

@@ -6,6 +6,10 @@ item is closed and the provenance row written inside that same transaction
 (``with_rows``), so a document is never filed without its item closing, nor twice. A
 split files each page range as its own document (new bytes made with pikepdf) whose
 provenance names the item and the range.
+
+Filing may also assign each filed document for clinical review (``ReviewRequest``): the review
+is opened by the reviews app's ``assign_review`` inside the same transaction, so a refused
+assignee leaves nothing filed and the item open.
 """
 
 from __future__ import annotations
@@ -29,7 +33,20 @@ from apps.inbox.models import FiledDocument, InboxItem, ItemState
 from apps.inbox.services.intake import _audit
 from apps.inbox.services.preparation import local_copy
 from apps.patients.models import Patient
+from apps.reviews.models import Team
+from apps.reviews.services import assign_review
 from quill.errors import QuillError
+
+
+@dataclass(frozen=True)
+class ReviewRequest:
+    """Who should review the filed document (one clinician or one team), how urgently and by when."""
+
+    priority: str
+    due_date: date
+    assignee: User | None = None
+    team: Team | None = None
+    note: str = ""
 
 
 @dataclass
@@ -43,6 +60,7 @@ class Filing:
     encounter_id: str = ""
     first_page: int | None = None
     last_page: int | None = None
+    review: ReviewRequest | None = None
 
 
 def _ensure_ready(item: InboxItem) -> None:
@@ -93,6 +111,17 @@ def _file_one(item: InboxItem, filing: Filing, spooled: SpooledFile, *, actor: U
             document_id=str(documents[0].pk),
             pages=[filing.first_page, filing.last_page] if filing.first_page else None,
         )
+        if filing.review is not None:
+            review = filing.review
+            assign_review(
+                documents[0],
+                assignee=review.assignee,
+                team=review.team,
+                priority=review.priority,
+                due_date=review.due_date,
+                assigned_by=actor,
+                note=review.note,
+            )
 
     [outcome] = document_upload_bulk(actor=actor, patient=filing.patient, items=[request], with_rows=with_rows)
     if outcome.error is not None:
