@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import dj_database_url
+from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 from kombu import Queue
 
@@ -289,6 +290,8 @@ QUILL_MAX_BULK_FILES = env_int("QUILL_MAX_BULK_FILES", 50)
 # also rescanned every half of it, events or not); IMAP is polled (or IDLEs) this long between passes.
 QUILL_INTAKE_STABLE_SECONDS = env_float("QUILL_INTAKE_STABLE_SECONDS", 5.0)
 QUILL_INTAKE_IMAP_POLL_SECONDS = env_float("QUILL_INTAKE_IMAP_POLL_SECONDS", 60.0)
+# The inbox's category classifier learns from at most this many of an organisation's newest documents.
+QUILL_INBOX_CLASSIFIER_MAX_DOCUMENTS = env_int("QUILL_INBOX_CLASSIFIER_MAX_DOCUMENTS", 2000)
 # Each wait for a piece of a request body, under gunicorn without the proxy (quill/slow_clients.py).
 QUILL_CLIENT_BODY_TIMEOUT_SECONDS = env_float("QUILL_CLIENT_BODY_TIMEOUT_SECONDS", 30.0)
 FILE_UPLOAD_MAX_MEMORY_SIZE = 0  # always spool to a temporary file
@@ -374,6 +377,7 @@ CELERY_BEAT_SCHEDULE = {
     "relay-outbox": {"task": "outbox.relay_due", "schedule": 30.0},
     "sweep-inbox-scans": {"task": "inbox.sweep_pending_scans", "schedule": 120.0},
     "sweep-pending-text": {"task": "documents.sweep_pending_text", "schedule": 600.0},
+    "retrain-inbox-classifiers": {"task": "inbox.retrain_category_classifiers", "schedule": crontab(hour=2, minute=30)},
 }
 
 # --- Cache (API throttling) ----------------------------------------------------------------------

@@ -10,7 +10,7 @@ from __future__ import annotations
 from django.contrib import admin
 
 from apps.accounts.admin._base import OrganisationScopedAdmin
-from apps.inbox.models import InboxItem, InboxSettings, IntakeSource, MailMessage
+from apps.inbox.models import CategoryClassifier, CategoryRule, InboxItem, InboxSettings, IntakeSource, MailMessage
 from quill.admin_site import OrganisationReadOnlyAdmin
 
 
@@ -42,6 +42,22 @@ class IntakeSourceAdmin(OrganisationScopedAdmin):
 @admin.register(InboxSettings)
 class InboxSettingsAdmin(OrganisationScopedAdmin):
     list_display = ["organisation", "auto_file", "rejected_keep_days"]
+
+
+@admin.register(CategoryRule)
+class CategoryRuleAdmin(OrganisationScopedAdmin):
+    list_display = ["category", "keywords", "organisation", "enabled"]
+    list_filter = ["category", "enabled"]
+    search_fields = ["keywords"]
+    fields = ["organisation", "category", "keywords", "enabled"]
+
+
+@admin.register(CategoryClassifier)
+class CategoryClassifierAdmin(OrganisationReadOnlyAdmin):
+    """When each organisation's classifier was last trained and on how many documents (retrained nightly)."""
+
+    list_display = ["organisation", "trained_at", "document_count"]
+    readonly_fields = fields = ("organisation", "trained_at", "document_count")
 
 
 @admin.register(InboxItem)

@@ -194,3 +194,38 @@ class FiledDocument(models.Model):
         constraints = [
             models.UniqueConstraint(fields=("item", "first_page", "last_page"), name="inbox_filed_unique_range"),
         ]
+
+
+class CategoryRule(models.Model):
+    """A per-organisation keyword rule: any of its words or phrases in an item's text suggests the category."""
+
+    organisation = models.ForeignKey(Organisation, on_delete=models.CASCADE, related_name="inbox_category_rules")
+    category = models.CharField(max_length=32, choices=Category.choices)
+    keywords = models.TextField(
+        help_text="One word or phrase per line, matched whole and ignoring case (e.g. 'ferritin', 'discharge summary')."
+    )
+    enabled = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ("category", "created_at")
+
+    def __str__(self) -> str:
+        return f"{self.get_category_display()}: {', '.join(self.keyword_list()[:3])}"
+
+    def keyword_list(self) -> list[str]:
+        return [line.strip() for line in self.keywords.splitlines() if line.strip()]
+
+
+class CategoryClassifier(models.Model):
+    """An organisation's text classifier (TF-IDF + logistic regression) trained on its own filed documents.
+
+    Stored as plain numbers (vocabulary, idf, coefficients) in JSON, never pickled: loading it runs no code.
+    """
+
+    organisation = models.OneToOneField(
+        Organisation, on_delete=models.CASCADE, related_name="inbox_category_classifier"
+    )
+    trained_at = models.DateTimeField()
+    document_count = models.PositiveIntegerField()
+    parameters = models.JSONField()

@@ -66,3 +66,16 @@ def sweep_inbox_scans(limit: int = 1000) -> int:
     for pk in stuck:
         enqueue(scan_inbox_item, str(pk))
     return len(stuck)
+
+
+@shared_task(name="inbox.retrain_category_classifiers")
+def retrain_category_classifiers() -> int:
+    """Nightly (beat): retrain each organisation's category classifier on its own filed documents."""
+    from apps.accounts.models import Organisation
+    from apps.inbox.services.categories import retrain_classifier
+
+    trained = 0
+    for organisation_id in Organisation.objects.values_list("pk", flat=True):
+        if retrain_classifier(organisation_id=organisation_id):
+            trained += 1
+    return trained

@@ -154,9 +154,10 @@ def inbox_item(request: AuthenticatedHttpRequest, item_id: str) -> HttpResponse:
     ensure_inbox_role(user=request.user, attempted="inbox.item")
     item = inbox_item_get_for(user=request.user, item_id=item_id)
     suggestions = item.suggestions.get("patients", [])
+    categories = item.suggestions.get("categories", [])
     initial = {
         "patient": suggestions[0]["patient_id"] if suggestions else None,
-        "category": item.source.default_category,
+        "category": categories[0]["category"] if categories else item.source.default_category,
         "title": item.suggestions.get("title", ""),
         "document_date": item.suggestions.get("document_date") or None,
         "review_assignee": item.source.default_reviewer_id,

@@ -15,6 +15,7 @@ from datetime import date
 from typing import Any
 
 from apps.inbox.models import InboxItem
+from apps.inbox.services.categories import suggest_categories
 from apps.patients.models import Patient
 from apps.patients.nhs_number import nhs_number_problem
 
@@ -218,6 +219,7 @@ def inbox_suggest(*, item: InboxItem, pages: list[str]) -> dict[str, Any]:
             }
             for candidate in candidates[:5]
         ],
+        "categories": suggest_categories(organisation_id=item.organisation_id, text="\n".join(pages)),
         "title": suggest_title(pages),
         "document_date": clinical_date.isoformat() if clinical_date else "",
     }
