@@ -160,6 +160,7 @@ def inbox_item(request: AuthenticatedHttpRequest, item_id: str) -> HttpResponse:
         "category": categories[0]["category"] if categories else item.source.default_category,
         "title": item.suggestions.get("title", ""),
         "document_date": item.suggestions.get("document_date") or None,
+        "page_ranges": ", ".join(f"{p['first_page']}-{p['last_page']}" for p in item.suggestions.get("parts", [])),
         "review_assignee": item.source.default_reviewer_id,
         "review_due_date": timezone.localdate() + timedelta(days=REVIEW_DUE_DAYS),
     }

@@ -15,6 +15,7 @@ from django.utils import timezone
 from apps.files import storage
 from apps.files.errors import ThumbnailError
 from apps.files.rendering import make_thumbnail
+from apps.inbox.barcodes import page_barcodes
 from apps.inbox.models import InboxItem, ItemState
 from apps.inbox.text import document_text, page_count
 
@@ -55,6 +56,7 @@ def inbox_prepare(*, item_id: uuid.UUID | str) -> str:
             thumbnail_key = _thumbnail(item, local)
             pages = document_text(local, item.content_type, organisation_id=item.organisation_id)
             count = page_count(local, item.content_type)
+            barcodes = page_barcodes(local, item.content_type)
     except FileNotFoundError:
         return "missing-object"
     from apps.inbox.services.suggestions import inbox_suggest
@@ -62,7 +64,7 @@ def inbox_prepare(*, item_id: uuid.UUID | str) -> str:
     item.text = "\f".join(pages).replace("\x00", "")
     item.page_count = count
     item.thumbnail_key = thumbnail_key
-    suggestions = inbox_suggest(item=item, pages=pages)
+    suggestions = inbox_suggest(item=item, pages=pages, barcodes=barcodes)
     InboxItem.objects.filter(pk=item.pk).update(
         thumbnail_key=thumbnail_key,
         text=item.text,

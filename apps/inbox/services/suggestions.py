@@ -64,8 +64,10 @@ class Candidate:
     auto_file: bool = False
 
 
-def _places(item: InboxItem, pages: list[str]) -> list[Place]:
+def _places(item: InboxItem, pages: list[str], barcodes: dict[int, list[tuple[str, bool]]]) -> list[Place]:
     places = [Place(f"page {number}", text) for number, text in enumerate(pages, start=1)]
+    places += [Place(f"a barcode on page {number}", text)
+               for number, codes in sorted(barcodes.items()) for text, matrix in codes if matrix]  # fmt: skip
     places.append(Place("the filename", item.original_filename))
     mail = item.mail_message
     if mail is not None:
@@ -171,9 +173,11 @@ def _by_birth_date_and_name(organisation_id, places: list[Place], dates: dict[da
     return candidates
 
 
-def suggest_patients(item: InboxItem, pages: list[str]) -> list[Candidate]:
+def suggest_patients(
+    item: InboxItem, pages: list[str], barcodes: dict[int, list[tuple[str, bool]]] | None = None
+) -> list[Candidate]:
     """The likely patients, best first: NHS number matches, else date of birth plus family name."""
-    places = _places(item, pages) + _hint_places(item.hints or {})
+    places = _places(item, pages, barcodes or {}) + _hint_places(item.hints or {})
     dates: dict[date, str] = {}
     for place in places:
         for value in find_dates(place.text):
@@ -203,9 +207,13 @@ def suggest_clinical_date(pages: list[str], *, birth_dates: set[date]) -> date |
     return None
 
 
-def inbox_suggest(*, item: InboxItem, pages: list[str]) -> dict[str, Any]:
-    """The suggestions stored on the item (JSON): patients with evidence, title, date."""
-    candidates = suggest_patients(item, pages)
+def inbox_suggest(
+    *, item: InboxItem, pages: list[str], barcodes: dict[int, list[tuple[str, bool]]] | None = None
+) -> dict[str, Any]:
+    """The suggestions stored on the item (JSON): patients with evidence, category, title, date, parts."""
+    from apps.inbox.services.separators import plan_parts
+
+    candidates = suggest_patients(item, pages, barcodes)
     clinical_date = suggest_clinical_date(pages, birth_dates={c.patient.date_of_birth for c in candidates})
     return {
         "patients": [
@@ -222,4 +230,7 @@ def inbox_suggest(*, item: InboxItem, pages: list[str]) -> dict[str, Any]:
         "categories": suggest_categories(organisation_id=item.organisation_id, text="\n".join(pages)),
         "title": suggest_title(pages),
         "document_date": clinical_date.isoformat() if clinical_date else "",
+        "parts": plan_parts(
+            organisation_id=item.organisation_id, page_count=item.page_count or len(pages), barcodes=barcodes or {}
+        ),
     }
