@@ -61,6 +61,7 @@ class Filing:
     first_page: int | None = None
     last_page: int | None = None
     review: ReviewRequest | None = None
+    automatic: bool = False  # filed by the inbox on an exact match (services/autofiling.py), not by a person
 
 
 def _ensure_ready(item: InboxItem) -> None:
@@ -110,6 +111,7 @@ def _file_one(item: InboxItem, filing: Filing, spooled: SpooledFile, *, actor: U
             patient_id=filing.patient.pk,
             document_id=str(documents[0].pk),
             pages=[filing.first_page, filing.last_page] if filing.first_page else None,
+            automatic=filing.automatic or None,
         )
         if filing.review is not None:
             review = filing.review

@@ -72,4 +72,8 @@ def inbox_prepare(*, item_id: uuid.UUID | str) -> str:
         suggestions=suggestions,
         prepared_at=timezone.now(),
     )
+    from apps.inbox.services.autofiling import inbox_auto_file
+
+    if inbox_auto_file(item_id=item.pk) == "filed":
+        return "prepared-and-filed"
     return "prepared"
