@@ -377,6 +377,7 @@ CELERY_BEAT_SCHEDULE = {
     "relay-outbox": {"task": "outbox.relay_due", "schedule": 30.0},
     "sweep-inbox-scans": {"task": "inbox.sweep_pending_scans", "schedule": 120.0},
     "sweep-pending-text": {"task": "documents.sweep_pending_text", "schedule": 600.0},
+    "purge-rejected-inbox-items": {"task": "inbox.purge_rejected", "schedule": crontab(hour=3, minute=15)},
     "retrain-inbox-classifiers": {"task": "inbox.retrain_category_classifiers", "schedule": crontab(hour=2, minute=30)},
 }
 

@@ -90,6 +90,7 @@ class Action(StrEnum):
     INBOX_ITEM_FILED = "inbox.item_filed"
     INBOX_ITEM_REJECTED = "inbox.item_rejected"
     INBOX_ITEM_MARKED_DUPLICATE = "inbox.item_marked_duplicate"
+    INBOX_ITEM_PURGED = "inbox.item_purged"
     # clinical review
     REVIEW_ASSIGNED = "review.assigned"
     REVIEW_COMPLETED = "review.completed"
@@ -178,6 +179,7 @@ LABELS: dict[Action, str] = {
     Action.INBOX_ITEM_FILED: "Filed an inbox document to a patient",
     Action.INBOX_ITEM_REJECTED: "Rejected an inbox document",
     Action.INBOX_ITEM_MARKED_DUPLICATE: "Marked an inbox document as a duplicate",
+    Action.INBOX_ITEM_PURGED: "Removed a rejected inbox document's bytes after its keep period",
     Action.REVIEW_ASSIGNED: "Assigned the document for clinical review",
     Action.REVIEW_COMPLETED: "Completed a clinical review of the document",
     Action.REVIEW_FORWARDED: "Forwarded a clinical review to a colleague",

@@ -165,6 +165,11 @@ class InboxItem(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
     closed_reason = models.TextField(blank=True)
+    purged_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="A rejected item's bytes, thumbnail and text removed; this row is the tombstone.",
+    )
 
     class Meta:
         ordering = ("-received_at",)

@@ -79,3 +79,11 @@ def retrain_category_classifiers() -> int:
         if retrain_classifier(organisation_id=organisation_id):
             trained += 1
     return trained
+
+
+@shared_task(name="inbox.purge_rejected")
+def purge_rejected_inbox_items() -> int:
+    """Daily (beat): remove rejected items' bytes once their organisation's keep period is over."""
+    from apps.inbox.services.purging import inbox_purge_rejected
+
+    return inbox_purge_rejected()
