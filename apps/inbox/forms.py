@@ -16,6 +16,7 @@ from apps.patients.nhs_number import nhs_number_problem, normalise_nhs_number
 from apps.reviews.models import Priority, Team
 
 OTHER = "other"
+ROTATION = re.compile(r"^(\d+)\s*:\s*(90|180|270)$")
 RANGE = re.compile(r"^\s*(\d+)\s*(?:[-–]\s*(\d+))?\s*$")
 
 
@@ -58,6 +59,12 @@ class FilingForm(forms.Form):
         "each becomes a document.",
     )
 
+    rotate = forms.CharField(
+        label="Rotate pages",
+        required=False,
+        max_length=200,
+        help_text="Page:degrees clockwise, e.g. 2:90, 3:180. The filed copy is rotated; the item stays as received.",
+    )
     review_assignee = ClinicianChoiceField(
         label="Assign for review to",
         queryset=User.objects.none(),
@@ -111,6 +118,15 @@ class FilingForm(forms.Form):
             return parse_page_ranges(text)
         except ValueError as exc:
             raise forms.ValidationError(f"“{exc}” is not a page range; write them like 1-2, 3-4.") from exc
+
+    def clean_rotate(self) -> dict[int, int]:
+        rotations: dict[int, int] = {}
+        for part in filter(None, (p.strip() for p in self.cleaned_data["rotate"].split(","))):
+            match = ROTATION.match(part)
+            if not match:
+                raise forms.ValidationError(f"“{part}” is not a rotation; write page:degrees, like 2:90.")
+            rotations[int(match[1])] = int(match[2])
+        return rotations
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or {}

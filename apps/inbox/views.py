@@ -132,7 +132,8 @@ def _file(request: AuthenticatedHttpRequest, item: InboxItem, form: FilingForm) 
         review = ReviewRequest(priority=data["review_priority"] or Priority.ROUTINE, due_date=data["review_due_date"],
                                assignee=data["review_assignee"], team=data["review_team"])  # fmt: skip
     common = {"patient": patient, "category": data["category"], "document_date": data["document_date"],
-              "encounter_id": data["encounter_id"], "review": review}  # fmt: skip
+              "encounter_id": data["encounter_id"], "review": review,
+              "rotations": data["rotate"]}  # fmt: skip
     ranges = data["page_ranges"]
     if ranges:
         title = data["title"] or item.suggestions.get("title") or item.original_filename

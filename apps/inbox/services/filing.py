@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import os
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 
 import pikepdf
@@ -62,6 +62,7 @@ class Filing:
     last_page: int | None = None
     review: ReviewRequest | None = None
     automatic: bool = False  # filed by the inbox on an exact match (services/autofiling.py), not by a person
+    rotations: dict[int, int] = field(default_factory=dict)  # page number in the item -> degrees clockwise
 
 
 def _ensure_ready(item: InboxItem) -> None:
@@ -112,6 +113,7 @@ def _file_one(item: InboxItem, filing: Filing, spooled: SpooledFile, *, actor: U
             document_id=str(documents[0].pk),
             pages=[filing.first_page, filing.last_page] if filing.first_page else None,
             automatic=filing.automatic or None,
+            rotated={str(page): degrees for page, degrees in filing.rotations.items()} or None,
         )
         if filing.review is not None:
             review = filing.review
@@ -132,9 +134,24 @@ def _file_one(item: InboxItem, filing: Filing, spooled: SpooledFile, *, actor: U
     return outcome.document
 
 
+def _check_rotations(item: InboxItem, rotations: dict[int, int]) -> None:
+    if not rotations:
+        return
+    if item.content_type != "application/pdf":
+        raise SplitInvalid("Only PDF documents can have pages rotated; file the image as it is.")
+    for page, degrees in rotations.items():
+        if not 1 <= page <= (item.page_count or 0) or degrees % 90 or degrees % 360 == 0:
+            raise SplitInvalid(f"Rotate pages between 1 and {item.page_count} by 90, 180 or 270 degrees.")
+
+
 def inbox_file(*, actor: User, item: InboxItem, filing: Filing) -> Document:
-    """File the whole item, bytes as received, to ``filing.patient``."""
+    """File the whole item to ``filing.patient``: bytes as received, or a copy with pages rotated."""
     _ensure_ready(item)
+    _check_rotations(item, filing.rotations)
+    if filing.rotations:
+        with local_copy(item.storage_key) as local:
+            spooled = _pages_pdf(local, 1, item.page_count or 1, rotations=filing.rotations)
+        return _file_one(item, filing, spooled, actor=actor, close=True)
     return _file_one(item, filing, _spool_object(item), actor=actor, close=True)
 
 
@@ -150,11 +167,14 @@ def _check_ranges(filings: list[Filing], page_count: int) -> None:
         covered |= pages
 
 
-def _pages_pdf(source_path: str, first: int, last: int) -> SpooledFile:
+def _pages_pdf(source_path: str, first: int, last: int, *, rotations: dict[int, int] | None = None) -> SpooledFile:
+    """A new PDF of pages first..last of the source (numbers as in the item), rotated as asked."""
     with pikepdf.open(source_path) as pdf, tempfile.TemporaryDirectory(prefix="quill-split-") as workdir:
         part = pikepdf.new()
         for number in range(first, last + 1):
             part.pages.append(pdf.pages[number - 1])
+            if rotations and number in rotations:
+                part.pages[-1].rotate(rotations[number], relative=True)
         path = os.path.join(workdir, "part.pdf")
         part.save(path)
         with open(path, "rb") as reader:
@@ -169,9 +189,11 @@ def inbox_split(*, actor: User, item: InboxItem, filings: list[Filing]) -> list[
     if len(filings) < 2:
         raise SplitInvalid("A split needs at least two parts; to file the whole document, use File.")
     _check_ranges(filings, item.page_count or 0)
+    for filing in filings:
+        _check_rotations(item, filing.rotations)
     documents = []
     with local_copy(item.storage_key) as local:
-        parts = [_pages_pdf(local, f.first_page or 1, f.last_page or 1) for f in filings]
+        parts = [_pages_pdf(local, f.first_page or 1, f.last_page or 1, rotations=f.rotations) for f in filings]
     try:
         for index, (filing, part) in enumerate(zip(filings, parts, strict=True)):
             documents.append(_file_one(item, filing, part, actor=actor, close=index == len(filings) - 1))
