@@ -84,3 +84,24 @@ def test_two_patients_found_are_both_shown_and_neither_auto_filed(organisation, 
         "patients"
     ]
     assert len(patients) == 2 and not any(p["auto_file"] for p in patients)
+
+
+def test_a_double_barrelled_family_name_is_matched_with_the_birth_date(organisation):
+    patient = factories.make_patient(
+        organisation, given_name="Noor", family_name="Fenwick-Lane", date_of_birth=date(1961, 7, 9)
+    )
+    [best] = inbox_suggest(item=_item(organisation), pages=["Re: Noor Fenwick-Lane  DOB 09/07/1961"])["patients"]
+    assert best["patient_id"] == str(patient.pk) and best["basis"] == "birth_date_and_name"
+
+
+def test_ocr_letter_for_digit_confusions_are_undone_in_numbers_only():
+    from apps.inbox.services.suggestions import ocr_digits
+
+    assert ocr_digits("NHS 943 47S 59l9, DOB O1/03/197O") == "NHS 943 475 5919, DOB 01/03/1970"
+    assert ocr_digits("Seen by Dr Solo on 1,2 May") == "Seen by Dr Solo on 12 May"
+    assert ocr_digits("Blood pressure SOB") == "Blood pressure SOB"  # no digit: a word
+
+
+def test_an_ocr_confused_nhs_number_still_suggests_the_patient(organisation, ellis):
+    [best] = inbox_suggest(item=_item(organisation), pages=["NHS number 943 476 59l9 DOB O1/03/1970"])["patients"]
+    assert best["patient_id"] == str(ellis.pk) and best["evidence"][0] == "NHS number 943 476 5919 on page 1"

@@ -64,8 +64,28 @@ class Candidate:
     auto_file: bool = False
 
 
+OCR_DIGITS = str.maketrans({"O": "0", "o": "0", "D": "0", "l": "1", "I": "1", "|": "1", "S": "5", "B": "8"})
+NUMBER_LIKE = re.compile(r"[0-9OoDlI|SB,'`]*[0-9][0-9OoDlI|SB,'`/.\-]*")
+
+
+def ocr_digits(text: str) -> str:
+    """`text` with OCR's usual letter-for-digit confusions undone inside number-like tokens
+    (``943 47G`` stays, ``9O1 l23`` becomes ``901 123``), and stray commas or quotes between digits dropped."""
+
+    def fix(match: re.Match[str]) -> str:
+        token = match.group(0)
+        digits = sum(char.isdigit() for char in token)
+        if digits * 2 < len(token):
+            return token
+        return re.sub(r"(?<=\d)[,'`]+(?=\d)", "", token.translate(OCR_DIGITS))
+
+    return NUMBER_LIKE.sub(fix, text)
+
+
 def _places(item: InboxItem, pages: list[str], barcodes: dict[int, list[tuple[str, bool]]]) -> list[Place]:
     places = [Place(f"page {number}", text) for number, text in enumerate(pages, start=1)]
+    places += [Place(f"page {number}", fixed) for number, text in enumerate(pages, start=1)
+               if (fixed := ocr_digits(text)) != text]  # fmt: skip
     places += [Place(f"a barcode on page {number}", text)
                for number, codes in sorted(barcodes.items()) for text, matrix in codes if matrix]  # fmt: skip
     places.append(Place("the filename", item.original_filename))
@@ -145,6 +165,9 @@ def _words(places: list[Place]) -> dict[str, str]:
     for place in places:
         for word in re.findall(r"[A-Za-z][A-Za-z'\-]+", place.text):
             words.setdefault(word.lower(), place.label)
+            for part in word.lower().split("-"):  # a double-barrelled name is matched part by part
+                if part:
+                    words.setdefault(part, place.label)
     return words
 
 
