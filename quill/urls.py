@@ -22,6 +22,7 @@ urlpatterns = [
     path("documents/", include("apps.documents.urls")),
     path("letters/", include("apps.letters.urls")),
     path("inbox/", include("apps.inbox.urls")),
+    path("reviews/", include("apps.reviews.urls")),
     # The managers' review of break-glass openings: patients' data, shown in the audit area.
     path("audit/break-glass/", patient_views.break_glass_log, name="break_glass_log"),
     path("admin/", admin.site.urls),

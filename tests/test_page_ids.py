@@ -8,12 +8,15 @@ did not exist.
 from __future__ import annotations
 
 from collections import Counter
+from datetime import date
 from html.parser import HTMLParser
 
 import pytest
 
 from apps.letters.services import letter_create
+from apps.reviews.services import assign_review
 from tests import factories
+from tests.documents.helpers import document_row
 
 pytestmark = pytest.mark.django_db
 
@@ -46,7 +49,11 @@ def _problems(html: str) -> list[str]:
 @pytest.fixture
 def pages(clinician, patient):
     letter = letter_create(actor=clinician, patient=patient, subject="Clinic letter")
+    document = document_row(patient, clinician)
+    assign_review(document, assignee=clinician, priority="urgent", due_date=date(2030, 1, 1), assigned_by=clinician)
     return [
+        f"/documents/{document.pk}/",
+        "/reviews/",
         "/patients/",
         "/patients/new/",
         f"/patients/{patient.pk}/",

@@ -114,4 +114,5 @@ class Review(models.Model):
     def assigned_to_label(self) -> str:
         if self.team_id is not None:
             return f"Team: {self.team}"
-        return str(self.assignee)
+        assert self.assignee is not None
+        return self.assignee.full_name or self.assignee.email
