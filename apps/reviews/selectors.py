@@ -58,3 +58,17 @@ def review_in_organisation(*, review_id: uuid.UUID | str, organisation_id: uuid.
         .select_related("document", "document__patient", "team", "assignee")
         .first()
     )
+
+
+def documents_awaiting_review(
+    *, patient_id: uuid.UUID | str, categories: frozenset[str] | None = None
+) -> set[uuid.UUID]:
+    """Ids of one patient's documents with an open review: one query, whatever the page shows.
+
+    `categories` limits it to what the reader may see (billing: insurance only), so the count
+    on the patient page tells no one of documents they cannot open.
+    """
+    reviews = Review.objects.filter(document__patient_id=patient_id, state=ReviewState.OPEN)
+    if categories is not None:
+        reviews = reviews.filter(document__category__in=categories)
+    return set(reviews.order_by().values_list("document_id", flat=True).distinct())

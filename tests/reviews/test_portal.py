@@ -250,3 +250,38 @@ def test_the_overdue_report_and_its_csv(document, clinician, colleague, administ
 
 def test_the_overdue_report_is_for_administrators_and_owners(clinician):
     assert factories.signed_in_client(clinician).get(reverse("reviews:overdue")).status_code == 403
+
+
+def test_the_patient_page_marks_documents_awaiting_review_in_a_bounded_number_of_queries(
+    organisation, patient, clinician, colleague
+):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    client = factories.signed_in_client(clinician)
+    url = reverse("patients:detail", args=[patient.pk])
+    _review(document_row(patient, clinician, title="First letter"), clinician, assignee=colleague)
+    document_row(patient, clinician, title="Unreviewed letter")
+    client.get(url)
+    with CaptureQueriesContext(connection) as one:
+        first = client.get(url)
+    for title in ("Second letter", "Third letter"):
+        _review(document_row(patient, clinician, title=title), clinician, assignee=colleague)
+    with CaptureQueriesContext(connection) as three:
+        page = client.get(url)
+
+    html = page.content.decode()
+    assert first.status_code == page.status_code == 200
+    assert "3 documents waiting for clinical review" in html
+    assert html.count("data-review-badge") == 3
+    assert len(three.captured_queries) == len(one.captured_queries)
+
+
+def test_billing_is_not_told_of_clinical_documents_awaiting_review(organisation, patient, clinician, colleague):
+    _review(document_row(patient, clinician, title="Lab report"), clinician, assignee=colleague)
+    clerk = factories.make_user(organisation, ["billing"], email="clerk@example.test")
+
+    page = factories.signed_in_client(clerk).get(reverse("patients:detail", args=[patient.pk]))
+
+    assert page.status_code == 200
+    assert "waiting for clinical review" not in page.content.decode()
