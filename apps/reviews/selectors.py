@@ -72,3 +72,8 @@ def documents_awaiting_review(
     if categories is not None:
         reviews = reviews.filter(document__category__in=categories)
     return set(reviews.order_by().values_list("document_id", flat=True).distinct())
+
+
+def team_names(ids: list[int]) -> dict[int, str]:
+    """Teams' names by id (the access report names the team a review was assigned to)."""
+    return dict(Team.objects.filter(pk__in=ids).values_list("pk", "name"))

@@ -285,3 +285,23 @@ def test_billing_is_not_told_of_clinical_documents_awaiting_review(organisation,
 
     assert page.status_code == 200
     assert "waiting for clinical review" not in page.content.decode()
+
+
+def test_the_access_report_tells_who_was_asked_to_review_and_what_they_found(
+    organisation, patient, document, clinician, colleague
+):
+    team = Team.objects.create(organisation=organisation, name="Duty doctors")
+    team.members.add(colleague)
+    _review(document, clinician, assignee=colleague, priority="urgent")
+    for_team = _review(document, clinician, team=team)
+    factories.signed_in_client(colleague).post(
+        reverse("reviews:complete", args=[for_team.pk]), {"outcome": "action_needed", "text": "Repeat the INR"}
+    )
+
+    page = factories.signed_in_client(clinician).get(reverse("patients:access_report", args=[patient.pk]))
+
+    html = page.content.decode()
+    due = (timezone.localdate() + timedelta(days=3)).isoformat()
+    assert f"To Dr Ada Colleague; urgent priority; due {due}" in html
+    assert f"To team Duty doctors; routine priority; due {due}" in html
+    assert "Action needed: “Repeat the INR”" in html
