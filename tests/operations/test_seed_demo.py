@@ -17,6 +17,8 @@ from apps.letters.models import Letter
 from apps.operations.management.commands.seed_demo import DEMO_PATIENTS, DEMO_USERS
 from apps.patients.models import Patient
 from apps.patients.nhs_number import nhs_number_problem
+from apps.reviews.models import Review
+from apps.reviews.selectors import overdue_reviews
 from tests.accounts.helpers import sign_in
 
 pytestmark = [pytest.mark.django_db, pytest.mark.urls("tests.accounts.urls")]
@@ -84,6 +86,11 @@ def test_seed_demo_rerun_is_safe_and_reprints_same_passwords(var_dir, capsys):
     assert Organisation.objects.filter(name="Demo Clinic").count() == 1
     assert User.objects.filter(email__endswith="@demo.quill.test").count() == len(DEMO_USERS)
     assert Patient.objects.count() == len(DEMO_PATIENTS)
+    # The demo's reviews, added once: one overdue, one waiting for the team, one completed.
+    assert Review.objects.count() == 3
+    assert overdue_reviews(organisation_id=Organisation.objects.get(name="Demo Clinic").pk).count() == 1
+    assert Review.objects.filter(state="completed").count() == 1
+    assert Review.objects.filter(team__name="Duty doctors").count() == 1
 
 
 def test_seed_demo_resets_passwords_when_file_is_missing(var_dir, capsys):

@@ -27,6 +27,7 @@ from apps.accounts.models import Organisation, User
 from apps.accounts.services import organisation_create, user_create, user_set_password
 from apps.operations.demo_inbox import seed_inbox
 from apps.operations.demo_records import seed_records
+from apps.operations.demo_reviews import seed_reviews
 from apps.patients.models import Patient
 from apps.patients.services import patient_create
 from quill.commands import QuillCommand
@@ -107,11 +108,17 @@ class Command(QuillCommand):
             }
             created_patients = self._patients(organisation)
             records = self._records(organisation)
+            reviews = self._reviews(organisation)
             inbox = seed_inbox(organisation=organisation)
         save_credentials(path, credentials)
         self._print(organisation, credentials, created_patients, path)
         if inbox:
             self.stdout.write("Demo inbox: three scanned letters taken in from the demo's watched folder (var/intake).")
+        if reviews:
+            self.stdout.write(
+                "Demo reviews: team “Duty doctors”; Dr Rowan Ashby has an overdue review under My reviews, "
+                "the team one more, and one is completed (see Ellis Marwood's documents)."
+            )
         if records:
             self.stdout.write(
                 "Demo records added: documents (with annotations) and letters (final, amended, draft) for "
@@ -155,6 +162,12 @@ class Command(QuillCommand):
             for fields in DEMO_PATIENTS[:2]
         ]
         return seed_records(clinician=clinician, colleague=colleague, patients=patients)
+
+    def _reviews(self, organisation: Organisation) -> bool:
+        patient = Patient.objects.get(organisation=organisation, nhs_number=DEMO_PATIENTS[0]["nhs_number"])
+        clinician = User.objects.get(email=DEMO_USERS[0][1])
+        colleague = User.objects.get(email=DEMO_USERS[1][1])
+        return seed_reviews(clinician=clinician, colleague=colleague, patient=patient)
 
     def _print(self, organisation: Organisation, credentials: dict[str, str], new_patients: int, path: Path) -> None:
         patients = Patient.objects.filter(organisation=organisation).count()
