@@ -133,9 +133,12 @@ def pages(ids: dict[str, str]) -> list[Page]:
         Page("letter preview image", "clinician", f"/letters/{draft}/pages/1.webp"),
         Page("access report", "clinician", f"/patients/{patient}/access-report/"),
         Page("access report CSV", "clinician", f"/patients/{patient}/access-report/?format=csv"),
+        Page("my reviews", "clinician", "/reviews/"),
         Page("quarantine", "administrator", "/documents/quarantine/"),
         Page("deleted documents", "administrator", "/documents/deleted/"),
         Page("break-glass log", "administrator", "/audit/break-glass/"),
+        Page("overdue reviews", "administrator", "/reviews/overdue/"),
+        Page("overdue reviews CSV", "administrator", "/reviews/overdue/?format=csv"),
         Page("admin index", "administrator", "/admin/"),
         Page("admin audit events", "administrator", "/admin/audit/auditevent/"),
     ]

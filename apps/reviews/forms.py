@@ -26,7 +26,7 @@ def _person(user: User) -> str:
 class AssignReviewForm(forms.Form):
     assign_to = forms.ChoiceField(label="Review by", help_text="A clinician or a team of your organisation.")
     priority = forms.ChoiceField(choices=Priority.choices, initial=Priority.ROUTINE)
-    due_date = forms.DateField(label="Due by", widget=forms.DateInput(attrs={"type": "date"}))
+    due_date = forms.DateField(label="Due by", widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"))
     note = forms.CharField(
         label="Note for the reviewer", required=False, max_length=2000, widget=forms.Textarea(attrs={"rows": 2})
     )
@@ -65,7 +65,9 @@ class CompleteReviewForm(forms.Form):
     )
     forward_to = forms.ChoiceField(label="Forward to", required=False)
     forward_due_date = forms.DateField(
-        label="Forwarded review due by", required=False, widget=forms.DateInput(attrs={"type": "date"})
+        label="Forwarded review due by",
+        required=False,
+        widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
     )
 
     def __init__(self, *args: Any, organisation_id: Any, actor: User, **kwargs: Any) -> None:

@@ -20,6 +20,7 @@ from playwright.sync_api import expect
 
 from apps.documents.models import Document
 from apps.letters.services import letter_create, letter_finalise
+from apps.reviews.services import assign_review
 from tests import factories
 from tests.documents import samples
 from tests.documents.helpers import stored_document
@@ -72,6 +73,8 @@ def clinic():
         ),
     )
     Document.objects.filter(pk=final.document_id).update(scan_status="clean")
+    # Overdue, so "My reviews", the overdue report and the document's review section all have a row.
+    assign_review(document, assignee=clinician, priority="urgent", due_date=date(2026, 1, 5), assigned_by=clinician)
     return {
         "clinician": clinician,
         "administrator": administrator,
@@ -106,6 +109,7 @@ def _clinician_pages(clinic) -> dict[str, str]:
         "letter-edit": f"/letters/{draft.pk}/edit/",
         "letter-finalise": f"/letters/{draft.pk}/finalise/",
         "letter-final": f"/letters/{final.pk}/",
+        "my-reviews": "/reviews/",
     }
 
 
@@ -115,6 +119,7 @@ def _administrator_pages(clinic) -> dict[str, str]:
         "quarantine": "/documents/quarantine/",
         "deleted": "/documents/deleted/",
         "break-glass-log": "/audit/break-glass/",
+        "overdue-reviews": "/reviews/overdue/",
     }
 
 
