@@ -59,6 +59,7 @@ def filled(filesystem_storage, clinician, patient):
         "token": "not-a-link",
         "version_id": 1,
         "item_id": uuid.uuid4(),  # an inbox item nobody has: the 404 page carries the policy too
+        "review_id": uuid.uuid4(),  # likewise a review
     }
 
 

@@ -24,7 +24,8 @@ QUILL_DIR = ROOT / "quill"
 #
 #   operations ──▶ letters      fhir      inbox     operator work; it exports letters and MHD rows and
 #        └────────────┴───────────┴──────────┘       knows every stored key, so it may import them
-#                                inbox ──▶ reviews  filing can assign a clinical review
+#                 fhir ──▶ inbox ──▶ reviews  ITI-65 for an unknown patient goes to the inbox; filing
+#                                           can assign a clinical review
 #                 documents                 documents and everything done to them
 #                 patients                  patients, access, break-glass
 #                 outbox                    the transactional outbox
@@ -39,7 +40,7 @@ ALLOWED: dict[str, set[str]] = {
     "outbox": _GROUND | {"accounts"},
     "patients": _GROUND | {"accounts", "outbox"},
     "documents": _GROUND | {"accounts", "outbox", "patients"},
-    "fhir": _DOCUMENTS_AND_BELOW,
+    "fhir": _DOCUMENTS_AND_BELOW | {"inbox"},
     "letters": _DOCUMENTS_AND_BELOW,
     "reviews": _DOCUMENTS_AND_BELOW,
     "inbox": _DOCUMENTS_AND_BELOW | {"reviews"},

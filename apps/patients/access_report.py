@@ -23,8 +23,7 @@ from apps.audit.reasons import denial_reason
 from apps.audit.selectors import audit_events_for_patient
 from apps.patients.models import Patient
 from apps.patients.titles import object_titles
-from apps.reviews.models import Priority, ReviewOutcome
-from apps.reviews.selectors import team_names
+from quill import extensions
 
 CSV_COLUMNS = ("When", "Who", "What", "About", "Outcome", "Details")
 # A spreadsheet runs a cell that starts with one of these as a formula (CSV injection).
@@ -72,10 +71,10 @@ def access_report_actions(*, patient: Patient) -> list[tuple[str, str]]:
 
 def access_report_rows(events: list[AuditEvent]) -> list[dict[str, Any]]:
     """One row per event, in words: the person's name, the label, what the event was about."""
-    assignments = [event.details or {} for event in events if event.action in _REVIEW_ASSIGNMENTS]
-    assignees = [int(details["assignee"]) for details in assignments if str(details.get("assignee") or "").isdigit()]
-    names = user_names([event.actor_id for event in events if event.actor_id] + assignees)
-    teams = team_names([details["team"] for details in assignments if isinstance(details.get("team"), int)])
+    names = user_names([event.actor_id for event in events if event.actor_id])
+    told: dict[int, str] = {}  # details other apps put in words (a review's assignee and outcome, ...)
+    for answer in extensions.ask(extensions.ACCESS_REPORT_DETAILS, events=events):
+        told.update(answer)
     titles = object_titles((event.object_type, event.object_id) for event in events)
     return [
         {
@@ -84,31 +83,10 @@ def access_report_rows(events: list[AuditEvent]) -> list[dict[str, Any]]:
             "what": action_label(event.action),
             "about": titles.get((event.object_type, event.object_id), ""),
             "outcome": _OUTCOMES.get(event.outcome, event.outcome),
-            "details": _review_details(event, names, teams) or _details(event),
+            "details": told.get(event.pk) or _details(event),
         }
         for event in events
     ]
-
-
-_REVIEW_ASSIGNMENTS = (Action.REVIEW_ASSIGNED, Action.REVIEW_FORWARDED)
-
-
-def _review_details(event: AuditEvent, names: dict[int, str], teams: dict[int, str]) -> str:
-    """A review's assignment or completion in words: to whom, how urgent, by when; or its outcome."""
-    details = event.details or {}
-    if event.action in _REVIEW_ASSIGNMENTS:
-        assignee = str(details.get("assignee") or "")
-        if assignee.isdigit():
-            to = names.get(int(assignee), "a former user")
-        else:
-            to = "team " + teams.get(details.get("team") or 0, "(removed)")
-        priority = Priority(details["priority"]).label if details.get("priority") in Priority.values else ""
-        return f"To {to}; {priority.lower() or 'no'} priority; due {details.get('due_date', '')}"
-    if event.action == Action.REVIEW_COMPLETED:
-        outcome = details.get("outcome")
-        words = ReviewOutcome(outcome).label if outcome in ReviewOutcome.values else str(outcome or "")
-        return f"{words}: “{details['text']}”" if details.get("text") else words
-    return ""
 
 
 _OUTCOMES = {"success": "Allowed", "denied": "Refused", "error": "Failed"}

@@ -37,7 +37,7 @@ from apps.documents.views._common import (
     _uploaded_files,
 )
 from apps.files.errors import MissingFile, ThumbnailError
-from apps.reviews.views import document_review_context
+from quill import extensions
 from quill.errors import NotFound, PermissionDenied, QuillError
 from quill.types import AuthenticatedHttpRequest
 
@@ -128,8 +128,9 @@ def document_detail(request: AuthenticatedHttpRequest, document_id: str) -> Http
         "accept": ACCEPT,
         "content_url": reverse("documents-content", args=[document.pk]),
         "zoom_steps": ZOOM_STEPS,
-        **document_review_context(user=user, document=document),
     }
+    for extra in extensions.ask(extensions.DOCUMENT_PAGE_CONTEXT, user=user, document=document):
+        context.update(extra)
     return render(request, "documents/detail.html", context)
 
 

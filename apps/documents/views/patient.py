@@ -39,7 +39,7 @@ from apps.documents.views._common import (
 from apps.files.errors import MissingFile
 from apps.patients import access
 from apps.patients.models import Patient
-from apps.reviews.selectors import documents_awaiting_review
+from quill import extensions
 from quill.errors import QuillError
 from quill.types import AuthenticatedHttpRequest
 
@@ -118,7 +118,9 @@ def _documents_listing(request: HttpRequest, patient: Patient, user: User) -> di
         "sort_label": SORT_LABELS[sort] if sort is not None else "",
         "headings": _sort_headings(request.GET, sort),
         "list_url": reverse("documents:patient_list", args=[patient.pk]) + "?" + _query(request.GET),
-        "awaiting_review": documents_awaiting_review(patient_id=patient.pk, categories=allowed),
+        "awaiting_review": set().union(
+            *extensions.ask(extensions.DOCUMENTS_AWAITING_REVIEW, patient_id=patient.pk, categories=allowed)
+        ),
     }
     html = render_to_string(LIST_TEMPLATE, {"patient": patient, "documents_region": region}, request=request)
     region["list_html"] = html

@@ -130,8 +130,10 @@ NOT_ARCHIVED = {
     "inbox.InboxItem": "the inbox's working state, not the record: file or reject what is waiting before the export; "
     "a restore starts with an empty inbox",
     "inbox.MailMessage": "the e-mails of inbox items, which an archive leaves out (above)",
-    "inbox.CategoryRule": "inbox configuration (keyword rules for suggested categories): set them again after a restore",
-    "inbox.CategoryClassifier": "derived from the filed documents and retrained nightly (inbox.retrain_category_classifiers)",
+    "inbox.CategoryRule": "inbox configuration (keyword rules for suggested categories): "
+    "set them again after a restore",
+    "inbox.CategoryClassifier": "derived from the filed documents and retrained nightly "
+    "(inbox.retrain_category_classifiers)",
     "inbox.FiledDocument": "not archived yet (issue 19): which inbox item and pages a document was filed from; the "
     "document's audit events (inbox.item_filed) keep who filed it from which item",
     "reviews.Team": "not archived yet (issue 19): review teams, made again by administrators after a restore",
