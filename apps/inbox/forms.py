@@ -14,6 +14,7 @@ from apps.documents.models import Category
 from apps.inbox.models import ItemState
 from apps.patients.nhs_number import nhs_number_problem, normalise_nhs_number
 from apps.reviews.models import Priority, Team
+from quill.widgets import IsoDateInput
 
 OTHER = "other"
 ROTATION = re.compile(r"^(\d+)\s*:\s*(90|180|270)$")
@@ -47,9 +48,7 @@ class FilingForm(forms.Form):
     )
     category = forms.ChoiceField(label="Category", choices=Category.choices)
     title = forms.CharField(label="Title", max_length=255, required=False)
-    document_date = forms.DateField(
-        label="Clinical date", required=False, widget=forms.DateInput(attrs={"type": "date"})
-    )
+    document_date = forms.DateField(label="Clinical date", required=False, widget=IsoDateInput)
     encounter_id = forms.CharField(label="Encounter", max_length=64, required=False)
     page_ranges = forms.CharField(
         label="Split into page ranges",
@@ -78,9 +77,7 @@ class FilingForm(forms.Form):
     review_priority = forms.ChoiceField(
         label="Review priority", choices=Priority.choices, initial=Priority.ROUTINE, required=False
     )
-    review_due_date = forms.DateField(
-        label="Review due by", required=False, widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
-    )
+    review_due_date = forms.DateField(label="Review due by", required=False, widget=IsoDateInput)
 
     def __init__(
         self, *args: Any, suggestions: list[dict[str, Any]], organisation_id: Any = None, **kwargs: Any

@@ -11,6 +11,7 @@ from django.utils import timezone
 from apps.accounts.models import User
 from apps.accounts.roles import CLINICAL_ROLES
 from apps.reviews.models import Priority, ReviewOutcome, Team
+from quill.widgets import IsoDateInput
 
 
 def clinical_colleagues(organisation_id: Any) -> list[User]:
@@ -26,7 +27,7 @@ def _person(user: User) -> str:
 class AssignReviewForm(forms.Form):
     assign_to = forms.ChoiceField(label="Review by", help_text="A clinician or a team of your organisation.")
     priority = forms.ChoiceField(choices=Priority.choices, initial=Priority.ROUTINE)
-    due_date = forms.DateField(label="Due by", widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"))
+    due_date = forms.DateField(label="Due by", widget=IsoDateInput)
     note = forms.CharField(
         label="Note for the reviewer", required=False, max_length=2000, widget=forms.Textarea(attrs={"rows": 2})
     )
@@ -67,7 +68,7 @@ class CompleteReviewForm(forms.Form):
     forward_due_date = forms.DateField(
         label="Forwarded review due by",
         required=False,
-        widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
+        widget=IsoDateInput,
     )
 
     def __init__(self, *args: Any, organisation_id: Any, actor: User, **kwargs: Any) -> None:

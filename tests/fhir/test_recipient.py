@@ -113,10 +113,10 @@ def test_a_bundle_of_two_documents_is_stored_and_answered_entry_by_entry(
         dated.master_identifier,
         undated.master_identifier,
     ]
-    # The same pipeline as every upload: audited per document, thumbnail queued after commit.
+    # The same pipeline as every upload: audited per document, thumbnail and text reading queued after commit.
     assert AuditEvent.objects.filter(action="document.uploaded").count() == 2
     assert AuditEvent.objects.filter(action="fhir.bundle_received").count() == 1
-    assert len(callbacks) == 2
+    assert len(callbacks) == 4
 
 
 def test_a_received_document_is_served_with_the_submitters_identifier_and_dates(api, registered):
