@@ -14,9 +14,8 @@ from apps.documents.selectors import document_scan_status, documents_stuck_pendi
 from apps.documents.services.scanning import document_announce, document_begin_scan, document_record_scan
 from apps.documents.services.text import document_extract_text
 from apps.documents.services.thumbnails import document_make_thumbnail
-from apps.files import storage
 from apps.files.errors import ScannerUnavailable, StorageUnavailable
-from apps.files.scanner import scan_stream
+from apps.files.scanner import scan_object
 from quill.queue import enqueue
 
 logger = logging.getLogger(__name__)
@@ -51,14 +50,10 @@ def scan_document(document_id: str) -> str:
     if document is None:
         return "skipped"
     try:
-        reader = storage.open_reader(document.storage_key)
+        result = scan_object(document.storage_key)
     except FileNotFoundError:
         logger.error("document object missing; cannot scan", extra={"document_id": document_id})
         return "missing-object"
-    try:
-        result = scan_stream(reader)
-    finally:
-        reader.close()
     recorded = document_record_scan(document=document, clean=result.clean, signature=result.signature)
     if recorded is not None and result.clean:
         enqueue(make_document_thumbnail, document_id)

@@ -17,6 +17,7 @@ from typing import BinaryIO
 import clamd
 from django.conf import settings
 
+from apps.files import storage
 from apps.files.errors import ScannerUnavailable
 
 CHUNK_SIZE = 1024 * 1024  # must stay below clamd's StreamMaxLength
@@ -67,6 +68,16 @@ def scan_stream(reader: BinaryIO) -> ScanResult:
     if verdict.endswith(" FOUND"):
         return ScanResult(clean=False, signature=verdict.removesuffix(" FOUND"))
     raise ScannerUnavailable(f"clamd could not scan the document: {reply or 'no reply'}")
+
+
+def scan_object(key: str) -> ScanResult:
+    """Stream the stored object `key` to clamd. Raises FileNotFoundError (no such object),
+    StorageUnavailable or ScannerUnavailable, none of which is a verdict."""
+    reader = storage.open_reader(key)
+    try:
+        return scan_stream(reader)
+    finally:
+        reader.close()
 
 
 def ping() -> str:

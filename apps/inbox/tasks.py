@@ -9,9 +9,8 @@ from celery import shared_task
 from django.conf import settings
 from django.utils import timezone
 
-from apps.files import storage
 from apps.files.errors import ScannerUnavailable, StorageUnavailable
-from apps.files.scanner import scan_stream
+from apps.files.scanner import scan_object
 from apps.inbox.models import InboxItem, ItemState
 from apps.inbox.services.scanning import inbox_begin_scan, inbox_record_scan
 from quill.queue import enqueue
@@ -34,14 +33,10 @@ def scan_inbox_item(item_id: str) -> str:
     if item is None:
         return "skipped"
     try:
-        reader = storage.open_reader(item.storage_key)
+        result = scan_object(item.storage_key)
     except FileNotFoundError:
         logger.error("inbox object missing; cannot scan", extra={"item_id": item_id})
         return "missing-object"
-    try:
-        result = scan_stream(reader)
-    finally:
-        reader.close()
     recorded = inbox_record_scan(item=item, clean=result.clean, signature=result.signature)
     if recorded is not None and result.clean:
         enqueue(after_inbox_item_available, item_id)

@@ -19,8 +19,7 @@ from apps.audit.services import audit_record
 from apps.documents.audit import audit_document
 from apps.documents.models import AVAILABLE_SCAN_STATUSES, Document, ScanStatus
 from apps.documents.services.scanning import document_announce
-from apps.files import storage
-from apps.files.scanner import ScanResult, scan_stream
+from apps.files.scanner import ScanResult, scan_object
 
 
 def documents_with_scan_status(*, statuses: list[str], organisation_id: str | None = None) -> QuerySet[Document]:
@@ -58,11 +57,7 @@ def document_rescan_in_place(*, document_id: uuid.UUID | str, quarantine: bool =
     document = Document.objects.filter(pk=document_id, scan_status__in=AVAILABLE_SCAN_STATUSES).first()
     if document is None:
         return None
-    reader = storage.open_reader(document.storage_key)
-    try:
-        result = scan_stream(reader)
-    finally:
-        reader.close()
+    result = scan_object(document.storage_key)
     if not quarantine:
         return result
     if result.clean:
