@@ -87,6 +87,7 @@ def prepare() -> dict[str, str]:
     Returns the ids the pages need (Django set up)."""
     from apps.accounts.models import User
     from apps.documents.models import Document, ScanStatus
+    from apps.inbox.models import InboxItem, ItemState
     from apps.letters.models import Letter
     from apps.operations.management.commands.seed_demo import DEMO_PATIENTS, DEMO_USERS
     from apps.patients.models import Patient
@@ -102,8 +103,11 @@ def prepare() -> dict[str, str]:
     summary = Document.objects.get(patient=first, title="Discharge summary")
     final = Letter.objects.filter(patient=first, status="final").order_by("-created_at").first()
     draft = Letter.objects.get(patient=first, status="draft")
+    item = InboxItem.objects.filter(organisation=first.organisation, state=ItemState.READY).first()
     assert final is not None and summary.thumbnail_key, "the demo seed did not make what the pages show"
+    assert item is not None, "the demo seed took in no inbox item"
     return {
+        "inbox_item": str(item.pk),
         "patient": str(first.pk),
         "summary": str(summary.pk),
         "final": str(final.pk),
@@ -121,8 +125,13 @@ def pages(ids: dict[str, str]) -> list[Page]:
         Page("patient search", "clinician", "/patients/?q=Marwood"),
         Page("patient page", "clinician", f"/patients/{patient}/"),
         Page("patient edit", "clinician", f"/patients/{patient}/edit/"),
+        Page("new patient", "clinician", "/patients/new/"),
+        Page("patient documents list", "clinician", f"/documents/patient/{patient}/list/"),
         Page("patient photo page", "clinician", f"/documents/patient/{patient}/photo/"),
         Page("upload page", "clinician", f"/documents/patient/{patient}/upload/"),
+        Page("bulk upload page", "clinician", f"/documents/patient/{patient}/bulk/"),
+        Page("search, patient", "clinician", f"/documents/search/?patient={patient}&q=discharge"),
+        Page("search, organisation", "clinician", "/documents/search/?q=discharge"),
         Page("document page", "clinician", f"/documents/{summary}/"),
         Page("document page image", "clinician", f"/documents/{summary}/pages/1.webp"),
         Page("document thumbnail", "clinician", f"/documents/{summary}/thumbnail.webp"),
@@ -130,10 +139,14 @@ def pages(ids: dict[str, str]) -> list[Page]:
         Page("letter page, final", "clinician", f"/letters/{final}/"),
         Page("letter page, draft", "clinician", f"/letters/{draft}/"),
         Page("letter edit", "clinician", f"/letters/{draft}/edit/"),
+        Page("new letter", "clinician", f"/letters/patient/{patient}/new/"),
+        Page("finalise page", "clinician", f"/letters/{draft}/finalise/"),
         Page("letter preview image", "clinician", f"/letters/{draft}/pages/1.webp"),
         Page("access report", "clinician", f"/patients/{patient}/access-report/"),
         Page("access report CSV", "clinician", f"/patients/{patient}/access-report/?format=csv"),
         Page("my reviews", "clinician", "/reviews/"),
+        Page("inbox", "clinician", "/inbox/"),
+        Page("inbox item", "clinician", f"/inbox/{ids['inbox_item']}/"),
         Page("quarantine", "administrator", "/documents/quarantine/"),
         Page("deleted documents", "administrator", "/documents/deleted/"),
         Page("break-glass log", "administrator", "/audit/break-glass/"),
