@@ -328,6 +328,8 @@ QUILL_OCR_PAGE_TIMEOUT_SECONDS = env_float("QUILL_OCR_PAGE_TIMEOUT_SECONDS", 120
 # Keep the document's time limit under QUILL_CELERY_VISIBILITY_TIMEOUT (or Redis redelivers a running OCR).
 QUILL_TEXT_DOCUMENT_TIMEOUT_SECONDS = env_float("QUILL_TEXT_DOCUMENT_TIMEOUT_SECONDS", 600.0)
 QUILL_TEXT_MAX_PAGES = env_int("QUILL_TEXT_MAX_PAGES", 2000)
+# Data-segment limit (RLIMIT_DATA) of each process OCR starts: image wrapper, OCRmyPDF, Tesseract, Ghostscript.
+QUILL_TEXT_MEMORY_LIMIT_MB = env_int("QUILL_TEXT_MEMORY_LIMIT_MB", 1024)
 QUILL_TEXT_SWEEP_AFTER_SECONDS = env_int("QUILL_TEXT_SWEEP_AFTER_SECONDS", 3600)
 
 # --- Background jobs (Celery) -----------------------------------------------------------------

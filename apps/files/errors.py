@@ -225,6 +225,17 @@ class TooManyPages(TextNotRead):
         )
 
 
+class TooManyPixels(TextNotRead):
+    error_code = "too_many_pixels"
+
+    def __init__(self, *, max_pixels: int, width: int | None = None, height: int | None = None) -> None:
+        size = f" ({width:,} × {height:,})" if width and height else ""
+        super().__init__(
+            f"A page image{size} has more pixels than the {max_pixels:,} Quill reads the text of.",
+            max_pixels=max_pixels,
+        )
+
+
 class TextTimeout(TextNotRead):
     error_code = "text_timeout"
 
