@@ -304,6 +304,17 @@ def open_reader(key: str) -> BinaryIO:
         raise StorageUnavailable() from exc
 
 
+def local_path(key: str) -> str | None:
+    """The object's own file when the store is the local filesystem (None on S3): for readers that
+    need a path and never write to it (text extraction), instead of a copy. FileNotFoundError if missing."""
+    if is_s3():
+        return None
+    path = _fs_path(key)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(key)
+    return path
+
+
 def delete(key: str) -> None:
     """Remove an object; a missing object is not an error."""
     if not key:

@@ -6,7 +6,7 @@ import pytest
 
 from apps.audit.models import AuditEvent
 from apps.documents.models import Document, DocumentPage, TextStatus
-from apps.documents.services.text import document_extract_text
+from apps.documents.services.text import TextReindex, document_extract_text
 from tests.documents import samples, text_samples
 from tests.documents.helpers import stored_document
 from tests.operations.helpers import run
@@ -55,3 +55,28 @@ def test_all_reads_every_document_again(documents, organisation, other_organisat
 def test_an_unknown_organisation_is_refused(db):
     result = run("reindex_text", "--organisation", "not-a-uuid")
     assert result.code == 2 and "--organisation must be an organisation id" in result.err
+
+
+def test_reindex_records_a_batch_at_a_time_and_a_document_read_but_not_recorded_stays_pending(
+    filesystem_storage, clinician, patient
+):
+    # given three documents with a text layer, read in batches of two
+    documents = [
+        stored_document(user=clinician, patient=patient, data=text_samples.text_pdf([f"Warfarin letter {n}"] * 2))
+        for n in range(3)
+    ]
+    reindex = TextReindex([document.pk for document in documents], batch=2, flush_seconds=3600)
+    # when the first two are read, the batch is recorded; the third, read but not flushed, is still pending
+    for document in documents:
+        reindex.read(document.pk)
+    states = dict(Document.objects.filter(pk__in=[d.pk for d in documents]).values_list("pk", "text_status"))
+    assert [states[d.pk] for d in documents] == [TextStatus.DONE, TextStatus.DONE, TextStatus.PENDING]
+    assert not DocumentPage.objects.filter(document=documents[2]).exists()
+    assert Document.objects.get(pk=documents[2].pk).text_attempts == 1
+    # then flushing records it, each document once, with its own audit event
+    reindex.flush()
+    assert reindex.outcomes == {d.pk: "done" for d in documents}
+    for document in documents:
+        assert DocumentPage.objects.filter(document=document).count() == 2
+        events = AuditEvent.objects.filter(action="document.text_extracted", object_id=str(document.pk))
+        assert events.count() == 1

@@ -8,6 +8,8 @@ from django.db import connection
 
 from apps.documents.models import DocumentPage
 
+INSERT_BATCH = 500  # pages a statement
+
 # Tesseract's language codes and the PostgreSQL text search configuration that stems them.
 STEMMING_CONFIGS = {
     "eng": "english",
@@ -38,27 +40,30 @@ def is_postgresql() -> bool:
 def index_replace_pages(*, document_id: uuid.UUID, pages: list[str], language: str) -> int:
     """Replace the document's indexed pages with `pages` (page 1 first); empty pages are left out."""
     index_remove_pages(document_id=document_id)
-    rows = [
-        DocumentPage(document_id=document_id, page_number=number, text=text, language=language)
-        for number, text in enumerate(pages, start=1)
-        if text.strip()
-    ]
-    DocumentPage.objects.bulk_create(rows, batch_size=200)
-    if not rows:
+    kept = [(number, text) for number, text in enumerate(pages, start=1) if text.strip()]
+    if not kept:
         return 0
+    if is_postgresql():
+        # One statement writes each page with both vectors (not an insert, then an update rewriting every row).
+        with connection.cursor() as cursor:
+            for start in range(0, len(kept), INSERT_BATCH):
+                batch = kept[start : start + INSERT_BATCH]
+                cursor.execute(
+                    "INSERT INTO documents_documentpage "
+                    "(document_id, page_number, text, language, search_stemmed, search_simple) "
+                    "SELECT %s, page.number, page.text, %s, to_tsvector(%s::regconfig, page.text), "
+                    "to_tsvector('simple', page.text) FROM unnest(%s::integer[], %s::text[]) AS page(number, text)",
+                    [document_id, language, language, [n for n, _ in batch], [t for _, t in batch]],
+                )
+        return len(kept)
+    rows = [DocumentPage(document_id=document_id, page_number=n, text=t, language=language) for n, t in kept]
+    DocumentPage.objects.bulk_create(rows, batch_size=INSERT_BATCH)
     with connection.cursor() as cursor:
-        if is_postgresql():
-            cursor.execute(
-                "UPDATE documents_documentpage SET search_stemmed = to_tsvector(language::regconfig, text), "
-                "search_simple = to_tsvector('simple', text) WHERE document_id = %s",
-                [document_id],
-            )
-        else:
-            cursor.execute(
-                "INSERT INTO documents_page_fts (rowid, text) "
-                "SELECT id, text FROM documents_documentpage WHERE document_id = %s",
-                [document_id.hex],
-            )
+        cursor.execute(
+            "INSERT INTO documents_page_fts (rowid, text) "
+            "SELECT id, text FROM documents_documentpage WHERE document_id = %s",
+            [document_id.hex],
+        )
     return len(rows)
 
 

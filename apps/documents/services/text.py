@@ -1,7 +1,8 @@
 """Reading a document's text for search after its clean scan, and recording it once.
 
 The task (documents.extract_text) calls `document_extract_text`: it counts the attempt,
-copies the original to a private folder, reads its text (apps/files/extraction.py: the
+copies the original to a private folder (on the filesystem store it reads the stored file in
+place: extraction never writes to it), reads its text (apps/files/extraction.py: the
 PDF text layer, else OCR, which makes a searchable PDF/A), stores that PDF/A beside the
 original, and records pages and state in one transaction that only a still-pending
 document accepts. A worker killed on the way leaves the document `pending`; the task's
@@ -16,7 +17,9 @@ import logging
 import os
 import shutil
 import tempfile
+import time
 import uuid
+from dataclasses import dataclass
 
 from django.conf import settings
 from django.db import transaction
@@ -29,7 +32,7 @@ from apps.documents.audit import audit_document
 from apps.documents.models import AVAILABLE_SCAN_STATUSES, Document, Integrity, TextSettings, TextStatus
 from apps.documents.search.index import index_remove_pages, index_replace_pages, stemming_config
 from apps.files import storage
-from apps.files.errors import OcrUnavailable, StoredFileMissing, TextNotRead, TextUnsupported
+from apps.files.errors import OcrUnavailable, StorageUnavailable, StoredFileMissing, TextNotRead, TextUnsupported
 from apps.files.extraction import EXTRACTABLE_TYPES, ExtractedText, ExtractionLimits, extract_text
 
 logger = logging.getLogger(__name__)
@@ -42,6 +45,8 @@ def extraction_limits() -> ExtractionLimits:
         page_timeout=settings.QUILL_OCR_PAGE_TIMEOUT_SECONDS,
         document_timeout=settings.QUILL_TEXT_DOCUMENT_TIMEOUT_SECONDS,
         max_pages=settings.QUILL_TEXT_MAX_PAGES,
+        max_pixels=settings.QUILL_MAX_IMAGE_PIXELS,
+        memory_mb=settings.QUILL_TEXT_MEMORY_LIMIT_MB,
     )
 
 
@@ -77,19 +82,30 @@ def document_extract_text(*, document_id: uuid.UUID | str) -> str:
     document = document_begin_text(document_id=document_id)
     if document is None:
         return "skipped"
-    if document.content_type not in EXTRACTABLE_TYPES:
-        noted = document_record_no_text(document=document, failure=TextUnsupported())
-        return "no_text" if noted else "skipped"
     languages = organisation_ocr_languages(organisation_id=document.organisation_id)
+    return _record(_read(document, languages))
+
+
+@dataclass
+class _Read:
+    """One document's text as read (or why not), waiting to be recorded."""
+
+    document: Document
+    extracted: ExtractedText | None = None
+    failure: TextNotRead | None = None
+    language: str = ""
+    rendition: tuple[str, str] | None = None
+
+
+def _read(document: Document, languages: list[str]) -> _Read:
+    """Read one begun document's text and store its PDF/A rendition; nothing recorded yet."""
+    if document.content_type not in EXTRACTABLE_TYPES:
+        return _Read(document, failure=TextUnsupported())
     with tempfile.TemporaryDirectory(prefix="quill-text-") as workdir:
-        local = os.path.join(workdir, "original")
         try:
-            reader = storage.open_reader(document.storage_key)
+            local = _local_original(document.storage_key, workdir)
         except FileNotFoundError:
-            document_record_text_failure(document=document, failure=StoredFileMissing())
-            return "failed"
-        with reader, open(local, "wb") as sink:
-            shutil.copyfileobj(reader, sink, storage.CHUNK_SIZE)
+            return _Read(document, failure=StoredFileMissing())
         try:
             extracted = extract_text(
                 local,
@@ -105,15 +121,107 @@ def document_extract_text(*, document_id: uuid.UUID | str) -> str:
                 extra={"document_id": str(document.pk), "error_code": failure.error_code},
                 exc_info=failure.__cause__ is not None,
             )
-            document_record_text_failure(document=document, failure=failure)
-            return "failed"
+            return _Read(document, failure=failure)
+        if extracted.child_peak_rss_kib:
+            logger.info(
+                "text extracted",
+                extra={
+                    "document_id": str(document.pk),
+                    "method": extracted.method,
+                    "pages": len(extracted.pages),
+                    "child_peak_rss_kib": extracted.child_peak_rss_kib,
+                },
+            )
         rendition = _store_searchable_pdf(document, extracted)
-        recorded = document_record_text(
-            document=document, extracted=extracted, language=stemming_config(languages), rendition=rendition
-        )
-    if recorded is None:
-        return "skipped"
-    return recorded.text_status
+    return _Read(document, extracted=extracted, language=stemming_config(languages), rendition=rendition)
+
+
+def _record(read: _Read) -> str:
+    """Record a read document's text or failure (only a still-pending document takes it); the outcome."""
+    if isinstance(read.failure, TextUnsupported):
+        return "no_text" if document_record_no_text(document=read.document, failure=read.failure) else "skipped"
+    if read.failure is not None:
+        document_record_text_failure(document=read.document, failure=read.failure)
+        return "failed"
+    assert read.extracted is not None
+    recorded = document_record_text(
+        document=read.document, extracted=read.extracted, language=read.language, rendition=read.rendition
+    )
+    return "skipped" if recorded is None else recorded.text_status
+
+
+class TextReindex:
+    """reindex_text's reading of many documents: each read as the worker reads it, with fewer commits.
+
+    Documents are set back to pending and their attempts counted `batch` at a time in one
+    transaction; their results (pages, state, audit event, each document as
+    `document_record_text` records it) are recorded together in one transaction every `batch`
+    documents or `flush_seconds`, whichever comes first. Call `read(id)` in the order of
+    `document_ids`, then `flush()`. Killed between, the documents read but not recorded stay
+    pending with no new pages, as after a killed worker, and are read again.
+    """
+
+    def __init__(self, document_ids: list[uuid.UUID], *, batch: int = 50, flush_seconds: float = 2.0) -> None:
+        self._ids = list(document_ids)
+        self._next = 0
+        self._started: set[uuid.UUID] = set()
+        self._begun: dict[uuid.UUID, Document] = {}
+        self._reads: list[_Read] = []
+        self._languages: dict[uuid.UUID, list[str]] = {}
+        self._since: float | None = None
+        self.batch = batch
+        self.flush_seconds = flush_seconds
+        self.outcomes: dict[uuid.UUID, str] = {}
+
+    def read(self, document_id: uuid.UUID) -> None:
+        while document_id not in self._started and self._next < len(self._ids):
+            self._begin_next()
+        document = self._begun.pop(document_id, None)
+        if document is None:
+            self.outcomes[document_id] = "skipped"
+            return
+        if document.organisation_id not in self._languages:
+            self._languages[document.organisation_id] = organisation_ocr_languages(
+                organisation_id=document.organisation_id
+            )
+        try:
+            self._reads.append(_read(document, self._languages[document.organisation_id]))
+        except StorageUnavailable:
+            self.flush()  # what was read is kept; this one stays pending
+            raise
+        self._since = self._since or time.monotonic()
+        if len(self._reads) >= self.batch or time.monotonic() - self._since >= self.flush_seconds:
+            self.flush()
+
+    def flush(self) -> None:
+        if self._reads:
+            with transaction.atomic():
+                for read in self._reads:
+                    self.outcomes[read.document.pk] = _record(read)
+        self._reads, self._since = [], None
+
+    def _begin_next(self) -> None:
+        chunk = self._ids[self._next : self._next + self.batch]
+        self._next += len(chunk)
+        with transaction.atomic():
+            document_request_text(document_ids=chunk)
+            for pk in chunk:
+                document = document_begin_text(document_id=pk)
+                if document is not None:
+                    self._begun[pk] = document
+        self._started.update(chunk)
+
+
+def _local_original(key: str, workdir: str) -> str:
+    """A path to read the original from: the stored file itself on the filesystem store (extraction
+    only reads it), else a copy in the private folder. FileNotFoundError when the object is missing."""
+    path = storage.local_path(key)
+    if path is not None:
+        return path
+    local = os.path.join(workdir, "original")
+    with storage.open_reader(key) as reader, open(local, "wb") as sink:
+        shutil.copyfileobj(reader, sink, storage.CHUNK_SIZE)
+    return local
 
 
 def _store_searchable_pdf(document: Document, extracted: ExtractedText) -> tuple[str, str] | None:

@@ -8,8 +8,10 @@
   searchable PDF/A renditions again that verify_storage found missing).
 
 Each document is read as the worker reads it (text layer, else OCR; the same limits), one at a
-time, with a progress bar; the summary gives pages per second. Documents whose text could not be
-read are listed with their reason and make the exit status 1.
+time, with a progress bar; the results are recorded a batch of documents at a time (one
+transaction for up to 50 documents or 2 seconds of reading, services/text.py `TextReindex`). The
+summary gives pages per second. Documents whose text could not be read are listed with their
+reason and make the exit status 1.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from django.core.management.base import CommandParser
 from apps.accounts.options import organisation_id_option
 from apps.documents.models import Document, TextStatus
 from apps.documents.selectors import documents_to_reindex
-from apps.documents.services.text import document_extract_text, document_request_text
+from apps.documents.services.text import TextReindex
 from apps.files.errors import StorageUnavailable
 from quill.commands import QuillCommand, Unable
 
@@ -44,19 +46,20 @@ class Command(QuillCommand):
         if self.dry_run:
             self.summary(f"Would read the text of {len(ids)} document(s).")
             return
-        totals: Counter[str] = Counter()
         started = time.monotonic()
+        reindex = TextReindex(ids)
         try:
             for pk in self.track(ids, total=len(ids), description="Reading text"):
-                document_request_text(document_ids=[pk])
-                outcome = document_extract_text(document_id=pk)
-                totals[outcome] += 1
-                if outcome == TextStatus.FAILED:
-                    self._report_failure(pk)
+                reindex.read(pk)
+            reindex.flush()
         except StorageUnavailable as exc:
             raise Unable(
-                f"The document store cannot be reached; stopped after {sum(totals.values())} document(s)."
+                f"The document store cannot be reached; stopped after {len(reindex.outcomes)} document(s)."
             ) from exc
+        totals: Counter[str] = Counter(reindex.outcomes.values())
+        for pk, outcome in reindex.outcomes.items():
+            if outcome == TextStatus.FAILED:
+                self._report_failure(pk)
         elapsed = max(time.monotonic() - started, 1e-9)
         pages = sum(
             Document.objects.filter(pk__in=ids, text_status=TextStatus.DONE).values_list("text_page_count", flat=True)
