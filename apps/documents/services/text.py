@@ -74,6 +74,26 @@ def document_begin_text(*, document_id: uuid.UUID | str) -> Document | None:
     return Document.objects.only(*TEXT_FIELDS).filter(pk=document_id).first()
 
 
+def documents_begin_text(*, document_ids: list[uuid.UUID]) -> list[Document]:
+    """document_begin_text for many documents in three statements: lock those it applies to, count their attempts."""
+    with transaction.atomic():
+        documents = list(
+            Document.objects.select_for_update()
+            .only(*TEXT_FIELDS)
+            .filter(
+                pk__in=document_ids,
+                text_status=TextStatus.PENDING,
+                scan_status__in=AVAILABLE_SCAN_STATUSES,
+                integrity=Integrity.OK,
+                purged_at__isnull=True,
+            )
+        )
+        Document.objects.filter(pk__in=[document.pk for document in documents]).update(
+            text_attempts=F("text_attempts") + 1
+        )
+    return documents
+
+
 def document_extract_text(*, document_id: uuid.UUID | str) -> str:
     """Read and record the text of one document; returns what happened (for the task's result).
 
@@ -205,10 +225,8 @@ class TextReindex:
         self._next += len(chunk)
         with transaction.atomic():
             document_request_text(document_ids=chunk)
-            for pk in chunk:
-                document = document_begin_text(document_id=pk)
-                if document is not None:
-                    self._begun[pk] = document
+            for document in documents_begin_text(document_ids=chunk):
+                self._begun[document.pk] = document
         self._started.update(chunk)
 
 
