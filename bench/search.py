@@ -2,6 +2,8 @@
 
     .venv/bin/python bench/search.py query [--small 10000] [--large 1000000] [--samples 100]
     .venv/bin/python bench/search.py ocr [--files 4] [--pages 1]
+    .venv/bin/python bench/search.py ocr-worker [--files 6] [--pages 1] [--concurrency 2] [--rounds 1]
+    .venv/bin/python bench/search.py ocr-rss [--pages 200]
     .venv/bin/python bench/search.py reindex [--documents 200]
 
 query: seeds documents with `seed_documents` (COPY) and their pages (COPY, about 300 words a
@@ -15,6 +17,15 @@ the ratios, and writes EXPLAIN ANALYZE plans of both (a rare and a common word) 
 
 ocr: the same small scans through Quill's extraction (as the worker runs it, one at a time) and
 through `ocrmypdf` run directly with the same options, alternating; throughput ratio (target >= 0.8).
+
+ocr-worker: the same scans through a real Celery text worker (prefork, --concurrency N, its own
+queue, filesystem storage in `<bench db>_ocr`: every step the task takes, from reading the
+original to recording pages and storing the PDF/A) and through `ocrmypdf` directly, N at a time
+from a thread pool, in the same run; throughput ratio (target >= 0.8).
+
+ocr-rss: one scan of --pages A4 pages (150 DPI, a few lines of text each) through a real text
+worker (prefork, one process): the peak RSS of the pool process that ran the task (VmHWM,
+target < 512 MiB), the worker's main process, the largest OCR child and the whole tree (sampled).
 
 reindex: text-layer PDFs stored on the filesystem and read by `reindex_text --all` vs pypdfium2
 text extraction alone on the same files; pages per second of each.
@@ -332,6 +343,234 @@ def run_ocr(args: argparse.Namespace) -> None:
     print(f"ratio (Quill / ocrmypdf throughput): {sum(raw_times) / sum(quill_times):.2f} (target >= 0.8)")
 
 
+# --- OCR through a real worker ------------------------------------------------------------------------------
+
+
+def _tree(root: int) -> list[int]:
+    """`root` and every process below it (from /proc)."""
+    from harness import _process_table
+
+    table = _process_table()
+    found, frontier = [root], [root]
+    while frontier:
+        parents = set(frontier)
+        frontier = [pid for pid, (_, parent, _) in table.items() if parent in parents]
+        found.extend(frontier)
+    return found
+
+
+def _rss_kib(pid: int) -> int:
+    from harness import proc_status
+
+    try:
+        return proc_status(pid).get("VmRSS", 0)
+    except OSError:
+        return 0
+
+
+def _children_cpu() -> float:
+    """CPU seconds of this process's finished children (ocrmypdf and what it waited for)."""
+    import resource
+
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _tree_cpu(root: int) -> float:
+    """CPU seconds of `root` and its processes, their finished children included (utime..cstime in /proc)."""
+    total = 0.0
+    for pid in _tree(root):
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+        except OSError:
+            continue
+        fields = stat[stat.rindex(")") + 2 :].split()
+        total += sum(int(value) for value in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+    return total
+
+
+def _text_worker_env(files: Path, queue: str, **extra: str) -> dict[str, str]:
+    return base_env(
+        DATABASE_URL=DATABASE_URL + "_ocr",
+        QUILL_STORAGE="filesystem",
+        QUILL_FILES_DIR=str(files),
+        QUILL_OCR="tesseract",
+        QUILL_CELERY_TEXT_QUEUE=queue,
+        QUILL_CELERY_BACKGROUND_QUEUE=f"{queue}-background",
+        QUILL_TEXT_MAX_PAGES="10000",
+        QUILL_LOG_LEVEL="INFO",
+        **extra,
+    )
+
+
+def _forget_queues(queue: str) -> None:
+    """The upload's scan and thumbnail messages nobody consumed (the bench queues extraction itself)."""
+    import redis
+    from harness import REDIS_URL
+
+    redis.Redis.from_url(REDIS_URL).delete("quill-bench", f"{queue}-background")
+
+
+def _store_scans(paths: list[Path]) -> list[str]:
+    """Each file as a clean document whose text is pending (Django set up)."""
+    from apps.documents.models import Document
+    from tests.documents.helpers import stored_document
+    from tests.factories import make_organisation, make_patient, make_user
+
+    organisation = make_organisation(f"OCR Bench Clinic {uuid.uuid4().hex[:6]}")
+    user = make_user(organisation, ["clinician"], email=f"bench-{uuid.uuid4().hex[:8]}@bench.test")
+    patient = make_patient(organisation)
+    ids = []
+    for path in paths:
+        document = stored_document(user=user, patient=patient, data=path.read_bytes(), filename=path.name)
+        ids.append(str(document.pk))
+    assert Document.objects.filter(pk__in=ids, text_status="pending").count() == len(ids)
+    return ids
+
+
+def _through_worker(ids: list[str], worker, *, timeout: float, sample=None) -> float:
+    """Queue every document's extraction and wait until none is pending; returns the seconds."""
+    from apps.documents.models import Document
+    from apps.documents.tasks import extract_text
+    from quill.queue import enqueue
+
+    started = time.perf_counter()
+    for document_id in ids:
+        enqueue(extract_text, document_id)
+    deadline = time.monotonic() + timeout
+    while Document.objects.filter(pk__in=ids, text_status="pending").exists():
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"extraction not finished; see {worker.log_path}")
+        if sample is not None:
+            sample()
+        time.sleep(0.2)
+    seconds = time.perf_counter() - started
+    states = list(Document.objects.filter(pk__in=ids).values_list("text_status", "text_error_code"))
+    assert all(state == ("done", "") for state in states), states
+    return seconds
+
+
+def run_ocr_worker(args: argparse.Namespace) -> None:
+    """Scans through a real Celery text worker (prefork, --concurrency N) vs `ocrmypdf` directly, N at a time."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from tests.services.celery_worker import CeleryWorker
+
+    files = Path(tempfile.mkdtemp(prefix="bench-ocr-worker-"))
+    queue = f"quill-bench-text-{uuid.uuid4().hex[:8]}"
+    env = _text_worker_env(files / "store", queue)
+    setup_django(env)
+    from apps.files.extraction import ExtractionLimits, ocrmypdf_argv
+
+    print(machine(), flush=True)
+    scans = _scans(files, args.files, args.pages)
+    limits = ExtractionLimits(page_timeout=120, document_timeout=600, max_pages=10_000)
+    pages = args.files * args.pages
+    table = Table(
+        f"OCR throughput: {args.files} scans of {args.pages} page(s), concurrency {args.concurrency}",
+        ["round", "path", "seconds", "pages/min", "CPU s/page", "ratio (worker / direct)"],
+    )
+    ratios, cpu_ratios = [], []
+    worker = CeleryWorker(env=env, queues=[queue], pool="prefork", concurrency=args.concurrency)
+    with worker, ThreadPoolExecutor(args.concurrency) as threads:
+        # Warm the pool processes (Django, the database connection, pypdfium2) outside the measurement.
+        _through_worker(_store_scans(scans[: args.concurrency]), worker, timeout=600)
+
+        def direct(scan: Path) -> None:
+            with tempfile.TemporaryDirectory(dir=files) as work:
+                argv = ocrmypdf_argv(str(scan), os.path.join(work, "out.pdf"), languages=["eng"], limits=limits)
+                subprocess.run(argv, check=True, capture_output=True)
+
+        def measure_direct() -> tuple[float, float]:
+            cpu, started = _children_cpu(), time.perf_counter()
+            list(threads.map(direct, scans))
+            return time.perf_counter() - started, _children_cpu() - cpu
+
+        def measure_worker() -> tuple[float, float]:
+            ids = _store_scans(scans)
+            cpu = _tree_cpu(worker.pid)
+            seconds = _through_worker(ids, worker, timeout=1800)
+            return seconds, _tree_cpu(worker.pid) - cpu
+
+        for round_ in range(1, args.rounds + 1):
+            # direct, worker, worker, direct: a load that drifts during the round weighs on both alike
+            d1, w1, w2, d2 = measure_direct(), measure_worker(), measure_worker(), measure_direct()
+            direct_seconds, direct_cpu = d1[0] + d2[0], d1[1] + d2[1]
+            worker_seconds, worker_cpu = w1[0] + w2[0], w1[1] + w2[1]
+            ratios.append(direct_seconds / worker_seconds)
+            cpu_ratios.append(direct_cpu / worker_cpu)
+            done = 2 * pages
+            table.add(
+                round_, f"ocrmypdf directly, {args.concurrency} at a time", direct_seconds, done / direct_seconds * 60,
+                direct_cpu / done, "",
+            )  # fmt: skip
+            table.add(
+                round_, f"Celery text worker, --concurrency {args.concurrency}", worker_seconds,
+                done / worker_seconds * 60, worker_cpu / done, f"{ratios[-1]:.2f} (CPU {cpu_ratios[-1]:.2f})",
+            )  # fmt: skip
+            print(f"  round {round_}: direct {direct_seconds:.1f} s, worker {worker_seconds:.1f} s", flush=True)
+    table.print()
+    print(f"load average at the end: {os.getloadavg()}")
+    print(f"median ratio (worker / ocrmypdf throughput): {median(ratios):.2f} (target >= 0.8)")
+    print(f"median ratio of CPU per page (ocrmypdf / worker): {median(cpu_ratios):.2f}")
+    _forget_queues(queue)
+    shutil.rmtree(files, ignore_errors=True)
+
+
+def run_ocr_rss(args: argparse.Namespace) -> None:
+    """One long scan through a real text worker: the worker's peak RSS (target < 512 MiB) and its OCR children's."""
+    from harness import proc_status
+
+    from tests.documents.text_samples import SCAN_DPI, page_image
+    from tests.services.celery_worker import CeleryWorker
+
+    files = Path(tempfile.mkdtemp(prefix="bench-ocr-rss-"))
+    queue = f"quill-bench-text-{uuid.uuid4().hex[:8]}"
+    env = _text_worker_env(files / "store", queue, QUILL_TEXT_DOCUMENT_TIMEOUT_SECONDS="7200")
+    setup_django(env)
+    print(machine(), flush=True)
+    rng = random.Random(18)
+    # A4 at the fixtures' 150 DPI (1240 x 1754), a few lines of text on each page.
+    images = [
+        page_image("\n".join(_words(rng, 6) for _ in range(4)), width=1240, height=1754).convert("RGB")
+        for _ in range(args.pages)
+    ]
+    scan = files / f"scan-{args.pages}-pages.pdf"
+    images[0].save(scan, format="PDF", save_all=True, append_images=images[1:], resolution=float(SCAN_DPI))
+    del images
+    print(f"{scan.name}: {scan.stat().st_size / 1024 / 1024:.1f} MiB", flush=True)
+    worker = CeleryWorker(env=env, queues=[queue], pool="prefork", concurrency=1)
+    peaks = {"tree": 0, "ocr": 0}
+    with worker:
+        ids = _store_scans([scan])
+        main_pid = worker.pid
+        pool = [pid for pid in _tree(main_pid) if pid != main_pid]
+
+        def sample() -> None:
+            tree = _tree(main_pid)
+            peaks["tree"] = max(peaks["tree"], sum(_rss_kib(pid) for pid in tree))
+            peaks["ocr"] = max([peaks["ocr"], *(_rss_kib(pid) for pid in tree if pid != main_pid and pid not in pool)])
+
+        seconds = _through_worker(ids, worker, timeout=7200, sample=sample)
+        hwm = {pid: proc_status(pid).get("VmHWM", 0) for pid in [main_pid, *pool]}
+        log = worker.log_path.read_text(errors="replace")
+    table = Table(
+        f"Peak RSS, one {args.pages}-page scan through the text worker", ["process", "peak RSS MiB", "target"]
+    )
+    table.add("worker main process (VmHWM)", hwm[main_pid] / 1024, "")
+    for pid in pool:
+        table.add("worker pool process that ran the task (VmHWM)", hwm[pid] / 1024, "< 512")
+    table.add("largest OCR child (sampled every 0.2 s)", peaks["ocr"] / 1024, "")
+    table.add("whole worker tree, sum (sampled)", peaks["tree"] / 1024, "")
+    table.print()
+    logged = [line for line in log.splitlines() if "child_peak_rss_kib" in line or "text extracted" in line]
+    print("\n".join(logged[-3:]))
+    rate = args.pages / seconds * 60
+    print(f"{args.pages} pages in {seconds:.0f} s ({rate:.1f} pages/min); load average {os.getloadavg()}")
+    _forget_queues(queue)
+    shutil.rmtree(files, ignore_errors=True)
+
+
 # --- reindex ----------------------------------------------------------------------------------------------
 
 
@@ -395,10 +634,23 @@ def main() -> None:
     ocr = sub.add_parser("ocr")
     ocr.add_argument("--files", type=int, default=4)
     ocr.add_argument("--pages", type=int, default=1)
+    ocr_worker = sub.add_parser("ocr-worker")
+    ocr_worker.add_argument("--files", type=int, default=6)
+    ocr_worker.add_argument("--pages", type=int, default=1)
+    ocr_worker.add_argument("--concurrency", type=int, default=2)
+    ocr_worker.add_argument("--rounds", type=int, default=1)
+    ocr_rss = sub.add_parser("ocr-rss")
+    ocr_rss.add_argument("--pages", type=int, default=200)
     reindex = sub.add_parser("reindex")
     reindex.add_argument("--documents", type=int, default=200)
     args = parser.parse_args()
-    {"query": run_query, "ocr": run_ocr, "reindex": run_reindex}[args.part](args)
+    {
+        "query": run_query,
+        "ocr": run_ocr,
+        "ocr-worker": run_ocr_worker,
+        "ocr-rss": run_ocr_rss,
+        "reindex": run_reindex,
+    }[args.part](args)
 
 
 if __name__ == "__main__":
