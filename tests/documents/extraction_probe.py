@@ -3,8 +3,8 @@
     python tests/documents/extraction_probe.py '{"path": ..., "content_type": ..., "workdir": ..., "limits": {...}}'
 
 Prints one JSON object: `outcome` ("done", "no_text", or the failure's error_code), `pages`,
-`method`, `self_peak_rss_kib` (this process: the worker's own part of the work),
-`baseline_rss_kib` (this process before the extraction, after its imports) and
+`method`, `self_peak_rss_kib` (this process's VmHWM, reset just before: the worker's own part of the work),
+`baseline_rss_kib` (this process's resident set just before the extraction, after its imports) and
 `children_peak_rss_kib` (the largest process extraction started, OCR's killed orphans
 included: this process makes itself their subreaper and reaps them). Used by
 tests/documents/test_text_limits.py to measure memory without the test process's history.
@@ -40,9 +40,23 @@ def _reap_orphans(wait: float = 5.0) -> None:
             time.sleep(0.05)
 
 
+def _status_kib(name: str) -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(f"{name}:"):
+            return int(line.split()[1])
+    raise LookupError(name)
+
+
+def _reset_peak() -> int:
+    """Set the kernel's high-water mark (VmHWM) back to the current resident set, which is returned:
+    the peak then measures the extraction, not the imports before it."""
+    Path("/proc/self/clear_refs").write_text("5")
+    return _status_kib("VmRSS")
+
+
 def main(request: dict) -> dict:
     ctypes.CDLL(None, use_errno=True).prctl(PR_SET_CHILD_SUBREAPER, 1)
-    baseline = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    baseline = _reset_peak()
     result: dict = {}
     try:
         extracted = extract_text(
@@ -61,7 +75,7 @@ def main(request: dict) -> dict:
     _reap_orphans()
     result.update(
         baseline_rss_kib=baseline,
-        self_peak_rss_kib=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+        self_peak_rss_kib=_status_kib("VmHWM"),
         children_peak_rss_kib=resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss,
     )
     return result

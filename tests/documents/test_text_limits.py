@@ -28,7 +28,7 @@ MiB = 1024  # ru_maxrss is in KiB
 HUGE_PAGES = 5_000
 HUGE_SIDE = 30_000
 # What the worker's own process may grow by while reading a huge file (the rest is children's).
-WORKER_GROWTH_LIMIT = 128 * MiB
+WORKER_GROWTH_LIMIT = 64 * MiB
 
 
 def _probe(tmp_path: Path, data: bytes, content_type: str, **limits) -> dict:
