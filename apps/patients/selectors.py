@@ -5,7 +5,7 @@
 - `patient_search(...)`: the list/search results, which also name restricted
   records a clinical user could break the glass for (identity only, masked).
 - `patient_get_for(...)`: one record for one purpose, or a typed refusal that is
-  itself audited (`access.denied`).
+  itself audited (`access.denied`); `patient_by_nhs_number_for(...)` the same, found by NHS number.
 """
 
 from __future__ import annotations
@@ -219,6 +219,24 @@ def patient_get_for(*, user: User, patient_id: uuid.UUID | str, action: str) -> 
         error, reason = refusal
         _deny(user=user, error=error, reason=reason, patient=patient, requested_id=patient.pk, action=action)
     return patient
+
+
+def patient_by_nhs_number_for(*, user: User, nhs_number: str, action: str) -> Patient:
+    """The patient of `user`'s organisation with this NHS number, for `action` (checks as `patient_get_for`).
+
+    No such patient in the organisation is NotFound (audited like an unknown id); another
+    organisation's patient with the same number is never looked at.
+    """
+    number = normalise_nhs_number(nhs_number)
+    patient_id = (
+        _organisation_patients(user).filter(nhs_number=number).values_list("pk", flat=True).first() if number else None
+    )
+    if patient_id is None:
+        if action not in PatientAction.ALL:
+            raise ValueError(f"Unknown patient action {action!r}")
+        not_found = NotFound("No patient of yours has that NHS number.")
+        _deny(user=user, error=not_found, reason="not_found", patient=None, requested_id="nhs_number", action=action)
+    return patient_get_for(user=user, patient_id=patient_id, action=action)
 
 
 def _patient_by_id(pk: uuid.UUID) -> QuerySet[Patient]:

@@ -1,4 +1,4 @@
-"""The compiled patient lookup (quill/compiled.py) returns what the ORM returns."""
+"""The compiled patient lookup (quill/compiled.py) returns what the ORM returns; finding by NHS number."""
 
 from __future__ import annotations
 
@@ -7,9 +7,11 @@ from datetime import date
 
 import pytest
 
+from apps.audit.models import AuditEvent
 from apps.patients.access import PatientAction
+from apps.patients.errors import BreakGlassRequired
 from apps.patients.models import Patient
-from apps.patients.selectors import PATIENT_LOOKUP, patient_get_for
+from apps.patients.selectors import PATIENT_LOOKUP, patient_by_nhs_number_for, patient_get_for
 from quill.errors import NotFound
 from tests import factories
 
@@ -35,3 +37,26 @@ def test_the_compiled_patient_lookup_returns_what_the_orm_returns(organisation):
 def test_another_organisation_s_patient_is_not_found(clinician, other_patient):
     with pytest.raises(NotFound):
         patient_get_for(user=clinician, patient_id=other_patient.pk, action=PatientAction.VIEW)
+
+
+# --- by NHS number (the inbox's "another patient" when filing) -------------------------------------
+
+
+def test_a_patient_is_found_by_nhs_number_typed_with_spaces(clinician, patient):
+    found = patient_by_nhs_number_for(user=clinician, nhs_number="943 476 5919", action=PatientAction.VIEW)
+    assert found == patient
+
+
+def test_an_nhs_number_of_another_organisation_only_is_not_found_and_the_refusal_is_audited(clinician, other_patient):
+    # given the number belongs to another organisation's patient
+    with pytest.raises(NotFound, match="No patient of yours has that NHS number"):
+        patient_by_nhs_number_for(user=clinician, nhs_number=other_patient.nhs_number, action=PatientAction.VIEW)
+    # then the refusal is in the caller's audit trail, and names no patient
+    event = AuditEvent.objects.get(action="access.denied")
+    assert event.actor_id == clinician.pk and event.patient_id is None and event.details["attempted"] == "view"
+
+
+def test_a_restricted_record_found_by_nhs_number_is_refused_as_by_id(clinician, organisation):
+    restricted = factories.make_patient(organisation, nhs_number=factories.VALID_NHS_NUMBERS[2], restricted=True)
+    with pytest.raises(BreakGlassRequired):
+        patient_by_nhs_number_for(user=clinician, nhs_number=restricted.nhs_number, action=PatientAction.VIEW)
