@@ -13,6 +13,7 @@ from apps.documents.services.upload import (
     document_stream_target,
     document_upload,
     document_upload_bulk,
+    document_upload_each,
 )
 
 __all__ = [
@@ -27,4 +28,5 @@ __all__ = [
     "document_update",
     "document_upload",
     "document_upload_bulk",
+    "document_upload_each",
 ]

@@ -262,13 +262,21 @@ def _store(
                 if replaced.scan_status in AVAILABLE_SCAN_STATUSES:
                     # The old version is now superseded: tell the FHIR server in this transaction.
                     document_announce(document=replaced)
-            extends = retention_for_new_documents(patient_id=documents[0].patient_id, documents=documents)
+            by_patient: dict[Any, list[Document]] = {}
+            for document in documents:
+                by_patient.setdefault(document.patient_id, []).append(document)
+            # Patients locked in one order (their ids), so two uploads to the same patients cannot deadlock.
+            extended = [
+                patient_id
+                for patient_id in sorted(by_patient, key=str)
+                if retention_for_new_documents(patient_id=patient_id, documents=by_patient[patient_id])
+            ]
             Document.objects.bulk_create(documents)
             if with_rows is not None:
                 with_rows(documents)
-            if extends:
+            for patient_id in extended:
                 # A later clinical date extends the retention of the patient's whole record.
-                patient_retention_recompute(patient_id=documents[0].patient_id)
+                patient_retention_recompute(patient_id=patient_id)
             for document in documents:
                 if document.scan_status == ScanStatus.NOT_SCANNED:
                     # Scanner disabled: available at once, so announce now (clean ones are announced by the scan).
@@ -321,9 +329,21 @@ def document_upload_bulk(
     a failure of the store or database raises after undoing everything. ``with_rows``
     runs in the documents' transaction (see ``_store``).
     """
+    return document_upload_each(actor=actor, uploads=[(patient, item) for item in items], with_rows=with_rows)
+
+
+def document_upload_each(
+    *,
+    actor: User,
+    uploads: list[tuple[Patient, UploadRequest]],
+    with_rows: Callable[[list[Document]], None] | None = None,
+) -> list[BulkOutcome]:
+    """``document_upload_bulk`` with each file to its own patient (each already authorised for `actor`):
+    the parts of one scan filed to different patients are stored all together, or none of them."""
+    items = [item for _, item in uploads]
     outcomes = [BulkOutcome(filename=clean_filename(item.filename)) for item in items]
     try:
-        for item, outcome in zip(items, outcomes, strict=True):
+        for (patient, item), outcome in zip(uploads, outcomes, strict=True):
             try:
                 _prepare(item, actor, patient_id=patient.pk)
             except QuillError as exc:
@@ -331,7 +351,7 @@ def document_upload_bulk(
         if any(outcome.error for outcome in outcomes):
             return outcomes
         pairs = []
-        for item, outcome in zip(items, outcomes, strict=True):
+        for (patient, item), outcome in zip(uploads, outcomes, strict=True):
             outcome.document = _new_first_version(item, actor=actor, patient=patient)
             pairs.append((item, outcome.document))
         try:
