@@ -1,4 +1,5 @@
-/* Quill's document viewer: pages, zoom, rotation, thumbnails, keyboard shortcuts, and annotations
+/* Quill's document viewer (templates/documents/_viewer.html, on the document page and the inbox item page):
+   pages, zoom, rotation, thumbnails, keyboard shortcuts, and annotations
    drawn as an SVG overlay on the page image (a PDF page rendered by the server, or the image itself).
    Geometry is stored as fractions of the page (0..1 from its top-left corner), so it fits any zoom;
    the overlay turns with the page, and pointer and arrow-key input are turned back into page terms.
@@ -46,7 +47,7 @@
   var readonly = annotator.dataset.readonly === "true";
   var csrfInput = document.querySelector("input[name=csrfmiddlewaretoken]");
   var dataNode = document.getElementById("annotation-data");
-  var annotations = dataNode ? JSON.parse(dataNode.textContent) : [];
+  var annotations = dataNode ? JSON.parse(dataNode.textContent) : [];  // none where the page has no annotations (the inbox)
 
   var page = 1;
   var pageCount = paged ? 0 : 1;
@@ -498,14 +499,14 @@
     draw();
   }
 
-  list.addEventListener("submit", function (event) {
+  if (list) list.addEventListener("submit", function (event) {
     var form = event.target.closest("[data-annotation-delete]");
     if (!form) return;
     event.preventDefault();
     startDelete(form.closest("li"));
   });
 
-  list.addEventListener("click", function (event) {
+  if (list) list.addEventListener("click", function (event) {
     if (!event.target.closest("[data-undo-delete]") || !pending) return;
     var entry = pending;
     pending = null;

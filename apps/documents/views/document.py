@@ -42,6 +42,7 @@ from quill.errors import NotFound, PermissionDenied, QuillError
 from quill.types import AuthenticatedHttpRequest
 
 ZOOM_STEPS = (50, 75, 100, 125, 150, 200, 300, 400)  # percent of the page's real size (96 CSS px an inch)
+VIEWER_KINDS = {"application/pdf": "pdf", "image/tiff": "tiff"}  # how the viewer shows a type; else as an image
 
 
 @_portal
@@ -127,7 +128,16 @@ def document_detail(request: AuthenticatedHttpRequest, document_id: str) -> Http
         "delete_form": DeleteForm(),
         "accept": ACCEPT,
         "content_url": reverse("documents-content", args=[document.pk]),
-        "zoom_steps": ZOOM_STEPS,
+        "viewer": {
+            "kind": VIEWER_KINDS.get(document.content_type, "image"),
+            "page_url": reverse("documents:page_image_sized", args=[document.pk, 1, PageSize.STANDARD]),
+            "large_page_url": reverse("documents:page_image_sized", args=[document.pk, 1, PageSize.LARGE]),
+            "words_url": reverse("documents:page_words", args=[document.pk, 0]),
+            "annotations_url": reverse("documents-annotations", args=[document.pk]),
+            "content_url": reverse("documents-content", args=[document.pk]),
+            "title": document.title,
+            "zoom_steps": ZOOM_STEPS,
+        },
     }
     for extra in extensions.ask(extensions.DOCUMENT_PAGE_CONTEXT, user=user, document=document):
         context.update(extra)
