@@ -158,6 +158,7 @@ ID_FOR = {
         ("/api/documents/{document_id}/", "patch"),
         ("/api/patients/", "post"),
         ("/api/patients/{patient_id}/letters/", "post"),
+        ("/api/inbox/merge/", "post"),
     ],
 )
 def test_bodies_allow_no_other_fields_and_say_how_they_are_refused(schema, path, method):

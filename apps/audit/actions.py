@@ -91,6 +91,8 @@ class Action(StrEnum):
     INBOX_ITEM_REJECTED = "inbox.item_rejected"
     INBOX_ITEM_MARKED_DUPLICATE = "inbox.item_marked_duplicate"
     INBOX_ITEM_PURGED = "inbox.item_purged"
+    INBOX_ITEM_MERGED = "inbox.item_merged"
+    INBOX_ITEMS_MERGED = "inbox.items_merged"
     # clinical review
     REVIEW_ASSIGNED = "review.assigned"
     REVIEW_COMPLETED = "review.completed"
@@ -180,6 +182,8 @@ LABELS: dict[Action, str] = {
     Action.INBOX_ITEM_REJECTED: "Rejected an inbox document",
     Action.INBOX_ITEM_MARKED_DUPLICATE: "Marked an inbox document as a duplicate",
     Action.INBOX_ITEM_PURGED: "Removed a rejected inbox document's bytes after its keep period",
+    Action.INBOX_ITEM_MERGED: "Merged an inbox document into another (kept as received)",
+    Action.INBOX_ITEMS_MERGED: "Made one inbox document by merging several",
     Action.REVIEW_ASSIGNED: "Assigned the document for clinical review",
     Action.REVIEW_COMPLETED: "Completed a clinical review of the document",
     Action.REVIEW_FORWARDED: "Forwarded a clinical review to a colleague",

@@ -82,6 +82,8 @@ class InboxItemAdmin(OrganisationReadOnlyAdmin):
         "scan_signature",
         "duplicate_of",
         "duplicate_of_document",
+        "merged_into",
+        "merge_position",
         "received_at",
         "closed_at",
         "closed_by",

@@ -1,4 +1,5 @@
-"""`POST /api/inbox/`: an integrator's document into the organisation's inbox, with patient hints.
+"""`POST /api/inbox/`: an integrator's document into the organisation's inbox, with patient hints;
+`POST /api/inbox/merge/`: several waiting items merged into one new item.
 
 Idempotent by the ``Idempotency-Key`` header: the same key with the same bytes answers
 with the item already received (200); the same key with other bytes is refused (409).
@@ -18,15 +19,22 @@ from rest_framework.response import Response
 from apps.documents.api._common import FILE_REFUSALS, HashingUploadMixin
 from apps.files import errors as file_errors
 from apps.files.errors import MissingFile
-from apps.inbox.errors import IdempotencyKeyReused, InvalidHint
+from apps.inbox.errors import IdempotencyKeyReused, InvalidHint, ItemNotOpen, ItemNotReady, MergeInvalid
 from apps.inbox.models import InboxItem, ItemState
 from apps.inbox.permissions import ensure_inbox_role
-from apps.inbox.serializers import InboxHintsSerializer, InboxItemSerializer, InboxUploadFormSerializer
+from apps.inbox.selectors import inbox_item_get_for
+from apps.inbox.serializers import (
+    InboxHintsSerializer,
+    InboxItemSerializer,
+    InboxMergeSerializer,
+    InboxUploadFormSerializer,
+)
 from apps.inbox.services.intake import inbox_api_source, inbox_receive_spooled
+from apps.inbox.services.merging import inbox_merge
 from quill.api import APIView, form_parts, refuse_unknown_fields
-from quill.errors import PermissionDenied, QuillError
-from quill.openapi import refusals
-from quill.parsers import MultiPartParser
+from quill.errors import NotFound, PermissionDenied, QuillError
+from quill.openapi import BODY_REFUSALS, refusals
+from quill.parsers import JSONParser, MultiPartParser
 from quill.types import AuthenticatedRequest
 
 MAX_IDEMPOTENCY_KEY = 200
@@ -113,3 +121,29 @@ class InboxUploadView(HashingUploadMixin, APIView):
         return Response(
             InboxItemSerializer(item).data, status=status.HTTP_201_CREATED if received.created else status.HTTP_200_OK
         )
+
+
+class InboxMergeView(APIView):
+    parser_classes = [JSONParser]
+
+    @extend_schema(
+        operation_id="inbox_merge",
+        request=InboxMergeSerializer,
+        responses={
+            201: InboxItemSerializer,
+            **refusals(*BODY_REFUSALS, *FILE_REFUSALS, NotFound, PermissionDenied, MergeInvalid, ItemNotOpen,
+                       ItemNotReady, request=InboxMergeSerializer),
+        },
+        description="Merge two or more items waiting in the inbox (PDF, JPEG, PNG or TIFF, each past its virus "
+        "check) into one new item: a PDF of their pages in the order given, received like any other item. The "
+        "items are closed as merged into it (`merged_into`), their own bytes kept unchanged. An item of another "
+        "organisation, or no such item, answers 404; a filed, rejected or merged one 409 `inbox_item_closed`; "
+        "one still being checked 409 `inbox_item_not_ready`. Nothing is changed when the merge is refused.",
+    )  # fmt: skip
+    def post(self, request: AuthenticatedRequest) -> Response:
+        ensure_inbox_role(user=request.user, attempted="inbox.merge")
+        data = InboxMergeSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        items = [inbox_item_get_for(user=request.user, item_id=item_id) for item_id in data.validated_data["items"]]
+        merged = inbox_merge(actor=request.user, items=items)
+        return Response(InboxItemSerializer(merged).data, status=status.HTTP_201_CREATED)

@@ -30,3 +30,25 @@ class SourceMisconfigured(QuillError):
 class SplitInvalid(ValidationFailed):
     error_code = "inbox_split_invalid"
     default_message = "The page ranges of this split cannot be used."
+
+
+class ItemNotReady(Conflict):
+    error_code = "inbox_item_not_ready"
+    default_message = "This inbox item is still being checked for viruses; try again in a moment."
+
+
+class MergeInvalid(ValidationFailed):
+    error_code = "inbox_merge_invalid"
+    default_message = "These inbox items cannot be merged."
+
+
+class PartRefused(QuillError):
+    """One part of a split was refused: the whole split is refused, and ``part`` (from 0) says which."""
+
+    error_code = "inbox_split_part_refused"
+    default_message = "A part of this split was refused; nothing was filed."
+
+    def __init__(self, cause: QuillError, *, part: int) -> None:
+        super().__init__(cause.message, part=part, cause=cause.error_code)
+        self.part = part
+        self.cause = cause

@@ -170,6 +170,17 @@ class InboxItem(models.Model):
         blank=True,
         help_text="A rejected item's bytes, thumbnail and text removed; this row is the tombstone.",
     )
+    merged_into = models.ForeignKey(
+        "self",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="merged_from",
+        help_text="The item this one became part of (its bytes are kept here, unchanged).",
+    )
+    merge_position = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Where this item's pages are in the merged item, from 1."
+    )
 
     class Meta:
         ordering = ("-received_at",)

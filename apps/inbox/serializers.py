@@ -1,4 +1,4 @@
-"""API shapes of the inbox: what an integrator sends with a document, and the item it gets back."""
+"""API shapes of the inbox: what an integrator sends with a document, the item it gets back, a merge."""
 
 from __future__ import annotations
 
@@ -7,8 +7,9 @@ from rest_framework import serializers
 from apps.documents.models import ScanStatus
 from apps.inbox.errors import InvalidHint
 from apps.inbox.models import InboxItem
+from apps.inbox.services.merging import MAX_MERGED_ITEMS
 from apps.patients.nhs_number import nhs_number_problem, normalise_nhs_number
-from quill.api import MultipartForm
+from quill.api import MultipartForm, StrictSerializer
 
 
 class InboxHintsSerializer(serializers.Serializer):
@@ -55,6 +56,17 @@ class InboxItemSerializer(serializers.ModelSerializer):
             "refusal_code",
             "refusal_reason",
             "duplicate_of",
+            "merged_into",
+            "merge_position",
             "hints",
         ]
         read_only_fields = fields
+
+
+class InboxMergeSerializer(StrictSerializer):
+    items = serializers.ListField(
+        child=serializers.UUIDField(),
+        min_length=2,
+        max_length=MAX_MERGED_ITEMS,
+        help_text="The ids of the inbox items to merge, in the order their pages are to follow each other.",
+    )

@@ -1,9 +1,12 @@
-"""The inbox portal: the list (filters, pages, bulk actions) and an item's page (preview and filing)."""
+"""The inbox portal: the list (filters, pages, bulk actions), merging items, and an item's page (the document
+viewer beside the filing form, whole or split into parts each filed to its own patient)."""
 
 from __future__ import annotations
 
+import uuid
 from datetime import timedelta
-from typing import Any
+from functools import wraps
+from typing import Any, cast
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -11,17 +14,34 @@ from django.core.paginator import Paginator
 from django.http import HttpResponse, StreamingHttpResponse
 from django.http.response import HttpResponseBase
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils import timezone
+from django.utils.cache import add_never_cache_headers
 from django.utils.http import urlencode
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from apps.audit.actions import Action
 from apps.audit.services import audit_record
+from apps.documents.services.pages import PAGE_WIDTHS, PAGED_TYPES, PageSize
+from apps.documents.views.document import VIEWER_KINDS, ZOOM_STEPS
 from apps.files import storage
+from apps.files.errors import ThumbnailError
 from apps.files.filenames import content_disposition
-from apps.inbox.forms import OTHER, BulkForm, FilingForm, InboxFilterForm, RejectForm
+from apps.inbox.errors import MergeInvalid, PartRefused, SplitInvalid
+from apps.inbox.forms import (
+    MAX_PARTS,
+    OTHER,
+    BaseSplitFormSet,
+    BulkForm,
+    FilingForm,
+    InboxFilterForm,
+    RejectForm,
+    SplitFormSet,
+    suggested_patient_choices,
+)
 from apps.inbox.models import InboxItem, ItemState
+from apps.inbox.pdfs import MERGEABLE_TYPES
 from apps.inbox.permissions import ensure_inbox_role
 from apps.inbox.selectors import InboxFilters, inbox_item_get_for, inbox_items_for, inbox_sources_for
 from apps.inbox.services.filing import (
@@ -32,9 +52,11 @@ from apps.inbox.services.filing import (
     inbox_reject,
     inbox_split,
 )
+from apps.inbox.services.merging import MAX_MERGED_ITEMS, inbox_merge
+from apps.inbox.services.viewing import inbox_page_image
 from apps.patients.access import PatientAction
 from apps.patients.models import Patient
-from apps.patients.selectors import patient_get_for
+from apps.patients.selectors import patient_by_nhs_number_for, patient_get_for
 from apps.reviews.models import Priority
 from quill.errors import NotFound, QuillError
 from quill.portal import refusals_as_pages
@@ -42,13 +64,28 @@ from quill.types import AuthenticatedHttpRequest
 
 PAGE_SIZE = 25
 REVIEW_DUE_DAYS = 7  # the review due date the filing form suggests, from today
-VIEWABLE_STATES = (ItemState.READY, ItemState.FILED, ItemState.REJECTED, ItemState.DUPLICATE)
+VIEWABLE_STATES = (ItemState.READY, ItemState.FILED, ItemState.REJECTED, ItemState.DUPLICATE, ItemState.MERGED)
 
 _refusals = refusals_as_pages(not_found="There is no such inbox item, or it is not yours to see.")
 
 
 def _portal(view: Any) -> Any:
     return never_cache(login_required(_refusals(view)))
+
+
+def _portal_revalidated(view: Any) -> Any:
+    """For page images the browser may keep but must ask about each time (ETag, `no-cache`, set by the view);
+    a refusal or a redirect to sign in is never stored."""
+    inner = login_required(_refusals(view))
+
+    @wraps(view)
+    def wrapper(request: Any, *args: Any, **kwargs: Any) -> HttpResponseBase:
+        response = inner(request, *args, **kwargs)
+        if response.status_code not in (200, 304):
+            add_never_cache_headers(response)
+        return response
+
+    return wrapper
 
 
 def _audit_item(request: AuthenticatedHttpRequest, item: InboxItem, action: Action, **details: Any) -> None:
@@ -91,6 +128,10 @@ def inbox_bulk(request: AuthenticatedHttpRequest) -> HttpResponse:
         messages.error(request, "Choose one or more items and an action.")
         return redirect("inbox:list")
     action, reason = form.cleaned_data["action"], form.cleaned_data["reason"]
+    if action == "merge":  # the order is chosen on the next page
+        return redirect(
+            f"{reverse('inbox:merge')}?{urlencode([('items', item_id) for item_id in ids[:MAX_MERGED_ITEMS]])}"
+        )
     done = 0
     for item_id in ids:
         try:
@@ -110,43 +151,111 @@ def inbox_bulk(request: AuthenticatedHttpRequest) -> HttpResponse:
     return redirect("inbox:list")
 
 
-def _patient_for(request: AuthenticatedHttpRequest, form: FilingForm) -> Patient:
+def _chosen_patient(request: AuthenticatedHttpRequest, choice: str, nhs_number: str) -> Patient:
+    if choice == OTHER:
+        return patient_by_nhs_number_for(user=request.user, nhs_number=nhs_number, action=PatientAction.VIEW)
+    return patient_get_for(user=request.user, patient_id=choice, action=PatientAction.VIEW)
+
+
+def _review(data: dict[str, Any]) -> ReviewRequest | None:
+    if data["review_assignee"] is None and data["review_team"] is None:
+        return None
+    return ReviewRequest(priority=data["review_priority"] or Priority.ROUTINE, due_date=data["review_due_date"],
+                         assignee=data["review_assignee"], team=data["review_team"])  # fmt: skip
+
+
+def _part_filings(
+    request: AuthenticatedHttpRequest, item: InboxItem, form: FilingForm, parts: BaseSplitFormSet
+) -> list[Filing] | None:
+    """One filing per part, each with its own patient, category, date and title where given (else the whole's);
+    None when a part's patient cannot be used (the refusal is shown beside that part's fields)."""
     data = form.cleaned_data
-    if data["patient"] == OTHER:
-        patient = Patient.objects.filter(
-            organisation_id=str(request.user.organisation_id), nhs_number=data["nhs_number"]
-        ).first()
+    whole = _chosen_patient(request, data["patient"], data["nhs_number"]) if data["patient"] else None
+    title = data["title"] or item.suggestions.get("title") or item.original_filename
+    filings, refused = [], False
+    for part in parts.parts():
+        part_form = parts.forms[part["row"]]
+        try:
+            patient = _chosen_patient(request, part["patient"], part["nhs_number"]) if part["patient"] else whole
+        except QuillError as refusal:
+            part_form.add_error("nhs_number" if part["patient"] == OTHER else "patient", refusal.message)
+            refused = True
+            continue
         if patient is None:
-            raise NotFound("No patient of yours has that NHS number.")
-        patient_id: Any = patient.pk
-    else:
-        patient_id = data["patient"]
-    return patient_get_for(user=request.user, patient_id=patient_id, action=PatientAction.VIEW)
+            part_form.add_error("patient", "Choose this part's patient, or a patient for the whole document above.")
+            refused = True
+            continue
+        first, last = part["pages"]
+        filings.append(
+            Filing(
+                patient=patient, category=part["category"] or data["category"],
+                title=part["title"] or f"{title} (pages {first}–{last})",
+                document_date=part["document_date"] or data["document_date"], encounter_id=data["encounter_id"],
+                review=_review(data), rotations=data["rotate"], first_page=first, last_page=last,
+            )
+        )  # fmt: skip
+    return None if refused else filings
 
 
-def _file(request: AuthenticatedHttpRequest, item: InboxItem, form: FilingForm) -> HttpResponse:
+def _file(
+    request: AuthenticatedHttpRequest, item: InboxItem, form: FilingForm, parts: BaseSplitFormSet
+) -> HttpResponse | None:
+    """File the whole item, or its parts; None when a refusal was put on the forms to show them again."""
     data = form.cleaned_data
-    patient = _patient_for(request, form)
-    review = None
-    if data["review_assignee"] is not None or data["review_team"] is not None:
-        review = ReviewRequest(priority=data["review_priority"] or Priority.ROUTINE, due_date=data["review_due_date"],
-                               assignee=data["review_assignee"], team=data["review_team"])  # fmt: skip
-    common = {"patient": patient, "category": data["category"], "document_date": data["document_date"],
-              "encounter_id": data["encounter_id"], "review": review,
-              "rotations": data["rotate"]}  # fmt: skip
-    ranges = data["page_ranges"]
-    if ranges:
-        title = data["title"] or item.suggestions.get("title") or item.original_filename
-        filings = [
-            Filing(**common, title=f"{title} (pages {first}–{last})", first_page=first, last_page=last)
-            for first, last in ranges
-        ]
-        documents = inbox_split(actor=request.user, item=item, filings=filings)
-        messages.success(request, f"Split into {len(documents)} documents and filed to {patient}.")
-    else:
-        inbox_file(actor=request.user, item=item, filing=Filing(**common, title=data["title"]))
-        messages.success(request, f"Filed to {patient}.")
+    if parts.parts():
+        filings = _part_filings(request, item, form, parts)
+        if filings is None:
+            return None
+        try:
+            documents = inbox_split(actor=request.user, item=item, filings=filings)
+        except (PartRefused, SplitInvalid) as refusal:
+            row = refusal.data.get("part")
+            if row is None:
+                raise
+            parts.forms[parts.parts()[row]["row"]].add_error(None, refusal.message)
+            return None
+        patients = {str(document.patient) for document in documents}
+        messages.success(request, f"Split into {len(documents)} documents and filed to {', '.join(sorted(patients))}.")
+        return redirect("inbox:list")
+    patient = _chosen_patient(request, data["patient"], data["nhs_number"])
+    filing = Filing(patient=patient, category=data["category"], title=data["title"],
+                    document_date=data["document_date"], encounter_id=data["encounter_id"],
+                    review=_review(data), rotations=data["rotate"])  # fmt: skip
+    inbox_file(actor=request.user, item=item, filing=filing)
+    messages.success(request, f"Filed to {patient}.")
     return redirect("inbox:list")
+
+
+def _part_choices(item: InboxItem) -> list[tuple[str, str]]:
+    """What a part's patient can be: the item's suggested patients, and each cover sheet's patient."""
+    choices = suggested_patient_choices(item.suggestions.get("patients", []))
+    known = {value for value, _ in choices}
+    for part in item.suggestions.get("parts", []):
+        if part.get("patient_id") and part["patient_id"] not in known:
+            known.add(part["patient_id"])
+            choices.append((part["patient_id"], f"The cover sheet's patient ({part['evidence']})"))
+    return choices
+
+
+def _split_formset(request: AuthenticatedHttpRequest, item: InboxItem) -> BaseSplitFormSet:
+    suggested = item.suggestions.get("parts", [])
+    initial = [{"pages": f"{p['first_page']}-{p['last_page']}", "patient": p.get("patient_id", "")} for p in suggested]
+    rows = max(2, len(initial))
+    data = None
+    if request.method == "POST" and "part-TOTAL_FORMS" in request.POST:  # no split rows sent: the whole is filed
+        data = request.POST.copy()
+        if "more_parts" in data:
+            given = data.get("part-TOTAL_FORMS", "")
+            total = int(given) if given.isdigit() and len(given) < 4 else rows
+            data["part-TOTAL_FORMS"] = str(min(total + 1, MAX_PARTS))
+    formset = SplitFormSet(data, prefix="part", initial=initial, form_kwargs={"patient_choices": _part_choices(item)})
+    formset.extra = rows - len(initial)
+    return cast(BaseSplitFormSet, formset)
+
+
+def _every_part_names_its_patient(parts: BaseSplitFormSet) -> bool:
+    given = parts.parts()
+    return bool(given) and all(part["patient"] for part in given)
 
 
 @_portal
@@ -161,26 +270,59 @@ def inbox_item(request: AuthenticatedHttpRequest, item_id: str) -> HttpResponse:
         "category": categories[0]["category"] if categories else item.source.default_category,
         "title": item.suggestions.get("title", ""),
         "document_date": item.suggestions.get("document_date") or None,
-        "page_ranges": ", ".join(f"{p['first_page']}-{p['last_page']}" for p in item.suggestions.get("parts", [])),
         "review_assignee": item.source.default_reviewer_id,
         "review_due_date": timezone.localdate() + timedelta(days=REVIEW_DUE_DAYS),
     }
+    parts = _split_formset(request, item)
+    adding_part = request.method == "POST" and "more_parts" in request.POST
+    parts_valid = request.method == "POST" and not adding_part and (not parts.is_bound or parts.is_valid())
     form = FilingForm(
-        request.POST or None, initial=initial, suggestions=suggestions, organisation_id=request.user.organisation_id
-    )
+        request.POST or None, initial=initial, suggestions=suggestions, organisation_id=request.user.organisation_id,
+        parts_name_their_patients=parts_valid and _every_part_names_its_patient(parts),
+    )  # fmt: skip
     status = 200
-    if request.method == "POST":
-        if form.is_valid():
+    if request.method == "POST" and not adding_part:
+        if form.is_valid() and parts_valid:
             try:
-                return _file(request, item, form)
+                response = _file(request, item, form, parts)
             except QuillError as refusal:
                 form.add_error(None, refusal.message)
+            else:
+                if response is not None:
+                    return response
         status = 400
-    else:
+    elif request.method == "GET":
         _audit_item(request, item, Action.INBOX_ITEM_VIEWED)
-    context = {"item": item, "form": form, "reject": RejectForm(), "open": item.state == ItemState.READY,
-               "viewable": item.state in VIEWABLE_STATES}  # fmt: skip
-    return render(request, "inbox/item.html", context, status=status)
+    return render(request, "inbox/item.html", _item_context(item, form=form, parts=parts), status=status)
+
+
+def _item_context(item: InboxItem, **context: Any) -> dict[str, Any]:
+    viewable = item.state in VIEWABLE_STATES and bool(item.storage_key)
+    return {
+        **context,
+        "item": item,
+        "reject": RejectForm(),
+        "open": item.state == ItemState.READY,
+        "viewable": viewable,
+        "splittable": item.content_type == "application/pdf" and (item.page_count or 0) > 1,
+        "max_parts": MAX_PARTS,
+        "merged_from": list(item.merged_from.order_by("merge_position")),
+        "viewer": _viewer(item) if viewable else None,
+    }
+
+
+def _viewer(item: InboxItem) -> dict[str, Any]:
+    """What the shared document viewer (documents/_viewer.html) needs to show this item, read-only."""
+    kind = VIEWER_KINDS.get(item.content_type, "image")
+    return {
+        "shown": kind != "image" or item.content_type in ("image/jpeg", "image/png"),
+        "kind": kind,
+        "title": item.suggestions.get("title") or item.original_filename,
+        "content_url": reverse("inbox:content", args=[item.pk]),
+        "page_url": reverse("inbox:page_image", args=[item.pk, 1, PageSize.STANDARD]),
+        "large_page_url": reverse("inbox:page_image", args=[item.pk, 1, PageSize.LARGE]),
+        "zoom_steps": ZOOM_STEPS,
+    }
 
 
 @_portal
@@ -201,7 +343,9 @@ def _stream(key: str, content_type: str, filename: str) -> StreamingHttpResponse
     response = StreamingHttpResponse(storage.open_range(key), content_type=content_type)
     response["Content-Disposition"] = content_disposition(filename, as_attachment=False)
     response["X-Content-Type-Options"] = "nosniff"
-    response["Content-Security-Policy"] = "sandbox; default-src 'none'"
+    # As a document shown inline: in Quill's own frame (the viewer's "browser's PDF viewer"), scripts never run.
+    response["Content-Security-Policy"] = "default-src 'none'; img-src 'self'; style-src 'unsafe-inline'"
+    response["X-Frame-Options"] = "SAMEORIGIN"
     return response
 
 
@@ -225,3 +369,83 @@ def inbox_item_content(request: AuthenticatedHttpRequest, item_id: str) -> HttpR
         raise NotFound()
     _audit_item(request, item, Action.INBOX_ITEM_VIEWED, content=True)
     return _stream(item.storage_key, item.content_type, item.original_filename)
+
+
+def _merge_candidates(request: AuthenticatedHttpRequest, ids: list[str]) -> list[InboxItem]:
+    """The chosen items, each found within the caller's organisation (another's, or no such item: 404)."""
+    if len(ids) > MAX_MERGED_ITEMS:
+        raise MergeInvalid(f"Merge at most {MAX_MERGED_ITEMS} items at once.")
+    return [inbox_item_get_for(user=request.user, item_id=item_id) for item_id in ids]
+
+
+def _merge_order(request: AuthenticatedHttpRequest, items: list[InboxItem]) -> list[InboxItem]:
+    """The items in the order the positions give (ties keep the order shown)."""
+    positions = []
+    for index, item in enumerate(items):
+        given = request.POST.get(f"position-{item.pk}", "").strip()
+        if not (given.isascii() and given.isdigit() and len(given) <= 3 and 1 <= int(given) <= len(items)):
+            raise MergeInvalid(f"Give “{item.original_filename}” a position from 1 to {len(items)}.")
+        positions.append((int(given), index, item))
+    return [item for _, _, item in sorted(positions, key=lambda entry: entry[:2])]
+
+
+@_portal
+@require_http_methods(["GET", "POST"])
+def inbox_merge_view(request: AuthenticatedHttpRequest) -> HttpResponse:
+    """Choose the order of the selected items, then merge them into one new item (shown next)."""
+    ensure_inbox_role(user=request.user, attempted="inbox.merge")
+    query = request.POST if request.method == "POST" else request.GET
+    ids = [value for value in query.getlist("items") if value]
+    for value in ids:
+        try:
+            uuid.UUID(value)
+        except ValueError:
+            raise NotFound("There is no such inbox item, or it is not yours to see.") from None
+    items = _merge_candidates(request, ids)
+    # Oldest first: pages scanned one after another arrive in that order.
+    items.sort(key=lambda item: item.received_at)
+    error = ""
+    if request.method == "POST":
+        try:
+            merged = inbox_merge(actor=request.user, items=_merge_order(request, items))
+        except QuillError as refusal:
+            error = refusal.message
+        else:
+            messages.success(request, f"Merged {len(items)} items into one document; file it below.")
+            return redirect("inbox:item", item_id=merged.pk)
+    elif len(items) < 2:
+        error = "Choose at least two inbox items to merge."
+    context = {"items": items, "error": error, "mergeable": MERGEABLE_TYPES}
+    return render(request, "inbox/merge.html", context, status=400 if error and request.method == "POST" else 200)
+
+
+@_portal_revalidated
+@require_GET
+def inbox_item_page_image(request: AuthenticatedHttpRequest, item_id: str, page: int, size: str) -> HttpResponse:
+    """One page of a PDF (or a TIFF's first) item as WebP for the viewer; never before a clean scan."""
+    ensure_inbox_role(user=request.user, attempted="inbox.page")
+    try:
+        chosen = PageSize(size)
+    except ValueError:
+        raise NotFound() from None
+    item = inbox_item_get_for(user=request.user, item_id=item_id)
+    if item.state not in VIEWABLE_STATES or not item.storage_key or item.content_type not in PAGED_TYPES:
+        raise NotFound()
+    etag = f'"{item.sha256}-w{PAGE_WIDTHS[chosen]}-p{page}"'
+    if etag in [tag.strip() for tag in request.headers.get("If-None-Match", "").split(",")]:
+        _audit_item(request, item, Action.INBOX_ITEM_VIEWED, page=page, size=chosen.value, served="not_modified")
+        response = HttpResponse(status=304)
+    else:
+        try:
+            image = inbox_page_image(item=item, page=page, width=PAGE_WIDTHS[chosen])
+        except (FileNotFoundError, ThumbnailError) as exc:
+            raise NotFound() from exc
+        _audit_item(request, item, Action.INBOX_ITEM_VIEWED, page=page, size=chosen.value)
+        response = HttpResponse(image.data, content_type="image/webp")
+        response["X-Page-Count"] = str(image.page_count)
+        response["X-Page-Size"] = f"{image.page_width:.2f} {image.page_height:.2f}"
+        response["Content-Security-Policy"] = "default-src 'none'"
+    response["ETag"] = etag
+    response["Cache-Control"] = "private, no-cache"
+    response["X-Content-Type-Options"] = "nosniff"
+    return response

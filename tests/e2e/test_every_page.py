@@ -19,12 +19,15 @@ from drf_spectacular.settings import spectacular_settings
 from playwright.sync_api import expect
 
 from apps.documents.models import Document
+from apps.inbox.models import SourceKind
+from apps.inbox.services.preparation import inbox_prepare
 from apps.letters.services import letter_create, letter_finalise
 from apps.reviews.services import assign_review
 from tests import factories
 from tests.documents import samples
 from tests.documents.helpers import stored_document
 from tests.e2e.helpers import sign_in
+from tests.inbox.helpers import letter_pdf, make_source, receive
 from tests.services.browser import axe_problems, csp_violations, save_screenshot
 from tests.services.storage import filesystem_settings
 
@@ -42,7 +45,7 @@ def _portal_settings(settings, tmp_path):
 
 
 @pytest.fixture
-def clinic():
+def clinic(settings):
     organisation = factories.make_organisation("Riverside Clinic")
     clinician = factories.make_user(organisation, ["clinician"], totp=True, full_name="Dr Ada Lovelace")
     administrator = factories.make_user(organisation, ["administrator"], totp=True, full_name="Sam Admin")
@@ -75,7 +78,16 @@ def clinic():
     Document.objects.filter(pk=final.document_id).update(scan_status="clean")
     # Overdue, so "My reviews", the overdue report and the document's review section all have a row.
     assign_review(document, assignee=clinician, priority="urgent", due_date=date(2026, 1, 5), assigned_by=clinician)
+    # Two scans waiting in the inbox: the item page (viewer, filing form, split rows) and the merge page.
+    settings.QUILL_SCANNER = "none"
+    scanner = make_source(organisation, kind=SourceKind.FOLDER, name="Reception scanner", folder_path="/srv/scans")
+    scans = []
+    for lines in (["Referral letter", "Ellis Marwood, born 14/03/1958"], ["Referral letter, continued"]):
+        scan = receive(scanner, letter_pdf(lines, ["Next page"]), filename=f"scan-{len(scans) + 1}.pdf").item
+        inbox_prepare(item_id=scan.pk)
+        scans.append(scan)
     return {
+        "scans": scans,
         "clinician": clinician,
         "administrator": administrator,
         "patient": patient,
@@ -110,6 +122,9 @@ def _clinician_pages(clinic) -> dict[str, str]:
         "letter-finalise": f"/letters/{draft.pk}/finalise/",
         "letter-final": f"/letters/{final.pk}/",
         "my-reviews": "/reviews/",
+        "inbox": "/inbox/",
+        "inbox-item": f"/inbox/{clinic['scans'][0].pk}/",
+        "inbox-merge": f"/inbox/merge/?items={clinic['scans'][0].pk}&items={clinic['scans'][1].pk}",
     }
 
 

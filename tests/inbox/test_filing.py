@@ -11,7 +11,7 @@ import pytest
 from apps.audit.models import AuditEvent
 from apps.documents.models import Document
 from apps.files import storage
-from apps.inbox.errors import ItemNotOpen, SplitInvalid
+from apps.inbox.errors import ItemNotOpen, PartRefused, SplitInvalid
 from apps.inbox.models import FiledDocument, InboxItem, ItemState
 from apps.inbox.services.filing import Filing, inbox_file, inbox_reject, inbox_split
 from apps.inbox.services.preparation import inbox_prepare
@@ -138,12 +138,25 @@ def test_item_page_prefills_the_filing_form_and_files_to_the_suggested_patient(r
     assert Document.objects.get().patient == patient
 
 
+def _parts(*rows: dict) -> dict:
+    """The split rows of the filing form, as the page posts them."""
+    data = {"part-TOTAL_FORMS": str(len(rows)), "part-INITIAL_FORMS": "0"}
+    for index, row in enumerate(rows):
+        data.update({f"part-{index}-{name}": value for name, value in row.items()})
+    return data
+
+
 def test_portal_split_by_page_ranges(ready_item, clinician, patient):
     item = ready_item()
     client = factories.signed_in_client(clinician)
     response = client.post(
         f"/inbox/{item.pk}/",
-        {"patient": str(patient.pk), "category": "letter", "title": "Scan", "page_ranges": "1-2, 3-4"},
+        {
+            "patient": str(patient.pk),
+            "category": "letter",
+            "title": "Scan",
+            **_parts({"pages": "1-2"}, {"pages": "3-4"}),
+        },
     )
     assert response.status_code == 302
     assert sorted(Document.objects.values_list("title", flat=True)) == ["Scan (pages 1–2)", "Scan (pages 3–4)"]
@@ -152,10 +165,144 @@ def test_portal_split_by_page_ranges(ready_item, clinician, patient):
 def test_bad_page_ranges_are_explained(ready_item, clinician, patient):
     item = ready_item()
     response = factories.signed_in_client(clinician).post(
-        f"/inbox/{item.pk}/", {"patient": str(patient.pk), "category": "letter", "page_ranges": "one to two"}
+        f"/inbox/{item.pk}/",
+        {"patient": str(patient.pk), "category": "letter", **_parts({"pages": "one to two"}, {"pages": "3"})},
     )
     assert response.status_code == 400 and "is not a page range" in response.content.decode()
     assert Document.objects.count() == 0
+
+
+def test_split_parts_go_to_different_patients_in_one_submission(ready_item, clinician, patient, organisation):
+    # given a scan whose pages 1-2 are a letter about the suggested patient and 3-4 results of another
+    other = factories.make_patient(organisation, nhs_number=factories.VALID_NHS_NUMBERS[3], family_name="Other")
+    item = ready_item()
+    # when the parts are filed, the second to the other patient with its own category, title and date
+    response = factories.signed_in_client(clinician).post(
+        f"/inbox/{item.pk}/",
+        {"patient": str(patient.pk), "category": "letter", "title": "Discharge summary", "document_date": "2026-11-30",
+         **_parts({"pages": "1-2"}, {"pages": "3-4", "patient": "other", "nhs_number": "943 476 5862",
+                                     "category": "lab", "title": "Full blood count", "document_date": "2026-11-02"})},
+    )  # fmt: skip
+    # then each part is its patient's document, with the details given for it (or the whole's)
+    assert response.status_code == 302, response.content.decode()
+    rows = sorted(Document.objects.values_list("patient_id", "category", "title", "document_date"), key=str)
+    assert sorted(rows, key=lambda row: row[2]) == [
+        (patient.pk, "letter", "Discharge summary (pages 1–2)", date(2026, 11, 30)),
+        (other.pk, "lab", "Full blood count", date(2026, 11, 2)),
+    ]
+    events = AuditEvent.objects.filter(action="inbox.item_filed")
+    assert {str(event.patient_id) for event in events} == {str(patient.pk), str(other.pk)}
+    item.refresh_from_db()
+    assert item.state == ItemState.FILED
+
+
+def test_every_part_naming_its_patient_needs_no_patient_for_the_whole(ready_item, clinician, patient, organisation):
+    other = factories.make_patient(organisation, nhs_number=factories.VALID_NHS_NUMBERS[3])
+    item = ready_item()
+    response = factories.signed_in_client(clinician).post(
+        f"/inbox/{item.pk}/",
+        {"category": "letter", **_parts({"pages": "1-2", "patient": str(patient.pk)},
+                                        {"pages": "3-4", "patient": "other", "nhs_number": other.nhs_number})},
+    )  # fmt: skip
+    assert response.status_code == 302
+    assert sorted(Document.objects.values_list("patient_id", flat=True), key=str) == sorted(
+        [patient.pk, other.pk], key=str
+    )
+
+
+def _part_errors(html: str, part: int) -> str:
+    """The HTML of one part's fieldset."""
+    start = html.index(f"<legend>Part {part}</legend>")
+    return html[start : html.index("</fieldset>", start)]
+
+
+def test_a_bad_part_refuses_the_whole_split_with_the_error_beside_that_part(
+    ready_item, clinician, patient, filesystem_storage
+):
+    item = ready_item()
+    before = sorted(str(path) for path in filesystem_storage.rglob("*") if path.is_file())
+    # when the second part names an NHS number no patient of ours has
+    response = factories.signed_in_client(clinician).post(
+        f"/inbox/{item.pk}/",
+        {"patient": str(patient.pk), "category": "letter",
+         **_parts({"pages": "1-2"}, {"pages": "3-4", "patient": "other", "nhs_number": "943 476 5897"})},
+    )  # fmt: skip
+    # then nothing is filed, the item waits, and the refusal is shown in part 2 only
+    assert response.status_code == 400
+    html = response.content.decode()
+    assert "No patient of yours has that NHS number" in _part_errors(html, 2)
+    assert "field-error" not in _part_errors(html, 1)
+    assert Document.objects.count() == 0 and FiledDocument.objects.count() == 0
+    item.refresh_from_db()
+    assert item.state == ItemState.READY
+    assert sorted(str(path) for path in filesystem_storage.rglob("*") if path.is_file()) == before
+
+
+def test_overlapping_parts_are_refused_beside_the_second(ready_item, clinician, patient):
+    item = ready_item()
+    response = factories.signed_in_client(clinician).post(
+        f"/inbox/{item.pk}/",
+        {"patient": str(patient.pk), "category": "letter", **_parts({"pages": "1-3"}, {"pages": "3-4"})},
+    )
+    assert response.status_code == 400
+    assert "Two parts share a page" in _part_errors(response.content.decode(), 2)
+    assert Document.objects.count() == 0
+
+
+def test_adding_a_part_shows_one_more_row_and_files_nothing(ready_item, clinician, patient):
+    item = ready_item()
+    response = factories.signed_in_client(clinician).post(
+        f"/inbox/{item.pk}/",
+        {"patient": str(patient.pk), "category": "letter", "more_parts": "1", **_parts({"pages": "1"}, {"pages": "2"})},
+    )
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert "<legend>Part 3</legend>" in html and 'name="part-0-pages" value="1"' in html
+    assert Document.objects.count() == 0
+
+
+def test_a_part_refused_by_the_upload_service_files_none_and_stores_nothing(
+    ready_item, clinician, patient, organisation, filesystem_storage
+):
+    # given a split whose second part is to another patient in a category that does not exist
+    other = factories.make_patient(organisation, nhs_number=factories.VALID_NHS_NUMBERS[3])
+    item = ready_item()
+    before = sorted(str(path) for path in filesystem_storage.rglob("*") if path.is_file())
+    with pytest.raises(PartRefused) as refused:
+        inbox_split(
+            actor=clinician,
+            item=item,
+            filings=[
+                Filing(patient=patient, category="letter", first_page=1, last_page=2),
+                Filing(patient=other, category="no-such-category", first_page=3, last_page=4),
+            ],
+        )
+    # then the refusal names the part, and nothing of either part is filed or stored
+    assert refused.value.part == 1 and refused.value.data["cause"] == "invalid_category"
+    assert Document.objects.count() == 0 and FiledDocument.objects.count() == 0
+    assert sorted(str(path) for path in filesystem_storage.rglob("*") if path.is_file()) == before
+    item.refresh_from_db()
+    assert item.state == ItemState.READY
+
+
+def test_a_review_refused_for_one_part_rolls_back_every_part(ready_item, clinician, patient, other_clinician):
+    from apps.inbox.services.filing import ReviewRequest
+
+    item = ready_item()
+    review = ReviewRequest(priority="routine", due_date=date(2026, 12, 20), assignee=other_clinician)
+    with pytest.raises(PartRefused) as refused:
+        inbox_split(
+            actor=clinician,
+            item=item,
+            filings=[
+                Filing(patient=patient, category="letter", first_page=1, last_page=2),
+                Filing(patient=patient, category="lab", first_page=3, last_page=4, review=review),
+            ],
+        )
+    assert refused.value.part == 1
+    assert Document.objects.count() == 0
+    item.refresh_from_db()
+    assert item.state == ItemState.READY
 
 
 def test_bulk_reject(ready_item, clinician):

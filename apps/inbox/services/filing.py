@@ -1,11 +1,12 @@
 """Filing inbox items to patients: whole, or split by page ranges; rejecting; marking duplicates.
 
-Filing goes through the documents app's own upload service (``document_upload_bulk``),
+Filing goes through the documents app's own upload service (``document_upload_each``),
 with the item's bytes exactly as received: the document's SHA-256 is the item's. The
 item is closed and the provenance row written inside that same transaction
 (``with_rows``), so a document is never filed without its item closing, nor twice. A
 split files each page range as its own document (new bytes made with pikepdf) whose
-provenance names the item and the range.
+provenance names the item and the range; each part may go to a different patient, and
+the parts are filed together in one transaction: a refused part files none of them.
 
 Filing may also assign each filed document for clinical review (``ReviewRequest``): the review
 is opened by the reviews app's ``assign_review`` inside the same transaction, so a refused
@@ -26,9 +27,9 @@ from django.utils import timezone
 from apps.accounts.models import User
 from apps.audit.actions import Action
 from apps.documents.models import Document
-from apps.documents.services import UploadRequest, document_upload_bulk
+from apps.documents.services import UploadRequest, document_upload_each
 from apps.files.spooling import SpooledFile, read_chunks, spool
-from apps.inbox.errors import ItemNotOpen, SplitInvalid
+from apps.inbox.errors import ItemNotOpen, PartRefused, SplitInvalid
 from apps.inbox.models import FiledDocument, InboxItem, ItemState
 from apps.inbox.services.intake import _audit
 from apps.inbox.services.preparation import local_copy
@@ -85,53 +86,73 @@ def _close(item: InboxItem, *, actor: User, state: str, reason: str = "") -> Non
     item.state = state
 
 
-def _file_one(item: InboxItem, filing: Filing, spooled: SpooledFile, *, actor: User, close: bool) -> Document:
-    request = UploadRequest(
-        spooled=spooled,
-        filename=item.original_filename,
-        category=filing.category,
-        title=filing.title,
-        encounter_id=filing.encounter_id,
-        document_date=filing.document_date,
-    )
+def _file_parts(
+    item: InboxItem, parts: list[tuple[Filing, SpooledFile]], *, actor: User, split: bool
+) -> list[Document]:
+    """File each part to its own patient in one transaction with the item's closing: all of them, or none.
+
+    A refusal of one part of a split is raised as ``PartRefused`` naming the part.
+    """
+
+    def refused(error: QuillError, index: int) -> QuillError:
+        return PartRefused(error, part=index) if split else error
+
+    uploads = [
+        (
+            filing.patient,
+            UploadRequest(
+                spooled=spooled,
+                filename=item.original_filename,
+                category=filing.category,
+                title=filing.title,
+                encounter_id=filing.encounter_id,
+                document_date=filing.document_date,
+            ),
+        )
+        for filing, spooled in parts
+    ]
 
     def with_rows(documents: list[Document]) -> None:
-        if close:
-            _close(item, actor=actor, state=ItemState.FILED)
-        FiledDocument.objects.create(
-            document=documents[0],
-            item=item,
-            first_page=filing.first_page,
-            last_page=filing.last_page,
-            filed_by=actor,
-        )
-        _audit(
-            item,
-            Action.INBOX_ITEM_FILED,
-            actor=actor,
-            patient_id=filing.patient.pk,
-            document_id=str(documents[0].pk),
-            pages=[filing.first_page, filing.last_page] if filing.first_page else None,
-            automatic=filing.automatic or None,
-            rotated={str(page): degrees for page, degrees in filing.rotations.items()} or None,
-        )
-        if filing.review is not None:
-            review = filing.review
-            assign_review(
-                documents[0],
-                assignee=review.assignee,
-                team=review.team,
-                priority=review.priority,
-                due_date=review.due_date,
-                assigned_by=actor,
-                note=review.note,
-            )
+        _close(item, actor=actor, state=ItemState.FILED)
+        for index, ((filing, _), document) in enumerate(zip(parts, documents, strict=True)):
+            try:
+                _record_filing(item, filing, document, actor=actor)
+            except QuillError as error:
+                raise refused(error, index) from error
 
-    [outcome] = document_upload_bulk(actor=actor, patient=filing.patient, items=[request], with_rows=with_rows)
-    if outcome.error is not None:
-        raise outcome.error
-    assert outcome.document is not None, "stored when there is no error"
-    return outcome.document
+    outcomes = document_upload_each(actor=actor, uploads=uploads, with_rows=with_rows)
+    for index, outcome in enumerate(outcomes):
+        if outcome.error is not None:
+            raise refused(outcome.error, index)
+    return [outcome.document for outcome in outcomes if outcome.document is not None]
+
+
+def _record_filing(item: InboxItem, filing: Filing, document: Document, *, actor: User) -> None:
+    """The provenance row, the audit event and the review of one filed document (in the filing's transaction)."""
+    FiledDocument.objects.create(
+        document=document, item=item, first_page=filing.first_page, last_page=filing.last_page, filed_by=actor
+    )
+    _audit(
+        item,
+        Action.INBOX_ITEM_FILED,
+        actor=actor,
+        patient_id=filing.patient.pk,
+        document_id=str(document.pk),
+        pages=[filing.first_page, filing.last_page] if filing.first_page else None,
+        automatic=filing.automatic or None,
+        rotated={str(page): degrees for page, degrees in filing.rotations.items()} or None,
+    )
+    if filing.review is not None:
+        review = filing.review
+        assign_review(
+            document,
+            assignee=review.assignee,
+            team=review.team,
+            priority=review.priority,
+            due_date=review.due_date,
+            assigned_by=actor,
+            note=review.note,
+        )
 
 
 def _check_rotations(item: InboxItem, rotations: dict[int, int]) -> None:
@@ -151,19 +172,23 @@ def inbox_file(*, actor: User, item: InboxItem, filing: Filing) -> Document:
     if filing.rotations:
         with local_copy(item.storage_key) as local:
             spooled = _pages_pdf(local, 1, item.page_count or 1, rotations=filing.rotations)
-        return _file_one(item, filing, spooled, actor=actor, close=True)
-    return _file_one(item, filing, _spool_object(item), actor=actor, close=True)
+    else:
+        spooled = _spool_object(item)
+    [document] = _file_parts(item, [(filing, spooled)], actor=actor, split=False)
+    return document
 
 
 def _check_ranges(filings: list[Filing], page_count: int) -> None:
     covered: set[int] = set()
-    for filing in filings:
+    for index, filing in enumerate(filings):
         first, last = filing.first_page, filing.last_page
         if first is None or last is None or not 1 <= first <= last <= page_count:
-            raise SplitInvalid(f"Each part needs pages between 1 and {page_count}, the first not after the last.")
+            raise SplitInvalid(
+                f"Each part needs pages between 1 and {page_count}, the first not after the last.", part=index
+            )
         pages = set(range(first, last + 1))
         if pages & covered:
-            raise SplitInvalid("Two parts share a page; give each page to one part only.")
+            raise SplitInvalid("Two parts share a page; give each page to one part only.", part=index)
         covered |= pages
 
 
@@ -182,7 +207,7 @@ def _pages_pdf(source_path: str, first: int, last: int, *, rotations: dict[int, 
 
 
 def inbox_split(*, actor: User, item: InboxItem, filings: list[Filing]) -> list[Document]:
-    """File each page range of a PDF item as its own document; the item closes with the last part."""
+    """File each page range of a PDF item as its own document, each to its own patient, all or none."""
     _ensure_ready(item)
     if item.content_type != "application/pdf":
         raise SplitInvalid("Only PDF documents can be split by pages.")
@@ -191,16 +216,13 @@ def inbox_split(*, actor: User, item: InboxItem, filings: list[Filing]) -> list[
     _check_ranges(filings, item.page_count or 0)
     for filing in filings:
         _check_rotations(item, filing.rotations)
-    documents = []
     with local_copy(item.storage_key) as local:
         parts = [_pages_pdf(local, f.first_page or 1, f.last_page or 1, rotations=f.rotations) for f in filings]
     try:
-        for index, (filing, part) in enumerate(zip(filings, parts, strict=True)):
-            documents.append(_file_one(item, filing, part, actor=actor, close=index == len(filings) - 1))
+        return _file_parts(item, list(zip(filings, parts, strict=True)), actor=actor, split=True)
     finally:
         for part in parts:
             part.discard()
-    return documents
 
 
 def inbox_reject(*, actor: User, item: InboxItem, reason: str) -> None:
