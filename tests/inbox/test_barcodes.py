@@ -69,7 +69,8 @@ def test_separator_sheets_split_the_scan_and_are_dropped(prepared, clinician, pa
         (4, 4, ""),
     ]
     body = factories.signed_in_client(clinician).get(f"/inbox/{item.pk}/").content.decode()
-    assert 'value="1-2, 4-4"' in body  # the split is prefilled; the person confirms it
+    # the split is prefilled, one part a row; the person confirms it
+    assert 'name="part-0-pages" value="1-2"' in body and 'name="part-1-pages" value="4-4"' in body
     assert Document.objects.count() == 0
     parts = [Filing(patient=patient, category="letter", first_page=p["first_page"], last_page=p["last_page"])
              for p in item.suggestions["parts"]]  # fmt: skip
