@@ -115,7 +115,8 @@ def test_split_a_scan_into_parts_for_two_patients(live_server, page, organisatio
     checks = PageChecks(page)
     sign_in(page, live_server, clinician)
     page.goto(f"{live_server.url}/inbox/{item.pk}/")
-    page.get_by_label("Category", exact=True).first.select_option("letter")  # the whole's: part 1 keeps it
+    # the whole's category (the parts' own are hidden until the split is opened): part 1 keeps it
+    page.get_by_role("combobox", name="Category", exact=True).select_option("letter")
     page.get_by_text("Split into several documents").click()
     first, second = page.get_by_role("group", name="Part 1"), page.get_by_role("group", name="Part 2")
     first.get_by_label("Pages").fill("1-2")
