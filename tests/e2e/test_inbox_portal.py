@@ -70,6 +70,7 @@ def test_file_an_emailed_letter_to_the_suggested_patient(live_server, page, orga
     expect(page.get_by_text("outpatients@hospital.example")).to_be_visible()
     expect(page.get_by_label("Ellis Marwood", exact=False)).to_be_checked()
     expect(page.get_by_label("Assign for review to")).to_have_value(str(clinician.pk))
+    expect(page.locator("[data-viewer] [data-page-count]")).to_have_text("1")  # the viewer has shown its page
     checks("inbox-item")
     page.get_by_label("Category").select_option("letter")
     page.get_by_label("Review priority").select_option("urgent")

@@ -132,6 +132,7 @@ def document_detail(request: AuthenticatedHttpRequest, document_id: str) -> Http
             "kind": VIEWER_KINDS.get(document.content_type, "image"),
             "page_url": reverse("documents:page_image_sized", args=[document.pk, 1, PageSize.STANDARD]),
             "large_page_url": reverse("documents:page_image_sized", args=[document.pk, 1, PageSize.LARGE]),
+            "plain_page_url": reverse("documents:page_image", args=[document.pk, 1]),
             "words_url": reverse("documents:page_words", args=[document.pk, 0]),
             "annotations_url": reverse("documents-annotations", args=[document.pk]),
             "content_url": reverse("documents-content", args=[document.pk]),
