@@ -23,7 +23,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from apps.audit.actions import Action
 from apps.audit.services import audit_record
-from apps.documents.services.pages import PAGE_WIDTHS, PAGED_TYPES, PageSize
+from apps.documents.services.pages import PAGED_TYPES, PageSize, Served, document_page_rendition, page_etag
 from apps.documents.views.document import VIEWER_KINDS, ZOOM_STEPS
 from apps.files import storage
 from apps.files.errors import ThumbnailError
@@ -53,7 +53,6 @@ from apps.inbox.services.filing import (
     inbox_split,
 )
 from apps.inbox.services.merging import MAX_MERGED_ITEMS, inbox_merge
-from apps.inbox.services.viewing import inbox_page_image
 from apps.patients.access import PatientAction
 from apps.patients.models import Patient
 from apps.patients.selectors import patient_by_nhs_number_for, patient_get_for
@@ -422,7 +421,11 @@ def inbox_merge_view(request: AuthenticatedHttpRequest) -> HttpResponse:
 @_portal_revalidated
 @require_GET
 def inbox_item_page_image(request: AuthenticatedHttpRequest, item_id: str, page: int, size: str) -> HttpResponse:
-    """One page of a PDF (or a TIFF's first) item as WebP for the viewer; never before a clean scan."""
+    """One page of a PDF (or a TIFF's first) item as WebP for the viewer; never before a clean scan.
+
+    Rendered once and kept beside the item's object, as a document's pages are (the documents app's
+    `document_page_rendition`); every request is audited, a matching `If-None-Match` answered 304.
+    """
     ensure_inbox_role(user=request.user, attempted="inbox.page")
     try:
         chosen = PageSize(size)
@@ -431,19 +434,20 @@ def inbox_item_page_image(request: AuthenticatedHttpRequest, item_id: str, page:
     item = inbox_item_get_for(user=request.user, item_id=item_id)
     if item.state not in VIEWABLE_STATES or not item.storage_key or item.content_type not in PAGED_TYPES:
         raise NotFound()
-    etag = f'"{item.sha256}-w{PAGE_WIDTHS[chosen]}-p{page}"'
+    etag = page_etag(item, page, chosen)
+    details: dict[str, Any] = {"page": page, "size": chosen.value}
     if etag in [tag.strip() for tag in request.headers.get("If-None-Match", "").split(",")]:
-        _audit_item(request, item, Action.INBOX_ITEM_VIEWED, page=page, size=chosen.value, served="not_modified")
+        _audit_item(request, item, Action.INBOX_ITEM_VIEWED, **details, served=Served.NOT_MODIFIED.value)
         response = HttpResponse(status=304)
     else:
         try:
-            image = inbox_page_image(item=item, page=page, width=PAGE_WIDTHS[chosen])
+            image = document_page_rendition(document=item, page=page, size=chosen)
         except (FileNotFoundError, ThumbnailError) as exc:
             raise NotFound() from exc
-        _audit_item(request, item, Action.INBOX_ITEM_VIEWED, page=page, size=chosen.value)
+        _audit_item(request, item, Action.INBOX_ITEM_VIEWED, **details, served=image.served.value)
         response = HttpResponse(image.data, content_type="image/webp")
-        response["X-Page-Count"] = str(image.page_count)
-        response["X-Page-Size"] = f"{image.page_width:.2f} {image.page_height:.2f}"
+        response["X-Page-Count"] = str(image.facts.page_count)
+        response["X-Page-Size"] = f"{image.facts.page_width:.2f} {image.facts.page_height:.2f}"
         response["Content-Security-Policy"] = "default-src 'none'"
     response["ETag"] = etag
     response["Cache-Control"] = "private, no-cache"

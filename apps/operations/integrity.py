@@ -150,8 +150,8 @@ def _hash_object(key: str) -> tuple[str, int]:
 
 def known_keys(keys: list[str]) -> set[str]:
     """Which of `keys` some row points at: a document's object, thumbnail, searchable PDF/A or rendered
-    pages (kept in a folder beside it until it is purged), a patient's or user's photo, an inbox item or
-    its email."""
+    pages (kept in a folder beside it until it is purged), a patient's or user's photo, an inbox item
+    (its object, thumbnail and rendered pages) or its email."""
     found = _known_renditions(keys)
     for model, fields in (
         (Document, ("storage_key", "thumbnail_key", "text_rendition_key")),
@@ -170,15 +170,22 @@ def known_keys(keys: list[str]) -> set[str]:
 
 def _known_renditions(keys: list[str]) -> set[str]:
     owners = {key: stem for key in keys if (stem := storage.renditions_owner_stem(key))}
-    document_ids = set()
+    owner_ids = set()
     for stem in owners.values():
         with contextlib.suppress(ValueError):
-            document_ids.add(uuid.UUID(stem.rpartition("/")[2]))
+            owner_ids.add(uuid.UUID(stem.rpartition("/")[2]))
     stems = {
         key.rpartition(".")[0] or key
-        for key in Document.objects.filter(pk__in=document_ids, purged_at__isnull=True).values_list(
+        for key in Document.objects.filter(pk__in=owner_ids, purged_at__isnull=True).values_list(
             "storage_key", flat=True
         )
+    }
+    # An inbox item's pages rendered for the viewer, until it is purged (its storage_key emptied).
+    stems |= {
+        key.rpartition(".")[0] or key
+        for key in InboxItem.objects.filter(pk__in=owner_ids)
+        .exclude(storage_key="")
+        .values_list("storage_key", flat=True)
     }
     return {key for key, stem in owners.items() if stem in stems}
 

@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import io
+from datetime import timedelta
 
 import pytest
+from django.utils import timezone
 from PIL import Image
 
 from apps.audit.models import AuditEvent
+from apps.files import storage
 from apps.inbox.models import InboxItem, ItemState
+from apps.inbox.services.filing import inbox_reject
 from apps.inbox.services.preparation import inbox_prepare
+from apps.inbox.services.purging import inbox_purge_rejected
+from apps.operations.integrity import known_keys
 from tests import factories
 from tests.inbox.helpers import letter_pdf, make_source, receive
 
@@ -44,8 +50,26 @@ def test_a_page_is_served_as_webp_with_what_the_viewer_needs_and_audited(item, c
     assert Image.open(io.BytesIO(response.content)).width == 240
     event = AuditEvent.objects.filter(action="inbox.item_viewed").latest("pk")
     assert event.details["page"] == 2 and event.details["size"] == "thumb"
+    assert event.details["served"] == "rendered"
     again = client.get(f"/inbox/{item.pk}/pages/2/thumb.webp", headers={"If-None-Match": response["ETag"]})
     assert again.status_code == 304
+
+
+def test_a_page_is_rendered_once_and_kept_beside_the_item_until_it_is_purged(item, clinician):
+    client = factories.signed_in_client(clinician)
+    first = client.get(f"/inbox/{item.pk}/pages/1/standard.webp")
+    second = client.get(f"/inbox/{item.pk}/pages/1/standard.webp")
+    assert first.content == second.content
+    served = list(AuditEvent.objects.filter(action="inbox.item_viewed", details__page=1).values_list(
+        "details__served", flat=True
+    ).order_by("pk"))  # fmt: skip
+    assert served == ["rendered", "stored"]
+    [kept] = list(storage.list_keys(storage.renditions_prefix(item.storage_key)))
+    assert known_keys([kept[0]]) == {kept[0]}  # not an orphan while the item holds its bytes
+    # when the rejected item's keep period is over, its pages go with its bytes
+    inbox_reject(actor=clinician, item=item, reason="Not ours")
+    assert inbox_purge_rejected(now=timezone.now() + timedelta(days=365)) == 1
+    assert list(storage.list_keys(storage.renditions_prefix(item.storage_key))) == []
 
 
 @pytest.mark.parametrize(

@@ -10,7 +10,8 @@ them. Bump ``RENDER_VERSION`` when the renderer's output changes: old renditions
 then simply no longer asked for (and go when the document is purged).
 
 Authorisation, availability and the audit event of each view are the caller's job
-(the page-image view): a stored page is still a page someone looked at.
+(the page-image view): a stored page is still a page someone looked at. An inbox item's
+pages are rendered and kept the same way (beside its object, removed when it is purged).
 """
 
 from __future__ import annotations
@@ -23,10 +24,10 @@ import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any, Protocol
 
 from django.core.cache import cache
 
-from apps.documents.models import Document
 from apps.files import storage
 from apps.files.errors import StorageUnavailable
 from apps.files.rendering import page_facts, render_page_image
@@ -55,6 +56,15 @@ PAGE_WIDTHS: dict[PageSize, int] = {
 }
 
 
+class Paged(Protocol):
+    """What has pages to render: a document version, or an inbox item (whose bytes never change either)."""
+
+    pk: Any
+    storage_key: str
+    sha256: str
+    content_type: str
+
+
 class Served(StrEnum):
     RENDERED = "rendered"
     STORED = "stored"
@@ -75,27 +85,27 @@ class PageImage:
     served: Served
 
 
-def page_etag(document: Document, page: int, size: PageSize) -> str:
+def page_etag(document: Paged, page: int, size: PageSize) -> str:
     """Names these exact bytes: the document's content, the renderer's version, the page and the width."""
     return f'"{document.sha256}-r{RENDER_VERSION}-w{PAGE_WIDTHS[size]}-p{page}"'
 
 
-def _rendition_key(document: Document, page: int, size: PageSize) -> str:
+def _rendition_key(document: Paged, page: int, size: PageSize) -> str:
     return storage.rendition_key(document.storage_key, f"r{RENDER_VERSION}-w{PAGE_WIDTHS[size]}-p{page}")
 
 
-def _facts_cache_key(document: Document, page: int) -> str:
+def _facts_cache_key(document: Paged, page: int) -> str:
     return f"quill:page-facts:{document.sha256}:{page}"
 
 
-def _remember(document: Document, page: int, facts: PageFacts) -> None:
+def _remember(document: Paged, page: int, facts: PageFacts) -> None:
     try:
         cache.set(_facts_cache_key(document, page), [facts.page_count, facts.page_width, facts.page_height], FACTS_TTL)
     except Exception:  # the cache is a shortcut: without it the facts are read from the original again
         logger.warning("page facts not cached", exc_info=True)
 
 
-def _remembered(document: Document, page: int) -> PageFacts | None:
+def _remembered(document: Paged, page: int) -> PageFacts | None:
     try:
         value = cache.get(_facts_cache_key(document, page))
     except Exception:
@@ -107,7 +117,7 @@ def _remembered(document: Document, page: int) -> PageFacts | None:
 
 
 @contextlib.contextmanager
-def _local_copy(document: Document) -> Iterator[str]:
+def _local_copy(document: Paged) -> Iterator[str]:
     """The original copied to a temporary file (pdfium and Pillow read files), removed afterwards."""
     with tempfile.TemporaryDirectory(prefix="quill-page-") as workdir:
         path = os.path.join(workdir, "original")
@@ -116,7 +126,7 @@ def _local_copy(document: Document) -> Iterator[str]:
         yield path
 
 
-def document_page_rendition(*, document: Document, page: int, size: PageSize) -> PageImage:
+def document_page_rendition(*, document: Paged, page: int, size: PageSize) -> PageImage:
     """Page `page` of an available document at `size`: the stored rendition, else rendered and stored.
 
     Raises FileNotFoundError when the original is missing and ThumbnailError when there
@@ -149,6 +159,6 @@ def document_page_rendition(*, document: Document, page: int, size: PageSize) ->
     return PageImage(rendered.data, facts, Served.RENDERED)
 
 
-def document_remove_renditions(*, document: Document) -> int:
+def document_remove_renditions(*, document: Paged) -> int:
     """Remove every stored page of `document` (when its bytes are purged); returns how many."""
     return storage.delete_prefix(storage.renditions_prefix(document.storage_key))

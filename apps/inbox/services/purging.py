@@ -1,6 +1,6 @@
 """Purging rejected items after the organisation's keep period (``InboxSettings.rejected_keep_days``).
 
-The bytes, thumbnail and text go; the row stays as a tombstone (who rejected what, when and why,
+The bytes, thumbnail, rendered pages and text go; the row stays as a tombstone (who rejected what, when and why,
 its hash and provenance) and the purge is audited. The object is deleted before the row is
 marked, so a crash in between is finished by the next run (deleting a missing object is fine).
 """
@@ -13,6 +13,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from apps.audit.actions import Action
+from apps.documents.services.pages import document_remove_renditions
 from apps.files import storage
 from apps.inbox.models import InboxItem, InboxSettings, ItemState
 from apps.inbox.services.intake import _audit
@@ -35,6 +36,8 @@ def inbox_purge_rejected(*, now: datetime | None = None, limit: int = 500) -> in
         days = keep_days.get(item.organisation_id, DEFAULT_KEEP_DAYS)
         if item.closed_at is None or item.closed_at > now - timedelta(days=days):
             continue
+        if item.storage_key:
+            document_remove_renditions(document=item)  # the viewer's pages, kept beside the object
         storage.delete(item.storage_key)
         storage.delete(item.thumbnail_key)
         with transaction.atomic():
