@@ -241,3 +241,41 @@ def test_merging_another_organisations_item_is_404_and_changes_nothing(
     assert client.get("/inbox/merge/?items=not-a-uuid").status_code == 404
     assert _snapshot(filesystem_storage) == before
     assert Document.objects.count() == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_people_merging_the_same_items_at_once_make_one_merged_item(ready, clinician, organisation):
+    import threading
+
+    from django.db import connections
+
+    first, second = ready(letter_pdf(["One"])), ready(letter_pdf(["Two"]))
+    colleague = factories.make_user(organisation, ["clinician"])
+    start = threading.Barrier(2)
+    outcomes: list[str] = []
+
+    def merge(actor) -> None:
+        # each with its own copies of the items, as two requests would have
+        items = list(InboxItem.objects.select_related("source").filter(pk__in=[first.pk, second.pk]).order_by("pk"))
+        try:
+            start.wait(10)
+            inbox_merge(actor=actor, items=items)
+            outcomes.append("merged")
+        except ItemNotOpen:
+            outcomes.append("refused")
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=merge, args=(actor,)) for actor in (clinician, colleague)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+
+    assert sorted(outcomes) == ["merged", "refused"]
+    merged = InboxItem.objects.exclude(pk__in=[first.pk, second.pk]).get()
+    assert set(InboxItem.objects.filter(merged_into=merged).values_list("pk", flat=True)) == {first.pk, second.pk}
+    # the refused merge's object was removed: only the three items' objects (and the thumbnails) are stored
+    keys = {key for key, _, _ in storage.list_keys(f"{organisation.pk}/inbox/")}
+    assert {key for key in keys if not key.endswith(".webp")} == {first.storage_key, second.storage_key,
+                                                                    merged.storage_key}  # fmt: skip
