@@ -123,8 +123,8 @@ def _clinician_pages(clinic) -> dict[str, str]:
         "letter-final": f"/letters/{final.pk}/",
         "my-reviews": "/reviews/",
         "inbox": "/inbox/",
-        "inbox-item": f"/inbox/{clinic['scans'][0].pk}/",
-        "inbox-merge": f"/inbox/merge/?items={clinic['scans'][0].pk}&items={clinic['scans'][1].pk}",
+        "inbox-scan": f"/inbox/{clinic['scans'][0].pk}/",
+        "inbox-merge-two": f"/inbox/merge/?items={clinic['scans'][0].pk}&items={clinic['scans'][1].pk}",
     }
 
 
