@@ -11,7 +11,7 @@ targets (top suggestion correct >= 98 % with an NHS number, >= 90 % from name an
 zero wrong automatic filings) and the time per letter against the raw regular-expression scan
 of the same text (ratio in the same run). Exits 1 on a miss.
 
-    .venv/bin/python bench/inbox_matching.py [--letters 1000] [--noisy 0.25] [--seed 19]
+    .venv/bin/python bench/inbox_matching.py [--letters 1000] [--noisy 0.25] [--seed 19] [--rate 0.03]
 """
 
 from __future__ import annotations
@@ -107,6 +107,7 @@ def main() -> int:
     parser.add_argument("--letters", type=int, default=1000)
     parser.add_argument("--noisy", type=float, default=0.25, help="share of letters read with OCR noise")
     parser.add_argument("--seed", type=int, default=19)
+    parser.add_argument("--rate", type=float, default=0.03, help="share of characters a noisy reading gets wrong")
     args = parser.parse_args()
     setup_django(base_env(QUILL_SCANNER="none"))
     from django.db import transaction
@@ -170,7 +171,7 @@ def main() -> int:
             noisy = rng.random() < args.noisy
             text = letter(rng, person, with_nhs=with_nhs)
             if noisy:
-                text = ocr_noise(rng, text)
+                text = ocr_noise(rng, text, args.rate)
             item = InboxItem(
                 organisation=organisation,
                 source=source,
