@@ -253,3 +253,157 @@ def test_decode_row_gives_back_the_row_exactly(installation):
     for model in IMPORTED_MODELS:
         for obj in model._base_manager.all():
             assert encode_row(decode_row(model, encode_row(obj))) == encode_row(obj)
+
+
+# --- Filing provenance and clinical review ---------------------------------------------------------------
+
+
+@pytest.fixture
+def filed_and_reviewed(any_storage, settings, organisation, clinician, administrator, patient, other_organisation):
+    """Two items filed (one from an e-mail, one scan split in two) with reviews by a team, completed and
+    forwarded; one item still waiting; and another organisation's filed item."""
+    from apps.inbox.models import MailMessage, SourceKind
+    from apps.inbox.services.filing import Filing, ReviewRequest, inbox_file, inbox_split
+    from apps.inbox.services.preparation import inbox_prepare
+    from apps.reviews.models import Priority, Review, Team
+    from apps.reviews.services import complete_review
+    from tests import factories
+    from tests.inbox.helpers import letter_pdf, make_source, receive
+
+    settings.QUILL_SCANNER = "none"
+    colleague = factories.make_user(organisation, ["clinician"])
+    team = Team.objects.create(organisation=organisation, name="Duty doctors")
+    team.members.add(clinician, colleague)
+    scanner = make_source(
+        organisation,
+        kind=SourceKind.FOLDER,
+        name="Reception scanner",
+        folder_path="/srv/scans",
+        default_reviewer=colleague,
+    )
+    mailbox = make_source(
+        organisation, kind=SourceKind.IMAP, name="Results mailbox", imap_host="mail.example.test",
+        imap_username="results", imap_password_file="/run/secrets/imap", imap_tls=True,
+    )  # fmt: skip
+    eml = b"From: lab@example.test\r\nSubject: Results\r\nMessage-ID: <r1@example.test>\r\n\r\nAttached.\r\n"
+    message = MailMessage.objects.create(
+        organisation=organisation, source=mailbox, uidvalidity=1, uid=7, message_id="<r1@example.test>",
+        sender="lab@example.test", subject="Results", storage_key=f"{organisation.pk}/inbox/mail/r1.eml",
+        size=len(eml), sha256=hashlib.sha256(eml).hexdigest(),
+    )  # fmt: skip
+    storage.put_bytes(key=message.storage_key, data=eml, content_type="message/rfc822")
+
+    def ready(source, data, name, **kwargs):
+        item = receive(source, data, filename=name, **kwargs).item
+        inbox_prepare(item_id=item.pk)
+        item.refresh_from_db()
+        return item
+
+    emailed = ready(mailbox, letter_pdf(["Full blood count"]), "fbc.pdf", mail_message=message)
+    scan = ready(scanner, letter_pdf(["Clinic letter"], ["Bloods"]), "scan.pdf")
+    ready(scanner, letter_pdf(["Not filed yet"]), "waiting.pdf")
+    due = timezone.localdate()
+    document = inbox_file(
+        actor=clinician, item=emailed,
+        filing=Filing(patient=patient, category="lab", title="FBC",
+                      review=ReviewRequest(priority=Priority.SOON, due_date=due, team=team, note="Check Hb")),
+    )  # fmt: skip
+    inbox_split(
+        actor=clinician, item=scan,
+        filings=[Filing(patient=patient, category="letter", title="Letter", first_page=1, last_page=1,
+                        review=ReviewRequest(priority=Priority.ROUTINE, due_date=due, assignee=colleague)),
+                 Filing(patient=patient, category="lab", title="Bloods", first_page=2, last_page=2)],
+    )  # fmt: skip
+    complete_review(
+        Review.objects.get(document=document), actor=clinician, outcome="forwarded", text="Please see",
+        forward_to=colleague,
+    )  # fmt: skip
+    other_clinician = factories.make_user(other_organisation, ["clinician"])
+    other_patient = factories.make_patient(other_organisation, nhs_number=factories.VALID_NHS_NUMBERS[1])
+    other = ready(make_source(other_organisation), letter_pdf(["Other clinic"]), "other.pdf")
+    inbox_file(actor=other_clinician, item=other, filing=Filing(patient=other_patient, category="letter"))
+    return any_storage
+
+
+def _inbox_objects() -> dict[str, str]:
+    from apps.inbox.models import InboxItem, MailMessage
+
+    keys = [key for item in InboxItem.objects.all() for key in (item.storage_key, item.thumbnail_key) if key]
+    keys += list(MailMessage.objects.values_list("storage_key", flat=True))
+    return {key: hashlib.sha256(b"".join(storage.open_range(key))).hexdigest() for key in keys}
+
+
+def test_round_trip_keeps_reviews_teams_and_filing_provenance(filed_and_reviewed, settings, tmp_path, request):
+    from apps.inbox.models import FiledDocument, InboxItem, IntakeSource, ItemState
+    from apps.reviews.models import Review, Team
+
+    before = _snapshot()
+    waiting = InboxItem.objects.get(original_filename="waiting.pdf")
+    objects_before = {
+        key: sha for key, sha in _inbox_objects().items() if key not in {waiting.storage_key, waiting.thumbnail_key}
+    }
+    assert FiledDocument.objects.count() == 4 and Review.objects.count() == 3  # forwarded: a second review
+    members = set(Team.objects.get(name="Duty doctors").members.values_list("pk", flat=True))
+    archive = tmp_path / "quill.tar"
+    exported = run("export_archive", str(archive))
+    assert exported.code == 0, exported.out + exported.err
+    assert "3 reviews" in exported.out and "4 inbox filed documents" in exported.out, exported.out
+    assert run("import_archive", "--verify-only", str(archive)).code == 0
+
+    _wipe_installation(settings, tmp_path, filed_and_reviewed, request)
+    assert not Review.objects.exists() and not FiledDocument.objects.exists()
+    imported = run("import_archive", str(archive))
+    assert imported.code == 0, imported.out + imported.err
+
+    after = _snapshot()
+    # The one change a restore makes: intake sources come back switched off.
+    assert all(row["enabled"] is False for row in after["rows"]["inbox.IntakeSource"])
+    for row in before["rows"]["inbox.IntakeSource"]:
+        row["enabled"] = False
+    # The item still waiting is the inbox's working state: a restore starts with an empty inbox.
+    before["rows"]["inbox.InboxItem"] = [r for r in before["rows"]["inbox.InboxItem"] if r["id"] != str(waiting.pk)]
+    assert after["rows"] == before["rows"]
+    assert after["objects"] == before["objects"] and _inbox_objects() == objects_before
+    assert not InboxItem.objects.exclude(state=ItemState.FILED).exists()
+    assert set(Team.objects.get(name="Duty doctors").members.values_list("pk", flat=True)) == members
+    assert Review.objects.filter(forwarded_from__isnull=False).count() == 1
+    assert not IntakeSource.objects.filter(enabled=True).exists()
+    assert run("verify_audit").code == 0
+    assert run("verify_storage", "--skip-orphans").code == 0
+
+
+def test_organisation_archive_keeps_only_its_reviews_and_filed_items(filed_and_reviewed, organisation, tmp_path):
+    archive = tmp_path / "one.tar"
+    assert run("export_archive", str(archive), "--organisation", str(organisation.pk)).code == 0
+    with tarfile.open(archive) as tar:
+        manifest = json.load(tar.extractfile("manifest.json"))
+        items = [json.loads(line) for line in tar.extractfile("rows/inbox_filed_items.jsonl").read().splitlines()]
+        sources = [json.loads(line) for line in tar.extractfile("rows/intake_sources.jsonl").read().splitlines()]
+    assert {item["organisation_id"] for item in items} == {str(organisation.pk)}
+    assert sorted(item["original_filename"] for item in items) == ["fbc.pdf", "scan.pdf"]
+    assert sorted(source["name"] for source in sources) == ["Reception scanner", "Results mailbox"]
+    assert manifest["counts"]["reviews"] == 3 and manifest["counts"]["inbox_filed_documents"] == 3
+    assert manifest["counts"]["review_team_members"] == 2 and manifest["counts"]["inbox_mail_messages"] == 1
+    assert run("import_archive", "--verify-only", str(archive)).code == 0
+
+
+def test_an_archive_written_before_reviews_were_archived_still_restores(installation, settings, tmp_path, request):
+    from apps.operations.archive.format import TABLES
+
+    archive, older = tmp_path / "quill.tar", tmp_path / "older.tar"
+    assert run("export_archive", str(archive)).code == 0
+    later = {table.file for table in TABLES if table.added_later}
+    with tarfile.open(archive) as tar:
+        members = [(info, tar.extractfile(info).read()) for info in tar.getmembers() if info.name not in later]
+    manifest = json.loads({info.name: data for info, data in members}["manifest.json"])
+    for name in later:
+        del manifest["files"][name]
+    with tarfile.open(older, "w") as tar:
+        for info, data in members:
+            data = json.dumps(manifest).encode() if info.name == "manifest.json" else data
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    _wipe_installation(settings, tmp_path, installation, request)
+    imported = run("import_archive", str(older))
+    assert imported.code == 0, imported.out + imported.err
+    assert Document.objects.count() == 3

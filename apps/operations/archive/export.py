@@ -33,6 +33,8 @@ from .format import (
     chain_heads_in_scope,
     check_key,
     encode_row,
+    filed_items_in_scope,
+    mail_messages_in_scope,
     users_in_scope,
 )
 
@@ -149,6 +151,13 @@ def _objects_in_scope(scope: Scope) -> Iterator[dict[str, Any]]:
         yield {"key": document.storage_key, "expect": "" if corrupt else document.sha256, "document": str(document.pk)}
         if document.thumbnail_key:
             yield {"key": document.thumbnail_key, "expect": "", "document": str(document.pk), "thumbnail": True}
+    for item in filed_items_in_scope(scope).iterator(chunk_size=2000):  # the bytes as received, before filing
+        if item.storage_key:
+            yield {"key": item.storage_key, "expect": item.sha256, "document": None, "inbox_item": str(item.pk)}
+        if item.thumbnail_key:
+            yield {"key": item.thumbnail_key, "expect": "", "document": None, "thumbnail": True}
+    for message in mail_messages_in_scope(scope).iterator(chunk_size=2000):  # the .eml kept as provenance
+        yield {"key": message.storage_key, "expect": message.sha256, "document": None, "mail_message": str(message.pk)}
     for model in (Patient, User):
         rows = model.objects.order_by("pk")
         rows = users_in_scope(scope) if model is User else rows.filter(scope.orgs())

@@ -22,9 +22,11 @@ from apps.accounts.models import Organisation, User
 from apps.audit.models import AuditEvent, ChainHead
 from apps.documents.models import Annotation, Document, ErasureRequest
 from apps.fhir.models import MhdSettings, SubmissionSet, SubmissionSetEntry
+from apps.inbox.models import FiledDocument, InboxItem, IntakeSource, MailMessage
 from apps.letters.models import Letter
 from apps.operations.errors import ArchiveError
 from apps.patients.models import BreakGlassAccess, CareTeamMember, Patient
+from apps.reviews.models import Review, Team
 
 M = TypeVar("M", bound=models.Model)
 
@@ -42,6 +44,8 @@ class Table:
     file: str
     model: type[models.Model]
     rows: Callable[[Scope], models.QuerySet]
+    # Added after archives were first written: an older archive without this member restores no rows of it.
+    added_later: bool = False
 
 
 @dataclass
@@ -71,9 +75,39 @@ def users_in_scope(scope: Scope) -> models.QuerySet:
         BreakGlassAccess.objects.filter(patient_orgs).values_list("user_id", flat=True),
         ErasureRequest.objects.filter(scope.orgs()).exclude(recorded_by=None).values_list("recorded_by_id", flat=True),
         SubmissionSet.objects.filter(scope.orgs()).values_list("received_by_id", flat=True),
+        filed_items_in_scope(scope).exclude(closed_by=None).values_list("closed_by_id", flat=True),
+        FiledDocument.objects.filter(scope.orgs("item__organisation_id")).values_list("filed_by_id", flat=True),
+        intake_sources_in_scope(scope).exclude(default_reviewer=None).values_list("default_reviewer_id", flat=True),
+        Team.members.through.objects.filter(scope.orgs("team__organisation_id")).values_list("user_id", flat=True),
     ]
+    reviews = Review.objects.filter(scope.orgs())
+    sources += [reviews.values_list("assigned_by_id", flat=True)]
+    sources += [reviews.exclude(**{f"{name}_id": None}).values_list(f"{name}_id", flat=True)
+                for name in ("assignee", "completed_by")]  # fmt: skip
     referenced = set().union(*(set(source) for source in sources))
     return User.objects.filter(scope.orgs() | Q(pk__in=referenced)).order_by("pk")
+
+
+def filed_items_in_scope(scope: Scope) -> models.QuerySet:
+    """The inbox items documents were filed from: the filing provenance (a split item once, however many parts).
+
+    Items still waiting, rejected, refused or flagged as duplicates are the inbox's working state, not the
+    record: a restore starts with an empty inbox.
+    """
+    return InboxItem.objects.filter(scope.orgs(), filed_documents__isnull=False).distinct().order_by("pk")
+
+
+def mail_messages_in_scope(scope: Scope) -> models.QuerySet:
+    """The e-mails filed items came in (sender, subject, Message-ID, the .eml), and no others."""
+    return MailMessage.objects.filter(pk__in=filed_items_in_scope(scope).values("mail_message_id")).order_by("pk")
+
+
+def intake_sources_in_scope(scope: Scope) -> models.QuerySet:
+    """The sources filed items and their e-mails came from (restored switched off: see restore.py)."""
+    items, messages = filed_items_in_scope(scope), mail_messages_in_scope(scope)
+    return IntakeSource.objects.filter(
+        Q(pk__in=items.values("source_id")) | Q(pk__in=messages.values("source_id"))
+    ).order_by("pk")
 
 
 def chain_heads_in_scope(scope: Scope) -> models.QuerySet:
@@ -116,6 +150,28 @@ TABLES = [
         SubmissionSetEntry,
         lambda s: SubmissionSetEntry.objects.filter(s.orgs()).order_by("pk"),
     ),
+    Table("rows/review_teams.jsonl", Team, lambda s: Team.objects.filter(s.orgs()).order_by("pk"), added_later=True),
+    Table(
+        "rows/review_team_members.jsonl",
+        Team.members.through,
+        lambda s: Team.members.through.objects.filter(s.orgs("team__organisation_id")).order_by("pk"),
+        added_later=True,
+    ),
+    Table(
+        "rows/reviews.jsonl",
+        Review,
+        lambda s: Review.objects.filter(s.orgs()).order_by("assigned_at", "pk"),
+        added_later=True,
+    ),
+    Table("rows/intake_sources.jsonl", IntakeSource, intake_sources_in_scope, added_later=True),
+    Table("rows/inbox_mail_messages.jsonl", MailMessage, mail_messages_in_scope, added_later=True),
+    Table("rows/inbox_filed_items.jsonl", InboxItem, filed_items_in_scope, added_later=True),
+    Table(
+        "rows/inbox_filed_documents.jsonl",
+        FiledDocument,
+        lambda s: FiledDocument.objects.filter(s.orgs("item__organisation_id")).order_by("pk"),
+        added_later=True,
+    ),
     Table(CHAIN_HEADS, ChainHead, chain_heads_in_scope),
 ]
 # Models whose rows an archive leaves out, and why (a test checks every model is in one list or the other).
@@ -124,21 +180,11 @@ NOT_ARCHIVED = {
     "outbox.OutboxMessage": "delivery queue: run resync_fhir --all / resync_ehr after a restore",
     "documents.DocumentPage": "search index derived from the documents: run reindex_text --all after a restore",
     "documents.TextSettings": "OCR languages, set by the platform's operators: set them again after a restore",
-    "inbox.IntakeSource": "intake configuration (folders, mailboxes, secret files) belongs to the installation: "
-    "configure the sources again after a restore",
     "inbox.InboxSettings": "per-organisation inbox switches: set them again after a restore",
-    "inbox.InboxItem": "the inbox's working state, not the record: file or reject what is waiting before the export; "
-    "a restore starts with an empty inbox",
-    "inbox.MailMessage": "the e-mails of inbox items, which an archive leaves out (above)",
     "inbox.CategoryRule": "inbox configuration (keyword rules for suggested categories): "
     "set them again after a restore",
     "inbox.CategoryClassifier": "derived from the filed documents and retrained nightly "
     "(inbox.retrain_category_classifiers)",
-    "inbox.FiledDocument": "not archived yet (issue 19): which inbox item and pages a document was filed from; the "
-    "document's audit events (inbox.item_filed) keep who filed it from which item",
-    "reviews.Team": "not archived yet (issue 19): review teams, made again by administrators after a restore",
-    "reviews.Review": "not archived yet (issue 19): the audit chain keeps every assignment, completion and forward "
-    "(review.assigned, review.completed, review.forwarded)",
 }
 IMPORTED_MODELS = [table.model for table in TABLES] + [AuditEvent]
 

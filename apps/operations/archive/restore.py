@@ -23,6 +23,7 @@ from apps.audit.verification import verify_chain
 from apps.documents.models import Document, Integrity
 from apps.documents.services.retention import patients_last_clinical_date_refresh
 from apps.files import storage
+from apps.inbox.models import InboxItem, IntakeSource, MailMessage
 from apps.patients.models import Patient
 
 from .format import (
@@ -168,11 +169,19 @@ def import_archive(path: str, *, verify_only: bool = False, progress: Callable =
 
 
 def _import_rows(archive: _Archive, result: ImportResult, *, write: bool) -> dict[str, dict[str, Any]]:
-    """Insert every table; returns {document id: what the object must be} for the object check."""
+    """Insert every table; returns {document, inbox item or e-mail id: what its object must be} for the check.
+
+    Intake sources are the one change made to a row: they come back switched off, so a restored copy never
+    takes files or e-mails meant for the installation it was exported from. An administrator checks each
+    source's folder or mailbox and switches it on.
+    """
     documents: dict[str, dict[str, Any]] = {}
     for table in TABLES:
         batch: list[models.Model] = []
         count = 0
+        if table.added_later and table.file not in archive.manifest["files"]:
+            result.counts[table.file.removeprefix("rows/").removesuffix(".jsonl")] = 0
+            continue
         for row in archive.rows(table.file):
             obj = decode_row(table.model, row)
             count += 1
@@ -183,6 +192,15 @@ def _import_rows(archive: _Archive, result: ImportResult, *, write: bool) -> dic
                     "corrupt": obj.integrity == Integrity.CORRUPT,
                     "content_type": obj.content_type,
                 }
+            elif isinstance(obj, InboxItem | MailMessage) and obj.storage_key:
+                documents[str(obj.pk)] = {
+                    "sha256": obj.sha256,
+                    "key": obj.storage_key,
+                    "corrupt": False,
+                    "content_type": obj.content_type if isinstance(obj, InboxItem) else "message/rfc822",
+                }
+            elif isinstance(obj, IntakeSource):
+                obj.enabled = False
             if write:
                 batch.append(obj)
                 if len(batch) >= _BATCH:
@@ -232,17 +250,18 @@ def _import_objects(
         for entry in progress(archive.rows(OBJECT_INDEX)):
             key = entry["key"]
             check_key(key)
-            document = documents.get(entry.get("document") or "")
+            owner = entry.get("document") or entry.get("inbox_item") or entry.get("mail_message") or ""
+            document = documents.get(owner)
             if entry.get("missing"):
                 result.missing.append(key)
-                seen.add(entry.get("document") or "")
+                seen.add(owner)
                 continue
             if document is not None and not entry.get("thumbnail"):
-                seen.add(entry["document"])
+                seen.add(owner)
                 if document["key"] != key:
-                    raise ArchiveError(f"object {key} is not document {entry['document']}'s object")
+                    raise ArchiveError(f"object {key} is not {owner}'s object")
                 if not (document["corrupt"] or entry.get("mismatch")) and entry["sha256"] != document["sha256"]:
-                    raise ArchiveError(f"object {key} does not have document {entry['document']}'s sha256")
+                    raise ArchiveError(f"object {key} does not have {owner}'s sha256")
             local = os.path.join(work, "object")
             reader = _HashingReader(archive.open(f"objects/{key}"))
             with open(local, "wb") as sink:
@@ -265,7 +284,10 @@ def _import_objects(
             result.object_bytes += reader.size
     absent = set(documents) - seen
     if absent:
-        raise ArchiveError(f"{len(absent)} document(s) have no object in the archive, e.g. {sorted(absent)[0]}")
+        raise ArchiveError(
+            f"{len(absent)} document(s), filed inbox item(s) or e-mail(s) have no object in the archive, "
+            f"e.g. {sorted(absent)[0]}"
+        )
 
 
 def _insert(model: type[models.Model], objs: Sequence[models.Model]) -> None:
