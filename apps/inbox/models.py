@@ -189,6 +189,13 @@ class InboxItem(models.Model):
         ]
         indexes = [
             models.Index(fields=("organisation", "state", "-received_at"), name="inbox_item_queue"),
+            # The inbox page: an organisation's open items newest first, read in order (no sort of every
+            # waiting item before the LIMIT; docs/performance.md, "Inbox page").
+            models.Index(
+                fields=("organisation", "-received_at", "-id"),
+                condition=models.Q(state__in=OPEN_STATES),
+                name="inbox_item_open",
+            ),
             models.Index(fields=("organisation", "sha256"), name="inbox_item_sha256"),
         ]
 
