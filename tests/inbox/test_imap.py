@@ -127,3 +127,34 @@ def test_run_intake_once_exits_non_zero_when_a_mailbox_cannot_be_read(filesystem
     with pytest.raises(CommandError) as caught:
         call_command("run_intake", "--once", "--stable-seconds", "0")
     assert caught.value.returncode == 1
+
+
+def test_stored_messages_are_moved_in_batches_and_a_failure_moves_those_already_stored(
+    filesystem_storage, source, mailbox, monkeypatch
+):
+    from apps.files.errors import StorageUnavailable
+    from apps.inbox.sources import imap
+
+    for number in range(5):
+        raw = _message(
+            f"Letter {number}", [(f"l{number}.pdf", letter_pdf([f"L{number}"]))], message_id=f"<b{number}@h>"
+        )
+        mailbox.deliver(raw)
+    monkeypatch.setattr(imap, "MOVE_BATCH", 2)
+    received = imap.mail_receive
+    calls = []
+
+    def storage_down_at_the_fourth(**kwargs):  # injected fault: the store goes away mid-pass
+        calls.append(kwargs["uid"])
+        if len(calls) == 4:
+            raise StorageUnavailable()
+        return received(**kwargs)
+
+    monkeypatch.setattr(imap, "mail_receive", storage_down_at_the_fourth)
+    with pytest.raises(StorageUnavailable):
+        imap_pass(source)
+    assert len(mailbox.folder_uids(source.imap_processed_folder)) == 3 and len(mailbox.folder_uids("INBOX")) == 2
+    monkeypatch.setattr(imap, "mail_receive", received)
+    assert imap_pass(source).items == 2
+    assert mailbox.folder_uids("INBOX") == [] and len(mailbox.folder_uids(source.imap_processed_folder)) == 5
+    assert sorted(InboxItem.objects.values_list("original_filename", flat=True)) == [f"l{n}.pdf" for n in range(5)]

@@ -25,6 +25,7 @@ from apps.inbox.sources.checks import read_secret_file, source_problems
 logger = logging.getLogger(__name__)
 
 IMAP_TIMEOUT_SECONDS = 30
+MOVE_BATCH = 50  # stored messages moved to the processed folder in one command
 
 
 @dataclass(frozen=True)
@@ -66,20 +67,37 @@ def _raw_message(mailbox: BaseMailBox, uid: str) -> bytes | None:
 
 
 def imap_pass_on(mailbox: BaseMailBox, source: IntakeSource) -> ImapPass:
-    """Receive every message now in the folder, moving each once stored."""
+    """Receive every message now in the folder, moving each once stored.
+
+    Stored messages are moved ``MOVE_BATCH`` at a time (one command), and those already stored are
+    still moved when a later one fails; a move that does not happen leaves the message for the next
+    pass, which finds it already received and only moves it.
+    """
     if not mailbox.folder.exists(source.imap_processed_folder):
         mailbox.folder.create(source.imap_processed_folder)
     mailbox.folder.set(source.imap_folder)
     uidvalidity = _uidvalidity(mailbox, source.imap_folder)
     messages = items = 0
-    for uid in mailbox.uids("ALL"):
-        raw = _raw_message(mailbox, uid)
-        if raw is None:
-            continue
-        received = mail_receive(source=source, uidvalidity=uidvalidity, uid=int(uid), raw=raw)
-        mailbox.move(uid, source.imap_processed_folder)
-        messages += 1
-        items += sum(1 for item in received.items if item.created)
+    stored: list[str] = []
+    try:
+        for uid in mailbox.uids("ALL"):
+            raw = _raw_message(mailbox, uid)
+            if raw is None:
+                continue
+            received = mail_receive(source=source, uidvalidity=uidvalidity, uid=int(uid), raw=raw)
+            stored.append(uid)
+            messages += 1
+            items += sum(1 for item in received.items if item.created)
+            if len(stored) >= MOVE_BATCH:
+                mailbox.move(stored, source.imap_processed_folder)
+                stored = []
+    except BaseException:
+        if stored:
+            with contextlib.suppress(Exception):  # the connection may be what failed
+                mailbox.move(stored, source.imap_processed_folder)
+        raise
+    if stored:
+        mailbox.move(stored, source.imap_processed_folder)
     return ImapPass(messages, items)
 
 
