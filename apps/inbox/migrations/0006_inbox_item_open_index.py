@@ -5,7 +5,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("inbox", "0004_rejected_item_purged_at"),
+        ("inbox", "0005_item_merged_into"),
     ]
 
     operations = [
