@@ -19,6 +19,7 @@ from typing import Any, Generic, TypeVar
 from django.core.exceptions import ObjectDoesNotExist
 from django.db import connections
 from django.db.models import Field, Model, QuerySet
+from django.db.transaction import TransactionManagementError
 
 M = TypeVar("M", bound=Model)
 
@@ -31,7 +32,8 @@ class CompiledLookup(Generic[M]):
     ``queryset_for`` must filter by the value alone and clear any default ordering
     (``.order_by()``); ``field`` is the model field the value is compared with, which
     prepares it for the database as the ORM would (a UUID, say), and ``placeholder`` a
-    value of its type to compile with.
+    value of its type to compile with. A ``select_for_update()`` queryset compiles to its
+    ``FOR UPDATE`` statement, and, as the ORM does, is refused outside a transaction.
     """
 
     def __init__(
@@ -40,7 +42,7 @@ class CompiledLookup(Generic[M]):
         self.queryset_for = queryset_for
         self.field = field
         self.placeholder = placeholder
-        self._compiled: dict[tuple[str, str], tuple[str, Any, list]] = {}
+        self._compiled: dict[tuple[str, str], tuple[str, Any, list, bool]] = {}
 
     def orm(self, value: Any) -> M | None:
         """The same lookup through the ORM, uncompiled (the reference the tests compare with)."""
@@ -52,7 +54,9 @@ class CompiledLookup(Generic[M]):
         compiled = self._compiled.get(key)
         if compiled is None:
             compiled = self._compiled[key] = self._compile(using)
-        sql, klass_info, select_and_converters = compiled
+        sql, klass_info, select_and_converters, locks = compiled
+        if locks and connection.get_autocommit():
+            raise TransactionManagementError("select_for_update cannot be used outside of a transaction.")
         select, converters = select_and_converters
         parameter = self._prepared(value, connection)
         with connection.cursor() as cursor:
@@ -73,16 +77,17 @@ class CompiledLookup(Generic[M]):
             return value
         return self.field.get_db_prep_value(self.field.to_python(value), connection)
 
-    def _compile(self, using: str) -> tuple[str, Any, list]:
-        compiler = self.queryset_for(self.placeholder).query.get_compiler(using=using)
-        sql, params = compiler.as_sql()
+    def _compile(self, using: str) -> tuple[str, Any, list, bool]:
+        query = self.queryset_for(self.placeholder).query
+        compiler = query.get_compiler(using=using)
+        sql, params = compiler.as_sql()  # a FOR UPDATE query is compiled only inside a transaction
         if list(params) != [self._prepared(self.placeholder, compiler.connection)]:
             raise ValueError("CompiledLookup needs a queryset whose only parameter is the looked-up value")
         if "ORDER BY" in sql:
             raise ValueError("CompiledLookup reads one row: clear the queryset's ordering with .order_by()")
         select = compiler.select
         converters = compiler.get_converters([expression for expression, _, _ in select])
-        return sql, compiler.klass_info, [select, converters]
+        return sql, compiler.klass_info, [select, converters], bool(query.select_for_update)
 
 
 def _get_or_none(queryset: QuerySet[M]) -> M | None:

@@ -10,11 +10,13 @@ the documents to find it.
 from __future__ import annotations
 
 import importlib
+import uuid
 from datetime import date
 
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 from django.db.models import Max
+from django.db.transaction import TransactionManagementError
 from django.test.utils import CaptureQueriesContext
 
 from apps.documents.models import Document, ErasureDecision, ErasureRequest
@@ -26,6 +28,7 @@ from apps.documents.services import (
     document_update,
 )
 from apps.documents.services.retention import (
+    PATIENT_LOCK,
     erasure_request_record,
     patient_retention_recompute,
     patients_last_clinical_date_refresh,
@@ -247,3 +250,25 @@ def _wait_until_a_backend_waits_for_a_lock(timeout: float = 10) -> None:
                 return
             time.sleep(0.02)
     raise AssertionError("the second upload never waited for the patient's lock")
+
+
+def test_the_compiled_patient_lock_returns_what_the_orm_returns(patient):
+    Patient.objects.filter(pk=patient.pk).update(last_clinical_date=date(2024, 5, 6))
+    with transaction.atomic():
+        compiled, orm = PATIENT_LOCK.get(str(patient.pk)), PATIENT_LOCK.orm(patient.pk)
+        missing = PATIENT_LOCK.get(uuid.uuid4()), PATIENT_LOCK.orm(uuid.uuid4())
+
+    assert compiled is not None and orm is not None
+    assert compiled.get_deferred_fields() == orm.get_deferred_fields()
+    read = ("id", "date_of_birth", "last_clinical_date")
+    assert [getattr(compiled, name) for name in read] == [getattr(orm, name) for name in read]
+    assert compiled.last_clinical_date == date(2024, 5, 6)
+    assert missing == (None, None)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_compiled_patient_lock_is_refused_outside_a_transaction_as_the_orm_s_is(patient):
+    with pytest.raises(TransactionManagementError):
+        PATIENT_LOCK.orm(patient.pk)
+    with pytest.raises(TransactionManagementError):
+        PATIENT_LOCK.get(patient.pk)

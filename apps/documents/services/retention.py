@@ -26,6 +26,7 @@ from apps.documents.services.pages import document_remove_renditions
 from apps.documents.services.scanning import document_announce
 from apps.files import storage
 from apps.patients.models import Patient
+from quill.compiled import CompiledLookup
 from quill.errors import ValidationFailed
 
 
@@ -53,6 +54,16 @@ def patient_retention_recompute(*, patient_id: uuid.UUID | str, dry_run: bool = 
     return changed
 
 
+def _patient_locked(pk: uuid.UUID) -> QuerySet[Patient]:
+    # By primary key: no ORDER BY. Only what the retention rule needs.
+    return Patient.objects.select_for_update().only("date_of_birth", "last_clinical_date").filter(pk=pk).order_by()
+
+
+# Every upload takes this lock: compiled by Django once per process (quill/compiled.py;
+# tests/documents/test_record_last_date.py checks it against the ORM).
+PATIENT_LOCK = CompiledLookup(_patient_locked, field=Patient._meta.pk, placeholder=uuid.UUID(int=0))
+
+
 def retention_for_new_documents(*, patient_id: uuid.UUID | str, documents: list[Document]) -> bool:
     """Set `retain_until` on documents about to be inserted; True when the patient's others need recomputing.
 
@@ -68,7 +79,9 @@ def retention_for_new_documents(*, patient_id: uuid.UUID | str, documents: list[
     date_field = Document._meta.get_field("document_date")
     for document in documents:
         document.document_date = date_field.to_python(document.document_date)
-    patient = Patient.objects.select_for_update().only("date_of_birth", "last_clinical_date").get(pk=patient_id)
+    patient = PATIENT_LOCK.get(patient_id)
+    if patient is None:
+        raise Patient.DoesNotExist(f"No patient {patient_id} to lock.")
     stored_last = patient.last_clinical_date
     newest = max(document.document_date for document in documents)
     last = newest if stored_last is None else max(stored_last, newest)
