@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import TYPE_CHECKING
 
 from django.conf import settings
@@ -75,6 +76,16 @@ def _upload_patient(user: User, patient_id):
 
 
 def _validated(serializer_class, data):
-    serializer = serializer_class(data=data)
-    serializer.is_valid(raise_exception=True)
-    return serializer.validated_data
+    """`data` validated by `serializer_class`: what `serializer_class(data=data).is_valid(raise_exception=True)`
+    gives (the same fields, checks and refusals), without building the serializer's fields for every request."""
+    return _validator(serializer_class).run_validation(data)
+
+
+@functools.cache
+def _validator(serializer_class):
+    # A serializer deep-copies its declared fields for every instance, which costs more than checking a
+    # handful of values (issue 21). Validating keeps no state on the serializer or its fields, so one
+    # instance per class, its fields built once, checks every request's data.
+    serializer = serializer_class()
+    serializer.fields  # noqa: B018 (build them once, now)
+    return serializer

@@ -128,8 +128,8 @@ class DocumentListCreateView(HashingUploadMixin, APIView):
 
 
 def _upload_fields(request: Request, serializer_class: type[UploadFieldsSerializer] = UploadFieldsSerializer) -> dict:
-    # keys(): the stubs type iterating a BindingDict as its Field objects; it yields the field names.
-    names = serializer_class().fields.keys()
+    # The field names, built once per class (a serializer's fields are deep copies made per instance).
+    names = form_parts(serializer_class)
     data = {key: request.data.get(key) for key in names if key in request.data}
     if "category" in data and data["category"] not in Category.values:
         raise InvalidCategory()
