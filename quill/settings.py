@@ -341,6 +341,9 @@ QUILL_REDIS_URL = with_password(
 CELERY_BROKER_URL = with_password(
     read_secret("CELERY_BROKER_URL", QUILL_REDIS_URL or "memory://"), QUILL_REDIS_PASSWORD
 )
+# Redis brokers publish through one client per channel instead of one per message (quill/broker.py).
+if CELERY_BROKER_URL.split("://", 1)[0] in ("redis", "rediss"):
+    CELERY_BROKER_TRANSPORT = "quill.broker:Transport"
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_ALWAYS_EAGER = env_bool("QUILL_CELERY_EAGER", EMBEDDED)
 CELERY_TASK_EAGER_PROPAGATES = False
