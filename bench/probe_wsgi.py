@@ -78,7 +78,9 @@ def application(environ, start_response):
 COMPONENTS = [
     ("token auth", "apps.accounts.authentication", "ApiTokenAuthentication.authenticate"),
     ("throttle", "quill.throttling", "FailOpenUserRateThrottle.allow_request"),
-    ("request body (multipart, spool, hashes)", "apps.documents.api._common", "HashingUploadMixin.uploaded_files"),
+    # Where DRF parses the body (the first read of request.data, not necessarily uploaded_files()).
+    ("request body (multipart, spool, hashes)", "rest_framework.request", "Request._load_data_and_files"),
+    ("form fields (serializer)", "apps.documents.api._common", "_validated"),
     ("patient lookup", "apps.patients.selectors", "patient_get_for"),
     ("validation (type, PDF parse)", "apps.files.validation", "validate"),
     ("S3 put", "apps.files.storage", "put_file"),
