@@ -53,6 +53,21 @@ def _flatten(errors: Any) -> str:
     return str(errors)
 
 
+def _field_messages(errors: Any, prefix: str = "") -> list[str]:
+    """A field's errors as the schema's flat list of strings. A list field's errors come keyed by position
+    (`{"0": [...]}`) and a nested object's by its own fields; each message then says which one it is about
+    ("Item 1: Must be a valid UUID.")."""
+    if isinstance(errors, dict):
+        messages = []
+        for key, value in errors.items():
+            where = f"Item {int(key) + 1}" if str(key).isdigit() else str(key)
+            messages += _field_messages(value, f"{prefix}{where}: ")
+        return messages
+    if isinstance(errors, list):
+        return [message for item in errors for message in _field_messages(item, prefix)]
+    return [f"{prefix}{errors}"]
+
+
 def error_response(error_code: str, message: str, http_status: int, **extra: Any) -> Response:
     return Response({"detail": {"message": message, "error_code": error_code, **extra}}, status=http_status)
 
@@ -79,7 +94,8 @@ def _error_response(exc: Exception, context: dict) -> Response | None:
         return None
     response = handled
     if isinstance(exc, exceptions.ValidationError):
-        fields = exc.detail if isinstance(exc.detail, dict) else {"non_field_errors": exc.detail}
+        detail = exc.detail if isinstance(exc.detail, dict) else {"non_field_errors": exc.detail}
+        fields = {name: _field_messages(errors) for name, errors in detail.items()}
         code = _first_code(exc)
         response.data = {"detail": {"message": _flatten(exc.detail), "error_code": code, "fields": fields}}
         return response

@@ -122,3 +122,9 @@ def test_billing_may_not_merge(items, billing_user, filesystem_storage):
     )
     _refused(response, 403, "permission_denied")
     assert _state(filesystem_storage) == before
+
+
+def test_a_bad_id_in_the_list_is_named_by_its_position_in_the_schema_s_shape(items, clinician):
+    response = factories.token_client(clinician).post(URL, {"items": [str(items[0].pk), "not-a-uuid"]}, format="json")
+    detail = _refused(response, 400, "invalid")
+    assert detail["fields"] == {"items": ["Item 2: Must be a valid UUID."]}
