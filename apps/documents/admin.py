@@ -7,6 +7,7 @@ from django import forms
 from django.contrib import admin
 
 from apps.documents.models import TextSettings
+from apps.documents.search.query import forget_organisation_config
 from apps.files.extraction import installed_ocr_languages
 from quill.admin_site import PlatformOnlyAdmin
 
@@ -36,3 +37,15 @@ class TextSettingsAdmin(PlatformOnlyAdmin):
     form = TextSettingsForm
     list_display = ("organisation", "ocr_languages")
     list_select_related = ("organisation",)
+
+    def save_model(self, request, obj, form, change) -> None:
+        super().save_model(request, obj, form, change)
+        forget_organisation_config(obj.organisation_id)  # search stems with the new first language
+
+    def delete_model(self, request, obj) -> None:
+        super().delete_model(request, obj)
+        forget_organisation_config(obj.organisation_id)
+
+    def delete_queryset(self, request, queryset) -> None:
+        super().delete_queryset(request, queryset)
+        forget_organisation_config()

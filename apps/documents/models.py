@@ -192,10 +192,29 @@ class DocumentPage(models.Model):
     search_stemmed = SearchVectorField(null=True)
     search_simple = SearchVectorField(null=True)
 
+    # The document's access columns, copied onto its pages so that an organisation-wide search takes
+    # its candidates from one index (organisation, category and the vector, with btree_gin) without
+    # joining every visible document (docs/search.md, "Speed"). Written with the pages
+    # (`index_replace_pages`) and kept equal to the document's by a trigger on documents_document
+    # (migration 0008) whatever changes it: category edits, deletion and restore, a new version,
+    # scan results and quarantine, integrity checks, purges. `searchable` is the document's state
+    # rule: current version, not deleted or purged, scanned clean or not scanned, integrity intact.
+    # The restricted-record rule depends on the caller, so it is applied at query time by patient.
+    organisation = models.ForeignKey(Organisation, on_delete=models.CASCADE, related_name="+", db_index=False)
+    patient = models.ForeignKey(Patient, on_delete=models.CASCADE, related_name="+", db_index=False)
+    category = models.CharField(max_length=32, choices=Category.choices)
+    document_date = models.DateField()
+    searchable = models.BooleanField(default=False)
+
     class Meta:
         ordering = ["document", "page_number"]
         constraints = [
             models.UniqueConstraint(fields=["document", "page_number"], name="document_page_unique"),
+        ]
+        indexes = [
+            # A patient-scoped search walks that patient's few pages; organisation-wide ones use the
+            # GIN indexes on (organisation, category, vector) that migration 0008 makes on PostgreSQL.
+            models.Index(fields=["patient"], name="document_page_patient", condition=Q(searchable=True)),
         ]
 
 

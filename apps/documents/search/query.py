@@ -1,10 +1,11 @@
 """Searching the text of the documents a user may see (selectors: they read, never write or audit).
 
-Access is the document list's own: the candidate documents are `document_list(user, filters)`
-(organisation, role × category, restricted records and break-glass, deleted, the current
-version), narrowed to documents that are available (clean or not scanned, integrity intact),
-and every page, snippet and count is taken from inside that set, so nothing of another
-document can appear, not even in the total.
+Access is the document list's own: the documents `searchable_documents(user, scope)` returns
+(`document_list`: organisation, role × category, restricted records and break-glass, deleted, the
+current version; then only available ones: clean or not scanned, integrity intact), and every
+page, snippet and count is taken from inside that set, so nothing of another document can
+appear, not even in the total. On PostgreSQL the same rules are applied to the pages' own copy
+of their document's columns, so the candidates come from one index (below, "PostgreSQL").
 
 PostgreSQL ranks pages matching `websearch_to_tsquery` in the organisation's stemming
 configuration or in `simple` (codes, drug names and numbers as typed), adds titles that are
@@ -17,9 +18,11 @@ from __future__ import annotations
 
 import html
 import re
+import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import date
+from typing import Any
 
 from django.conf import settings
 from django.db import connection
@@ -29,10 +32,13 @@ from django.utils.safestring import SafeString, mark_safe
 
 from apps.accounts.models import User
 from apps.documents.models import AVAILABLE_SCAN_STATUSES, Document, DocumentPage, Integrity, TextSettings
+from apps.documents.permissions import allowed_categories
 from apps.documents.search.index import is_postgresql, stemming_config
 from apps.documents.selectors import DocumentFilters, document_list
+from apps.patients.access import restricted_closed_sql
 
 MAX_QUERY_LENGTH = 200
+_SHOWN_RELATIONS = ("uploaded_by", "patient")  # what results show besides the document (as the list)
 # At most this many matching pages (and title matches) are ranked; past it the total is "more than".
 CANDIDATES = 1000
 TITLE_SIMILARITY = 0.5  # pg_trgm word similarity a title needs to match a query with no text hit
@@ -93,15 +99,22 @@ def document_search(
     Only the first `candidates` matching pages are ranked (docs/search.md, "Speed"): when more
     match, `total` is the number of documents among them and `total_exact` is false."""
     q = q.strip()[:MAX_QUERY_LENGTH]
-    if not q or user.organisation_id is None:
+    if not q or user.organisation_id is None or allowed_categories(user) == frozenset():
         return SearchResults(hits=[], total=0)
-    visible = searchable_documents(user=user, scope=scope)
     if is_postgresql():
-        config = _organisation_config(user.organisation_id)
-        rows, total, exact = _search_postgresql(visible, q, config, offset, limit, candidates)
+        rows, total, exact = _search_postgresql(user, scope, q, offset, limit, candidates)
     else:
-        rows, total, exact = _search_sqlite(visible, q, offset, limit, candidates)
-    documents = visible.in_bulk([row[0] for row in rows])
+        rows, total, exact = _search_sqlite(searchable_documents(user=user, scope=scope), q, offset, limit, candidates)
+    if not rows:
+        return SearchResults(hits=[], total=total, total_exact=exact)
+    # The documents shown. Their rows were chosen under the list's rules above; the organisation is
+    # checked once more here, so that not even a mistake there could show another organisation's.
+    documents = (
+        Document.objects.select_related(*_SHOWN_RELATIONS)
+        .filter(organisation_id=user.organisation_id)
+        .order_by()
+        .in_bulk([row[0] for row in rows])
+    )
     hits = [
         SearchHit(document=documents[document_id], page=page, pages=pages, snippet=_snippet(raw), rank=rank)
         for document_id, page, pages, raw, rank in rows
@@ -110,10 +123,32 @@ def document_search(
     return SearchResults(hits=hits, total=total, total_exact=exact)
 
 
+# The organisation's stemming configuration, kept in this process for a minute (or until its text
+# settings are saved here): asking the database for it was a round trip on every search. Another
+# process sees a changed language within CONFIG_SECONDS; pages keep the configuration they were
+# stemmed with either way.
+CONFIG_SECONDS = 60.0
+_configs: dict[uuid.UUID, tuple[float, str]] = {}
+
+
 def _organisation_config(organisation_id: uuid.UUID) -> str:
+    now = time.monotonic()
+    cached = _configs.get(organisation_id)
+    if cached is not None and now - cached[0] < CONFIG_SECONDS:
+        return cached[1]
     chosen = TextSettings.objects.filter(organisation_id=organisation_id).values_list("ocr_languages", flat=True)
     languages = next(iter(chosen), "")
-    return stemming_config((languages or settings.QUILL_OCR_LANGUAGES).split("+"))
+    config = stemming_config((languages or settings.QUILL_OCR_LANGUAGES).split("+"))
+    _configs[organisation_id] = (now, config)
+    return config
+
+
+def forget_organisation_config(organisation_id: uuid.UUID | None = None) -> None:
+    """Drop the cached stemming configuration (of one organisation, or all): its text settings changed."""
+    if organisation_id is None:
+        _configs.clear()
+    else:
+        _configs.pop(organisation_id, None)
 
 
 def _snippet(raw: str) -> SafeString:
@@ -122,9 +157,19 @@ def _snippet(raw: str) -> SafeString:
     return mark_safe(escaped.replace(_START, "<mark>").replace(_STOP, "</mark>"))  # noqa: S308 - escaped above
 
 
-# Every value is a parameter; {visible} is replaced by the list selector's own compiled SQL. The
-# tsqueries are written out where they are used (not read from a CTE) so that the planner sees
-# constants and estimates each word's frequency from the statistics of the vectors.
+# --- PostgreSQL ----------------------------------------------------------------------------------------
+#
+# Every value is a parameter. The tsqueries are written out where they are used (not read from a CTE)
+# so that the planner sees constants and estimates each word's frequency from the vectors' statistics.
+#
+# Access (docs/search.md, "Access rules") is the document list's, applied to columns without a join:
+# the candidate pages are read from the pages' own copy of their document's access columns
+# (DocumentPage: organisation, category, patient, clinical date, and `searchable`, the document's
+# state), so that an organisation-wide search takes them from one GIN index over (organisation,
+# category, vector) of the searchable pages; title matches apply the same rules to the documents'
+# columns. The restricted-record rule depends on the caller: the patients app's own
+# `restricted_closed_sql(user)` (`restricted_closed_to` as SQL) is applied by patient id in both.
+# tests/documents/test_search_access.py checks that both select exactly `searchable_documents`.
 #
 # The work is bounded (docs/search.md, "Speed"): `candidates` takes at most %(candidates)s matching
 # visible pages, in the order the index yields them, and ranks only those; a common word stops
@@ -136,12 +181,17 @@ _STEMMED = "websearch_to_tsquery(%(config)s::regconfig, %(q)s)"
 _SIMPLE = "websearch_to_tsquery('simple', %(q)s)"
 _MATCHES = f"(page.search_stemmed @@ {_STEMMED} OR page.search_simple @@ {_SIMPLE})"
 _RANK = f"ts_rank_cd(page.search_stemmed, {_STEMMED}) + ts_rank_cd(page.search_simple, {_SIMPLE})"
+# The document's state rule (DocumentPage.searchable, as documents_visible_to and
+# searchable_documents apply it): current version, not deleted or purged, available, intact.
+_DOCUMENT_STATE = (
+    "document.is_current AND document.deleted_at IS NULL AND document.purged_at IS NULL "
+    "AND document.scan_status IN ({available}) AND document.integrity = %(intact)s"
+)
 _POSTGRESQL = f"""
-WITH visible AS NOT MATERIALIZED ({{visible}}),
-candidates AS MATERIALIZED (
+WITH candidates AS MATERIALIZED (
     SELECT page.document_id, {_RANK} AS rank
     FROM documents_documentpage page
-    WHERE {_MATCHES} AND page.document_id IN (SELECT id FROM visible)
+    WHERE page.searchable AND {{pages}} AND {_MATCHES}
     LIMIT %(candidates)s
 ),
 by_document AS (
@@ -150,7 +200,7 @@ by_document AS (
 title_hits AS MATERIALIZED (
     SELECT document.id AS document_id, word_similarity(%(q)s, document.title) AS similarity
     FROM documents_document document
-    WHERE %(q)s <%% document.title AND document.id IN (SELECT id FROM visible)
+    WHERE %(q)s <%% document.title AND {_DOCUMENT_STATE} AND {{documents}}
     LIMIT %(candidates)s
 ),
 matched AS MATERIALIZED (
@@ -184,39 +234,67 @@ ORDER BY ranked.rank DESC, ranked.document_id
 """  # noqa: S608 - only constants are formatted in; every value is a parameter
 
 
-def _search_postgresql(visible: QuerySet, q: str, config: str, offset: int, limit: int, candidates: int):
-    visible_sql, visible_params = visible.order_by().values("id").query.sql_with_params()
-    # The visible set's own parameters are positional; this query's are named: turn theirs into names.
-    named = {f"v{index}": value for index, value in enumerate(visible_params)}
-    counter = iter(range(len(visible_params)))
-    visible_sql = re.sub(r"%s", lambda _: f"%(v{next(counter)})s", visible_sql)
-    params = {
+def _access_sql(user: User, scope: SearchScope, alias: str, params: dict[str, Any]) -> str:
+    """The list's access rules and the scope's filters on `alias`'s columns (a page's copy of its
+    document's, or the document's own), with their values added to `params`; the state rule apart."""
+    conditions = [f"{alias}.organisation_id = %(organisation)s"]
+    params["organisation"] = user.organisation_id
+    allowed = allowed_categories(user)
+    if allowed is not None:  # billing: one category, so `=`, which the GIN index can take (btree_gin)
+        conditions.append(f"{alias}.category IN ({_values('allowed', sorted(allowed), params)})")
+    if scope.category:
+        conditions.append(f"{alias}.category = %(category)s")
+        params["category"] = scope.category
+    if scope.patient_id:
+        conditions.append(f"{alias}.patient_id = %(patient)s")
+        params["patient"] = scope.patient_id
+    if scope.date_from:
+        conditions.append(f"{alias}.document_date >= %(date_from)s")
+        params["date_from"] = scope.date_from
+    if scope.date_to:
+        conditions.append(f"{alias}.document_date <= %(date_to)s")
+        params["date_to"] = scope.date_to
+    # The patients app's own rule (`restricted_closed_to`), as SQL with named parameters.
+    closed, closed_params = restricted_closed_sql(user, f"{alias}.patient_id")
+    conditions.append(closed)
+    params.update(closed_params)
+    return " AND ".join(conditions)
+
+
+def _values(prefix: str, values: list, params: dict[str, Any]) -> str:
+    """Named placeholders for `values` (added to `params`), comma-separated, for an IN list."""
+    params.update({f"{prefix}{index}": value for index, value in enumerate(values)})
+    return ", ".join(f"%({prefix}{index})s" for index in range(len(values)))
+
+
+def _search_postgresql(user: User, scope: SearchScope, q: str, offset: int, limit: int, candidates: int):
+    params: dict[str, Any] = {
         "q": q,
-        "config": config,
+        "config": _organisation_config(user.organisation_id),  # type: ignore[arg-type]
         "limit": limit,
         "offset": offset,
         "options": _HEADLINE_OPTIONS,
         "title_similarity": TITLE_SIMILARITY,
         "candidates": candidates,
-        **named,
+        "intact": Integrity.OK,
     }
+    available = _values("available", list(AVAILABLE_SCAN_STATUSES), params)
+    sql = (
+        _POSTGRESQL.replace("{available}", available)
+        .replace("{pages}", _access_sql(user, scope, "page", params))
+        .replace("{documents}", _access_sql(user, scope, "document", params))
+    )
     with connection.cursor() as cursor:
-        cursor.execute(_POSTGRESQL.replace("{visible}", visible_sql), params)
+        cursor.execute(sql, params)
         fetched = cursor.fetchall()
     if fetched:
         total, exact = fetched[0][5], fetched[0][6]
-    else:
-        total, exact = _count_beyond(visible, q, config, offset, candidates)
+    elif offset == 0:
+        total, exact = 0, True
+    else:  # the page asked for is past the last hit: the count had no row to ride on
+        _, total, exact = _search_postgresql(user, scope, q, 0, 1, candidates)
     rows = [(row[0], row[1], list(row[2] or []), row[3] or "", float(row[4])) for row in fetched]
     return rows, total, exact
-
-
-def _count_beyond(visible: QuerySet, q: str, config: str, offset: int, candidates: int) -> tuple[int, bool]:
-    """The total when the page asked for is past the last hit (the count has no row to ride on)."""
-    if offset == 0:
-        return 0, True
-    _, total, exact = _search_postgresql(visible, q, config, 0, 1, candidates)
-    return total, exact
 
 
 # --- SQLite (FTS5) -----------------------------------------------------------------------------------
