@@ -179,7 +179,11 @@ def _snippet(raw: str) -> SafeString:
 # the candidates: exact when fewer than the cap matched, otherwise a lower bound (`exact` false).
 _STEMMED = "websearch_to_tsquery(%(config)s::regconfig, %(q)s)"
 _SIMPLE = "websearch_to_tsquery('simple', %(q)s)"
-_MATCHES = f"(page.search_stemmed @@ {_STEMMED} OR page.search_simple @@ {_SIMPLE})"
+# A page matching the words as typed (`simple`) also matches them stemmed, unless stemming dropped a
+# word (a stop word: fewer nodes) or the query excludes one (`!`): then only the stemmed vector is
+# tested. The condition is on constants, so the planner folds it and drops the second index scan.
+_SIMPLE_ADDS = f"NOT (numnode({_STEMMED}) = numnode({_SIMPLE}) AND strpos({_SIMPLE}::text, '!') = 0)"
+_MATCHES = f"(page.search_stemmed @@ {_STEMMED} OR (page.search_simple @@ {_SIMPLE} AND {_SIMPLE_ADDS}))"
 _RANK = f"ts_rank_cd(page.search_stemmed, {_STEMMED}) + ts_rank_cd(page.search_simple, {_SIMPLE})"
 # The document's state rule (DocumentPage.searchable, as documents_visible_to and
 # searchable_documents apply it): current version, not deleted or purged, available, intact.
