@@ -175,3 +175,21 @@ def test_search_finds_exactly_what_the_list_would_show_for_every_user_state_and_
         with_pages = expected & set(DocumentPage.objects.values_list("document_id", flat=True))
         results = document_search(user=user, q=TEXT_ONLY, scope=scope, limit=1000)
         assert {hit.document.pk for hit in results.hits} == with_pages, (user.email, scope)
+
+
+@pytest.mark.parametrize(
+    ("q", "found"),
+    [
+        pytest.param("Warfarin dosing", True, id="stemmed-and-typed-alike"),
+        pytest.param("doses", True, id="stemmed-only"),
+        pytest.param("to be", True, id="stop-words-only-as-typed"),
+        pytest.param('"not to be"', True, id="phrase-with-stop-words"),
+        pytest.param("warfarin -dosing", False, id="excluded-as-typed"),
+        # excluded as typed ("doses" is not on the page), though its stem is: the typed test finds it
+        pytest.param("warfarin -doses", True, id="excluded-only-stemmed"),
+    ],
+)
+def test_words_as_typed_are_still_tested_where_stemming_would_miss_them(clinician, patient, q, found):
+    # given a page with stop words and a stemmed word, then each form of query finds it or not as before
+    document = _indexed(patient, clinician, "Warfarin dosing: to be or not to be reviewed")
+    assert _found(clinician, q) == ({document.pk} if found else set())

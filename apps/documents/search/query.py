@@ -179,9 +179,9 @@ def _snippet(raw: str) -> SafeString:
 # the candidates: exact when fewer than the cap matched, otherwise a lower bound (`exact` false).
 _STEMMED = "websearch_to_tsquery(%(config)s::regconfig, %(q)s)"
 _SIMPLE = "websearch_to_tsquery('simple', %(q)s)"
-# A page matching the words as typed (`simple`) also matches them stemmed, unless stemming dropped a
-# word (a stop word: fewer nodes) or the query excludes one (`!`): then only the stemmed vector is
-# tested. The condition is on constants, so the planner folds it and drops the second index scan.
+# A page matching the words as typed (`simple`) matches them stemmed too, unless stemming dropped a
+# word (a stop word: fewer nodes) or the query excludes one (`!`); only then is the `simple` vector
+# tested as well. The condition is on constants: the planner folds it, and otherwise reads one index.
 _SIMPLE_ADDS = f"NOT (numnode({_STEMMED}) = numnode({_SIMPLE}) AND strpos({_SIMPLE}::text, '!') = 0)"
 _MATCHES = f"(page.search_stemmed @@ {_STEMMED} OR (page.search_simple @@ {_SIMPLE} AND {_SIMPLE_ADDS}))"
 _RANK = f"ts_rank_cd(page.search_stemmed, {_STEMMED}) + ts_rank_cd(page.search_simple, {_SIMPLE})"
