@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 from django.db import connection, transaction
 
@@ -62,7 +63,7 @@ def index_replace_pages(*, document_id: uuid.UUID, pages: list[str], language: s
         index_remove_pages(document_id=document_id)
         if not kept:
             return 0
-        access = {
+        access: dict[str, Any] = {
             "organisation_id": document.organisation_id,
             "patient_id": document.patient_id,
             "category": document.category,
