@@ -24,7 +24,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from apps.audit.actions import Action
 from apps.audit.services import audit_record
 from apps.documents.services.pages import PAGED_TYPES, PageSize, Served, document_page_rendition, page_etag
-from apps.documents.views.document import VIEWER_KINDS, ZOOM_STEPS
+from apps.documents.views.document import VIEWER_KINDS, ZOOM_STEPS, page_image_response
 from apps.files import storage
 from apps.files.errors import ThumbnailError
 from apps.files.filenames import content_disposition
@@ -438,18 +438,10 @@ def inbox_item_page_image(request: AuthenticatedHttpRequest, item_id: str, page:
     details: dict[str, Any] = {"page": page, "size": chosen.value}
     if etag in [tag.strip() for tag in request.headers.get("If-None-Match", "").split(",")]:
         _audit_item(request, item, Action.INBOX_ITEM_VIEWED, **details, served=Served.NOT_MODIFIED.value)
-        response = HttpResponse(status=304)
-    else:
-        try:
-            image = document_page_rendition(document=item, page=page, size=chosen)
-        except (FileNotFoundError, ThumbnailError) as exc:
-            raise NotFound() from exc
-        _audit_item(request, item, Action.INBOX_ITEM_VIEWED, **details, served=image.served.value)
-        response = HttpResponse(image.data, content_type="image/webp")
-        response["X-Page-Count"] = str(image.facts.page_count)
-        response["X-Page-Size"] = f"{image.facts.page_width:.2f} {image.facts.page_height:.2f}"
-        response["Content-Security-Policy"] = "default-src 'none'"
-    response["ETag"] = etag
-    response["Cache-Control"] = "private, no-cache"
-    response["X-Content-Type-Options"] = "nosniff"
-    return response
+        return page_image_response(None, etag)
+    try:
+        image = document_page_rendition(document=item, page=page, size=chosen)
+    except (FileNotFoundError, ThumbnailError) as exc:
+        raise NotFound() from exc
+    _audit_item(request, item, Action.INBOX_ITEM_VIEWED, **details, served=image.served.value)
+    return page_image_response(image, etag)

@@ -26,7 +26,14 @@ from apps.documents.selectors import (
 from apps.documents.services import UploadRequest, document_new_version, document_soft_delete
 from apps.documents.services.annotations import annotation_delete
 from apps.documents.services.delivery import ensure_available
-from apps.documents.services.pages import PAGED_TYPES, PageSize, Served, document_page_rendition, page_etag
+from apps.documents.services.pages import (
+    PAGED_TYPES,
+    PageImage,
+    PageSize,
+    Served,
+    document_page_rendition,
+    page_etag,
+)
 from apps.documents.services.reading import document_record_read
 from apps.documents.views._common import (
     ACCEPT,
@@ -189,7 +196,6 @@ def document_page_image(
             actor=request.user,
             details={**details, "served": Served.NOT_MODIFIED.value},
         )
-        response = HttpResponse(status=304)
     else:
         try:
             image = document_page_rendition(document=document, page=page, size=chosen)
@@ -201,6 +207,17 @@ def document_page_image(
             actor=request.user,
             details={**details, "served": image.served.value},
         )
+        return page_image_response(image, etag)
+    return page_image_response(None, etag)
+
+
+def page_image_response(image: PageImage | None, etag: str) -> HttpResponse:
+    """A page image's answer (None: 304, the browser's copy is current): kept by the browser but
+    asked for again each time, never sniffed or run as anything but an image. The document page and
+    the inbox item page answer alike."""
+    if image is None:
+        response = HttpResponse(status=304)
+    else:
         response = HttpResponse(image.data, content_type="image/webp")
         response["X-Page-Count"] = str(image.facts.page_count)
         response["X-Page-Size"] = f"{image.facts.page_width:.2f} {image.facts.page_height:.2f}"
