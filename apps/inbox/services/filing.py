@@ -63,6 +63,7 @@ class Filing:
     last_page: int | None = None
     review: ReviewRequest | None = None
     automatic: bool = False  # filed by the inbox on an exact match (services/autofiling.py), not by a person
+    evidence: str = ""  # for automatic filing: what the match rested on (kept in the audit event)
     rotations: dict[int, int] = field(default_factory=dict)  # page number in the item -> degrees clockwise
 
 
@@ -140,6 +141,7 @@ def _record_filing(item: InboxItem, filing: Filing, document: Document, *, actor
         document_id=str(document.pk),
         pages=[filing.first_page, filing.last_page] if filing.first_page else None,
         automatic=filing.automatic or None,
+        evidence=filing.evidence or None,
         rotated={str(page): degrees for page, degrees in filing.rotations.items()} or None,
     )
     if filing.review is not None:
@@ -213,6 +215,18 @@ def inbox_split(*, actor: User, item: InboxItem, filings: list[Filing]) -> list[
         raise SplitInvalid("Only PDF documents can be split by pages.")
     if len(filings) < 2:
         raise SplitInvalid("A split needs at least two parts; to file the whole document, use File.")
+    return inbox_file_ranges(actor=actor, item=item, filings=filings)
+
+
+def inbox_file_ranges(*, actor: User, item: InboxItem, filings: list[Filing]) -> list[Document]:
+    """File each page range of a PDF item (one or more) as its own document, all or none.
+
+    ``inbox_split`` for a person; automatic filing of cover-sheet parts calls it directly, since one
+    cover sheet and the pages after it make a single range that is not the whole scan.
+    """
+    _ensure_ready(item)
+    if item.content_type != "application/pdf" or not filings:
+        raise SplitInvalid("Only PDF documents can be split by pages.")
     _check_ranges(filings, item.page_count or 0)
     for filing in filings:
         _check_rotations(item, filing.rotations)

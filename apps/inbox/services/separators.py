@@ -15,8 +15,9 @@ def plan_parts(
 ) -> list[dict[str, Any]]:
     """The documents a scan holds between its separator and cover sheets (empty when it has none).
 
-    Each part: first and last page, and the cover sheet's patient (``patient_id`` empty when the
-    part has no cover sheet or its NHS number is not one of the organisation's patients).
+    Each part: first and last page, the cover sheet's NHS number (empty without a cover sheet) and its
+    patient (``patient_id`` empty when the part has no cover sheet or its NHS number is not one of the
+    organisation's patients).
     """
     covers: dict[int, str] = {}
     sheets: set[int] = set()
@@ -44,6 +45,7 @@ def plan_parts(
                 "first_page": current[0],
                 "last_page": current[-1],
                 "patient_id": str(patient.pk) if patient else "",
+                "nhs_number": cover[1] if cover else "",
                 "evidence": f"NHS number {cover[1]} in a barcode on the cover sheet, page {cover[0]}" if cover else "",
             })  # fmt: skip
 
