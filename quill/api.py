@@ -21,7 +21,7 @@ from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from quill import request_context
-from quill.errors import NotFound, QuillError, RepeatedParameter, UnknownField, UnknownParameter
+from quill.errors import NotFound, QuillError, RepeatedField, RepeatedParameter, UnknownField, UnknownParameter
 
 _CODES: dict[type, tuple[str, str]] = {
     exceptions.NotAuthenticated: ("not_authenticated", "Sign in or send an API token."),
@@ -169,6 +169,24 @@ def form_parts(serializer_class: type[serializers.Serializer]) -> tuple[str, ...
     return tuple(serializer_class().fields.keys())
 
 
+@functools.cache
+def _single_parts(serializer_class: type[serializers.Serializer]) -> tuple[str, ...]:
+    fields = serializer_class().fields.items()
+    return tuple(name for name, field in fields if not isinstance(field, serializers.ListField))
+
+
+def refuse_unknown_parts(data: Any, serializer_class: type[serializers.Serializer]) -> None:
+    """A multipart body's parts checked against the form that describes it: a part it does not take is
+    refused (400 `unknown_field`), and so is a part that takes one value sent more than once (400
+    `repeated_field`: reading only the last would store what the caller may not have meant). Parts
+    that are lists in the schema (`files`, `titles`) repeat by design."""
+    refuse_unknown_fields(data, form_parts(serializer_class))
+    if hasattr(data, "getlist"):
+        repeated = {name: count for name in _single_parts(serializer_class) if (count := len(data.getlist(name))) > 1}
+        if repeated:
+            raise RepeatedField(repeated)
+
+
 def refuse_unknown_parameters(query: Any, known: Iterable[str]) -> None:
     """A query parameter not in `known` is refused (400 `unknown_parameter`): `?categroy=lab` is not "no filter".
     One given twice (`?category=lab&category=imaging`) is refused too (400 `repeated_parameter`): every
@@ -236,7 +254,7 @@ class APIView(views.APIView):
 
 class MultipartForm(serializers.Serializer):
     """The parts of a multipart form, for the schema (`additionalProperties: false`, quill.openapi): the view
-    refuses any other part with `refuse_unknown_fields(request.data, form_parts(...))`."""
+    refuses any other part, and a single-valued part sent twice, with `refuse_unknown_parts(request.data, ...)`."""
 
 
 class StrictSerializer(serializers.Serializer):

@@ -86,6 +86,20 @@ class RepeatedParameter(ValidationFailed):
         super().__init__(" ".join(text for texts in self.fields.values() for text in texts), fields=self.fields)
 
 
+class RepeatedField(ValidationFailed):
+    """A multipart part that takes one value sent more than once: Quill will not pick one silently."""
+
+    error_code = "repeated_field"
+    default_message = "The request gives a form field more than once."
+
+    def __init__(self, counts: dict[str, int]) -> None:
+        self.fields = {
+            name: [f"“{name if len(name) <= 60 else name[:60] + '…'}” is sent {count} times; send it once."]
+            for name, count in counts.items()
+        }
+        super().__init__(" ".join(text for texts in self.fields.values() for text in texts), fields=self.fields)
+
+
 class UnknownField(ValidationFailed):
     """A body field (a JSON key or a multipart part) the operation does not take: refused, never dropped."""
 

@@ -31,7 +31,7 @@ from apps.inbox.serializers import (
 )
 from apps.inbox.services.intake import inbox_api_source, inbox_receive_spooled
 from apps.inbox.services.merging import inbox_merge
-from quill.api import APIView, form_parts, refuse_unknown_fields
+from quill.api import APIView, refuse_unknown_parts
 from quill.errors import NotFound, PermissionDenied, QuillError
 from quill.openapi import BODY_REFUSALS, refusals
 from quill.parsers import JSONParser, MultiPartParser
@@ -95,7 +95,7 @@ class InboxUploadView(HashingUploadMixin, APIView):
     def post(self, request: AuthenticatedRequest) -> Response:
         ensure_inbox_role(user=request.user, attempted="inbox.create")
         key = _idempotency_key(request)
-        refuse_unknown_fields(request.data, form_parts(InboxUploadFormSerializer))
+        refuse_unknown_parts(request.data, InboxUploadFormSerializer)
         files = self.uploaded_files(request)
         if len(files) != 1:
             raise MissingFile("Attach exactly one file, in the form field “file”.")

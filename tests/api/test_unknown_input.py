@@ -205,6 +205,40 @@ def test_a_new_version_with_an_unknown_part_is_refused(filesystem_storage, clini
     assert os.listdir(upload_tmp) == []
 
 
+def test_a_part_sent_twice_is_refused_not_read_as_its_last_value(filesystem_storage, clinician, patient, upload_tmp):
+    body = _form(patient, file=SimpleUploadedFile("bloods.pdf", samples.pdf()), title=["[]", "Bloods"])
+    response = factories.token_client(clinician).post("/api/documents/", body, format="multipart")
+    detail = _refused(response, "repeated_field", "title")
+    assert detail["fields"] == {"title": ["“title” is sent 2 times; send it once."]}
+    assert_nothing_stored(upload_tmp, patient)
+
+
+def test_two_files_for_the_one_file_upload_are_refused(filesystem_storage, clinician, patient, upload_tmp):
+    files = [SimpleUploadedFile(f"{n}.pdf", samples.pdf()) for n in ("a", "b")]
+    response = factories.token_client(clinician).post("/api/documents/", _form(patient, file=files), format="multipart")
+    _refused(response, "repeated_field", "file")
+    assert_nothing_stored(upload_tmp, patient)
+
+
+def test_bulk_upload_refuses_a_shared_part_sent_twice(filesystem_storage, clinician, patient, upload_tmp):
+    files = [SimpleUploadedFile(f"{n}.pdf", samples.pdf()) for n in ("a", "b")]
+    body = _form(patient, files=files, encounter_id=["ENC-1", "ENC-2"])
+    response = factories.token_client(clinician).post("/api/documents/bulk/", body, format="multipart")
+    _refused(response, "repeated_field", "encounter_id")
+    assert_nothing_stored(upload_tmp, patient)
+
+
+def test_a_new_version_with_a_date_sent_twice_is_refused(filesystem_storage, clinician, patient, upload_tmp):
+    current = stored_document(user=clinician, patient=patient, data=samples.pdf(), filename="bloods.pdf")
+    body = {"file": SimpleUploadedFile("bloods-2.pdf", samples.pdf(2)), "document_date": ["2025-02-03", "2025-02-04"]}
+    response = factories.token_client(clinician).post(
+        f"/api/documents/{current.pk}/versions/", body, format="multipart"
+    )
+    _refused(response, "repeated_field", "document_date")
+    assert list(Document.objects.values_list("pk", flat=True)) == [current.pk]
+    assert os.listdir(upload_tmp) == []
+
+
 def test_the_direct_upload_refuses_an_unknown_query_parameter(filesystem_storage, clinician, patient, upload_tmp):
     query = {"patient_id": str(patient.pk), "category": "lab", "filename": "bloods.pdf", "titel": "Bloods"}
     response = factories.token_client(clinician).generic(

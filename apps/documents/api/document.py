@@ -29,7 +29,7 @@ from apps.documents.services import (
 )
 from apps.documents.services.reading import document_record_read
 from apps.files.errors import MissingFile
-from quill.api import APIView, form_parts, query_parameter_names, refuse_unknown_fields
+from quill.api import APIView, query_parameter_names, refuse_unknown_parts
 from quill.errors import Conflict, ValidationFailed
 from quill.openapi import BODY_REFUSALS, refusals, results_of
 from quill.parsers import JSONParser, MultiPartParser
@@ -156,7 +156,7 @@ class DocumentVersionsView(HashingUploadMixin, APIView):
     def post(self, request: AuthenticatedRequest, document_id) -> Response:
         document = document_get_for(user=request.user, document_id=document_id, action="document.new_version")
         self.check_query_parameters(request)
-        refuse_unknown_fields(request.data, form_parts(VersionFormSerializer))
+        refuse_unknown_parts(request.data, VersionFormSerializer)
         files = self.uploaded_files(request)
         if not files:
             raise MissingFile()

@@ -54,7 +54,7 @@ from apps.files.upload_handler import configured_max_upload_bytes
 from apps.patients.access import PatientAction
 from apps.patients.errors import BreakGlassRequired, RestrictedRecord, RoleRequired
 from apps.patients.selectors import patient_get_for
-from quill.api import APIView, Pagination, form_parts, query_parameter_names, refuse_empty, refuse_unknown_fields
+from quill.api import APIView, Pagination, form_parts, query_parameter_names, refuse_empty, refuse_unknown_parts
 from quill.errors import NotFound, PermissionDenied, QuillError
 from quill.openapi import PAGE_PARAMETERS, paginated, refusals
 from quill.parsers import MultiPartParser
@@ -106,7 +106,7 @@ class DocumentListCreateView(HashingUploadMixin, APIView):
     )
     def post(self, request: AuthenticatedRequest) -> Response:
         ensure_document_role(user=request.user)
-        refuse_unknown_fields(request.data, form_parts(UploadFormSerializer))
+        refuse_unknown_parts(request.data, UploadFormSerializer)
         files = self.uploaded_files(request)
         if not files:
             raise MissingFile()
@@ -373,7 +373,7 @@ class DocumentBulkUploadView(HashingUploadMixin, APIView):
     )
     def post(self, request: AuthenticatedRequest) -> Response:
         ensure_document_role(user=request.user)
-        refuse_unknown_fields(request.data, form_parts(BulkUploadFormSerializer))
+        refuse_unknown_parts(request.data, BulkUploadFormSerializer)
         files = self.uploaded_files(request, "files")
         if not files:
             raise MissingFile("Attach one or more files in the 'files' field.")
