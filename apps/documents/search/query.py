@@ -25,8 +25,8 @@ from datetime import date
 from typing import Any
 
 from django.conf import settings
-from django.db import connection
-from django.db.models import BooleanField, Q, QuerySet
+from django.db import DEFAULT_DB_ALIAS, connection, connections
+from django.db.models import BooleanField, Model, Q, QuerySet
 from django.db.models.expressions import RawSQL
 from django.utils.safestring import SafeString, mark_safe
 
@@ -101,6 +101,10 @@ def document_search(
     q = q.strip()[:MAX_QUERY_LENGTH]
     if not q or user.organisation_id is None or allowed_categories(user) == frozenset():
         return SearchResults(hits=[], total=0)
+    if is_postgresql() and scope.patient_id and PATIENT_STATEMENT:
+        found = _search_patient_postgresql(user, scope, q, offset, limit, candidates)
+        if found is not None:  # None: past the candidate cap, where the general statement answers
+            return found
     if is_postgresql():
         rows, total, exact = _search_postgresql(user, scope, q, offset, limit, candidates)
     else:
@@ -236,6 +240,168 @@ LEFT JOIN LATERAL (
 LEFT JOIN documents_documentpage best ON best.document_id = ranked.document_id AND best.page_number = hit.best_page
 ORDER BY ranked.rank DESC, ranked.document_id
 """  # noqa: S608 - only constants are formatted in; every value is a parameter
+
+
+# The patient scope (docs/search.md, "Speed"): a patient's matching pages are few, so one slimmer
+# statement ranks all of them (no candidate cap, no separate count), lists each document's matching
+# pages from the same rows, and returns the columns of the documents shown (with their uploader and
+# patient, as the list shows them) instead of a second query to load them. The access rules, the
+# state rule and the title matches are the general statement's own. Should the patient's pages
+# reach the cap after all, the general statement answers instead (None), so both agree exactly.
+# `PATIENT_STATEMENT` false sends the patient scope through the general statement (bench/search.py
+# measures both in the same run).
+PATIENT_STATEMENT = True
+_PATIENT_POSTGRESQL = f"""
+WITH pages AS MATERIALIZED (
+    SELECT page.document_id, page.page_number, {_RANK} AS rank
+    FROM documents_documentpage page
+    WHERE page.searchable AND {{pages}} AND {_MATCHES}
+    LIMIT %(candidates)s
+),
+by_document AS (
+    SELECT document_id, max(rank) AS rank,
+           (array_agg(page_number ORDER BY rank DESC, page_number))[1] AS best_page,
+           array_agg(page_number ORDER BY page_number) AS pages
+    FROM pages GROUP BY document_id
+),
+title_hits AS MATERIALIZED (
+    SELECT document.id AS document_id, word_similarity(%(q)s, document.title) AS similarity
+    FROM documents_document document
+    WHERE %(q)s <%% document.title AND {_DOCUMENT_STATE} AND {{documents}}
+    LIMIT %(candidates)s
+),
+matched AS MATERIALIZED (
+    SELECT coalesce(b.document_id, t.document_id) AS document_id,
+           coalesce(b.rank, 0) + coalesce(t.similarity, 0) * 0.5 AS rank, b.best_page, b.pages
+    FROM by_document b FULL OUTER JOIN title_hits t ON t.document_id = b.document_id
+    WHERE b.document_id IS NOT NULL OR t.similarity >= %(title_similarity)s
+),
+ranked AS (
+    SELECT * FROM matched ORDER BY rank DESC, document_id LIMIT %(limit)s OFFSET %(offset)s
+)
+SELECT ranked.best_page, ranked.pages,
+       CASE WHEN best.text IS NULL THEN '' ELSE ts_headline(
+           best.language::regconfig, best.text, {_STEMMED} || {_SIMPLE}, %(options)s
+       ) END,
+       ranked.rank, (SELECT count(*) FROM matched),
+       (SELECT count(*) FROM pages) < %(candidates)s AND (SELECT count(*) FROM title_hits) < %(candidates)s,
+       {{columns}}
+FROM ranked
+JOIN documents_document shown ON shown.id = ranked.document_id AND shown.organisation_id = %(organisation)s
+JOIN {{uploader_table}} shown_uploader ON shown_uploader.id = shown.uploaded_by_id
+JOIN {{patient_table}} shown_patient ON shown_patient.id = shown.patient_id
+LEFT JOIN documents_documentpage best ON best.document_id = ranked.document_id AND best.page_number = ranked.best_page
+ORDER BY ranked.rank DESC, ranked.document_id
+"""  # noqa: S608 - only constants are formatted in; every value is a parameter
+# The shown documents' columns (and their uploader's and patient's), in the models' field order, with
+# the converters Django's own queries apply (JSON, for one): read as `select_related` would.
+_SHOWN_MODELS: list[tuple[str, type[Model]]] = []
+
+
+def _shown_models() -> list[tuple[str, type[Model]]]:
+    if not _SHOWN_MODELS:
+        _SHOWN_MODELS.extend([("shown", Document)])
+        _SHOWN_MODELS.extend(
+            (f"shown_{'uploader' if name == 'uploaded_by' else name}", Document._meta.get_field(name).related_model)  # type: ignore[misc]
+            for name in _SHOWN_RELATIONS
+        )
+    return _SHOWN_MODELS
+
+
+def _shown_columns() -> str:
+    return ", ".join(
+        f'{alias}."{field.column}"' for alias, model in _shown_models() for field in model._meta.concrete_fields
+    )
+
+
+_CONVERTERS: dict[type[Model], list[tuple[int, list, Any]]] = {}
+_ATTNAMES: dict[type[Model], list[str]] = {}
+
+
+def _converters(model: type[Model]) -> list[tuple[int, list, Any]]:
+    """(position, converters, column) of the model's fields whose values Django converts on reading."""
+    if model not in _CONVERTERS:
+        found = []
+        for position, field in enumerate(model._meta.concrete_fields):
+            column = field.get_col(model._meta.db_table)
+            converters = connection.ops.get_db_converters(column) + column.get_db_converters(connection)
+            if converters:
+                found.append((position, converters, column))
+        _CONVERTERS[model] = found
+        _ATTNAMES[model] = [field.attname for field in model._meta.concrete_fields]
+    return _CONVERTERS[model]
+
+
+def _read_model(model: type[Model], values: tuple, database: Any) -> Model:
+    converted = list(values)
+    for position, converters, column in _converters(model):
+        for converter in converters:
+            converted[position] = converter(converted[position], column, database)
+    return model.from_db(database.alias, _ATTNAMES[model], converted)
+
+
+def _shown_document(values: tuple) -> Document:
+    """The document of one result row, with its uploader and patient cached as `select_related` does."""
+    models = _shown_models()
+    database = connections[DEFAULT_DB_ALIAS]  # (not the `connection` proxy, looked up on every use)
+    read: list[Model] = []
+    start = 0
+    for _, model in models:
+        count = len(model._meta.concrete_fields)
+        read.append(_read_model(model, values[start : start + count], database))
+        start += count
+    document = read[0]
+    for name, related in zip(_SHOWN_RELATIONS, read[1:], strict=True):
+        Document._meta.get_field(name).set_cached_value(document, related)  # type: ignore[union-attr]
+    return document  # type: ignore[return-value]
+
+
+def _search_patient_postgresql(
+    user: User, scope: SearchScope, q: str, offset: int, limit: int, candidates: int
+) -> SearchResults | None:
+    params: dict[str, Any] = {
+        "q": q,
+        "config": _organisation_config(user.organisation_id),  # type: ignore[arg-type]
+        "limit": limit,
+        "offset": offset,
+        "options": _HEADLINE_OPTIONS,
+        "title_similarity": TITLE_SIMILARITY,
+        "candidates": candidates,
+        "intact": Integrity.OK,
+    }
+    available = _values("available", list(AVAILABLE_SCAN_STATUSES), params)
+    models = dict(_shown_models())
+    sql = (
+        _PATIENT_POSTGRESQL.replace("{available}", available)
+        .replace("{pages}", _access_sql(user, scope, "page", params))
+        .replace("{documents}", _access_sql(user, scope, "document", params))
+        .replace("{columns}", _shown_columns())
+        .replace("{uploader_table}", models["shown_uploader"]._meta.db_table)
+        .replace("{patient_table}", models["shown_patient"]._meta.db_table)
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        fetched = cursor.fetchall()
+    if fetched:
+        total, exact = fetched[0][4], fetched[0][5]
+    elif offset == 0:
+        total, exact = 0, True
+    else:  # the page asked for is past the last hit: the count had no row to ride on
+        first = _search_patient_postgresql(user, scope, q, 0, 1, candidates)
+        return first if first is None else SearchResults(hits=[], total=first.total, total_exact=first.total_exact)
+    if not exact:
+        return None
+    hits = [
+        SearchHit(
+            document=_shown_document(row[6:]),
+            page=row[0],
+            pages=list(row[1] or []),
+            snippet=_snippet(row[2] or ""),
+            rank=float(row[3]),
+        )
+        for row in fetched
+    ]
+    return SearchResults(hits=hits, total=total, total_exact=True)
 
 
 def _access_sql(user: User, scope: SearchScope, alias: str, params: dict[str, Any]) -> str:
