@@ -106,3 +106,27 @@ def test_past_the_candidate_cap_the_general_statement_answers(monkeypatch, clini
     capped = _search(monkeypatch, True, **arguments)
     assert (capped.total, capped.total_exact) == (2, False)
     assert _seen(capped) == _seen(_search(monkeypatch, False, **arguments))
+
+
+def _prepared() -> int:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM pg_prepared_statements WHERE statement LIKE %s AND NOT from_sql",
+            ["%pages AS MATERIALIZED%"],
+        )
+        return cursor.fetchone()[0]
+
+
+def test_the_statement_is_prepared_once_per_shape_and_kept_on_the_connection(
+    clinician, billing_user, patient, other_patient, documents
+):
+    scope = SearchScope(patient_id=patient.pk)
+    document_search(user=clinician, q=WORD, scope=scope)
+    prepared = _prepared()
+    assert prepared >= 1
+    for q in ("rash", f"{WORD} again", "nothing"):
+        document_search(user=clinician, q=q, scope=scope)
+    document_search(user=clinician, q=WORD, scope=SearchScope(patient_id=other_patient.pk))
+    assert _prepared() == prepared  # the same text: other words and patients are values
+    document_search(user=billing_user, q=WORD, scope=scope)  # billing's access rules: another text
+    assert _prepared() in (prepared, prepared + 1)

@@ -356,6 +356,32 @@ def _shown_document(values: tuple) -> Document:
     return document  # type: ignore[return-value]
 
 
+_PREPARED_CURSOR: list[type] = []
+
+
+def _prepared_cursor(raw_connection: Any) -> Any:
+    """A cursor that binds values on the server and prepares the statement (once per text and
+    connection), so that PostgreSQL may keep its plan: planning the patient statement took longer
+    than running it. Its text holds no value (one per shape of the access rules), and a patient's
+    pages are few, so a generic plan (the patient's partial index) serves every patient; PostgreSQL
+    still compares it with custom plans before it keeps one. (Made on first use: the PostgreSQL
+    backend is imported only where it runs.)"""
+    if not _PREPARED_CURSOR:
+        from django.db.backends.postgresql.base import ServerBindingCursor  # type: ignore[attr-defined]
+
+        class PreparedCursor(ServerBindingCursor):
+            def execute(self, query, params=None, *, prepare=None, binary=None):
+                return super().execute(query, params, prepare=True if prepare is None else prepare, binary=binary)
+
+        _PREPARED_CURSOR.append(PreparedCursor)
+    if raw_connection.prepare_threshold is None:
+        # Django turns psycopg's preparing off (None) for every statement. Its own cursors bind on the
+        # client and never prepare, so a threshold never reached leaves them as they are and lets
+        # this cursor's explicit `prepare=True` through.
+        raw_connection.prepare_threshold = 2**31 - 1
+    return _PREPARED_CURSOR[0](raw_connection)
+
+
 def _search_patient_postgresql(
     user: User, scope: SearchScope, q: str, offset: int, limit: int, candidates: int
 ) -> SearchResults | None:
@@ -379,7 +405,12 @@ def _search_patient_postgresql(
         .replace("{uploader_table}", models["shown_uploader"]._meta.db_table)
         .replace("{patient_table}", models["shown_patient"]._meta.db_table)
     )
-    with connection.cursor() as cursor:
+    connection.ensure_connection()
+    connection.validate_thread_sharing()
+    prepared = _prepared_cursor(connection.connection)
+    # Wrapped as Django wraps its own cursors (errors, execute wrappers, the query log when kept).
+    wrapped = connection.make_debug_cursor(prepared) if connection.queries_logged else connection.make_cursor(prepared)
+    with wrapped as cursor:
         cursor.execute(sql, params)
         fetched = cursor.fetchall()
     if fetched:
