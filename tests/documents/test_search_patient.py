@@ -94,6 +94,7 @@ def test_it_finds_what_it_should_and_loads_the_shown_documents_in_the_same_query
         results = _search(monkeypatch, True, user=clinician, q=WORD, scope=scope)
         shown = [(hit.document.title, hit.document.uploaded_by.email, hit.document.patient_id) for hit in results.hits]
     assert len(own) == len(general) - 1
+    assert f"'{WORD}'" in own.captured_queries[-1]["sql"]  # logged with its values written in
     assert {title for title, _, _ in shown} == {"Clinic letter", "Claim", f"{WORD.capitalize()} plan", "Scan report"}
     assert ("Clinic letter", "uploader@example.test", patient.pk) in shown
     [letter] = [hit for hit in results.hits if hit.document.title == "Clinic letter"]

@@ -407,12 +407,16 @@ def _search_patient_postgresql(
     )
     connection.ensure_connection()
     connection.validate_thread_sharing()
-    prepared = _prepared_cursor(connection.connection)
-    # Wrapped as Django wraps its own cursors (errors, execute wrappers, the query log when kept).
-    wrapped = connection.make_debug_cursor(prepared) if connection.queries_logged else connection.make_cursor(prepared)
-    with wrapped as cursor:
+    # Wrapped as Django wraps its own cursors (errors, execute wrappers); logged, when queries are, with
+    # its values written in (Django's debug cursor reads a client-bound statement's text, which this is not).
+    with connection.make_cursor(_prepared_cursor(connection.connection)) as cursor:
+        started = time.monotonic()
         cursor.execute(sql, params)
         fetched = cursor.fetchall()
+    if connection.queries_logged:
+        spent = time.monotonic() - started
+        logged = connection.ops.compose_sql(sql, params)  # type: ignore[attr-defined]
+        connection.queries_log.append({"sql": logged, "time": f"{spent:.3f}"})
     if fetched:
         total, exact = fetched[0][4], fetched[0][5]
     elif offset == 0:
