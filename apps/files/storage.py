@@ -213,12 +213,17 @@ def put_file(*, key: str, path: str, sha256: str, content_type: str) -> StoredOb
 
 
 def put_bytes(*, key: str, data: bytes, content_type: str, sha256: str = "") -> None:
-    """Store a small derived object (thumbnail, avatar)."""
+    """Store a small object held in memory (thumbnail, avatar, an email kept as provenance).
+
+    A given `sha256` (hex, of `data`) is kept in the object's metadata and sent as its checksum, as
+    ``put_file`` does: the store checks the bytes against it and botocore does not hash them again.
+    """
     if is_s3():
         client, bucket = _s3_client_and_bucket()
         extra: dict[str, str | dict[str, str]] = {"ContentType": content_type}
         if sha256:
             extra["Metadata"] = {"sha256": sha256}
+            extra["ChecksumSHA256"] = _checksum_sha256(sha256)
         if settings.QUILL_S3_SSE:
             extra["ServerSideEncryption"] = settings.QUILL_S3_SSE
         try:

@@ -158,3 +158,48 @@ def test_stored_messages_are_moved_in_batches_and_a_failure_moves_those_already_
     assert imap_pass(source).items == 2
     assert mailbox.folder_uids("INBOX") == [] and len(mailbox.folder_uids(source.imap_processed_folder)) == 5
     assert sorted(InboxItem.objects.values_list("original_filename", flat=True)) == [f"l{n}.pdf" for n in range(5)]
+
+
+def test_a_message_whose_second_attachment_cannot_be_stored_leaves_nothing_then_comes_whole(
+    filesystem_storage, source, mailbox, monkeypatch
+):
+    from apps.files.errors import StorageUnavailable
+
+    raw = _message(
+        "Two letters",
+        [("first.pdf", letter_pdf(["First"])), ("second.pdf", letter_pdf(["Second"]))],
+        message_id="<two@hospital.example>",
+    )
+    mailbox.deliver(raw)
+    put_file = storage.put_file
+    calls = []
+
+    def down_at_the_second(**kwargs):  # injected fault: the store goes away between the two attachments
+        calls.append(kwargs["key"])
+        if len(calls) == 2:
+            raise StorageUnavailable()
+        return put_file(**kwargs)
+
+    monkeypatch.setattr(storage, "put_file", down_at_the_second)
+    with pytest.raises(StorageUnavailable):
+        imap_pass(source)
+    assert MailMessage.objects.count() == 0 and InboxItem.objects.count() == 0
+    assert list(storage.list_keys(f"{source.organisation_id}/")) == []  # neither the .eml nor the first attachment
+    assert len(mailbox.folder_uids("INBOX")) == 1 and mailbox.folder_uids(source.imap_processed_folder) == []
+    monkeypatch.setattr(storage, "put_file", put_file)
+    assert imap_pass(source).items == 2
+    assert imap_pass(source).items == 0
+    message = MailMessage.objects.get()
+    assert sorted(InboxItem.objects.filter(mail_message=message).values_list("original_filename", flat=True)) == [
+        "first.pdf",
+        "second.pdf",
+    ]
+    assert mailbox.folder_uids("INBOX") == []
+
+
+def test_a_message_received_again_keeps_one_eml(filesystem_storage, source):
+    raw = _message("Kept once", [("k.pdf", letter_pdf(["K"]))], message_id="<kept@hospital.example>")
+    first = mail_receive(source=source, uidvalidity=7, uid=43, raw=raw)
+    mail_receive(source=source, uidvalidity=7, uid=43, raw=raw)
+    mail_keys = [key for key, _, _ in storage.list_keys(f"{source.organisation_id}/inbox/mail/")]
+    assert mail_keys == [first.message.storage_key]

@@ -145,15 +145,23 @@ def inbox_receive(
     provenance: dict[str, Any] | None = None,
     hints: dict[str, Any] | None = None,
     mail_message: MailMessage | None = None,
+    identity_is_new: bool = False,
 ) -> Received:
     """Check, store and record one incoming file for `source`'s organisation, once per identity.
 
     ``identity_includes_sha256`` appends the bytes' SHA-256 to ``source_identity`` (the
     watched folder's identity is path, inode, mtime and content). Refusals of the bytes
     are recorded as a refused item, not raised; a storage or database outage raises with
-    nothing recorded, so the source keeps the file and tries again.
+    nothing recorded, so the source keeps the file and tries again. ``identity_is_new``
+    skips the look-up of an earlier item with this identity when the caller knows there is
+    none (an email's attachments in the transaction that records the message); the unique
+    constraint still settles it if that is wrong.
     """
-    if not identity_includes_sha256 and (found := _existing(source, source_identity)) is not None:
+    if (
+        not identity_includes_sha256
+        and not identity_is_new
+        and (found := _existing(source, source_identity)) is not None
+    ):
         return Received(found, created=False)
     base = InboxItem(
         organisation_id=source.organisation_id,

@@ -43,10 +43,7 @@ def _sent_at(parsed: ParsedMessage) -> datetime | None:
     return value if value.tzinfo else None
 
 
-def _message_row(*, source: IntakeSource, uidvalidity: int, uid: int, raw: bytes, parsed: ParsedMessage) -> MailMessage:
-    existing = MailMessage.objects.filter(source=source, uidvalidity=uidvalidity, uid=uid).first()
-    if existing is not None:
-        return existing
+def _new_message(*, source: IntakeSource, uidvalidity: int, uid: int, raw: bytes, parsed: ParsedMessage) -> MailMessage:
     row = MailMessage(
         organisation_id=source.organisation_id,
         source=source,
@@ -60,17 +57,15 @@ def _message_row(*, source: IntakeSource, uidvalidity: int, uid: int, raw: bytes
         sha256=hashlib.sha256(raw).hexdigest(),
     )
     row.storage_key = _mail_key(source.organisation_id, row.pk)
-    storage.put_bytes(key=row.storage_key, data=raw, content_type="message/rfc822", sha256=row.sha256)
-    try:
-        with transaction.atomic():
-            row.save(force_insert=True)
-    except IntegrityError:
-        storage.delete(row.storage_key)
-        return MailMessage.objects.get(source=source, uidvalidity=uidvalidity, uid=uid)
-    except BaseException:
-        storage.delete(row.storage_key)
-        raise
     return row
+
+
+def _remove(keys: list[str]) -> None:
+    for key in keys:
+        try:
+            storage.delete(key)
+        except Exception:  # cleanup_orphans removes what this cannot
+            logger.exception("could not remove an object of an email not recorded", extra={"key": key})
 
 
 def _attachments(parsed: ParsedMessage) -> list:
@@ -84,10 +79,10 @@ def _attachments(parsed: ParsedMessage) -> list:
     ]
 
 
-def mail_receive(*, source: IntakeSource, uidvalidity: int, uid: int, raw: bytes) -> MailReceived:
-    """Store the message and make one inbox item per attachment; safe to repeat for the same UID."""
-    parsed = ParsedMessage.from_bytes(raw)
-    message = _message_row(source=source, uidvalidity=uidvalidity, uid=uid, raw=raw, parsed=parsed)
+def _items(
+    *, source: IntakeSource, message: MailMessage, parsed: ParsedMessage, uidvalidity: int, uid: int, new: bool,
+    stored: list[str] | None = None,
+) -> list[Received]:  # fmt: skip
     provenance = {
         "sender": message.sender,
         "subject": message.subject,
@@ -96,14 +91,61 @@ def mail_receive(*, source: IntakeSource, uidvalidity: int, uid: int, raw: bytes
     }
     items = []
     for index, part in enumerate(_attachments(parsed), start=1):
-        items.append(
-            inbox_receive(
-                source=source,
-                filename=part.filename or f"attachment-{index}",
-                chunks=[part.payload],
-                source_identity=f"imap:{source.pk}:{uidvalidity}:{uid}:{index}",
-                provenance={**provenance, "attachment": index},
-                mail_message=message,
-            )
+        received = inbox_receive(
+            source=source,
+            filename=part.filename or f"attachment-{index}",
+            chunks=[part.payload],
+            source_identity=f"imap:{source.pk}:{uidvalidity}:{uid}:{index}",
+            provenance={**provenance, "attachment": index},
+            mail_message=message,
+            identity_is_new=new,
         )
+        if stored is not None and received.created and received.item.storage_key:
+            stored.append(received.item.storage_key)
+        items.append(received)
+    return items
+
+
+def mail_receive(*, source: IntakeSource, uidvalidity: int, uid: int, raw: bytes) -> MailReceived:
+    """Store the message and make one inbox item per attachment; safe to repeat for the same UID.
+
+    A new message is recorded in one transaction with all its items (each with its audit event
+    and queued scan): the objects (the ``.eml``, then each attachment) are put first, then the
+    rows commit together or not at all, and the objects of a message that did not commit are
+    removed. A message recorded before (a crash after the commit, before the move; or another
+    receiver first) is found by its unique (source, UIDVALIDITY, UID) when its row is inserted:
+    its ``.eml`` just put is removed and only its missing items are made, each in its own
+    transaction, as before.
+    """
+    parsed = ParsedMessage.from_bytes(raw)
+    message = _new_message(source=source, uidvalidity=uidvalidity, uid=uid, raw=raw, parsed=parsed)
+    storage.put_bytes(key=message.storage_key, data=raw, content_type="message/rfc822", sha256=message.sha256)
+    stored = [message.storage_key]
+    committed = False
+
+    def _committed() -> None:
+        nonlocal committed
+        committed = True
+
+    try:
+        with transaction.atomic():
+            transaction.on_commit(_committed)  # first, so it runs before the queued scans
+            message.save(force_insert=True)
+            items = _items(
+                source=source, message=message, parsed=parsed, uidvalidity=uidvalidity, uid=uid, new=True,
+                stored=stored,
+            )  # fmt: skip
+    except IntegrityError:
+        if committed:
+            raise
+        _remove(stored)
+        existing = MailMessage.objects.filter(source=source, uidvalidity=uidvalidity, uid=uid).first()
+        if existing is None:
+            raise
+        items = _items(source=source, message=existing, parsed=parsed, uidvalidity=uidvalidity, uid=uid, new=False)
+        return MailReceived(existing, items)
+    except BaseException:
+        if not committed:
+            _remove(stored)
+        raise
     return MailReceived(message, items)
