@@ -203,3 +203,21 @@ def test_a_message_received_again_keeps_one_eml(filesystem_storage, source):
     mail_receive(source=source, uidvalidity=7, uid=43, raw=raw)
     mail_keys = [key for key, _, _ in storage.list_keys(f"{source.organisation_id}/inbox/mail/")]
     assert mail_keys == [first.message.storage_key]
+
+
+def test_a_message_whose_eml_cannot_be_stored_leaves_nothing(filesystem_storage, source, mailbox, monkeypatch):
+    from apps.files.errors import StorageUnavailable
+
+    def down(**kwargs):  # injected fault: the .eml put fails while its attachment was stored
+        raise StorageUnavailable()
+
+    mailbox.deliver(_message("No eml", [("n.pdf", letter_pdf(["N"]))], message_id="<no-eml@hospital.example>"))
+    put_bytes = storage.put_bytes
+    monkeypatch.setattr(storage, "put_bytes", down)
+    with pytest.raises(StorageUnavailable):
+        imap_pass(source)
+    assert MailMessage.objects.count() == 0 and InboxItem.objects.count() == 0
+    assert list(storage.list_keys(f"{source.organisation_id}/")) == []
+    assert len(mailbox.folder_uids("INBOX")) == 1
+    monkeypatch.setattr(storage, "put_bytes", put_bytes)
+    assert imap_pass(source).items == 1 and MailMessage.objects.count() == 1

@@ -10,6 +10,7 @@ import email.utils
 import hashlib
 import logging
 import uuid
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -22,6 +23,10 @@ from apps.inbox.models import IntakeSource, MailMessage
 from apps.inbox.services.intake import Received, inbox_receive
 
 logger = logging.getLogger(__name__)
+
+# The .eml is put by one of these while the attachments are parsed, checked and put (each
+# thread keeps its own S3 client); the message's transaction commits only after the put ended.
+_eml_puts = ThreadPoolExecutor(max_workers=4, thread_name_prefix="quill-eml-put")
 
 
 @dataclass(frozen=True)
@@ -43,8 +48,10 @@ def _sent_at(parsed: ParsedMessage) -> datetime | None:
     return value if value.tzinfo else None
 
 
-def _new_message(*, source: IntakeSource, uidvalidity: int, uid: int, raw: bytes, parsed: ParsedMessage) -> MailMessage:
-    row = MailMessage(
+def _new_message(
+    *, source: IntakeSource, uidvalidity: int, uid: int, raw: bytes, parsed: ParsedMessage, sha256: str, key: str
+) -> MailMessage:
+    return MailMessage(
         organisation_id=source.organisation_id,
         source=source,
         uidvalidity=uidvalidity,
@@ -54,10 +61,9 @@ def _new_message(*, source: IntakeSource, uidvalidity: int, uid: int, raw: bytes
         subject=parsed.subject[:998],
         sent_at=_sent_at(parsed),
         size=len(raw),
-        sha256=hashlib.sha256(raw).hexdigest(),
+        sha256=sha256,
+        storage_key=key,
     )
-    row.storage_key = _mail_key(source.organisation_id, row.pk)
-    return row
 
 
 def _remove(keys: list[str]) -> None:
@@ -106,21 +112,29 @@ def _items(
     return items
 
 
+def _ended(put: Future) -> None:
+    """Wait for the .eml put to end, so that removing its object cannot race it."""
+    try:
+        put.result()
+    except Exception:  # the put's own failure: the caller is already handling a failure
+        logger.info("the .eml put of an email not recorded failed too", exc_info=True)
+
+
 def mail_receive(*, source: IntakeSource, uidvalidity: int, uid: int, raw: bytes) -> MailReceived:
     """Store the message and make one inbox item per attachment; safe to repeat for the same UID.
 
     A new message is recorded in one transaction with all its items (each with its audit event
-    and queued scan): the objects (the ``.eml``, then each attachment) are put first, then the
-    rows commit together or not at all, and the objects of a message that did not commit are
-    removed. A message recorded before (a crash after the commit, before the move; or another
-    receiver first) is found by its unique (source, UIDVALIDITY, UID) when its row is inserted:
-    its ``.eml`` just put is removed and only its missing items are made, each in its own
-    transaction, as before.
+    and queued scan). The ``.eml`` is put (on another thread) while the attachments are parsed,
+    checked and put; the rows commit together, and only after every object was stored, or not at
+    all, and the objects of a message that did not commit are removed. A message recorded before
+    (a crash after the commit, before the move; or another receiver first) is found by its unique
+    (source, UIDVALIDITY, UID) when its row is inserted: the ``.eml`` just put is removed and only
+    its missing items are made, each in its own transaction, as before.
     """
-    parsed = ParsedMessage.from_bytes(raw)
-    message = _new_message(source=source, uidvalidity=uidvalidity, uid=uid, raw=raw, parsed=parsed)
-    storage.put_bytes(key=message.storage_key, data=raw, content_type="message/rfc822", sha256=message.sha256)
-    stored = [message.storage_key]
+    sha256 = hashlib.sha256(raw).hexdigest()
+    key = _mail_key(source.organisation_id, uuid.uuid4())
+    put = _eml_puts.submit(storage.put_bytes, key=key, data=raw, content_type="message/rfc822", sha256=sha256)
+    stored = [key]
     committed = False
 
     def _committed() -> None:
@@ -128,6 +142,10 @@ def mail_receive(*, source: IntakeSource, uidvalidity: int, uid: int, raw: bytes
         committed = True
 
     try:
+        parsed = ParsedMessage.from_bytes(raw)
+        message = _new_message(
+            source=source, uidvalidity=uidvalidity, uid=uid, raw=raw, parsed=parsed, sha256=sha256, key=key
+        )
         with transaction.atomic():
             transaction.on_commit(_committed)  # first, so it runs before the queued scans
             message.save(force_insert=True)
@@ -135,9 +153,11 @@ def mail_receive(*, source: IntakeSource, uidvalidity: int, uid: int, raw: bytes
                 source=source, message=message, parsed=parsed, uidvalidity=uidvalidity, uid=uid, new=True,
                 stored=stored,
             )  # fmt: skip
+            put.result()  # the .eml is stored before anything commits (StorageUnavailable rolls back)
     except IntegrityError:
         if committed:
             raise
+        _ended(put)
         _remove(stored)
         existing = MailMessage.objects.filter(source=source, uidvalidity=uidvalidity, uid=uid).first()
         if existing is None:
@@ -146,6 +166,7 @@ def mail_receive(*, source: IntakeSource, uidvalidity: int, uid: int, raw: bytes
         return MailReceived(existing, items)
     except BaseException:
         if not committed:
+            _ended(put)
             _remove(stored)
         raise
     return MailReceived(message, items)
