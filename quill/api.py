@@ -290,8 +290,12 @@ def _json_type_problem(field: serializers.Field, value: Any) -> str | None:
     return None
 
 
-# At least five characters once leading and trailing spaces are left out (the services' rule).
-REASON_PATTERN = r"^\s*\S[\s\S]{3,}\S\s*$"
+# At least five characters once leading and trailing spaces are left out (the services' rule: str.strip()).
+# The spaces are spelled out as the ones str.strip() removes, because `\s` differs between Python and the
+# schema's ECMA-262 regular expressions (Python's has U+0085 and U+001C-U+001F, ECMA's has U+FEFF): with
+# `\s` a reason the schema allows could be refused here, or one refused here allowed by the schema.
+_SPACE = "\t\n\x0b\x0c\r\x1c-\x1f \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+REASON_PATTERN = rf"^[{_SPACE}]*[^{_SPACE}][\s\S]{{3,}}[^{_SPACE}][{_SPACE}]*$"
 
 
 def reason_field(*, max_length: int = 2000, help_text: str = "") -> serializers.CharField:

@@ -130,7 +130,9 @@ class TokenSource:
                 owner = uuid.uuid4().hex
                 if cache.add(self._lock_key, owner, timeout=int(self.config.timeout) + 5):
                     try:
-                        return self._fetch_and_cache()
+                        # Another worker may have cached a token and let go of the lock between our
+                        # look at the cache and our taking the lock: look again before fetching.
+                        return cache.get(self._cache_key) or self._fetch_and_cache()
                     finally:
                         if cache.get(self._lock_key) == owner:
                             cache.delete(self._lock_key)
