@@ -385,17 +385,7 @@ def _prepared_cursor(raw_connection: Any) -> Any:
 def _search_patient_postgresql(
     user: User, scope: SearchScope, q: str, offset: int, limit: int, candidates: int
 ) -> SearchResults | None:
-    params: dict[str, Any] = {
-        "q": q,
-        "config": _organisation_config(user.organisation_id),  # type: ignore[arg-type]
-        "limit": limit,
-        "offset": offset,
-        "options": _HEADLINE_OPTIONS,
-        "title_similarity": TITLE_SIMILARITY,
-        "candidates": candidates,
-        "intact": Integrity.OK,
-    }
-    available = _values("available", list(AVAILABLE_SCAN_STATUSES), params)
+    params, available = _search_params(user, q, offset, limit, candidates)
     models = dict(_shown_models())
     sql = (
         _PATIENT_POSTGRESQL.replace("{available}", available)
@@ -466,13 +456,8 @@ def _access_sql(user: User, scope: SearchScope, alias: str, params: dict[str, An
     return " AND ".join(conditions)
 
 
-def _values(prefix: str, values: list, params: dict[str, Any]) -> str:
-    """Named placeholders for `values` (added to `params`), comma-separated, for an IN list."""
-    params.update({f"{prefix}{index}": value for index, value in enumerate(values)})
-    return ", ".join(f"%({prefix}{index})s" for index in range(len(values)))
-
-
-def _search_postgresql(user: User, scope: SearchScope, q: str, offset: int, limit: int, candidates: int):
+def _search_params(user: User, q: str, offset: int, limit: int, candidates: int) -> tuple[dict[str, Any], str]:
+    """The values both search statements take, and the placeholders of the available scan states."""
     params: dict[str, Any] = {
         "q": q,
         "config": _organisation_config(user.organisation_id),  # type: ignore[arg-type]
@@ -483,7 +468,17 @@ def _search_postgresql(user: User, scope: SearchScope, q: str, offset: int, limi
         "candidates": candidates,
         "intact": Integrity.OK,
     }
-    available = _values("available", list(AVAILABLE_SCAN_STATUSES), params)
+    return params, _values("available", list(AVAILABLE_SCAN_STATUSES), params)
+
+
+def _values(prefix: str, values: list, params: dict[str, Any]) -> str:
+    """Named placeholders for `values` (added to `params`), comma-separated, for an IN list."""
+    params.update({f"{prefix}{index}": value for index, value in enumerate(values)})
+    return ", ".join(f"%({prefix}{index})s" for index in range(len(values)))
+
+
+def _search_postgresql(user: User, scope: SearchScope, q: str, offset: int, limit: int, candidates: int):
+    params, available = _search_params(user, q, offset, limit, candidates)
     sql = (
         _POSTGRESQL.replace("{available}", available)
         .replace("{pages}", _access_sql(user, scope, "page", params))
